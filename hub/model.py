@@ -1,0 +1,121 @@
+"""Normalized, protocol-independent printer state shared by every layer."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class PrintState(StrEnum):
+    """What a printer is doing, whatever protocol it speaks."""
+
+    IDLE = "idle"
+    PREPARING = "preparing"
+    PRINTING = "printing"
+    PAUSED = "paused"
+    FINISHED = "finished"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    ERROR = "error"
+    OFFLINE = "offline"
+
+
+ACTIVE_STATES = frozenset({PrintState.PREPARING, PrintState.PRINTING, PrintState.PAUSED})
+
+
+class Connection(StrEnum):
+    """State of the hub's link to a printer."""
+
+    CONNECTING = "connecting"
+    ONLINE = "online"
+    STALE = "stale"
+    OFFLINE = "offline"
+    AUTH_FAILED = "auth_failed"
+    DISABLED = "disabled"
+
+
+@dataclass(frozen=True, slots=True)
+class Temperatures:
+    """Measured and target temperatures in degrees Celsius."""
+
+    nozzle: float | None = None
+    nozzle_target: float | None = None
+    bed: float | None = None
+    bed_target: float | None = None
+    chamber: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """The print a printer is running or last ran."""
+
+    file: str
+    progress: float = 0.0
+    layer: int | None = None
+    total_layers: int | None = None
+    remaining_s: int | None = None
+    started_at: float | None = None
+    # A protocol-provided identifier of this print (task id, job id), when there is one.
+    key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AmsTray:
+    """One filament slot of an AMS unit (or the external spool)."""
+
+    slot: int
+    material: str | None = None
+    color: str | None = None
+    remain: int | None = None
+    empty: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AmsUnit:
+    """An automatic material system unit with up to four trays."""
+
+    unit: int
+    humidity: int | None = None
+    temperature: float | None = None
+    trays: tuple[AmsTray, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class HmsError:
+    """A printer health error, e.g. Bambu HMS `HMS_0300_0100_0001_0007`."""
+
+    code: str
+    text: str = ""
+    severity: str = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class PrinterState:
+    """One snapshot of a printer's live state as a driver reports it."""
+
+    printer_id: str
+    online: bool = False
+    state: PrintState = PrintState.OFFLINE
+    job: Job | None = None
+    temps: Temperatures = field(default_factory=Temperatures)
+    fans: dict[str, int] = field(default_factory=dict)
+    speed_level: int | None = None
+    ams: tuple[AmsUnit, ...] = ()
+    active_tray: int | None = None
+    errors: tuple[HmsError, ...] = ()
+    wifi_signal: int | None = None
+    light: bool | None = None
+    updated_at: float = field(default_factory=time.time)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready form of this snapshot."""
+        data = asdict(self)
+        data["state"] = self.state.value
+        return data
+
+
+def offline_state(printer_id: str) -> PrinterState:
+    """The state of a printer the hub has no live link to."""
+    return PrinterState(printer_id=printer_id, online=False, state=PrintState.OFFLINE)
