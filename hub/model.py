@@ -119,3 +119,8 @@ class PrinterState:
 def offline_state(printer_id: str) -> PrinterState:
     """The state of a printer the hub has no live link to."""
     return PrinterState(printer_id=printer_id, online=False, state=PrintState.OFFLINE)
+
+
+# Protocols the hub speaks and the port each listens on when a printer record omits it.
+DEFAULT_PORTS: dict[str, int] = {"bambu": 8883, "moonraker": 7125, "prusalink": 80, "octoprint": 80}
+PROTOCOLS: tuple[str, ...] = tuple(DEFAULT_PORTS)

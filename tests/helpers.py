@@ -27,5 +27,7 @@ async def wait_for(
         if result:
             return result  # type: ignore[return-value]
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value {last!r}")
+            raise AssertionError(
+                f"timed out after {timeout}s waiting for {what}; last value {last!r}"
+            )
         await asyncio.sleep(interval)

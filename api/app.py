@@ -1,0 +1,92 @@
+"""Quart application factory: blueprints, auth parsing, rate limits, errors, hub lifecycle."""
+
+from __future__ import annotations
+
+from quart import Quart, Response, g, request
+
+from api import errors
+from api.blueprints import auth, docs, printers, system, users
+from api.errors import problem
+from api.ratelimit import MemoryRateLimitStore, RateLimiter, RateLimitStore
+from hub.auth import AuthError
+from hub.errors import HubError
+from hub.runtime import Hub
+
+BLUEPRINTS = (auth.bp, users.bp, printers.bp, system.bp, docs.bp)
+
+
+def create_app(
+    hub: Hub, *, rate_limit_store: RateLimitStore | None = None, manage_hub: bool = True
+) -> Quart:
+    """Build the app serving `hub`; with manage_hub the app starts and stops the hub."""
+    app = Quart("printforge")
+    app.config["MAX_CONTENT_LENGTH"] = 64 * 1024 * 1024
+    app.config["MAX_JSON_BODY"] = 1_000_000
+    app.extensions["printforge.hub"] = hub
+    limits = hub.settings.rate_limit
+    limiter = (
+        RateLimiter(
+            rate_limit_store or MemoryRateLimitStore(limits.per_minute, limits.per_second),
+            limits.per_minute,
+            limits.per_second,
+        )
+        if limits.enabled
+        else None
+    )
+    app.extensions["printforge.limiter"] = limiter
+
+    for bp in BLUEPRINTS:
+        app.register_blueprint(bp)
+    errors.register(app)
+
+    @app.errorhandler(HubError)
+    async def _hub_error(error: HubError) -> Response:
+        extra = {"errors": [{"field": error.field, "rule": error.code, "message": error.detail}]}
+        return problem(error.status, error.code, error.detail, extra=extra if error.field else None)
+
+    @app.before_request
+    async def _authenticate_and_limit() -> Response | None:
+        g.principal = None
+        g.auth_error = None
+        header = request.headers.get("Authorization", "")
+        if header:
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                g.auth_error = "the Authorization header must be 'Bearer <token>'"
+            else:
+                try:
+                    g.principal = hub.auth.verify(token.strip())
+                except AuthError as exc:
+                    g.auth_error = exc.reason
+        if limiter is None:
+            return None
+        key = f"user:{g.principal.user_id}" if g.principal else f"addr:{request.remote_addr}"
+        decision, headers = limiter.check(key)
+        g.rate_headers = headers
+        if not decision.allowed:
+            return problem(
+                429,
+                "rate_limited",
+                f"rate limit exceeded; retry in {decision.retry_after} s",
+                headers=headers,
+            )
+        return None
+
+    @app.after_request
+    async def _headers(response: Response) -> Response:
+        for key, value in (g.get("rate_headers") or {}).items():
+            response.headers.setdefault(key, value)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response
+
+    if manage_hub:
+
+        @app.before_serving
+        async def _start() -> None:
+            await hub.start()
+
+        @app.after_serving
+        async def _stop() -> None:
+            await hub.stop()
+
+    return app

@@ -1,0 +1,87 @@
+"""Login, logout and the current user."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Blueprint, request
+
+from api import schemas
+from api.context import hub
+from api.errors import ApiError
+from api.registry import Ctx, endpoint
+from hub.auth import AuthError, LoginThrottled
+from hub.store import users as users_store
+
+bp = Blueprint("auth", __name__)
+
+
+def client_address() -> str:
+    """The caller's address as the server saw it."""
+    return request.remote_addr or "unknown"
+
+
+@endpoint(
+    bp,
+    "POST",
+    "/api/auth/login",
+    role=None,
+    summary="Log in, get a JWT",
+    tag="Authentication",
+    body=schemas.LOGIN,
+    response=schemas.TOKEN,
+    errors=(400, 401, 429),
+)
+async def login(ctx: Ctx) -> dict[str, Any]:
+    """Exchange a username and password for a token."""
+    h = hub()
+    try:
+        token, _user = await h.auth.login(
+            ctx.body["username"], ctx.body["password"], client_address()
+        )
+    except LoginThrottled as exc:
+        raise ApiError(
+            429, "login_throttled", str(exc), headers={"Retry-After": str(exc.retry_after)}
+        ) from None
+    except AuthError as exc:
+        raise ApiError(401, "invalid_credentials", exc.reason) from None
+    return {"token": token, "expiresIn": f"{h.settings.auth.token_ttl_hours}h"}
+
+
+@endpoint(
+    bp,
+    "POST",
+    "/api/auth/logout",
+    role="viewer",
+    summary="Log out (revoke this token)",
+    tag="Authentication",
+    status=204,
+    errors=(401,),
+)
+async def logout(ctx: Ctx) -> tuple[str, int]:
+    """Revoke the token used for this request."""
+    assert ctx.principal is not None
+    await hub().auth.revoke(ctx.principal)
+    return "", 204
+
+
+@endpoint(
+    bp,
+    "GET",
+    "/api/auth/me",
+    role="viewer",
+    summary="Get the logged-in user",
+    tag="Authentication",
+    response=schemas.USER,
+    errors=(401,),
+)
+async def me(ctx: Ctx) -> dict[str, Any]:
+    """The user behind the token."""
+    assert ctx.principal is not None
+    user = await users_store.by_id(hub().db, ctx.principal.user_id)
+    if user is None:
+        raise ApiError(401, "unauthorized", "the token's user no longer exists")
+    return user.public()
+
+
+__all__ = ["AuthError", "bp"]

@@ -1,0 +1,129 @@
+"""Printers: configuration CRUD, live status and commands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Blueprint, Response, jsonify
+
+from api import schemas
+from api.context import hub
+from api.registry import Ctx, endpoint
+
+bp = Blueprint("printers", __name__)
+
+
+@endpoint(
+    bp,
+    "GET",
+    "/api/printers",
+    role="viewer",
+    summary="List all printers",
+    tag="Printers",
+    response=schemas.collection(schemas.PRINTER),
+    errors=(401,),
+)
+async def list_printers(ctx: Ctx) -> dict[str, Any]:
+    """Every configured printer (secrets never included)."""
+    rows = sorted(hub().printers.values(), key=lambda p: (p.name, p.id))
+    return {"items": [p.public() for p in rows], "total": len(rows)}
+
+
+@endpoint(
+    bp,
+    "POST",
+    "/api/printers",
+    role="admin",
+    summary="Add a printer",
+    tag="Printers",
+    body=schemas.PRINTER_CREATE,
+    response=schemas.PRINTER,
+    status=201,
+    errors=(400, 401, 403, 409),
+)
+async def create_printer(ctx: Ctx) -> Response:
+    """Store a printer and start its driver."""
+    row = await hub().add_printer(ctx.body)
+    response = jsonify(row.public())
+    response.status_code = 201
+    response.headers["Location"] = f"/api/printers/{row.id}"
+    return response
+
+
+@endpoint(
+    bp,
+    "GET",
+    "/api/printers/<printer_id>",
+    role="viewer",
+    summary="Get a printer",
+    tag="Printers",
+    response=schemas.PRINTER,
+    errors=(401, 404),
+)
+async def get_printer(ctx: Ctx, printer_id: str) -> dict[str, Any]:
+    """One printer's configuration."""
+    return hub().printer(printer_id).public()
+
+
+@endpoint(
+    bp,
+    "PUT",
+    "/api/printers/<printer_id>",
+    role="admin",
+    summary="Update a printer",
+    tag="Printers",
+    body=schemas.PRINTER_UPDATE,
+    response=schemas.PRINTER,
+    errors=(400, 401, 403, 404, 409),
+)
+async def update_printer(ctx: Ctx, printer_id: str) -> dict[str, Any]:
+    """Change fields; omitted secrets are kept; the driver restarts when needed."""
+    return (await hub().update_printer(printer_id, ctx.body)).public()
+
+
+@endpoint(
+    bp,
+    "DELETE",
+    "/api/printers/<printer_id>",
+    role="admin",
+    summary="Delete a printer",
+    tag="Printers",
+    status=204,
+    errors=(401, 403, 404),
+)
+async def delete_printer(ctx: Ctx, printer_id: str) -> tuple[str, int]:
+    """Remove a printer and stop its driver."""
+    await hub().delete_printer(printer_id)
+    return "", 204
+
+
+@endpoint(
+    bp,
+    "GET",
+    "/api/printers/<printer_id>/status",
+    role="viewer",
+    summary="Real-time status",
+    tag="Printers",
+    response=schemas.PRINTER_STATUS,
+    errors=(401, 404),
+)
+async def printer_status(ctx: Ctx, printer_id: str) -> dict[str, Any]:
+    """Live normalized state plus connection facts."""
+    return hub().printer_status(printer_id)
+
+
+@endpoint(
+    bp,
+    "POST",
+    "/api/printers/<printer_id>/command",
+    role="operator",
+    summary="Send a command",
+    tag="Printers",
+    body=schemas.COMMAND,
+    response=schemas.COMMAND_RESULT,
+    errors=(400, 401, 403, 404, 409, 504),
+)
+async def printer_command(ctx: Ctx, printer_id: str) -> dict[str, Any]:
+    """Run a command; answers once the printer acknowledged it."""
+    params: dict[str, Any] = ctx.body.get("params") or {}
+    return await hub().command(printer_id, ctx.body["command"], params)

@@ -1,0 +1,13 @@
+"""Access to the running hub from request handlers."""
+
+from __future__ import annotations
+
+from quart import current_app
+
+from hub.runtime import Hub
+
+
+def hub() -> Hub:
+    """The hub this app serves."""
+    found: Hub = current_app.extensions["printforge.hub"]
+    return found

@@ -1,0 +1,101 @@
+"""OpenAPI 3.1 document built from the route registry and the same JSON Schemas that validate requests."""
+
+from __future__ import annotations
+
+import copy
+from http import HTTPStatus
+from typing import Any
+
+from api import schemas
+from api.registry import REGISTRY, Endpoint
+from hub.runtime import package_version
+
+ERROR_TEXT = {
+    400: "Bad request: the body or query breaks a rule (the problem names the field)",
+    401: "Not authenticated",
+    403: "Not authorized for this role",
+    404: "Not found",
+    409: "Conflict with the current state",
+    429: "Too many requests (see Retry-After)",
+    504: "The printer did not answer in time",
+}
+
+
+def _operation(ep: Endpoint) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": ep.summary,
+        "operationId": f"{ep.method.lower()}_{ep.openapi_path.strip('/').replace('/', '_')}".replace(
+            "{", ""
+        ).replace("}", ""),
+        "tags": [ep.tag],
+        "x-required-role": ep.role or "public",
+    }
+    if ep.role is not None:
+        op["security"] = [{"bearerAuth": []}]
+    else:
+        op["security"] = []
+    params: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in ep.path_params
+    ]
+    if ep.query:
+        for name, prop in ep.query.get("properties", {}).items():
+            params.append({"name": name, "in": "query", "required": False, "schema": prop})
+    if params:
+        op["parameters"] = params
+    if ep.body is not None:
+        op["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": copy.deepcopy(ep.body)}},
+        }
+    success: dict[str, Any] = {"description": HTTPStatus(ep.status).phrase}
+    if ep.response is not None and ep.status != 204:
+        success["content"] = {ep.content_type: {"schema": copy.deepcopy(ep.response)}}
+    responses: dict[str, Any] = {str(ep.status): success}
+    codes = set(ep.errors) | {429, 500}
+    if ep.role is not None:
+        codes |= {401, 403}
+    for code in sorted(codes):
+        responses[str(code)] = {"$ref": f"#/components/responses/E{code}"}
+    op["responses"] = responses
+    return op
+
+
+def build() -> dict[str, Any]:
+    """The whole OpenAPI document."""
+    paths: dict[str, Any] = {}
+    for ep in sorted(REGISTRY, key=lambda e: (e.openapi_path, e.method)):
+        paths.setdefault(ep.openapi_path, {})[ep.method.lower()] = _operation(ep)
+    problem_content = {
+        "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+    }
+    error_responses = {
+        f"E{code}": {
+            "description": ERROR_TEXT.get(code, HTTPStatus(code).phrase),
+            "content": problem_content,
+        }
+        for code in (400, 401, 403, 404, 409, 429, 500, 504)
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "3DPrintForge API",
+            "version": package_version(),
+            "description": (
+                "REST API of the 3DPrintForge print-farm hub. Authenticate with "
+                "`POST /api/auth/login` and send `Authorization: Bearer <token>`. "
+                "Each operation's `x-required-role` names the least role allowed. "
+                "Rate limit: 200 requests per minute, 20 per second per client."
+            ),
+        },
+        "servers": [{"url": "/"}],
+        "tags": sorted(({"name": t} for t in {e.tag for e in REGISTRY}), key=lambda t: t["name"]),
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            },
+            "schemas": {"Problem": schemas.PROBLEM},
+            "responses": error_responses,
+        },
+    }

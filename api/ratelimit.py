@@ -1,0 +1,93 @@
+"""Per-client rate limiting (requests per minute plus a per-second burst cap)."""
+
+from __future__ import annotations
+
+import abc
+import math
+import time
+from collections import deque
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of counting one request against a client's limits."""
+
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_s: int
+    retry_after: int
+
+
+class RateLimitStore(abc.ABC):
+    """Where request counts live: in-process now, a shared store when hubs scale out."""
+
+    @abc.abstractmethod
+    def hit(self, key: str, now: float) -> Decision:
+        """Count one request for `key` and say whether it is allowed."""
+
+
+class MemoryRateLimitStore(RateLimitStore):
+    """Sliding-window counters in this process (one deque of recent request times per client)."""
+
+    def __init__(self, per_minute: int, per_second: int, max_clients: int = 100_000) -> None:
+        self.per_minute = per_minute
+        self.per_second = per_second
+        self.max_clients = max_clients
+        self._hits: dict[str, deque[float]] = {}
+
+    def _prune(self, now: float) -> None:
+        # Bound memory: drop clients whose last request left the window.
+        for key in [k for k, q in self._hits.items() if not q or q[-1] <= now - 60]:
+            del self._hits[key]
+
+    def hit(self, key: str, now: float) -> Decision:
+        """Count one request for `key` and say whether it is allowed."""
+        q = self._hits.get(key)
+        if q is None:
+            if len(self._hits) >= self.max_clients:
+                self._prune(now)
+            q = self._hits[key] = deque()
+        window_start = now - 60.0
+        while q and q[0] <= window_start:
+            q.popleft()
+        in_last_second = 0
+        for t in reversed(q):
+            if t <= now - 1.0:
+                break
+            in_last_second += 1
+            if in_last_second >= self.per_second:
+                break
+        if len(q) >= self.per_minute:
+            retry = max(1, math.ceil(q[0] + 60.0 - now))
+            return Decision(False, self.per_minute, 0, retry, retry)
+        if in_last_second >= self.per_second:
+            # The oldest request within the last second must age out first.
+            oldest_in_second = q[-self.per_second]
+            retry = max(1, math.ceil(oldest_in_second + 1.0 - now))
+            return Decision(False, self.per_minute, self.per_minute - len(q), retry, retry)
+        q.append(now)
+        reset = max(1, math.ceil(q[0] + 60.0 - now))
+        return Decision(True, self.per_minute, self.per_minute - len(q), reset, 0)
+
+
+class RateLimiter:
+    """Applies a store's decisions and formats the RateLimit-* headers."""
+
+    def __init__(self, store: RateLimitStore, per_minute: int, per_second: int) -> None:
+        self.store = store
+        self.policy = f"{per_minute};w=60, {per_second};w=1"
+
+    def check(self, key: str, now: float | None = None) -> tuple[Decision, dict[str, str]]:
+        """Count a request; return the decision and the headers to send."""
+        decision = self.store.hit(key, time.monotonic() if now is None else now)
+        headers = {
+            "RateLimit-Limit": str(decision.limit),
+            "RateLimit-Remaining": str(decision.remaining),
+            "RateLimit-Reset": str(decision.reset_s),
+            "RateLimit-Policy": self.policy,
+        }
+        if not decision.allowed:
+            headers["Retry-After"] = str(decision.retry_after)
+        return decision, headers

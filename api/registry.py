@@ -1,0 +1,182 @@
+"""Route registry: each endpoint declares its role and JSON Schemas once; auth, validation and OpenAPI follow."""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+from quart import Blueprint, Response, current_app, g, request
+
+from api.errors import ApiError
+from hub.auth import Principal
+
+ROLES = ("viewer", "operator", "admin")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One declared API operation."""
+
+    method: str
+    rule: str
+    role: str | None
+    summary: str
+    tag: str
+    body: dict[str, Any] | None = None
+    query: dict[str, Any] | None = None
+    response: dict[str, Any] | None = None
+    status: int = 200
+    errors: tuple[int, ...] = ()
+    content_type: str = "application/json"
+
+    @property
+    def openapi_path(self) -> str:
+        """The rule with `<id>` written as `{id}`."""
+        return re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", self.rule)
+
+    @property
+    def path_params(self) -> list[str]:
+        """Names of the path parameters."""
+        return re.findall(r"<(?:[a-z]+:)?([a-z_]+)>", self.rule)
+
+
+@dataclass
+class Ctx:
+    """What a handler gets: the caller, the validated body and query."""
+
+    principal: Principal | None
+    body: Any = None
+    query: dict[str, Any] = field(default_factory=dict)
+
+
+REGISTRY: list[Endpoint] = []
+
+Handler = Callable[..., Awaitable[Any]]
+
+
+def _field_of(error: ValidationError) -> str:
+    path = ".".join(str(p) for p in error.absolute_path)
+    if error.validator == "required":
+        missing = re.match(r"'([^']+)'", error.message)
+        name = missing.group(1) if missing else "?"
+        return f"{path}.{name}" if path else name
+    if error.validator == "additionalProperties":
+        extra = re.findall(r"'([^']+)'", error.message)
+        name = extra[0] if extra else "?"
+        return f"{path}.{name}" if path else name
+    return path or "(body)"
+
+
+def validation_errors(validator: Draft202012Validator, data: Any) -> list[dict[str, str]]:
+    """Every rule the data breaks, each naming the field, the rule and a message."""
+    found = sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+    return [{"field": _field_of(e), "rule": str(e.validator), "message": e.message} for e in found]
+
+
+def _raise_invalid(where: str, errors: list[dict[str, str]]) -> None:
+    first = errors[0]
+    raise ApiError(
+        400,
+        "validation_error",
+        f"{where} field '{first['field']}' breaks rule '{first['rule']}': {first['message']}",
+        extra={"errors": errors},
+    )
+
+
+def _coerce_query(schema: dict[str, Any], args: Any) -> dict[str, Any]:
+    """Query strings → the types the query schema declares."""
+    out: dict[str, Any] = {}
+    props = schema.get("properties", {})
+    for key in args:
+        raw = args.get(key)
+        kind = props.get(key, {}).get("type")
+        if kind == "integer":
+            try:
+                out[key] = int(raw)
+            except ValueError:
+                out[key] = raw
+        elif kind == "boolean":
+            out[key] = {"true": True, "1": True, "false": False, "0": False}.get(raw.lower(), raw)
+        else:
+            out[key] = raw
+    return out
+
+
+def current_principal() -> Principal:
+    """The caller of an authenticated request, or 401."""
+    principal: Principal | None = g.get("principal")
+    if principal is None:
+        reason = (
+            g.get("auth_error") or "authentication required: send 'Authorization: Bearer <token>'"
+        )
+        raise ApiError(401, "unauthorized", reason, headers={"WWW-Authenticate": "Bearer"})
+    return principal
+
+
+def endpoint(
+    bp: Blueprint,
+    method: str,
+    rule: str,
+    *,
+    role: str | None,
+    summary: str,
+    tag: str,
+    body: dict[str, Any] | None = None,
+    query: dict[str, Any] | None = None,
+    response: dict[str, Any] | None = None,
+    status: int = 200,
+    errors: tuple[int, ...] = (),
+    content_type: str = "application/json",
+) -> Callable[[Handler], Handler]:
+    """Declare and register an endpoint: `role` None means public."""
+    if role is not None and role not in ROLES:
+        raise ValueError(f"unknown role {role!r}")
+    spec = Endpoint(
+        method, rule, role, summary, tag, body, query, response, status, errors, content_type
+    )
+    REGISTRY.append(spec)
+    body_validator = Draft202012Validator(body) if body is not None else None
+    query_validator = Draft202012Validator(query) if query is not None else None
+
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def view(**path: Any) -> Any:
+            principal = None
+            if role is not None:
+                principal = current_principal()
+                if not principal.allows(role):
+                    raise ApiError(
+                        403, "forbidden", f"this operation needs role '{role}' or higher"
+                    )
+            ctx = Ctx(principal=principal)
+            if query_validator is not None:
+                ctx.query = _coerce_query(query or {}, request.args)
+                errs = validation_errors(query_validator, ctx.query)
+                if errs:
+                    _raise_invalid("query", errs)
+            if body_validator is not None:
+                max_body = current_app.config.get("MAX_JSON_BODY", 1_000_000)
+                if request.content_length and request.content_length > max_body:
+                    raise ApiError(413, "payload_too_large", f"body over {max_body} bytes")
+                data = await request.get_json(force=True, silent=True)
+                if data is None:
+                    raise ApiError(400, "invalid_json", "the request body must be JSON")
+                errs = validation_errors(body_validator, data)
+                if errs:
+                    _raise_invalid("body", errs)
+                ctx.body = data
+            result = await handler(ctx, **path)
+            if isinstance(result, Response | tuple):
+                return result
+            return result, status
+
+        endpoint_name = f"{method.lower()}_{handler.__name__}"
+        bp.add_url_rule(rule, endpoint_name, view, methods=[method])
+        return view
+
+    return decorate

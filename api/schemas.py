@@ -1,0 +1,305 @@
+"""JSON Schemas of request and response payloads: they validate requests and build the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hub.model import PROTOCOLS
+
+ROLE_ENUM = ["viewer", "operator", "admin"]
+
+PROBLEM: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "code", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "code": {"type": "string"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "field": {"type": "string"},
+                    "rule": {"type": "string"},
+                    "message": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+
+LOGIN: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["username", "password"],
+    "properties": {
+        "username": {"type": "string", "minLength": 1, "maxLength": 64},
+        "password": {"type": "string", "minLength": 1, "maxLength": 1024},
+    },
+}
+
+TOKEN: dict[str, Any] = {
+    "type": "object",
+    "required": ["token", "expiresIn"],
+    "properties": {"token": {"type": "string"}, "expiresIn": {"type": "string"}},
+}
+
+USER: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "username", "role"],
+    "properties": {
+        "id": {"type": "string"},
+        "username": {"type": "string"},
+        "role": {"enum": ROLE_ENUM},
+        "created_at": {"type": "number"},
+        "updated_at": {"type": "number"},
+    },
+}
+
+USERNAME = {"type": "string", "pattern": "^[A-Za-z0-9_.@-]{1,64}$"}
+PASSWORD = {"type": "string", "minLength": 8, "maxLength": 1024}
+
+USER_CREATE: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["username", "password", "role"],
+    "properties": {"username": USERNAME, "password": PASSWORD, "role": {"enum": ROLE_ENUM}},
+}
+
+USER_UPDATE: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "minProperties": 1,
+    "properties": {"password": PASSWORD, "role": {"enum": ROLE_ENUM}},
+}
+
+PAGE_QUERY: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "page": {"type": "integer", "minimum": 1, "default": 1},
+        "per_page": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50},
+    },
+}
+
+
+def collection(item: dict[str, Any], paginated: bool = False) -> dict[str, Any]:
+    """The `{"items": [...], "total": n}` envelope around an item schema."""
+    props: dict[str, Any] = {
+        "items": {"type": "array", "items": item},
+        "total": {"type": "integer"},
+    }
+    if paginated:
+        props["page"] = {"type": "integer"}
+        props["per_page"] = {"type": "integer"}
+    return {"type": "object", "required": ["items", "total"], "properties": props}
+
+
+_SECRET = {"type": ["string", "null"], "minLength": 1, "maxLength": 256, "writeOnly": True}
+
+_PRINTER_FIELDS: dict[str, Any] = {
+    "name": {"type": "string", "minLength": 1, "maxLength": 100},
+    "protocol": {"enum": list(PROTOCOLS)},
+    "host": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 255,
+        "pattern": r"^[A-Za-z0-9.:\[\]_-]+$",
+    },
+    "port": {"type": "integer", "minimum": 1, "maximum": 65535},
+    "serial": {"type": ["string", "null"], "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+    "model": {"type": ["string", "null"], "maxLength": 64},
+    "nozzle_diameter": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 2},
+    "tags": {
+        "type": "array",
+        "maxItems": 32,
+        "items": {"type": "string", "minLength": 1, "maxLength": 40},
+        "uniqueItems": True,
+    },
+    "enabled": {"type": "boolean"},
+    "access_code": _SECRET,
+    "api_key": _SECRET,
+    "username": _SECRET,
+    "password": _SECRET,
+}
+
+PRINTER_CREATE: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "protocol", "host"],
+    "properties": _PRINTER_FIELDS,
+    "allOf": [
+        {
+            "if": {"properties": {"protocol": {"const": "bambu"}}},
+            "then": {"required": ["serial", "access_code"]},
+        }
+    ],
+}
+
+PRINTER_UPDATE: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "minProperties": 1,
+    "properties": _PRINTER_FIELDS,
+}
+
+PRINTER: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "name", "protocol", "host", "port", "enabled"],
+    "properties": {
+        "id": {"type": "string"},
+        **{k: v for k, v in _PRINTER_FIELDS.items() if not v.get("writeOnly")},
+        "has_secret": {"type": "object", "additionalProperties": {"type": "boolean"}},
+        "created_at": {"type": "number"},
+        "updated_at": {"type": "number"},
+    },
+}
+
+PRINTER_STATUS: dict[str, Any] = {
+    "type": "object",
+    "required": ["printer_id", "online", "state", "connection"],
+    "properties": {
+        "printer_id": {"type": "string"},
+        "online": {"type": "boolean"},
+        "state": {
+            "enum": [
+                "idle",
+                "preparing",
+                "printing",
+                "paused",
+                "finished",
+                "failed",
+                "cancelled",
+                "error",
+                "offline",
+            ]
+        },
+        "connection": {"type": "string"},
+        "last_seen": {"type": ["number", "null"]},
+        "last_error": {"type": ["string", "null"]},
+        "job": {"type": ["object", "null"]},
+        "temps": {"type": "object"},
+        "fans": {"type": "object"},
+        "speed_level": {"type": ["integer", "null"]},
+        "ams": {"type": "array"},
+        "active_tray": {"type": ["integer", "null"]},
+        "errors": {"type": "array"},
+        "wifi_signal": {"type": ["integer", "null"]},
+        "light": {"type": ["boolean", "null"]},
+        "updated_at": {"type": "number"},
+    },
+}
+
+COMMANDS = [
+    "pause",
+    "resume",
+    "stop",
+    "light",
+    "speed",
+    "gcode",
+    "ams_change",
+    "home",
+    "set_temperature",
+]
+
+COMMAND: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["command"],
+    "properties": {
+        "command": {"enum": COMMANDS},
+        "params": {"type": "object"},
+    },
+    "allOf": [
+        {
+            "if": {"properties": {"command": {"const": "light"}}},
+            "then": {
+                "required": ["params"],
+                "properties": {
+                    "params": {
+                        "type": "object",
+                        "required": ["on"],
+                        "properties": {"on": {"type": "boolean"}},
+                    }
+                },
+            },
+        },
+        {
+            "if": {"properties": {"command": {"const": "speed"}}},
+            "then": {
+                "required": ["params"],
+                "properties": {
+                    "params": {
+                        "type": "object",
+                        "required": ["level"],
+                        "properties": {"level": {"type": "integer", "minimum": 1, "maximum": 4}},
+                    }
+                },
+            },
+        },
+        {
+            "if": {"properties": {"command": {"const": "gcode"}}},
+            "then": {
+                "required": ["params"],
+                "properties": {
+                    "params": {
+                        "type": "object",
+                        "required": ["line"],
+                        "properties": {
+                            "line": {"type": "string", "minLength": 1, "maxLength": 4096}
+                        },
+                    }
+                },
+            },
+        },
+        {
+            "if": {"properties": {"command": {"const": "ams_change"}}},
+            "then": {
+                "required": ["params"],
+                "properties": {
+                    "params": {
+                        "type": "object",
+                        "required": ["tray"],
+                        "properties": {"tray": {"type": "integer", "minimum": 0, "maximum": 254}},
+                    }
+                },
+            },
+        },
+        {
+            "if": {"properties": {"command": {"const": "set_temperature"}}},
+            "then": {
+                "required": ["params"],
+                "properties": {
+                    "params": {
+                        "type": "object",
+                        "required": ["heater", "target"],
+                        "properties": {
+                            "heater": {"enum": ["nozzle", "bed"]},
+                            "target": {"type": "number", "minimum": 0, "maximum": 350},
+                        },
+                    }
+                },
+            },
+        },
+    ],
+}
+
+COMMAND_RESULT: dict[str, Any] = {
+    "type": "object",
+    "required": ["command", "result"],
+    "properties": {"command": {"type": "string"}, "result": {"type": "string"}, "detail": {}},
+}
+
+HEALTH: dict[str, Any] = {
+    "type": "object",
+    "required": ["status", "database", "version", "uptime_s"],
+    "properties": {
+        "status": {"enum": ["ok", "degraded"]},
+        "database": {"enum": ["ok", "unreachable"]},
+        "version": {"type": "string"},
+        "uptime_s": {"type": "number"},
+    },
+}

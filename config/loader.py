@@ -1,0 +1,230 @@
+"""Configuration loader: TOML file plus PRINTFORGE_* environment overrides, validated by JSON Schema."""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+ENV_PREFIX = "PRINTFORGE_"
+# Short environment names kept for the values people set most often.
+ENV_ALIASES = {
+    "PRINTFORGE_ADMIN_PASSWORD": ("auth", "admin_password"),
+    "PRINTFORGE_DATABASE_URL": ("database", "url"),
+    "PRINTFORGE_JWT_SECRET": ("auth", "jwt_secret"),
+}
+ENV_IGNORED = {"PRINTFORGE_CONFIG"}
+
+
+class ConfigError(Exception):
+    """A configuration value broke a rule; the message names the key, the value and the rule."""
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """HTTP(S) listener settings."""
+
+    host: str = "0.0.0.0"
+    https_port: int = 3443
+    http_port: int | None = 3000
+    tls: bool = True
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    allowed_origins: tuple[str, ...] = ()
+    log_level: str = "info"
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """Token and login settings."""
+
+    jwt_secret: str | None = None
+    token_ttl_hours: int = 24
+    issuer: str = "printforge"
+    audience: str = "printforge-api"
+    admin_username: str = "admin"
+    admin_password: str | None = None
+    login_max_failures: int = 5
+    login_window_s: int = 900
+
+
+@dataclass(frozen=True)
+class RateLimitSettings:
+    """Per-client request limits."""
+
+    enabled: bool = True
+    per_minute: int = 200
+    per_second: int = 20
+
+
+@dataclass(frozen=True)
+class SimulatorSettings:
+    """The embedded simulated fleet started with the hub."""
+
+    enabled: bool = False
+    bambu: int = 3
+    moonraker: int = 1
+    prusalink: int = 1
+    octoprint: int = 1
+    speed: float = 60.0
+    subnet: str = "127.0.0.0"
+    demo: bool = True
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The whole validated configuration."""
+
+    data_dir: Path = Path("./data")
+    database_url: str = ""
+    server: ServerSettings = field(default_factory=ServerSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    rate_limit: RateLimitSettings = field(default_factory=RateLimitSettings)
+    simulator: SimulatorSettings = field(default_factory=SimulatorSettings)
+
+
+@cache
+def schema() -> dict[str, Any]:
+    """The configuration JSON Schema."""
+    text = resources.files("config").joinpath("schema.json").read_text(encoding="utf-8")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+def _describe(error: ValidationError) -> str:
+    key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+    if error.validator == "additionalProperties":
+        return f"config: {error.message} at {key} (unknown key)"
+    return f"config: {key} = {error.instance!r}: {error.message} (rule: {error.validator})"
+
+
+def _coerce_env(raw: str, prop: Mapping[str, Any]) -> Any:
+    """Turn an environment string into the type the schema expects for that key."""
+    types = prop.get("type", [])
+    types = [types] if isinstance(types, str) else list(types)
+    if raw == "" and "null" in types:
+        return None
+    if "boolean" in types:
+        lowered = raw.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        return raw
+    if "integer" in types:
+        try:
+            return int(raw)
+        except ValueError:
+            return raw
+    if "number" in types:
+        try:
+            return float(raw)
+        except ValueError:
+            return raw
+    if "array" in types:
+        if raw.strip().startswith("["):
+            try:
+                return json.loads(raw)
+            except json.JSONDecodeError:
+                return raw
+        return [part.strip() for part in raw.split(",") if part.strip()]
+    return raw
+
+
+def _env_path(name: str) -> tuple[str, ...] | None:
+    """Map PRINTFORGE_SECTION_KEY to a path in the schema, or None when it names nothing."""
+    if name in ENV_ALIASES:
+        return ENV_ALIASES[name]
+    rest = name[len(ENV_PREFIX) :].lower()
+    props = schema()["properties"]
+    if rest in props and props[rest].get("type") != "object":
+        return (rest,)
+    for section, spec in props.items():
+        if spec.get("type") == "object" and rest.startswith(section + "_"):
+            key = rest[len(section) + 1 :]
+            if key in spec.get("properties", {}):
+                return (section, key)
+    return None
+
+
+def apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    """Overlay PRINTFORGE_* variables on the file's values; unknown names are an error."""
+    merged = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    props = schema()["properties"]
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX) or name in ENV_IGNORED:
+            continue
+        path = _env_path(name)
+        if path is None:
+            raise ConfigError(f"config: environment variable {name} names no configuration key")
+        if len(path) == 1:
+            merged[path[0]] = _coerce_env(raw, props[path[0]])
+        else:
+            section = merged.setdefault(path[0], {})
+            if not isinstance(section, dict):
+                raise ConfigError(f"config: {path[0]} must be a table")
+            section[path[1]] = _coerce_env(raw, props[path[0]]["properties"][path[1]])
+    return merged
+
+
+def validate(data: Mapping[str, Any]) -> None:
+    """Raise ConfigError naming the first broken rule (key, value, rule)."""
+    validator = Draft202012Validator(schema())
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+    if errors:
+        raise ConfigError(_describe(errors[0]))
+
+
+def _section(data: Mapping[str, Any], name: str) -> dict[str, Any]:
+    spec = schema()["properties"][name]["properties"]
+    values = {key: prop.get("default") for key, prop in spec.items()}
+    values.update(data.get(name, {}))
+    return values
+
+
+def build(data: Mapping[str, Any]) -> Settings:
+    """Validated dict → Settings with defaults filled in."""
+    validate(data)
+    data_dir = Path(str(data.get("data_dir", "./data")))
+    server = _section(data, "server")
+    server["allowed_origins"] = tuple(server["allowed_origins"])
+    database = _section(data, "database")
+    url = database["url"] or f"sqlite+aiosqlite:///{data_dir / 'printforge.db'}"
+    return Settings(
+        data_dir=data_dir,
+        database_url=url,
+        server=ServerSettings(**server),
+        auth=AuthSettings(**_section(data, "auth")),
+        rate_limit=RateLimitSettings(**_section(data, "rate_limit")),
+        simulator=SimulatorSettings(**_section(data, "simulator")),
+    )
+
+
+def read_file(path: str | Path | None) -> dict[str, Any]:
+    """Parse a TOML configuration file (an absent path means an empty configuration)."""
+    if path is None:
+        return {}
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"config: cannot read {file}: {exc.strerror}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config: {file} is not valid TOML: {exc}") from None
+
+
+def load(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read the file, overlay the environment, validate and return Settings."""
+    data = read_file(path)
+    return build(apply_env(data, os.environ if env is None else env))

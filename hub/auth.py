@@ -1,0 +1,219 @@
+"""Authentication: argon2id password hashes, HS256 JWTs with revocation, login throttling."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from databases import Database
+
+from config.loader import AuthSettings
+from hub.store import kv
+from hub.store import users as users_store
+from hub.store.users import ROLES, User
+
+ALGORITHM = "HS256"
+REQUIRED_CLAIMS = ["sub", "role", "iat", "nbf", "exp", "jti", "iss", "aud"]
+ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
+
+
+class AuthError(Exception):
+    """A token or credential was rejected; `reason` is safe to show the client."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class LoginThrottled(Exception):
+    """Too many failed logins for this user or address."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many failed logins; retry in {retry_after} s")
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller of a request."""
+
+    user_id: str
+    username: str
+    role: str
+    jti: str
+    expires_at: float
+
+    def allows(self, role: str) -> bool:
+        """True when this caller's role is at least `role`."""
+        return ROLE_RANK[self.role] >= ROLE_RANK[role]
+
+
+class LoginThrottle:
+    """Counts failed logins per key (user or address) in a sliding window, with growing delays."""
+
+    def __init__(self, max_failures: int, window_s: float) -> None:
+        self.max_failures = max_failures
+        self.window_s = window_s
+        self._failures: dict[str, deque[float]] = {}
+
+    def _recent(self, key: str, now: float) -> deque[float]:
+        q = self._failures.setdefault(key, deque())
+        while q and q[0] < now - self.window_s:
+            q.popleft()
+        if not q:
+            del self._failures[key]
+            return deque()
+        return q
+
+    def retry_after(self, key: str, now: float) -> int:
+        """Seconds the key must wait before another attempt (0 = may try now)."""
+        q = self._recent(key, now)
+        excess = len(q) - self.max_failures + 1
+        if excess <= 0:
+            return 0
+        # Each failure past the limit doubles the wait, capped at the window.
+        wait = min(self.window_s, 2.0 ** min(excess, 20))
+        return max(0, int(q[-1] + wait - now + 0.999))
+
+    def failed(self, key: str, now: float) -> None:
+        """Record a failed attempt."""
+        self._recent(key, now)
+        self._failures.setdefault(key, deque()).append(now)
+
+    def succeeded(self, key: str) -> None:
+        """Forget failures after a successful login."""
+        self._failures.pop(key, None)
+
+
+class AuthService:
+    """Issues and verifies tokens, checks passwords, keeps the revocation list."""
+
+    def __init__(self, db: Database, settings: AuthSettings) -> None:
+        self.db = db
+        self.settings = settings
+        self.hasher = PasswordHasher()
+        self.secret = settings.jwt_secret or ""
+        self.revoked: dict[str, float] = {}
+        self.throttle = LoginThrottle(settings.login_max_failures, settings.login_window_s)
+        # A hash to verify against when the user does not exist, so timing does not reveal it.
+        self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
+
+    async def start(self) -> None:
+        """Load or create the signing secret and the revocation list."""
+        if not self.secret:
+            self.secret = await kv.get_or_create(self.db, "jwt_secret", secrets.token_urlsafe(48))
+        self.revoked = await users_store.revoked_tokens(self.db, time.time())
+
+    def hash_password(self, password: str) -> str:
+        """An argon2id hash of the password."""
+        return self.hasher.hash(password)
+
+    async def _verify(self, password_hash: str, password: str) -> bool:
+        # argon2 is deliberately slow: keep it off the event loop.
+        def check() -> bool:
+            try:
+                return self.hasher.verify(password_hash, password)
+            except (VerificationError, InvalidHashError):
+                return False
+
+        return await asyncio.to_thread(check)
+
+    async def login(self, username: str, password: str, address: str) -> tuple[str, User]:
+        """Check credentials and return a fresh token; AuthError or LoginThrottled otherwise."""
+        now = time.time()
+        keys = (f"user:{username.lower()}", f"addr:{address}")
+        wait = max(self.throttle.retry_after(k, now) for k in keys)
+        if wait:
+            raise LoginThrottled(wait)
+        user = await users_store.by_username(self.db, username)
+        ok = await self._verify(user.password_hash if user else self._dummy_hash, password)
+        if user is None or not ok:
+            for key in keys:
+                self.throttle.failed(key, now)
+            raise AuthError("invalid username or password")
+        for key in keys:
+            self.throttle.succeeded(key)
+        if self.hasher.check_needs_rehash(user.password_hash):
+            await users_store.update(self.db, user.id, password_hash=self.hash_password(password))
+        return self.issue(user), user
+
+    def issue(self, user: User, now: float | None = None) -> str:
+        """A signed token for the user."""
+        issued = int(now if now is not None else time.time())
+        claims: dict[str, Any] = {
+            "sub": user.id,
+            "name": user.username,
+            "role": user.role,
+            "iat": issued,
+            "nbf": issued,
+            "exp": issued + self.settings.token_ttl_hours * 3600,
+            "jti": uuid.uuid4().hex,
+            "iss": self.settings.issuer,
+            "aud": self.settings.audience,
+        }
+        return jwt.encode(claims, self.secret, algorithm=ALGORITHM)
+
+    def verify(self, token: str) -> Principal:
+        """Decode and check a token (signature, algorithm, every claim, revocation)."""
+        try:
+            claims = jwt.decode(
+                token,
+                self.secret,
+                algorithms=[ALGORITHM],
+                audience=self.settings.audience,
+                issuer=self.settings.issuer,
+                options={"require": REQUIRED_CLAIMS},
+                leeway=5,
+            )
+        except jwt.ExpiredSignatureError:
+            raise AuthError("token expired") from None
+        except jwt.InvalidTokenError as exc:
+            raise AuthError(f"invalid token: {exc}") from None
+        role = claims.get("role")
+        if role not in ROLE_RANK:
+            raise AuthError("invalid token: unknown role")
+        jti = str(claims["jti"])
+        if jti in self.revoked:
+            raise AuthError("token revoked")
+        return Principal(
+            user_id=str(claims["sub"]),
+            username=str(claims.get("name", "")),
+            role=role,
+            jti=jti,
+            expires_at=float(claims["exp"]),
+        )
+
+    async def revoke(self, principal: Principal) -> None:
+        """Revoke a token until it would have expired (persisted, so it survives a restart)."""
+        self.revoked[principal.jti] = principal.expires_at
+        await users_store.revoke_token(self.db, principal.jti, principal.expires_at)
+
+    def is_revoked(self, jti: str) -> bool:
+        """True when the token id was revoked."""
+        return jti in self.revoked
+
+    async def ensure_admin(self, password: str | None) -> str | None:
+        """Create the first admin account if there is none; return a generated password to print."""
+        if await users_store.count_admins(self.db) > 0:
+            return None
+        generated = None
+        if not password:
+            generated = password = secrets.token_urlsafe(12)
+        existing = await users_store.by_username(self.db, self.settings.admin_username)
+        if existing is not None:
+            await users_store.update(
+                self.db, existing.id, role="admin", password_hash=self.hash_password(password)
+            )
+        else:
+            await users_store.create(
+                self.db, self.settings.admin_username, self.hash_password(password), "admin"
+            )
+        return generated

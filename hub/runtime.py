@@ -1,0 +1,151 @@
+"""Composition root: owns the database, auth, printer records and the live printer side."""
+
+from __future__ import annotations
+
+import logging
+import time
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from databases import Database
+
+from config.loader import Settings
+from hub.auth import AuthService
+from hub.errors import Conflict, NotFound
+from hub.model import DEFAULT_PORTS, Connection, offline_state
+from hub.store import db as store
+from hub.store import printers as printers_store
+from hub.store.printers import PrinterRow
+
+log = logging.getLogger(__name__)
+
+
+def package_version() -> str:
+    """The installed version of 3DPrintForge."""
+    try:
+        return version("printforge")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+class Hub:
+    """The running hub: started once, shared by the API and the CLI."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.started_at = time.time()
+        self._db: Database | None = None
+        self._auth: AuthService | None = None
+        self.printers: dict[str, PrinterRow] = {}
+        self.generated_admin_password: str | None = None
+
+    @property
+    def db(self) -> Database:
+        """The connected database (after start)."""
+        if self._db is None:
+            raise RuntimeError("hub not started")
+        return self._db
+
+    @property
+    def auth(self) -> AuthService:
+        """The auth service (after start)."""
+        if self._auth is None:
+            raise RuntimeError("hub not started")
+        return self._auth
+
+    async def start(self) -> None:
+        """Connect and migrate the database, load secrets, users and printers."""
+        self._db = await store.connect(self.settings.database_url)
+        await store.migrate(self._db)
+        self._auth = AuthService(self._db, self.settings.auth)
+        await self._auth.start()
+        self.generated_admin_password = await self._auth.ensure_admin(
+            self.settings.auth.admin_password
+        )
+        self.printers = {p.id: p for p in await printers_store.list_all(self._db)}
+
+    async def stop(self) -> None:
+        """Release everything start() acquired."""
+        if self._db is not None:
+            await self._db.disconnect()
+            self._db = None
+
+    async def db_ok(self) -> bool:
+        """True when the database answers a trivial query."""
+        try:
+            await self.db.fetch_val("SELECT 1")
+            return True
+        except Exception:
+            return False
+
+    # Printers ---------------------------------------------------------------
+
+    def printer(self, printer_id: str) -> PrinterRow:
+        """One configured printer, or NotFound."""
+        found = self.printers.get(printer_id)
+        if found is None:
+            raise NotFound(f"no printer with id {printer_id}")
+        return found
+
+    async def _check_unique(self, data: dict[str, Any], exclude: str | None = None) -> None:
+        clash = await printers_store.conflict(
+            self.db,
+            serial=data.get("serial"),
+            host=data["host"],
+            port=data["port"],
+            exclude_id=exclude,
+        )
+        if clash == "serial":
+            raise Conflict(f"another printer already has serial {data['serial']}", field="serial")
+        if clash == "host":
+            raise Conflict(
+                f"another printer already uses {data['host']}:{data['port']}", field="host"
+            )
+
+    async def add_printer(self, data: dict[str, Any]) -> PrinterRow:
+        """Store a new printer (protocol default port when omitted)."""
+        data = dict(data)
+        data.setdefault("port", DEFAULT_PORTS[data["protocol"]])
+        await self._check_unique(data)
+        row = await printers_store.create(self.db, data)
+        self.printers[row.id] = row
+        return row
+
+    async def update_printer(self, printer_id: str, data: dict[str, Any]) -> PrinterRow:
+        """Change a printer's fields; omitted secrets are kept."""
+        current = self.printer(printer_id)
+        merged = {
+            "serial": current.serial,
+            "host": current.host,
+            "port": current.port,
+            **{k: v for k, v in data.items() if k in {"serial", "host", "port"}},
+        }
+        if "protocol" in data and "port" not in data and data["protocol"] != current.protocol:
+            merged["port"] = DEFAULT_PORTS[data["protocol"]]
+            data = {**data, "port": merged["port"]}
+        await self._check_unique(merged, exclude=printer_id)
+        row = await printers_store.replace(self.db, current, data)
+        self.printers[row.id] = row
+        return row
+
+    async def delete_printer(self, printer_id: str) -> None:
+        """Remove a printer."""
+        self.printer(printer_id)
+        await printers_store.delete(self.db, printer_id)
+        self.printers.pop(printer_id, None)
+
+    def printer_status(self, printer_id: str) -> dict[str, Any]:
+        """Live state plus connection facts for one printer."""
+        row = self.printer(printer_id)
+        status = offline_state(row.id).to_dict()
+        status.update(
+            connection=(Connection.OFFLINE if row.enabled else Connection.DISABLED).value,
+            last_seen=None,
+            last_error="no driver is running for this printer",
+        )
+        return status
+
+    async def command(self, printer_id: str, name: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Send a command to a printer and wait for its acknowledgement."""
+        self.printer(printer_id)
+        raise Conflict(f"printer {printer_id} is offline: no driver is connected to it")

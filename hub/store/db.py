@@ -1,0 +1,104 @@
+"""Database connection and numbered migrations, one history for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from databases import Database
+
+log = logging.getLogger(__name__)
+
+MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One numbered SQL migration file."""
+
+    version: int
+    name: str
+    sql: str
+
+    def statements(self) -> list[str]:
+        """The file's statements, split on ';' at line ends (no procedural SQL here)."""
+        lines = [ln for ln in self.sql.splitlines() if not ln.strip().startswith("--")]
+        return [s.strip() for s in "\n".join(lines).split(";\n") if s.strip().rstrip(";")]
+
+
+def migrations() -> list[Migration]:
+    """All migrations shipped with the package, in order."""
+    found: list[Migration] = []
+    for entry in resources.files("hub.store.migrations").iterdir():
+        match = MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append(
+                Migration(int(match.group(1)), match.group(2), entry.read_text(encoding="utf-8"))
+            )
+    return sorted(found, key=lambda m: m.version)
+
+
+def is_postgres(db: Database) -> bool:
+    """True when the database is PostgreSQL."""
+    return db.url.dialect.startswith("postgres")
+
+
+def normalize_url(url: str) -> str:
+    """Accept plain sqlite:// and postgresql:// URLs as well as the driver-qualified ones."""
+    if url.startswith("sqlite://"):
+        return "sqlite+aiosqlite://" + url[len("sqlite://") :]
+    if url.startswith("postgresql://"):
+        return "postgresql+asyncpg://" + url[len("postgresql://") :]
+    return url
+
+
+async def connect(url: str) -> Database:
+    """Open the database (creating the SQLite file's folder) and return it connected."""
+    url = normalize_url(url)
+    if url.startswith("sqlite"):
+        path = url.split(":///", 1)[1] if ":///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    db = Database(url)
+    await db.connect()
+    if not is_postgres(db):
+        # WAL lets readers run while the single writer commits; a busy timeout rides out bursts.
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA busy_timeout=5000")
+        await db.execute("PRAGMA foreign_keys=ON")
+    return db
+
+
+async def applied_versions(db: Database) -> set[int]:
+    """Versions already applied (creating the bookkeeping table on first use)."""
+    await db.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version INTEGER PRIMARY KEY, name VARCHAR(100) NOT NULL,"
+        " applied_at DOUBLE PRECISION NOT NULL)"
+    )
+    rows = await db.fetch_all("SELECT version FROM schema_migrations")
+    return {int(row["version"]) for row in rows}
+
+
+async def migrate(db: Database) -> list[int]:
+    """Apply every pending migration, each in its own transaction; return what was applied."""
+    done = await applied_versions(db)
+    applied: list[int] = []
+    for migration in migrations():
+        if migration.version in done:
+            continue
+        async with db.transaction():
+            for statement in migration.statements():
+                await db.execute(statement)
+            await db.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) "
+                "VALUES (:version, :name, :at)",
+                {"version": migration.version, "name": migration.name, "at": time.time()},
+            )
+        log.info("applied migration %04d_%s", migration.version, migration.name)
+        applied.append(migration.version)
+    return applied

@@ -1,0 +1,133 @@
+"""User accounts: explicit SQL over the `users` table."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from databases import Database
+
+ROLES = ("viewer", "operator", "admin")
+
+
+@dataclass(frozen=True)
+class User:
+    """A hub account (the password hash never leaves the store layer's callers)."""
+
+    id: str
+    username: str
+    role: str
+    password_hash: str
+    created_at: float
+    updated_at: float
+
+    def public(self) -> dict[str, Any]:
+        """The JSON form returned by the API."""
+        return {
+            "id": self.id,
+            "username": self.username,
+            "role": self.role,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+
+def _user(row: Any) -> User:
+    return User(
+        id=row["id"],
+        username=row["username"],
+        role=row["role"],
+        password_hash=row["password_hash"],
+        created_at=float(row["created_at"]),
+        updated_at=float(row["updated_at"]),
+    )
+
+
+async def create(db: Database, username: str, password_hash: str, role: str) -> User:
+    """Insert a user; raises the driver's integrity error on a duplicate username."""
+    now = time.time()
+    values = {
+        "id": str(uuid.uuid4()),
+        "username": username,
+        "password_hash": password_hash,
+        "role": role,
+        "now": now,
+    }
+    await db.execute(
+        "INSERT INTO users (id, username, password_hash, role, created_at, updated_at) "
+        "VALUES (:id, :username, :password_hash, :role, :now, :now)",
+        values,
+    )
+    return User(str(values["id"]), username, role, password_hash, now, now)
+
+
+async def by_username(db: Database, username: str) -> User | None:
+    """Find a user by name."""
+    row = await db.fetch_one("SELECT * FROM users WHERE username = :u", {"u": username})
+    return None if row is None else _user(row)
+
+
+async def by_id(db: Database, user_id: str) -> User | None:
+    """Find a user by id."""
+    row = await db.fetch_one("SELECT * FROM users WHERE id = :id", {"id": user_id})
+    return None if row is None else _user(row)
+
+
+async def list_all(db: Database, limit: int, offset: int) -> tuple[list[User], int]:
+    """A page of users ordered by name, and the total count."""
+    rows = await db.fetch_all(
+        "SELECT * FROM users ORDER BY username LIMIT :limit OFFSET :offset",
+        {"limit": limit, "offset": offset},
+    )
+    total = await db.fetch_val("SELECT COUNT(*) FROM users")
+    return [_user(r) for r in rows], int(total or 0)
+
+
+async def update(
+    db: Database, user_id: str, *, role: str | None = None, password_hash: str | None = None
+) -> User | None:
+    """Change a user's role and/or password hash; None when the user does not exist."""
+    user = await by_id(db, user_id)
+    if user is None:
+        return None
+    await db.execute(
+        "UPDATE users SET role = :role, password_hash = :hash, updated_at = :now WHERE id = :id",
+        {
+            "role": role or user.role,
+            "hash": password_hash or user.password_hash,
+            "now": time.time(),
+            "id": user_id,
+        },
+    )
+    return await by_id(db, user_id)
+
+
+async def delete(db: Database, user_id: str) -> bool:
+    """Remove a user; False when absent."""
+    if await by_id(db, user_id) is None:
+        return False
+    await db.execute("DELETE FROM users WHERE id = :id", {"id": user_id})
+    return True
+
+
+async def count_admins(db: Database) -> int:
+    """How many admin accounts exist."""
+    return int(await db.fetch_val("SELECT COUNT(*) FROM users WHERE role = 'admin'") or 0)
+
+
+async def revoke_token(db: Database, jti: str, expires_at: float) -> None:
+    """Record a revoked token id until its expiry."""
+    if await db.fetch_one("SELECT jti FROM revoked_tokens WHERE jti = :j", {"j": jti}) is None:
+        await db.execute(
+            "INSERT INTO revoked_tokens (jti, expires_at) VALUES (:j, :e)",
+            {"j": jti, "e": expires_at},
+        )
+
+
+async def revoked_tokens(db: Database, now: float) -> dict[str, float]:
+    """Unexpired revoked token ids (expired ones are purged)."""
+    await db.execute("DELETE FROM revoked_tokens WHERE expires_at < :now", {"now": now})
+    rows = await db.fetch_all("SELECT jti, expires_at FROM revoked_tokens")
+    return {r["jti"]: float(r["expires_at"]) for r in rows}
