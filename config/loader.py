@@ -8,7 +8,6 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +94,7 @@ class Settings:
 @cache
 def schema() -> dict[str, Any]:
     """The configuration JSON Schema."""
-    text = resources.files("config").joinpath("schema.json").read_text(encoding="utf-8")
+    text = (Path(__file__).parent / "schema.json").read_text(encoding="utf-8")
     loaded: dict[str, Any] = json.loads(text)
     return loaded
 

@@ -62,6 +62,13 @@ class Hub:
         self.generated_admin_password = await self._auth.ensure_admin(
             self.settings.auth.admin_password
         )
+        if self.generated_admin_password:
+            print(
+                f"Created admin account '{self.settings.auth.admin_username}' with password "
+                f"{self.generated_admin_password} (shown once; change it with "
+                "`printforge user passwd`)",
+                flush=True,
+            )
         self.printers = {p.id: p for p in await printers_store.list_all(self._db)}
 
     async def stop(self) -> None:

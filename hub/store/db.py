@@ -6,7 +6,6 @@ import logging
 import re
 import time
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from databases import Database
@@ -33,7 +32,7 @@ class Migration:
 def migrations() -> list[Migration]:
     """All migrations shipped with the package, in order."""
     found: list[Migration] = []
-    for entry in resources.files("hub.store.migrations").iterdir():
+    for entry in (Path(__file__).parent / "migrations").iterdir():
         match = MIGRATION_NAME.match(entry.name)
         if match:
             found.append(

@@ -1,0 +1,94 @@
+"""Run the hub: HTTPS (self-signed by default) plus an HTTP listener that redirects to it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from hypercorn.asyncio import serve as hypercorn_serve
+from hypercorn.config import Config as HyperConfig
+
+from api.app import create_app
+from config.loader import Settings
+from hub.runtime import Hub
+from hub.tls import ensure_certificate
+
+log = logging.getLogger(__name__)
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+def redirect_app(https_port: int) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    """A tiny ASGI app answering every HTTP request with a redirect to HTTPS."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        host = dict(scope["headers"]).get(b"host", b"localhost").decode("latin-1")
+        host = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        path = scope.get("raw_path", scope["path"].encode()).decode("latin-1")
+        query = scope.get("query_string", b"").decode("latin-1")
+        location = f"https://{host}:{https_port}{path}" + (f"?{query}" if query else "")
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 308,
+                "headers": [(b"location", location.encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": b""})
+
+    return app
+
+
+async def run(settings: Settings) -> None:
+    """Serve until SIGINT/SIGTERM."""
+    hub = Hub(settings)
+    app = create_app(hub)
+    server = settings.server
+    config = HyperConfig()
+    config.accesslog = None
+    config.graceful_timeout = 5
+    scheme = "http"
+    if server.tls:
+        cert, key = (
+            (server.tls_cert, server.tls_key)
+            if server.tls_cert and server.tls_key
+            else tuple(str(p) for p in ensure_certificate(settings.data_dir / "tls"))
+        )
+        config.certfile, config.keyfile = cert, key
+        scheme = "https"
+    config.bind = [f"{server.host}:{server.https_port}"]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    tasks = [asyncio.create_task(hypercorn_serve(app, config, shutdown_trigger=stop.wait))]
+    if server.tls and server.http_port:
+        redirect = HyperConfig()
+        redirect.accesslog = None
+        redirect.bind = [f"{server.host}:{server.http_port}"]
+        tasks.append(
+            asyncio.create_task(
+                hypercorn_serve(
+                    redirect_app(server.https_port),  # type: ignore[arg-type]
+                    redirect,
+                    shutdown_trigger=stop.wait,
+                )
+            )
+        )
+    print(f"3DPrintForge listening on {scheme}://{server.host}:{server.https_port}", flush=True)
+    await asyncio.gather(*tasks)
