@@ -1,0 +1,80 @@
+"""Fault injection for one simulated printer: link faults, power cycles, print failures."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from integrations.simulator.model import DEFAULT_FAILURE, PrintModel
+
+if TYPE_CHECKING:
+    from integrations.simulator.frontend import FrontEnd
+
+
+@dataclass(slots=True)
+class FaultState:
+    """Link faults the protocol front ends consult on every request."""
+
+    silent: bool = False  # connected, but no reports and no responses
+    refuse_auth: bool = False  # every login / API key is rejected
+    delay: float = 0.0  # seconds added before each response
+    restarting: bool = False  # powered off: nothing listens
+
+
+class Faults:
+    """The fault controls of one printer (`p.faults`)."""
+
+    def __init__(self, state: FaultState, printer: PrintModel, frontend: FrontEnd) -> None:
+        self.state = state
+        self._printer = printer
+        self._frontend = frontend
+        self._restart_lock = asyncio.Lock()
+
+    def drop_connection(self) -> None:
+        """Close every client connection at once; the printer keeps listening."""
+        self._frontend.drop_connections()
+
+    def go_silent(self, on: bool = True) -> None:
+        """Keep connections open but send no reports and answer nothing."""
+        self.state.silent = on
+
+    def refuse_auth(self, on: bool = True) -> None:
+        """Reject every credential (MQTT CONNACK 5, HTTP 401/403, FTP 530)."""
+        self.state.refuse_auth = on
+
+    def slow(self, seconds: float) -> None:
+        """Delay every response by `seconds` (0 turns it off)."""
+        if seconds < 0:
+            raise ValueError("delay must be >= 0")
+        self.state.delay = seconds
+
+    async def restart(self, delay: float = 0.5) -> None:
+        """Power-cycle: drop connections, lose the print, stay down `delay` s, come back idle."""
+        async with self._restart_lock:
+            self.state.restarting = True
+            try:
+                await self._frontend.stop()
+                self._printer.power_cycle()
+                # A power cycle cures a hung (silent) firmware; injected auth and delay stay.
+                self.state.silent = False
+                await asyncio.sleep(delay)
+                await self._frontend.start()
+            finally:
+                self.state.restarting = False
+
+    def fail_print(self, code: int = DEFAULT_FAILURE, message: str = "print failed") -> None:
+        """Make the current print fail with `code` (Bambu print_error)."""
+        self._printer.fail(code, message)
+
+    def raise_hms(self, attr: int, code: int) -> None:
+        """Raise an HMS error given as Bambu's attr and code integers."""
+        self._printer.raise_hms(attr, code)
+
+    def clear_hms(self) -> None:
+        """Clear all HMS errors."""
+        self._printer.clear_hms()
+
+    def runout(self) -> None:
+        """Run the active tray out of filament (a running print pauses with an HMS error)."""
+        self._printer.runout()
