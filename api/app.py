@@ -5,21 +5,23 @@ from __future__ import annotations
 from quart import Quart, Response, g, request
 
 from api import errors
-from api.blueprints import auth, docs, printers, system, users
+from api import ws
+from api.blueprints import auth, docs, notifications, printers, system, users
 from api.errors import problem
 from api.ratelimit import MemoryRateLimitStore, RateLimiter, RateLimitStore
 from hub.auth import AuthError
 from hub.errors import HubError
 from hub.runtime import Hub
 
-BLUEPRINTS = (auth.bp, users.bp, printers.bp, system.bp, docs.bp)
+BLUEPRINTS = (auth.bp, users.bp, printers.bp, notifications.bp, system.bp, docs.bp, ws.bp)
 
 
 def create_app(
     hub: Hub, *, rate_limit_store: RateLimitStore | None = None, manage_hub: bool = True
 ) -> Quart:
     """Build the app serving `hub`; with manage_hub the app starts and stops the hub."""
-    app = Quart("printforge")
+    # No static folder: every route is a declared endpoint or a docs asset.
+    app = Quart("printforge", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024 * 1024
     app.config["MAX_JSON_BODY"] = 1_000_000
     app.extensions["printforge.hub"] = hub
@@ -55,7 +57,7 @@ def create_app(
                 g.auth_error = "the Authorization header must be 'Bearer <token>'"
             else:
                 try:
-                    g.principal = hub.auth.verify(token.strip())
+                    g.principal = await hub.auth.authenticate(token.strip())
                 except AuthError as exc:
                     g.auth_error = exc.reason
         if limiter is None:

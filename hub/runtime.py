@@ -11,6 +11,7 @@ from databases import Database
 
 from config.loader import Settings
 from hub.auth import AuthService
+from hub.broadcast import Broadcaster, Message, encode
 from hub.errors import Conflict, NotFound
 from hub.model import DEFAULT_PORTS, Connection, offline_state
 from hub.store import db as store
@@ -38,6 +39,7 @@ class Hub:
         self._auth: AuthService | None = None
         self.printers: dict[str, PrinterRow] = {}
         self.generated_admin_password: str | None = None
+        self.broadcaster = Broadcaster()
 
     @property
     def db(self) -> Database:
@@ -151,6 +153,12 @@ class Hub:
             last_error="no driver is running for this printer",
         )
         return status
+
+    def status_message(self, printer_id: str) -> Message:
+        """A `printer.status` WebSocket message with the printer's current state."""
+        payload = self.printer_status(printer_id)
+        now = time.time()
+        return Message("printer.status", printer_id, encode("printer.status", payload, now), now)
 
     async def command(self, printer_id: str, name: str, params: dict[str, Any]) -> dict[str, Any]:
         """Send a command to a printer and wait for its acknowledgement."""

@@ -1,0 +1,131 @@
+"""Persisted notifications with read/unread state."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from databases import Database
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One stored notification."""
+
+    id: str
+    printer_id: str | None
+    kind: str
+    severity: str
+    title: str
+    message: str
+    data: dict[str, Any]
+    created_at: float
+    read_at: float | None
+
+    def public(self) -> dict[str, Any]:
+        """The JSON form (also the WebSocket `notification` payload)."""
+        return {
+            "id": self.id,
+            "printer_id": self.printer_id,
+            "kind": self.kind,
+            "severity": self.severity,
+            "title": self.title,
+            "message": self.message,
+            "data": self.data,
+            "created_at": self.created_at,
+            "read": self.read_at is not None,
+        }
+
+
+def _note(row: Any) -> Notification:
+    return Notification(
+        id=row["id"],
+        printer_id=row["printer_id"],
+        kind=row["kind"],
+        severity=row["severity"],
+        title=row["title"],
+        message=row["message"],
+        data=json.loads(row["data"]),
+        created_at=float(row["created_at"]),
+        read_at=None if row["read_at"] is None else float(row["read_at"]),
+    )
+
+
+async def add(
+    db: Database,
+    *,
+    printer_id: str | None,
+    kind: str,
+    severity: str,
+    title: str,
+    message: str,
+    data: dict[str, Any],
+    created_at: float | None = None,
+) -> Notification:
+    """Store a notification, unread."""
+    note = Notification(
+        id=str(uuid.uuid4()),
+        printer_id=printer_id,
+        kind=kind,
+        severity=severity,
+        title=title,
+        message=message,
+        data=data,
+        created_at=time.time() if created_at is None else created_at,
+        read_at=None,
+    )
+    await db.execute(
+        "INSERT INTO notifications (id, printer_id, kind, severity, title, message, data,"
+        " created_at, read_at) VALUES (:id, :p, :k, :s, :t, :m, :d, :c, NULL)",
+        {
+            "id": note.id,
+            "p": printer_id,
+            "k": kind,
+            "s": severity,
+            "t": title,
+            "m": message,
+            "d": json.dumps(data, default=str),
+            "c": note.created_at,
+        },
+    )
+    return note
+
+
+async def list_page(
+    db: Database, *, unread_only: bool, limit: int, offset: int
+) -> tuple[list[Notification], int]:
+    """A page of notifications, newest first."""
+    where = "WHERE read_at IS NULL" if unread_only else ""
+    rows = await db.fetch_all(
+        f"SELECT * FROM notifications {where} ORDER BY created_at DESC, id"
+        " LIMIT :limit OFFSET :offset",
+        {"limit": limit, "offset": offset},
+    )
+    total = await db.fetch_val(f"SELECT COUNT(*) FROM notifications {where}")
+    return [_note(r) for r in rows], int(total or 0)
+
+
+async def mark_read(db: Database, note_id: str) -> Notification | None:
+    """Mark one notification read; None when absent."""
+    row = await db.fetch_one("SELECT * FROM notifications WHERE id = :id", {"id": note_id})
+    if row is None:
+        return None
+    if row["read_at"] is None:
+        await db.execute(
+            "UPDATE notifications SET read_at = :now WHERE id = :id",
+            {"now": time.time(), "id": note_id},
+        )
+    row = await db.fetch_one("SELECT * FROM notifications WHERE id = :id", {"id": note_id})
+    return _note(row)
+
+
+async def mark_all_read(db: Database) -> int:
+    """Mark every unread notification read; return how many changed."""
+    count = int(await db.fetch_val("SELECT COUNT(*) FROM notifications WHERE read_at IS NULL") or 0)
+    await db.execute(
+        "UPDATE notifications SET read_at = :now WHERE read_at IS NULL", {"now": time.time()}
+    )
+    return count

@@ -1,0 +1,156 @@
+"""Print records: one row per print, written idempotently on the print's job_key."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from databases import Database
+
+
+@dataclass(frozen=True)
+class PrintRecord:
+    """One print as history keeps it."""
+
+    id: str
+    job_key: str
+    printer_id: str
+    file: str
+    state: str
+    outcome: str | None
+    progress: float
+    total_layers: int | None
+    started_at: float
+    ended_at: float | None
+    updated_at: float
+
+    def public(self) -> dict[str, Any]:
+        """The JSON form."""
+        return {
+            "id": self.id,
+            "job_key": self.job_key,
+            "printer_id": self.printer_id,
+            "file": self.file,
+            "state": self.state,
+            "outcome": self.outcome,
+            "progress": self.progress,
+            "total_layers": self.total_layers,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "duration_s": None if self.ended_at is None else self.ended_at - self.started_at,
+        }
+
+
+def _record(row: Any) -> PrintRecord:
+    return PrintRecord(
+        id=row["id"],
+        job_key=row["job_key"],
+        printer_id=row["printer_id"],
+        file=row["file"],
+        state=row["state"],
+        outcome=row["outcome"],
+        progress=float(row["progress"]),
+        total_layers=None if row["total_layers"] is None else int(row["total_layers"]),
+        started_at=float(row["started_at"]),
+        ended_at=None if row["ended_at"] is None else float(row["ended_at"]),
+        updated_at=float(row["updated_at"]),
+    )
+
+
+async def by_key(db: Database, job_key: str) -> PrintRecord | None:
+    """The record of one print."""
+    row = await db.fetch_one("SELECT * FROM prints WHERE job_key = :k", {"k": job_key})
+    return None if row is None else _record(row)
+
+
+async def start(
+    db: Database,
+    *,
+    job_key: str,
+    printer_id: str,
+    file: str,
+    started_at: float,
+    progress: float,
+    total_layers: int | None,
+) -> bool:
+    """Open a record unless one exists for job_key; True when inserted."""
+    if await by_key(db, job_key) is not None:
+        return False
+    await db.execute(
+        "INSERT INTO prints (id, job_key, printer_id, file, state, outcome, progress,"
+        " total_layers, started_at, ended_at, updated_at) VALUES (:id, :k, :p, :f, 'printing',"
+        " NULL, :progress, :layers, :started, NULL, :now)",
+        {
+            "id": str(uuid.uuid4()),
+            "k": job_key,
+            "p": printer_id,
+            "f": file,
+            "progress": progress,
+            "layers": total_layers,
+            "started": started_at,
+            "now": time.time(),
+        },
+    )
+    return True
+
+
+async def set_state(db: Database, job_key: str, state: str, progress: float | None) -> None:
+    """Mark an open print paused or printing (and record progress reached)."""
+    await db.execute(
+        "UPDATE prints SET state = :s, updated_at = :now WHERE job_key = :k AND outcome IS NULL",
+        {"s": state, "now": time.time(), "k": job_key},
+    )
+    if progress is not None:
+        await set_progress(db, job_key, progress)
+
+
+async def set_progress(db: Database, job_key: str, progress: float) -> None:
+    """Record the progress an open print reached (never lowers it)."""
+    await db.execute(
+        "UPDATE prints SET progress = :p, updated_at = :now"
+        " WHERE job_key = :k AND outcome IS NULL AND progress < :p2",
+        {"p": progress, "p2": progress, "now": time.time(), "k": job_key},
+    )
+
+
+async def finish(
+    db: Database, job_key: str, outcome: str, ended_at: float, progress: float
+) -> bool:
+    """Close an open print with its outcome; False when it was already closed or absent."""
+    record = await by_key(db, job_key)
+    if record is None or record.outcome is not None:
+        return False
+    await db.execute(
+        "UPDATE prints SET state = :o, outcome = :o2, ended_at = :e, progress = :p,"
+        " updated_at = :now WHERE job_key = :k AND outcome IS NULL",
+        {
+            "o": outcome,
+            "o2": outcome,
+            "e": ended_at,
+            "p": max(progress, record.progress) if outcome == "finished" else progress,
+            "now": time.time(),
+            "k": job_key,
+        },
+    )
+    return True
+
+
+async def open_prints(db: Database) -> list[PrintRecord]:
+    """Prints not yet closed (the seed for lifecycle tracking after a restart)."""
+    rows = await db.fetch_all("SELECT * FROM prints WHERE outcome IS NULL ORDER BY started_at")
+    return [_record(r) for r in rows]
+
+
+async def list_page(
+    db: Database, *, printer_id: str | None, limit: int, offset: int
+) -> tuple[list[PrintRecord], int]:
+    """A page of prints, newest first, optionally for one printer."""
+    where, params = ("WHERE printer_id = :p", {"p": printer_id}) if printer_id else ("", {})
+    rows = await db.fetch_all(
+        f"SELECT * FROM prints {where} ORDER BY started_at DESC, id LIMIT :limit OFFSET :offset",
+        {**params, "limit": limit, "offset": offset},
+    )
+    total = await db.fetch_val(f"SELECT COUNT(*) FROM prints {where}", params)
+    return [_record(r) for r in rows], int(total or 0)

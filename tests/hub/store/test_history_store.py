@@ -1,0 +1,56 @@
+"""Print records and notifications on both engines."""
+
+from __future__ import annotations
+
+from databases import Database
+
+from hub.store import notifications, prints
+
+
+async def test_print_record_is_idempotent_and_closes_once(db: Database) -> None:
+    args = dict(
+        job_key="k1",
+        printer_id="p1",
+        file="a.gcode",
+        started_at=100.0,
+        progress=0.0,
+        total_layers=50,
+    )
+    assert await prints.start(db, **args) is True
+    assert await prints.start(db, **args) is False
+    await prints.set_progress(db, "k1", 40.0)
+    await prints.set_progress(db, "k1", 30.0)  # never lowers
+    await prints.set_state(db, "k1", "paused", None)
+    record = await prints.by_key(db, "k1")
+    assert record is not None and record.progress == 40.0 and record.state == "paused"
+    assert [r.job_key for r in await prints.open_prints(db)] == ["k1"]
+    assert await prints.finish(db, "k1", "cancelled", 200.0, 41.0) is True
+    assert await prints.finish(db, "k1", "finished", 300.0, 100.0) is False
+    record = await prints.by_key(db, "k1")
+    assert record is not None
+    assert (record.outcome, record.ended_at, record.progress) == ("cancelled", 200.0, 41.0)
+    assert await prints.open_prints(db) == []
+    page, total = await prints.list_page(db, printer_id="p1", limit=10, offset=0)
+    assert total == 1 and page[0].public()["duration_s"] == 100.0
+
+
+async def test_notifications_read_state(db: Database) -> None:
+    for i in range(3):
+        await notifications.add(
+            db,
+            printer_id="p1",
+            kind="print_finished",
+            severity="info",
+            title=f"t{i}",
+            message="m",
+            data={"i": i},
+            created_at=float(i),
+        )
+    items, total = await notifications.list_page(db, unread_only=True, limit=2, offset=0)
+    assert total == 3 and [n.title for n in items] == ["t2", "t1"]
+    marked = await notifications.mark_read(db, items[0].id)
+    assert marked is not None and marked.public()["read"] is True
+    assert (await notifications.list_page(db, unread_only=True, limit=10, offset=0))[1] == 2
+    assert await notifications.mark_all_read(db) == 2
+    assert (await notifications.list_page(db, unread_only=True, limit=10, offset=0))[1] == 0
+    assert await notifications.mark_read(db, "missing") is None
