@@ -1,0 +1,231 @@
+"""lifecycle$ and progress$: one stable job_key per print, and the steps of its life.
+
+The rules (also in docs/streams.md):
+- Reports over a dead link are ignored: a reconnect continues the same print.
+- A print is identified by its protocol key, else by file + started_at (within
+  a tolerance), else by file alone, where progress falling back means the file
+  was started again.
+- A print that vanishes without a final state (printing → idle, or printing A
+  → printing B) is closed as finished if it had reached `complete_pct`, else
+  as failed, with `inferred=True`.
+- ERROR closes the running print as failed; it never starts one.
+- A final state of a print never seen running is news (started + final) unless
+  it is the first live report of a printer the hub had no seed for: then it is
+  history from before the hub started and only remembered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+from reactivex import Observable
+
+from hub.model import ACTIVE_STATES, Job, PrinterState, PrintState
+from streams.events import ActiveJob, LifecycleEvent, LifecycleKind, ProgressEvent
+from streams.operators import NOTHING, scan_emit
+from streams.reports import identified_job, is_up
+from streams.settings import StreamSettings
+
+_FINAL_KINDS: dict[PrintState, LifecycleKind] = {
+    PrintState.FINISHED: LifecycleKind.FINISHED,
+    PrintState.FAILED: LifecycleKind.FAILED,
+    PrintState.CANCELLED: LifecycleKind.CANCELLED,
+    PrintState.ERROR: LifecycleKind.FAILED,
+}
+
+JobOutput = LifecycleEvent | ProgressEvent
+
+
+def job_key_for(printer_id: str, job: Job, first_seen: float) -> str:
+    """The stable, idempotent key of one print: the protocol's key, else file + start time."""
+    if job.key:
+        return _protocol_key(printer_id, job.key)
+    stamp = job.started_at if job.started_at is not None else first_seen
+    return f"{printer_id}/{job.file}@{int(stamp)}"
+
+
+def _protocol_key(printer_id: str, key: str) -> str:
+    # Prefixed: protocol ids (Moonraker job ids, task ids) are only unique per printer.
+    return f"{printer_id}/{key}"
+
+
+class _Track(NamedTuple):
+    """Everything the tracker remembers about one printer between reports."""
+
+    active: ActiveJob | None  # the print in progress
+    closed: ActiveJob | None  # the print last closed; its final state may linger in reports
+    seen: bool  # a live report or a seed came before, so final states are news
+    shown: ProgressEvent | None  # the last progress sent
+
+
+class JobTracker:
+    """The lifecycle rules for one printer, as a pure step over (track, report)."""
+
+    __slots__ = ("complete_pct", "printer_id", "restart_drop", "tolerance")
+
+    def __init__(self, printer_id: str, settings: StreamSettings) -> None:
+        self.printer_id = printer_id
+        self.complete_pct = settings.complete_pct
+        self.tolerance = settings.start_tolerance_s
+        self.restart_drop = settings.restart_drop_pct
+
+    def initial(self, seed: ActiveJob | None) -> _Track:
+        """The state before the first report: the seeded print, if the database had one."""
+        return _Track(seed, None, seed is not None, None)
+
+    def step(self, track: _Track, report: PrinterState) -> tuple[_Track, tuple[JobOutput, ...]]:
+        """Fold one report into the track; return the events it causes."""
+        if not is_up(report):
+            return track, NOTHING  # a dead link says nothing about the print
+        state = report.state
+        events: tuple[JobOutput, ...]
+        if state in ACTIVE_STATES:
+            active, closed, events = self._running(track, report)
+        elif state in _FINAL_KINDS:
+            active, closed, events = self._ended(track, report, _FINAL_KINDS[state])
+        else:
+            active, closed, events = self._idle(track, report)
+        shown = track.shown
+        if active is not None and state in ACTIVE_STATES:
+            progress = self._progress(active, shown)
+            if progress is not None:
+                shown = progress
+                events += (progress,)
+        return _Track(active, closed, True, shown), events
+
+    def _running(
+        self, track: _Track, report: PrinterState
+    ) -> tuple[ActiveJob | None, ActiveJob | None, tuple[JobOutput, ...]]:
+        active, closed = track.active, track.closed
+        events: tuple[JobOutput, ...] = NOTHING
+        now = report.updated_at
+        job = identified_job(report)
+        if job is None:
+            if active is None:
+                return None, closed, NOTHING  # running, but which print? wait for a fuller report
+            job = active.job
+        elif active is not None and not self._same(active, job):
+            events = (self._vanished(active, now),)
+            active, closed = None, active
+        if active is None:
+            if closed is not None and self._is_closed(closed, job, running=True):
+                return None, closed, events  # never reopen a print already closed
+            started_at = job.started_at if job.started_at is not None else now
+            active = ActiveJob(job_key_for(self.printer_id, job, now), job, started_at)
+            events += (self._event(LifecycleKind.STARTED, active, job, started_at),)
+        elif job is not active.job:
+            active = ActiveJob(active.job_key, job, active.started_at, active.paused)
+        paused = report.state is PrintState.PAUSED
+        if paused != active.paused:
+            active = ActiveJob(active.job_key, job, active.started_at, paused)
+            kind = LifecycleKind.PAUSED if paused else LifecycleKind.RESUMED
+            events += (self._event(kind, active, job, now),)
+        return active, closed, events
+
+    def _ended(
+        self, track: _Track, report: PrinterState, kind: LifecycleKind
+    ) -> tuple[None, ActiveJob | None, tuple[JobOutput, ...]]:
+        active, closed = track.active, track.closed
+        events: tuple[JobOutput, ...] = NOTHING
+        now = report.updated_at
+        job = identified_job(report)
+        if active is not None:
+            if job is None or self._same(active, job):
+                final = job or active.job
+                record = ActiveJob(active.job_key, final, active.started_at)
+                return None, record, (self._event(kind, record, final, now),)
+            # Another print has ended since: ours ended before it, unreported.
+            events = (self._vanished(active, now),)
+            closed = active
+        if job is None or report.state is PrintState.ERROR:
+            return None, closed, events  # an error state's job may be stale: never start one
+        if closed is not None and self._is_closed(closed, job, running=False):
+            return None, closed, events  # the final state of a print already closed lingers
+        started_at = job.started_at if job.started_at is not None else now
+        record = ActiveJob(job_key_for(self.printer_id, job, now), job, started_at)
+        if not track.seen:
+            return None, record, events  # ended before the hub started: history, not news
+        started = self._event(LifecycleKind.STARTED, record, job, started_at)
+        return None, record, (*events, started, self._event(kind, record, job, now))
+
+    def _idle(
+        self, track: _Track, report: PrinterState
+    ) -> tuple[None, ActiveJob | None, tuple[JobOutput, ...]]:
+        active = track.active
+        if active is None:
+            return None, track.closed, NOTHING
+        job = identified_job(report)
+        if job is not None and self._same(active, job):
+            active = ActiveJob(active.job_key, job, active.started_at)
+        return None, active, (self._vanished(active, report.updated_at),)
+
+    def _vanished(self, active: ActiveJob, at: float) -> LifecycleEvent:
+        """Close a print that ended without a final state, judging by how far it got."""
+        done = active.job.progress >= self.complete_pct
+        kind = LifecycleKind.FINISHED if done else LifecycleKind.FAILED
+        return self._event(kind, active, active.job, at, inferred=True)
+
+    def _event(
+        self, kind: LifecycleKind, active: ActiveJob, job: Job, at: float, inferred: bool = False
+    ) -> LifecycleEvent:
+        progress = 100.0 if kind is LifecycleKind.FINISHED else job.progress
+        return LifecycleEvent(self.printer_id, kind, job, active.job_key, at, progress, inferred)
+
+    def _identity(self, known: ActiveJob, job: Job) -> bool | None:
+        """Whether `job` is `known`'s print, by key, file or start time; None if only the file agrees."""
+        if job.key:
+            if known.job.key:
+                return known.job.key == job.key
+            if known.job_key == _protocol_key(self.printer_id, job.key):
+                return True  # a seed keeps only the job_key
+        if job.file and known.job.file and job.file != known.job.file:
+            return False
+        if known.job.started_at is not None and job.started_at is not None:
+            return abs(known.job.started_at - job.started_at) <= self.tolerance
+        return None
+
+    def _same(self, active: ActiveJob, job: Job) -> bool:
+        """Is the reported job the print being tracked?"""
+        same = self._identity(active, job)
+        if same is not None:
+            return same
+        return job.progress >= active.job.progress - self.restart_drop
+
+    def _is_closed(self, closed: ActiveJob, job: Job, running: bool) -> bool:
+        """Is the reported job the print last closed?"""
+        same = self._identity(closed, job)
+        if same is not None:
+            return same
+        # Only the file agrees: a lingering final state is the closed print; a
+        # running one must be that file started again, since a closed print never runs.
+        return not running
+
+    def _progress(self, active: ActiveJob, shown: ProgressEvent | None) -> ProgressEvent | None:
+        job = active.job
+        percent = min(100, max(0, int(job.progress)))
+        if (
+            shown is not None
+            and shown.job_key == active.job_key
+            and shown.progress == percent
+            and shown.layer == job.layer
+            and shown.remaining_s == job.remaining_s
+        ):
+            return None
+        return ProgressEvent(
+            self.printer_id,
+            job.file,
+            percent,
+            job.layer,
+            job.total_layers,
+            job.remaining_s,
+            active.job_key,
+        )
+
+
+def track_jobs(
+    printer_id: str, settings: StreamSettings, seed: ActiveJob | None
+) -> Callable[[Observable[PrinterState]], Observable[JobOutput]]:
+    """One printer's reports → its LifecycleEvents and ProgressEvents, resuming from `seed`."""
+    tracker = JobTracker(printer_id, settings)
+    return scan_emit("lifecycle", tracker.step, tracker.initial(seed))
