@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import secrets
 import time
 import uuid
@@ -190,6 +191,16 @@ class AuthService:
             jti=jti,
             expires_at=float(claims["exp"]),
         )
+
+    async def authenticate(self, token: str) -> Principal:
+        """Verify a token and check its user still exists; the role is the user's current one."""
+        principal = self.verify(token)
+        user = await users_store.by_id(self.db, principal.user_id)
+        if user is None:
+            raise AuthError("the token's user no longer exists")
+        if user.role != principal.role or user.username != principal.username:
+            principal = dataclasses.replace(principal, role=user.role, username=user.username)
+        return principal
 
     async def revoke(self, principal: Principal) -> None:
         """Revoke a token until it would have expired (persisted, so it survives a restart)."""
