@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from integrations.simulator.model import DEFAULT_FAILURE, PrintModel
@@ -12,14 +11,31 @@ if TYPE_CHECKING:
     from integrations.simulator.frontend import FrontEnd
 
 
-@dataclass(slots=True)
 class FaultState:
     """Link faults the protocol front ends consult on every request."""
 
-    silent: bool = False  # connected, but no reports and no responses
-    refuse_auth: bool = False  # every login / API key is rejected
-    delay: float = 0.0  # seconds added before each response
-    restarting: bool = False  # powered off: nothing listens
+    def __init__(self) -> None:
+        self.refuse_auth = False  # every login / API key is rejected
+        self.delay = 0.0  # seconds added before each response
+        self.restarting = False  # powered off: nothing listens
+        self._awake = asyncio.Event()  # set while the printer is not silent
+        self._awake.set()
+
+    @property
+    def silent(self) -> bool:
+        """Connected, but no reports and no responses."""
+        return not self._awake.is_set()
+
+    def set_silent(self, on: bool) -> None:
+        """Start or stop being silent."""
+        if on:
+            self._awake.clear()
+        else:
+            self._awake.set()
+
+    async def wait_awake(self) -> None:
+        """Return once the printer is no longer silent."""
+        await self._awake.wait()
 
 
 class Faults:
@@ -37,7 +53,7 @@ class Faults:
 
     def go_silent(self, on: bool = True) -> None:
         """Keep connections open but send no reports and answer nothing."""
-        self.state.silent = on
+        self.state.set_silent(on)
 
     def refuse_auth(self, on: bool = True) -> None:
         """Reject every credential (MQTT CONNACK 5, HTTP 401/403, FTP 530)."""
@@ -57,7 +73,7 @@ class Faults:
                 await self._frontend.stop()
                 self._printer.power_cycle()
                 # A power cycle cures a hung (silent) firmware; injected auth and delay stay.
-                self.state.silent = False
+                self.state.set_silent(False)
                 await asyncio.sleep(delay)
                 await self._frontend.start()
             finally:

@@ -17,11 +17,19 @@ from integrations.simulator.clock import AcceleratedClock, Clock
 from integrations.simulator.faults import Faults, FaultState
 from integrations.simulator.frontend import FrontEnd, PrinterContext
 from integrations.simulator.model import PrintModel, SimFile
+from integrations.simulator.moonraker import MoonrakerFrontEnd
+from integrations.simulator.octoprint import OctoPrintFrontEnd
+from integrations.simulator.prusalink import PrusaLinkFrontEnd
 from integrations.simulator.tls import CertFactory
 
 log = logging.getLogger(__name__)
 
-FRONT_ENDS: dict[str, type[FrontEnd]] = {"bambu": BambuFrontEnd}
+FRONT_ENDS: dict[str, type[FrontEnd]] = {
+    "bambu": BambuFrontEnd,
+    "moonraker": MoonrakerFrontEnd,
+    "prusalink": PrusaLinkFrontEnd,
+    "octoprint": OctoPrintFrontEnd,
+}
 DEFAULT_MODEL = {
     "bambu": "X1C",
     "moonraker": "Voron 2.4",
