@@ -1,0 +1,1 @@
+"""Printer drivers: one plug-in per protocol, discovered by integrations.printers.registry."""

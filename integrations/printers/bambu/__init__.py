@@ -1,0 +1,1 @@
+"""Bambu Lab LAN-mode printer driver."""

@@ -1,0 +1,282 @@
+"""Bambu `push_status` reports: merge partial reports in place, map them to PrinterState."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from hub.model import (
+    AmsTray,
+    AmsUnit,
+    HmsError,
+    Job,
+    PrinterState,
+    PrintState,
+    Temperatures,
+)
+from integrations.printers.merge import merge
+
+# print_error value the printer reports when the user cancelled the print.
+CANCELLED_BY_USER = 50348044
+EXTERNAL_SPOOL = 254
+NO_TRAY = 255
+
+# Only these keys of the `print` object feed the normalized state; the rest
+# (ipcam, net, xcam, upgrade_state, ...) are skipped at merge time, which keeps
+# memory and per-report work small for a thousand printers.
+RELEVANT_KEYS = frozenset(
+    {
+        "gcode_state", "mc_percent", "mc_remaining_time", "layer_num", "total_layer_num",
+        "nozzle_temper", "nozzle_target_temper", "bed_temper", "bed_target_temper",
+        "chamber_temper", "gcode_file", "subtask_name", "task_id", "subtask_id",
+        "print_error", "hms", "spd_lvl", "cooling_fan_speed", "big_fan1_speed",
+        "big_fan2_speed", "heatbreak_fan_speed", "stg_cur", "wifi_signal",
+        "lights_report", "ams", "vt_tray", "gcode_start_time",
+    }
+)  # fmt: skip
+
+_GCODE_STATES = {
+    "IDLE": PrintState.IDLE,
+    "INIT": PrintState.IDLE,  # firmware booting, no job yet
+    "UNKNOWN": PrintState.IDLE,
+    "SLICING": PrintState.PREPARING,
+    "PREPARE": PrintState.PREPARING,
+    "RUNNING": PrintState.PRINTING,
+    "PAUSE": PrintState.PAUSED,
+    "FINISH": PrintState.FINISHED,
+    "FAILED": PrintState.FAILED,
+    "OFFLINE": PrintState.OFFLINE,
+}
+# stg_cur values during which a RUNNING printer has not laid down plastic yet:
+# bed leveling, preheating, XY sweep, hotend heating, extrusion calibration,
+# bed scan, plate detection, lidar calibration, homing, nozzle cleaning.
+_PREPARATION_STAGES = frozenset({1, 2, 3, 7, 8, 9, 11, 12, 13, 14})
+_FANS = {
+    "cooling_fan_speed": "part",
+    "big_fan1_speed": "aux",
+    "big_fan2_speed": "chamber",
+    "heatbreak_fan_speed": "heatbreak",
+}
+_HMS_SEVERITY = {1: "fatal", 2: "error", 3: "warning", 4: "info"}
+_HMS_MODULES = {0x03: "motion controller", 0x05: "mainboard", 0x07: "AMS", 0x08: "toolhead",
+                0x0C: "camera", 0x12: "AMS"}  # fmt: skip
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        try:
+            return int(float(value))
+        except (TypeError, ValueError):
+            return None
+
+
+def hms_code(attr: int, code: int) -> str:
+    """`HMS_AAAA_AAAA_CCCC_CCCC` from the integer attr and code of an HMS entry."""
+    return f"HMS_{attr >> 16:04X}_{attr & 0xFFFF:04X}_{code >> 16:04X}_{code & 0xFFFF:04X}"
+
+
+def hms_error(attr: int, code: int) -> HmsError:
+    """Decode one HMS entry; severity sits in the upper half of `code`, the module in `attr`."""
+    severity = _HMS_SEVERITY.get(code >> 16, "error")
+    module = _HMS_MODULES.get(attr >> 24, "printer")
+    return HmsError(code=hms_code(attr, code), text=f"{module} {severity}", severity=severity)
+
+
+def print_error(value: int) -> HmsError:
+    """A non-zero `print_error` as an error entry (`PRINT_XXXX_XXXX`)."""
+    return HmsError(
+        code=f"PRINT_{value >> 16:04X}_{value & 0xFFFF:04X}",
+        text="print error reported by the printer",
+        severity="error",
+    )
+
+
+def _tray_slot(unit: int, tray: int) -> int:
+    # Matches `tray_now`: ams_id * 4 + tray_id, except AMS-HT units (128-135) with one tray.
+    return unit if unit >= 128 else unit * 4 + tray
+
+
+def _tray(raw: dict[str, Any], slot: int) -> AmsTray:
+    if len(raw) <= 1:
+        return AmsTray(slot=slot, empty=True)
+    remain = _int(raw.get("remain"))
+    color = raw.get("tray_color")
+    return AmsTray(
+        slot=slot,
+        material=raw.get("tray_type") or None,
+        color=color.upper() if isinstance(color, str) and color else None,
+        remain=remain if remain is not None and remain >= 0 else None,
+    )
+
+
+def _ams_units(raw: dict[str, Any]) -> tuple[AmsUnit, ...]:
+    units: list[AmsUnit] = []
+    ams = raw.get("ams")
+    for unit_raw in ams.get("ams", []) if isinstance(ams, dict) else []:
+        unit = _int(unit_raw.get("id"))
+        if unit is None:
+            continue
+        trays = []
+        for tray_raw in unit_raw.get("tray") or []:
+            tray_id = _int(tray_raw.get("id"))
+            if tray_id is not None:
+                trays.append(_tray(tray_raw, _tray_slot(unit, tray_id)))
+        units.append(
+            AmsUnit(
+                unit=unit,
+                humidity=_int(unit_raw.get("humidity")),
+                temperature=_float(unit_raw.get("temp")),
+                trays=tuple(sorted(trays, key=lambda t: t.slot)),
+            )
+        )
+    units.sort(key=lambda u: u.unit)
+    vt = raw.get("vt_tray")
+    if isinstance(vt, dict):
+        # The external spool is presented as its own single-tray unit numbered like its
+        # tray (254), so `active_tray == 254` resolves the same way as AMS trays.
+        units.append(AmsUnit(unit=EXTERNAL_SPOOL, trays=(_tray(vt, EXTERNAL_SPOOL),)))
+    return tuple(units)
+
+
+class BambuReport:
+    """The merged `print` object of one printer and what is derived across reports."""
+
+    def __init__(self) -> None:
+        self.raw: dict[str, Any] = {}
+        self.has_full = False
+        self._cancelled = False
+        self._job_identity: tuple[Any, ...] | None = None
+        self._job_seen_at: float | None = None
+
+    def apply(self, report: dict[str, Any]) -> bool:
+        """Merge one `push_status` report; True if anything the state shows changed."""
+        full = report.get("msg") == 0
+        relevant = {k: v for k, v in report.items() if k in RELEVANT_KEYS}
+        if full:
+            self.has_full = True
+        changed = merge(self.raw, relevant, full)
+        if changed:
+            self._track_job()
+        return changed
+
+    def _track_job(self) -> None:
+        raw = self.raw
+        error = _int(raw.get("print_error"))
+        gcode_state = raw.get("gcode_state")
+        if error == CANCELLED_BY_USER:
+            # print_error resets to 0 a moment later while gcode_state stays FAILED,
+            # so the cancel is latched until the next print starts.
+            self._cancelled = True
+        elif gcode_state in ("PREPARE", "SLICING", "RUNNING", "PAUSE"):
+            self._cancelled = False
+        identity = (raw.get("task_id"), raw.get("subtask_id"), raw.get("gcode_file"),
+                    raw.get("subtask_name"))  # fmt: skip
+        if identity != self._job_identity and gcode_state in ("PREPARE", "RUNNING", "SLICING"):
+            self._job_identity = identity
+            self._job_seen_at = time.time()
+
+    def print_state(self) -> PrintState:
+        """The normalized print state of the merged report."""
+        raw = self.raw
+        state = _GCODE_STATES.get(str(raw.get("gcode_state", "IDLE")).upper(), PrintState.IDLE)
+        if state is PrintState.FAILED and self._cancelled:
+            return PrintState.CANCELLED
+        if (
+            state is PrintState.PRINTING
+            and _int(raw.get("stg_cur")) in _PREPARATION_STAGES
+            and (_int(raw.get("layer_num")) or 0) <= 0
+        ):
+            return PrintState.PREPARING
+        return state
+
+    def _job(self, state: PrintState) -> Job | None:
+        raw = self.raw
+        if state in (PrintState.IDLE, PrintState.OFFLINE, PrintState.ERROR):
+            return None
+        remaining = _int(raw.get("mc_remaining_time"))
+        started = _float(raw.get("gcode_start_time"))
+        key = next(
+            (
+                str(raw[k])
+                for k in ("task_id", "subtask_id")
+                if str(raw.get(k, "0")) not in ("", "0")
+            ),
+            None,
+        )
+        return Job(
+            file=str(raw.get("subtask_name") or raw.get("gcode_file") or ""),
+            progress=float(_int(raw.get("mc_percent")) or 0),
+            layer=_int(raw.get("layer_num")),
+            total_layers=_int(raw.get("total_layer_num")),
+            remaining_s=remaining * 60 if remaining is not None else None,
+            started_at=started if started else self._job_seen_at,
+            key=key,
+        )
+
+    def _errors(self) -> tuple[HmsError, ...]:
+        raw = self.raw
+        errors = [
+            hms_error(int(entry.get("attr", 0)), int(entry.get("code", 0)))
+            for entry in raw.get("hms") or []
+            if isinstance(entry, dict)
+        ]
+        error = _int(raw.get("print_error")) or 0
+        if error and error != CANCELLED_BY_USER:
+            errors.append(print_error(error))
+        return tuple(errors)
+
+    def _fans(self) -> dict[str, int]:
+        fans = {}
+        for key, name in _FANS.items():
+            step = _int(self.raw.get(key))
+            if step is not None:
+                # Fan speeds come as a 0-15 step; the hub speaks percent.
+                fans[name] = round(min(max(step, 0), 15) * 100 / 15)
+        return fans
+
+    def _light(self) -> bool | None:
+        for node in self.raw.get("lights_report") or []:
+            if isinstance(node, dict) and node.get("node") == "chamber_light":
+                return node.get("mode") in ("on", "flashing")
+        return None
+
+    def _active_tray(self) -> int | None:
+        ams = self.raw.get("ams")
+        tray = _int(ams.get("tray_now")) if isinstance(ams, dict) else None
+        return None if tray is None or tray == NO_TRAY else tray
+
+    def to_state(self, printer_id: str) -> PrinterState:
+        """Build the normalized snapshot of the merged report."""
+        raw = self.raw
+        state = self.print_state()
+        wifi = raw.get("wifi_signal")
+        return PrinterState(
+            printer_id=printer_id,
+            online=True,
+            state=state,
+            job=self._job(state),
+            temps=Temperatures(
+                nozzle=_float(raw.get("nozzle_temper")),
+                nozzle_target=_float(raw.get("nozzle_target_temper")),
+                bed=_float(raw.get("bed_temper")),
+                bed_target=_float(raw.get("bed_target_temper")),
+                chamber=_float(raw.get("chamber_temper")),
+            ),
+            fans=self._fans(),
+            speed_level=_int(raw.get("spd_lvl")),
+            ams=_ams_units(raw),
+            active_tray=self._active_tray(),
+            errors=self._errors(),
+            wifi_signal=_int(wifi.lower().removesuffix("dbm")) if isinstance(wifi, str) else None,
+            light=self._light(),
+            updated_at=time.time(),
+        )

@@ -1,0 +1,1 @@
+"""Klipper printers through the Moonraker API server."""

@@ -1,0 +1,211 @@
+"""Moonraker driver: JSON-RPC over WebSocket for state and commands, HTTP for uploads."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import aiohttp
+
+from integrations.printers import commands as cmd
+from integrations.printers.base import (
+    AuthFailed,
+    CommandRejected,
+    CommandTimeout,
+    DriverConfig,
+    PrinterDriver,
+    PrintOptions,
+    StateCallback,
+)
+from integrations.printers.http import command_request
+from integrations.printers.moonraker.rpc import JsonRpcClient, RpcError
+from integrations.printers.moonraker.status import SUBSCRIBED_OBJECTS, KlipperStatus
+
+log = logging.getLogger(__name__)
+
+CLIENT_NAME = "3DPrintForge"
+CLIENT_VERSION = "0.1.0"
+KLIPPY_POLL_S = 2.0
+
+_RPC_METHODS = {
+    cmd.PAUSE: "printer.print.pause",
+    cmd.RESUME: "printer.print.resume",
+    cmd.STOP: "printer.print.cancel",
+}
+
+
+class MoonrakerDriver(PrinterDriver):
+    """Klipper printers through Moonraker's WebSocket API."""
+
+    protocol = "moonraker"
+    default_port = 7125
+    capabilities = frozenset(
+        {cmd.PAUSE, cmd.RESUME, cmd.STOP, cmd.GCODE, cmd.HOME, cmd.SET_TEMPERATURE, cmd.SPEED}
+    )
+
+    def __init__(self, config: DriverConfig, on_state: StateCallback) -> None:
+        super().__init__(config, on_state)
+        self._status = KlipperStatus()
+        self._rpc: JsonRpcClient | None = None
+        self._http: aiohttp.ClientSession | None = None
+        self._klippy_changed = asyncio.Event()
+
+    @property
+    def _base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def _headers(self) -> dict[str, str]:
+        key = self.config.secrets.get("api_key")
+        return {"X-Api-Key": str(key)} if key else {}
+
+    async def _call(self, method: str, params: dict[str, Any] | None = None) -> Any:
+        rpc = self._rpc
+        if rpc is None:
+            raise ConnectionError("not connected")
+        return await rpc.call(method, params, self.options.command_timeout_s)
+
+    # --- the link --------------------------------------------------------------------
+
+    async def _run_session(self) -> None:
+        timeout = aiohttp.ClientTimeout(total=None, connect=self.options.connect_timeout_s)
+        async with aiohttp.ClientSession(headers=self._headers(), timeout=timeout) as http:
+            try:
+                ws = await http.ws_connect(
+                    f"{self._base_url}/websocket", heartbeat=None, max_msg_size=0
+                )
+            except aiohttp.WSServerHandshakeError as exc:
+                if exc.status in (401, 403):
+                    raise AuthFailed(
+                        f"Moonraker at {self.host}:{self.port} refused the API key "
+                        f"(HTTP {exc.status})"
+                    ) from None
+                raise ConnectionError(f"WebSocket handshake failed: HTTP {exc.status}") from None
+            async with ws:
+                rpc = JsonRpcClient(ws, self._on_notification, self._mark_seen)
+                reader = asyncio.create_task(rpc.run())
+                watcher: asyncio.Task[None] | None = None
+                self._rpc, self._http = rpc, http
+                try:
+                    info = await self._call("server.info")
+                    await self._call(
+                        "server.connection.identify",
+                        {"client_name": CLIENT_NAME, "version": CLIENT_VERSION,
+                         "type": "agent", "url": "https://github.com/3dprintforge"},
+                    )  # fmt: skip
+                    self._set_online()
+                    self._set_klippy(str(info.get("klippy_state") or "disconnected"), None)
+                    watcher = asyncio.create_task(self._keep_klippy_subscribed())
+                    await reader
+                finally:
+                    self._rpc, self._http = None, None
+                    for task in (watcher, reader):
+                        if task is not None:
+                            task.cancel()
+                    await asyncio.wait({t for t in (watcher, reader) if t is not None})
+
+    def _set_klippy(self, state: str, message: str | None) -> None:
+        self._status.klippy_state = state
+        self._status.klippy_message = message
+        self._klippy_changed.set()
+        self._publish_if_changed(self._status.to_state(self.printer_id))
+
+    async def _keep_klippy_subscribed(self) -> None:
+        """Subscribe whenever Klipper becomes ready; poll server.info while it is not."""
+        subscribed = False
+        while True:
+            self._klippy_changed.clear()
+            ready = self._status.klippy_state == "ready"
+            if ready and not subscribed:
+                await self._subscribe()
+            subscribed = ready
+            try:
+                # While Klipper is down, Moonraker may not announce its recovery: poll.
+                async with asyncio.timeout(None if ready else KLIPPY_POLL_S):
+                    await self._klippy_changed.wait()
+            except TimeoutError:
+                info = await self._call("server.info")
+                state = str(info.get("klippy_state") or "disconnected")
+                self._set_klippy(state, await self._klippy_message(state))
+
+    async def _klippy_message(self, state: str) -> str | None:
+        if state not in ("error", "shutdown"):
+            return None
+        # printer.info carries Klipper's own explanation (e.g. "MCU 'mcu' shutdown: ...").
+        with contextlib.suppress(RpcError, TimeoutError):
+            info = await self._call("printer.info")
+            if isinstance(info, dict) and info.get("state_message"):
+                return str(info["state_message"]).strip()
+        return None
+
+    async def _subscribe(self) -> None:
+        result = await self._call(
+            "printer.objects.subscribe", {"objects": dict.fromkeys(SUBSCRIBED_OBJECTS)}
+        )
+        status = result.get("status") if isinstance(result, dict) else None
+        self._status.replace(status if isinstance(status, dict) else {})
+        self._publish_if_changed(self._status.to_state(self.printer_id))
+
+    async def _probe(self) -> None:
+        """An idle Klipper can be silent for minutes: a cheap call proves the link."""
+        await self._call("server.info")
+
+    def _on_notification(self, method: str, params: list[Any]) -> None:
+        if method == "notify_status_update":
+            if params and isinstance(params[0], dict) and self._status.update(params[0]):
+                self._publish_if_changed(self._status.to_state(self.printer_id))
+        elif method == "notify_klippy_ready":
+            self._set_klippy("ready", None)
+        elif method == "notify_klippy_shutdown":
+            self._set_klippy("shutdown", None)
+        elif method == "notify_klippy_disconnected":
+            self._set_klippy("disconnected", None)
+
+    # --- commands --------------------------------------------------------------------
+
+    def _gcode_for(self, name: str, params: dict[str, Any]) -> str:
+        if name == cmd.HOME:
+            return "G28"
+        if name == cmd.SET_TEMPERATURE:
+            return f"{'M104' if params['heater'] == 'nozzle' else 'M140'} S{params['target']:g}"
+        if name == cmd.SPEED:
+            return f"M220 S{cmd.SPEED_PERCENT[params['level']]}"
+        return str(params["line"])
+
+    async def _execute(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
+        method = _RPC_METHODS.get(name)
+        args = None if method else {"script": self._gcode_for(name, params)}
+        try:
+            await self._call(method or "printer.gcode.script", args)
+        except TimeoutError:
+            raise CommandTimeout(
+                f"printer {self.printer_id} did not acknowledge '{name}' within "
+                f"{self.options.command_timeout_s:g}s"
+            ) from None
+        except RpcError as exc:
+            raise CommandRejected(
+                f"printer {self.printer_id} refused '{name}': {exc.message}"
+            ) from None
+        except ConnectionError as exc:
+            raise CommandRejected(f"printer {self.printer_id}: {exc}") from None
+        return {}
+
+    async def _upload_and_start(self, filename: str, data: bytes, options: PrintOptions) -> None:
+        http = self._http
+        if http is None:
+            raise CommandRejected(f"printer {self.printer_id} is not connected")
+        form = aiohttp.FormData()
+        form.add_field("file", data, filename=filename, content_type="application/octet-stream")
+        form.add_field("root", "gcodes")
+        form.add_field("print", "true")
+        result = await command_request(
+            http, "POST", f"{self._base_url}/server/files/upload", data=form,
+            what="upload", printer_id=self.printer_id, limit_s=self.options.upload_timeout_s,
+        )  # fmt: skip
+        if isinstance(result, dict) and not (
+            result.get("print_started") or result.get("print_queued")
+        ):
+            raise CommandRejected(
+                f"printer {self.printer_id} stored {filename} but did not start it"
+            )

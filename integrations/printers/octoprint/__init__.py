@@ -1,0 +1,1 @@
+"""Printers driven by an OctoPrint server."""

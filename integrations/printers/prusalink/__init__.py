@@ -1,0 +1,1 @@
+"""Prusa printers (MK4, XL, MINI, Core One) through PrusaLink."""
