@@ -22,7 +22,13 @@ from typing import NamedTuple
 from reactivex import Observable
 
 from hub.model import ACTIVE_STATES, Job, PrinterState, PrintState
-from streams.events import ActiveJob, LifecycleEvent, LifecycleKind, ProgressEvent
+from streams.events import (
+    TERMINAL_KINDS,
+    ActiveJob,
+    LifecycleEvent,
+    LifecycleKind,
+    ProgressEvent,
+)
 from streams.operators import NOTHING, scan_emit
 from streams.reports import identified_job, is_up
 from streams.settings import StreamSettings
@@ -50,6 +56,11 @@ def _protocol_key(printer_id: str, key: str) -> str:
     return f"{printer_id}/{key}"
 
 
+# How many ended job_keys a printer remembers, to keep a reused protocol key from
+# reopening a finished record.
+_ENDED_MEMORY = 32
+
+
 class _Track(NamedTuple):
     """Everything the tracker remembers about one printer between reports."""
 
@@ -57,6 +68,7 @@ class _Track(NamedTuple):
     closed: ActiveJob | None  # the print last closed; its final state may linger in reports
     seen: bool  # a live report or a seed came before, so final states are news
     shown: ProgressEvent | None  # the last progress sent
+    ended: tuple[str, ...]  # job_keys of the prints ended lately, oldest first
 
 
 class JobTracker:
@@ -72,7 +84,7 @@ class JobTracker:
 
     def initial(self, seed: ActiveJob | None) -> _Track:
         """The state before the first report: the seeded print, if the database had one."""
-        return _Track(seed, None, seed is not None, None)
+        return _Track(seed, None, seed is not None, None, ())
 
     def step(self, track: _Track, report: PrinterState) -> tuple[_Track, tuple[JobOutput, ...]]:
         """Fold one report into the track; return the events it causes."""
@@ -86,13 +98,16 @@ class JobTracker:
             active, closed, events = self._ended(track, report, _FINAL_KINDS[state])
         else:
             active, closed, events = self._idle(track, report)
+        ended = track.ended
+        if closed is not track.closed:
+            ended = _remember(ended, events, closed)
         shown = track.shown
         if active is not None and state in ACTIVE_STATES:
             progress = self._progress(active, shown)
             if progress is not None:
                 shown = progress
                 events += (progress,)
-        return _Track(active, closed, True, shown), events
+        return _Track(active, closed, True, shown, ended), events
 
     def _running(
         self, track: _Track, report: PrinterState
@@ -111,9 +126,8 @@ class JobTracker:
         if active is None:
             if closed is not None and self._is_closed(closed, job, running=True):
                 return None, closed, events  # never reopen a print already closed
-            started_at = job.started_at if job.started_at is not None else now
-            active = ActiveJob(job_key_for(self.printer_id, job, now), job, started_at)
-            events += (self._event(LifecycleKind.STARTED, active, job, started_at),)
+            active = self._new(track, job, now)
+            events += (self._event(LifecycleKind.STARTED, active, job, active.started_at),)
         elif job is not active.job:
             active = ActiveJob(active.job_key, job, active.started_at, active.paused)
         paused = report.state is PrintState.PAUSED
@@ -142,11 +156,10 @@ class JobTracker:
             return None, closed, events  # an error state's job may be stale: never start one
         if closed is not None and self._is_closed(closed, job, running=False):
             return None, closed, events  # the final state of a print already closed lingers
-        started_at = job.started_at if job.started_at is not None else now
-        record = ActiveJob(job_key_for(self.printer_id, job, now), job, started_at)
+        record = self._new(track, job, now)
         if not track.seen:
             return None, record, events  # ended before the hub started: history, not news
-        started = self._event(LifecycleKind.STARTED, record, job, started_at)
+        started = self._event(LifecycleKind.STARTED, record, job, record.started_at)
         return None, record, (*events, started, self._event(kind, record, job, now))
 
     def _idle(
@@ -159,6 +172,16 @@ class JobTracker:
         if job is not None and self._same(active, job):
             active = ActiveJob(active.job_key, job, active.started_at)
         return None, active, (self._vanished(active, report.updated_at),)
+
+    def _new(self, track: _Track, job: Job, now: float) -> ActiveJob:
+        """A print seen for the first time, under a job_key no ended print had."""
+        started_at = job.started_at if job.started_at is not None else now
+        base = key = job_key_for(self.printer_id, job, now)
+        copy = 1
+        while key in track.ended:
+            copy += 1  # the printer reused a protocol key: keep the records apart
+            key = f"{base}#{copy}"
+        return ActiveJob(key, job, started_at)
 
     def _vanished(self, active: ActiveJob, at: float) -> LifecycleEvent:
         """Close a print that ended without a final state, judging by how far it got."""
@@ -221,6 +244,19 @@ class JobTracker:
             job.remaining_s,
             active.job_key,
         )
+
+
+def _remember(
+    ended: tuple[str, ...], events: tuple[JobOutput, ...], closed: ActiveJob | None
+) -> tuple[str, ...]:
+    """Add the keys of prints that ended in this step (and a remembered one) to `ended`."""
+    keys = [e.job_key for e in events if isinstance(e, LifecycleEvent) and e.kind in TERMINAL_KINDS]
+    if closed is not None:
+        keys.append(closed.job_key)
+    for key in keys:
+        if key not in ended:
+            ended = (*ended[-(_ENDED_MEMORY - 1) :], key)
+    return ended
 
 
 def track_jobs(
