@@ -63,6 +63,7 @@ class BambuFrontEnd(FrontEnd):
         self._last: dict[str, Any] | None = None
         self._push_now = False
         self._cancel_reports = 0
+        self._marker: tuple[object, ...] = ()
         self.reports_sent = 0
 
     async def start(self) -> None:
@@ -117,6 +118,12 @@ class BambuFrontEnd(FrontEnd):
         if not self.running or self.ctx.faults.silent:
             return
         due = (tick + self.ctx.index) % self.ctx.ticks_per_second == 0
+        printer = self.ctx.printer
+        # Printers push at once when something a user would notice changes (state, errors).
+        marker = (printer.state, tuple(printer.hms), printer.print_error, printer.active_slot)
+        if marker != self._marker:
+            self._marker = marker
+            self._push_now = True
         if due or self._push_now:
             self._push_now = False
             self.send_report(full=False)
