@@ -106,6 +106,9 @@ def build_pipelines(
     def remember(group: GroupedObservable[str, PrinterState]) -> None:
         known[group.key] = group
 
+    def ignore(_: Exception) -> None:
+        """Errors reach the sinks through the routed outputs; this observer only keeps a list."""
+
     def per_printer(group: GroupedObservable[str, PrinterState]) -> Observable[PrinterEvent]:
         return printer_pipeline(group, scheduler, settings, seeds.get(group.key))
 
@@ -141,7 +144,7 @@ def build_pipelines(
         nonlocal connection
         if connection is None:
             # Route first, then open the tap, so the first report already has a way out.
-            remembered = groups.subscribe(remember)
+            remembered = groups.subscribe(remember, ignore)
             routed = merged.subscribe(route, on_error, on_completed, scheduler=scheduler)
             connection = CompositeDisposable(remembered, routed, groups.connect(scheduler))
         return connection
