@@ -72,10 +72,45 @@ def _field_of(error: ValidationError) -> str:
     return path or "(body)"
 
 
+def _message(error: ValidationError) -> str:
+    """The validator's message, without echoing write-only values (secrets) or whole objects."""
+    instance = error.instance
+    write_only = isinstance(error.schema, dict) and bool(error.schema.get("writeOnly"))
+    if write_only or isinstance(instance, dict | list):
+        return error.message.replace(repr(instance), "the value")
+    return error.message
+
+
 def validation_errors(validator: Draft202012Validator, data: Any) -> list[dict[str, str]]:
     """Every rule the data breaks, each naming the field, the rule and a message."""
     found = sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
-    return [{"field": _field_of(e), "rule": str(e.validator), "message": e.message} for e in found]
+    return [
+        {"field": _field_of(e), "rule": str(e.validator), "message": _message(e)} for e in found
+    ]
+
+
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+
+
+def unstorable_text(data: Any, path: str = "") -> str | None:
+    """The field of the first string (or key) holding NUL or a lone surrogate, which no
+    database column can store; None when every string is fine."""
+    if isinstance(data, str):
+        return (path or "(body)") if _UNSTORABLE.search(data) else None
+    if isinstance(data, dict):
+        for key, value in data.items():
+            where = f"{path}.{key}" if path else str(key)
+            if _UNSTORABLE.search(str(key)):
+                return where
+            found = unstorable_text(value, where)
+            if found:
+                return found
+    if isinstance(data, list):
+        for index, value in enumerate(data):
+            found = unstorable_text(value, f"{path}.{index}" if path else str(index))
+            if found:
+                return found
+    return None
 
 
 def _raise_invalid(where: str, errors: list[dict[str, str]]) -> None:
@@ -166,6 +201,15 @@ def endpoint(
                 data = await request.get_json(force=True, silent=True)
                 if data is None:
                     raise ApiError(400, "invalid_json", "the request body must be JSON")
+                bad = unstorable_text(data)
+                if bad is not None:
+                    message = "text must not contain NUL (U+0000) or unpaired surrogates"
+                    raise ApiError(
+                        400,
+                        "invalid_text",
+                        f"body field '{bad}': {message}",
+                        extra={"errors": [{"field": bad, "rule": "text", "message": message}]},
+                    )
                 errs = validation_errors(body_validator, data)
                 if errs:
                     _raise_invalid("body", errs)

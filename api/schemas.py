@@ -38,7 +38,7 @@ LOGIN: dict[str, Any] = {
     "required": ["username", "password"],
     "properties": {
         "username": {"type": "string", "minLength": 1, "maxLength": 64},
-        "password": {"type": "string", "minLength": 1, "maxLength": 1024},
+        "password": {"type": "string", "minLength": 1, "maxLength": 1024, "writeOnly": True},
     },
 }
 
@@ -61,7 +61,7 @@ USER: dict[str, Any] = {
 }
 
 USERNAME = {"type": "string", "pattern": "^[A-Za-z0-9_.@-]{1,64}$"}
-PASSWORD = {"type": "string", "minLength": 8, "maxLength": 1024}
+PASSWORD = {"type": "string", "minLength": 8, "maxLength": 1024, "writeOnly": True}
 
 USER_CREATE: dict[str, Any] = {
     "type": "object",
@@ -134,7 +134,14 @@ PRINTER_CREATE: dict[str, Any] = {
     "allOf": [
         {
             "if": {"properties": {"protocol": {"const": "bambu"}}},
-            "then": {"required": ["serial", "access_code"]},
+            # Present and not null: a Bambu printer is reached by serial + LAN access code.
+            "then": {
+                "required": ["serial", "access_code"],
+                "properties": {
+                    "serial": {"type": "string"},
+                    "access_code": {"type": "string", "writeOnly": True},
+                },
+            },
         }
     ],
 }
