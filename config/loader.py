@@ -100,9 +100,17 @@ def schema() -> dict[str, Any]:
 
 
 def _describe(error: ValidationError) -> str:
-    key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
-    if error.validator == "additionalProperties":
-        return f"config: {error.message} at {key} (unknown key)"
+    path = ".".join(str(p) for p in error.absolute_path)
+    key = path or "(top level)"
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
+        unknown = sorted(str(k) for k in error.instance if k not in known)
+        if unknown:
+            name = f"{path}.{unknown[0]}" if path else unknown[0]
+            return (
+                f"config: {name} = {error.instance[unknown[0]]!r}: unknown key"
+                " (rule: additionalProperties)"
+            )
     return f"config: {key} = {error.instance!r}: {error.message} (rule: {error.validator})"
 
 
