@@ -24,8 +24,9 @@ PAGE = """<!doctype html>
 """
 
 INIT = """window.addEventListener('load', function () {
+  // validatorUrl null: Swagger UI would otherwise send the document's URL to validator.swagger.io.
   window.ui = SwaggerUIBundle({url: '/api/openapi.json', dom_id: '#docs', deepLinking: true,
-    persistAuthorization: true});
+    persistAuthorization: true, validatorUrl: null});
 });
 """
 
