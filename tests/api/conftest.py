@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from quart import Quart
 from quart.typing import TestClientProtocol
 
+import hub.auth
 from api.app import create_app
 from config.loader import RateLimitSettings, load
 from hub.runtime import Hub
 from hub.store import users as users_store
+from hub.store.users import User
 
 ADMIN_PASSWORD = "admin-password-1"
 PASSWORDS = {"admin": ADMIN_PASSWORD, "operator": "operator-pass-1", "viewer": "viewer-pass-1"}
+PROBLEM_JSON = "application/problem+json"
 
 
 @dataclass
@@ -28,10 +33,15 @@ class Api:
     hub: Hub
     client: TestClientProtocol
     tokens: dict[str, str]
+    users: dict[str, User] = field(default_factory=dict)
 
     def auth(self, role: str) -> dict[str, str]:
         """Authorization header for a role."""
         return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+    def fresh_auth(self, role: str) -> dict[str, str]:
+        """Authorization header with a newly issued token for a role's user (safe to revoke)."""
+        return {"Authorization": f"Bearer {self.hub.auth.issue(self.users[role])}"}
 
 
 def make_settings(db_url: str, tmp_path: Path, **env: str) -> Any:
@@ -46,9 +56,20 @@ def make_settings(db_url: str, tmp_path: Path, **env: str) -> Any:
     return load(None, env=base)
 
 
+def cheap_password_hasher() -> PasswordHasher:
+    """Still argon2id, with the smallest cost parameters: tests hash many passwords."""
+    return PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
 @pytest.fixture
-async def api(db_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Api]:
-    """A started hub + app on each engine; tables cleared first."""
+def fast_hashing(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Make AuthService hash with cheap argon2id parameters (production cost is ~0.1 s a hash)."""
+    monkeypatch.setattr(hub.auth, "PasswordHasher", cheap_password_hasher)
+    yield
+
+
+async def reset_database(db_url: str) -> None:
+    """Migrate the database and empty every table."""
     from hub.store import db as store
     from tests.conftest import _clear
 
@@ -57,18 +78,38 @@ async def api(db_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> As
     await _clear(database)
     await database.disconnect()
 
+
+@asynccontextmanager
+async def running_app(settings: Any) -> AsyncIterator[tuple[Hub, Quart]]:
+    """Start a hub and its app on `settings`; stop both on exit."""
+    hub_ = Hub(settings)
+    app = create_app(hub_)
+    async with app.test_app():
+        yield hub_, app
+
+
+@pytest.fixture
+async def api(
+    db_url: str, tmp_path: Path, request: pytest.FixtureRequest, fast_hashing: None
+) -> AsyncIterator[Api]:
+    """A started hub + app on each engine; tables cleared first."""
+    await reset_database(db_url)
+
     settings = make_settings(db_url, tmp_path)
     marker = request.node.get_closest_marker("rate_limit")
     if marker is not None:
         settings = replace(settings, rate_limit=RateLimitSettings(True, *marker.args))
-    hub = Hub(settings)
-    app = create_app(hub)
-    async with app.test_app():
+    async with running_app(settings) as (hub_, app):
         tokens = {"admin": await _token(app, "admin", ADMIN_PASSWORD)}
+        admin = await users_store.by_username(hub_.db, "admin")
+        assert admin is not None
+        users = {"admin": admin}
         for role in ("operator", "viewer"):
-            await users_store.create(hub.db, role, hub.auth.hash_password(PASSWORDS[role]), role)
+            users[role] = await users_store.create(
+                hub_.db, role, hub_.auth.hash_password(PASSWORDS[role]), role
+            )
             tokens[role] = await _token(app, role, PASSWORDS[role])
-        yield Api(app, hub, app.test_client(), tokens)
+        yield Api(app, hub_, app.test_client(), tokens, users)
 
 
 async def _token(app: Quart, username: str, password: str) -> str:
@@ -78,3 +119,17 @@ async def _token(app: Quart, username: str, password: str) -> str:
     assert response.status_code == 200, await response.get_data(as_text=True)
     token: str = (await response.get_json())["token"]
     return token
+
+
+async def assert_problem(response: Any, status: int, code: str | None = None) -> dict[str, Any]:
+    """Check an RFC 9457 problem answer and return its body."""
+    text = await response.get_data(as_text=True)
+    assert response.status_code == status, text
+    assert response.headers["Content-Type"].startswith(PROBLEM_JSON), response.headers
+    body: dict[str, Any] = await response.get_json(force=True)
+    assert body["status"] == status
+    assert isinstance(body["code"], str) and body["code"]
+    assert body["type"] and body["title"] and body["detail"]
+    if code is not None:
+        assert body["code"] == code, body
+    return body
