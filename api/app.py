@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from quart import Quart, Response, g, request
 
-from api import errors
-from api import ws
+from api import errors, ws
 from api.blueprints import auth, docs, notifications, printers, system, users
 from api.errors import problem
 from api.ratelimit import MemoryRateLimitStore, RateLimiter, RateLimitStore
