@@ -90,6 +90,7 @@ def control_app(fleet: Fleet) -> web.Application:
     """GET /printers lists the fleet; POST /printers/{key}/{action} with {"args": [...]}."""
 
     async def listing(request: web.Request) -> web.StreamResponse:
+        """Every printer with its state, progress and HMS errors."""
         rows = []
         for p in fleet.printers:
             job = p.printer.job
@@ -104,6 +105,7 @@ def control_app(fleet: Fleet) -> web.Application:
         return web.json_response(rows)
 
     async def act(request: web.Request) -> web.StreamResponse:
+        """Apply one action to one printer."""
         try:
             printer = fleet.get(request.match_info["key"])
         except KeyError as exc:

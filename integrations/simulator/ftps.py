@@ -29,7 +29,10 @@ class _DataChannel:
         )
 
     async def open(self, host: str, context: ssl.SSLContext) -> int:
+        """Listen on an ephemeral port of `host`; return the port."""
+
         async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            """Keep the first connection; refuse any other."""
             if self.accepted.done():
                 writer.close()
             else:
@@ -39,6 +42,7 @@ class _DataChannel:
         return int(self.server.sockets[0].getsockname()[1])
 
     def close(self) -> None:
+        """Stop listening and cut the transfer connection."""
         if self.server is not None:
             self.server.close()
             self.server = None
@@ -126,6 +130,7 @@ class _Session:
         self.data: _DataChannel | None = None
 
     async def reply(self, text: str) -> None:
+        """Send a reply line (late when slow, never when silent)."""
         faults = self.server._faults
         if faults.delay > 0:
             await asyncio.sleep(faults.delay)
@@ -135,11 +140,13 @@ class _Session:
         await self.writer.drain()
 
     def close_data(self) -> None:
+        """Forget the passive data channel."""
         if self.data is not None:
             self.data.close()
             self.data = None
 
     async def run(self) -> None:
+        """Greet, then read and dispatch commands until QUIT or EOF."""
         await self.reply("220 Bambu FTP service ready.")
         while True:
             line = await self.reader.readline()
@@ -213,6 +220,7 @@ class _Session:
         return True
 
     async def passive(self, verb: str) -> None:
+        """Open a data listener and announce it (PASV or EPSV form)."""
         self.close_data()
         self.data = _DataChannel()
         port = await self.data.open(self.server.host, self.server._context)
@@ -234,6 +242,7 @@ class _Session:
             return None
 
     async def store(self, path: str) -> None:
+        """STOR: receive a file over the data channel into the printer's storage."""
         await self.reply("150 Ok to send data.")
         conn = await self._accept()
         if conn is None:
@@ -255,6 +264,7 @@ class _Session:
         await self.reply("226 Transfer complete.")
 
     async def listing(self, verb: str) -> None:
+        """LIST/NLST/MLSD: send the stored files over the data channel."""
         await self.reply("150 Here comes the directory listing.")
         conn = await self._accept()
         if conn is None:
@@ -272,6 +282,7 @@ class _Session:
         await self.reply("226 Directory send OK.")
 
     async def retrieve(self, path: str) -> None:
+        """RETR: send a stored file back (small files are kept in memory)."""
         entry = self.server._printer.find_file(path)
         if entry is None or entry.data is None:
             await self.reply("550 Failed to open file.")

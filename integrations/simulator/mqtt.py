@@ -72,6 +72,7 @@ class _Reader:
         self.data, self.pos = data, 0
 
     def take(self, n: int) -> bytes:
+        """The next `n` bytes."""
         if self.pos + n > len(self.data):
             raise ProtocolError("packet shorter than its fields")
         chunk = self.data[self.pos : self.pos + n]
@@ -79,15 +80,19 @@ class _Reader:
         return chunk
 
     def u8(self) -> int:
+        """One byte."""
         return self.take(1)[0]
 
     def u16(self) -> int:
+        """A big-endian 16-bit integer."""
         return int(struct.unpack("!H", self.take(2))[0])
 
     def string(self) -> bytes:
+        """A length-prefixed MQTT string."""
         return self.take(self.u16())
 
     def rest(self) -> bytes:
+        """Everything not read yet."""
         return self.data[self.pos :]
 
 
