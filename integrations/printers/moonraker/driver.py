@@ -109,7 +109,8 @@ class MoonrakerDriver(PrinterDriver):
         self._status.klippy_state = state
         self._status.klippy_message = message
         self._klippy_changed.set()
-        self._publish_if_changed(self._status.to_state(self.printer_id))
+        if state != "ready":  # a ready printer is published once its objects are subscribed
+            self._publish_if_changed(self._status.to_state(self.printer_id))
 
     async def _keep_klippy_subscribed(self) -> None:
         """Subscribe whenever Klipper becomes ready; poll server.info while it is not."""

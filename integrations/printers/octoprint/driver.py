@@ -34,6 +34,10 @@ class OctoPrintDriver(HttpPollingDriver):
             raise AuthFailed(f"no OctoPrint API key configured for printer {self.printer_id}")
         return {"headers": {"X-Api-Key": str(key)}}
 
+    async def _run_session(self) -> None:
+        self._status.link_lost()
+        await super()._run_session()
+
     async def _poll(self, http: aiohttp.ClientSession) -> PrinterState:
         code, printer = await poll_json(
             http, "/api/printer", printer_id=self.printer_id, accept=(409,)
@@ -52,11 +56,13 @@ class OctoPrintDriver(HttpPollingDriver):
             return "/api/job", {"command": "pause", "action": "resume"}
         if name == cmd.STOP:
             return "/api/job", {"command": "cancel"}
+        # Homing and feed rate go as G-code: OctoPrint's printhead endpoint sends the same
+        # G28 / M220, and the command endpoint is served by every OctoPrint-compatible API.
         if name == cmd.HOME:
-            return "/api/printer/printhead", {"command": "home", "axes": ["x", "y", "z"]}
+            return "/api/printer/command", {"commands": ["G28"]}
         if name == cmd.SPEED:
             factor = cmd.SPEED_PERCENT[params["level"]]
-            return "/api/printer/printhead", {"command": "feedrate", "factor": factor}
+            return "/api/printer/command", {"commands": [f"M220 S{factor}"]}
         if name == cmd.SET_TEMPERATURE:
             if params["heater"] == "nozzle":
                 return "/api/printer/tool", {

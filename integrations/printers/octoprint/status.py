@@ -29,6 +29,11 @@ class OctoPrintStatus:
         self._started_at: float | None = None
         self._last_job: Job | None = None
 
+    def link_lost(self) -> None:
+        """Forget a print in flight: how it ended while we were not looking is unknown."""
+        if self._active:
+            self._active, self._cancelling, self._outcome = False, False, None
+
     def _print_state(self, flags: dict[str, Any], job_state: str, progress: float) -> PrintState:
         if flags.get("cancelling"):
             self._cancelling = True
