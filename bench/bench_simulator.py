@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import json
 import os
-import resource
 import signal
 import ssl
 import struct
@@ -25,13 +24,6 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
-
-def _raise_fd_limit() -> None:
-    # 2 listeners per printer plus a connection each: more than the usual soft limit of 1024.
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 # -- simulator side ----------------------------------------------------------------------------
@@ -223,7 +215,9 @@ def main() -> int:
     p.add_argument("--subnet", default="127.99.0.0")
     p.add_argument("--role", choices=("client", "sim"), default="client")
     args = p.parse_args()
-    _raise_fd_limit()
+    from integrations.simulator.cli import raise_fd_limit
+
+    raise_fd_limit()
     if args.role == "sim":
         asyncio.run(run_simulator(args))
         return 0

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import random
+import resource
 import signal
 import sys
 import urllib.parse
@@ -114,6 +115,13 @@ def _start_random(printer: SimPrinter, rng: random.Random) -> None:
         printer.printer.start_print(rng.choice(DEMO_FILES)[0])
 
 
+def raise_fd_limit() -> None:
+    """Lift the soft open-files limit to the hard one: each printer takes 2-3 descriptors."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 async def _run(args: argparse.Namespace) -> int:
     port = 0 if args.ephemeral_ports else None
     stop = asyncio.Event()
@@ -205,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     options = run_parser().parse_args(args)
     if options.bambu + options.moonraker + options.prusalink + options.octoprint == 0:
         options.bambu = 4
+    raise_fd_limit()
     try:
         return asyncio.run(_run(options))
     except OSError as exc:

@@ -269,3 +269,26 @@ async def test_fault_go_silent_and_slow(fleet: Fleet, tls_client: ssl.SSLContext
         seq = await client.send("info", "get_version")
         await wait_for(lambda: client.reply("info", seq), what="slow reply")
         assert time.monotonic() - started >= 0.4
+
+
+async def test_raw_mqtt_ping_keepalive_and_qos(fleet: Fleet, tls_client: ssl.SSLContext):
+    """PINGREQ/PINGRESP, QoS 1 PUBACK and the 1.5 x keepalive timeout, on raw packets."""
+    p = await fleet.add("bambu", model="P1P", port=0)
+
+    def string(text: str) -> bytes:
+        return len(text).to_bytes(2, "big") + text.encode()
+
+    reader, writer = await asyncio.open_connection(p.host, p.port, ssl=tls_client)
+    body = string("MQTT") + bytes([4, 0xC2]) + (1).to_bytes(2, "big") + string("raw")
+    body += string("bblp") + string(p.secret)
+    writer.write(bytes([0x10, len(body)]) + body)
+    assert await reader.readexactly(4) == b"\x20\x02\x00\x00"  # CONNACK accepted
+    writer.write(b"\xc0\x00")
+    assert await reader.readexactly(2) == b"\xd0\x00"  # PINGRESP
+    publish = string(f"device/{p.serial}/request") + (7).to_bytes(2, "big") + b"{}"
+    writer.write(bytes([0x32, len(publish)]) + publish)
+    assert await reader.readexactly(4) == b"\x40\x02\x00\x07"  # PUBACK for packet 7
+    started = asyncio.get_running_loop().time()
+    assert await asyncio.wait_for(reader.read(), 5) == b""  # no more pings: the broker hangs up
+    assert asyncio.get_running_loop().time() - started >= 1.0
+    writer.close()
