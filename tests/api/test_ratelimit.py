@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -94,8 +95,9 @@ class FakeClock:
     """Stands in for the `time` module in api.ratelimit so windows pass without sleeping."""
 
     def __init__(self) -> None:
-        # Later than any real reading already stored by the fixture's logins.
-        self.now = time.monotonic() + 1000.0
+        # Later than any real reading already stored by the fixture's logins, and a whole
+        # number so that window arithmetic on it is exact.
+        self.now = float(math.ceil(time.monotonic()) + 1000)
 
     def monotonic(self) -> float:
         return self.now
