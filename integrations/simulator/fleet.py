@@ -59,12 +59,35 @@ class SimPrinter:
         self.frontend = frontend
         self.faults = Faults(ctx.faults, ctx.printer, frontend)
 
-    name = property(lambda self: self.ctx.name, doc="Display name.")
-    host = property(lambda self: self.ctx.host, doc="Loopback address it listens on.")
-    port = property(lambda self: self.ctx.port, doc="Main protocol port (bound port if 0).")
-    serial = property(lambda self: self.ctx.serial, doc="Serial number.")
-    secret = property(lambda self: self.ctx.secret, doc="Access code, API key or password.")
-    model_name = property(lambda self: self.ctx.model_name, doc="Printer model, e.g. X1C.")
+    @property
+    def name(self) -> str:
+        """Display name."""
+        return self.ctx.name
+
+    @property
+    def host(self) -> str:
+        """Loopback address it listens on."""
+        return self.ctx.host
+
+    @property
+    def port(self) -> int:
+        """Main protocol port (the bound one when asked for port 0)."""
+        return self.ctx.port
+
+    @property
+    def serial(self) -> str:
+        """Serial number (the Bambu certificate's CN)."""
+        return self.ctx.serial
+
+    @property
+    def secret(self) -> str:
+        """Access code, API key or password."""
+        return self.ctx.secret
+
+    @property
+    def model_name(self) -> str:
+        """Printer model, e.g. X1C."""
+        return self.ctx.model_name
 
     @property
     def printer(self) -> PrintModel:
