@@ -7,7 +7,7 @@ from typing import TypeVar
 
 from reactivex import Observable
 
-from hub.model import AmsUnit, HmsError, PrinterState
+from hub.model import HmsError, PrinterState
 from streams.events import (
     LifecycleEvent,
     LifecycleKind,
@@ -170,19 +170,19 @@ def hms_notifications() -> Callable[[Observable[PrinterState]], Observable[Notif
     return scan_emit("hms", step, _NO_ERRORS)
 
 
-_Armed = tuple[tuple[AmsUnit, ...], frozenset[tuple[int, int]]]  # (last units, trays alerted)
-_NO_TRAYS: _Armed = ((), frozenset())
+_Trays = frozenset[tuple[int, int]]  # (unit, slot) of the trays alerted
+_NO_TRAYS: _Trays = frozenset()
 
 
 def filament_low(
     threshold_pct: int, rearm_margin_pct: int
 ) -> Callable[[Observable[PrinterState]], Observable[NotificationEvent]]:
-    """A tray's remain dropping below `threshold_pct`: once, until it is back at threshold + margin."""
+    """A tray's remain dropping below `threshold_pct`: once, until it is back at threshold + margin.
 
-    def step(armed: _Armed, report: PrinterState) -> tuple[_Armed, Notes]:
-        units, low = armed
-        if report.ams is units or report.ams == units or not is_up(report):
-            return armed, NOTHING
+    Fed by ams_moves(), so it runs only when the AMS changed.
+    """
+
+    def step(low: _Trays, report: PrinterState) -> tuple[_Trays, Notes]:
         notes: list[NotificationEvent] = []
         now_low = set(low)
         for unit in report.ams:
@@ -215,24 +215,24 @@ def filament_low(
                             report.updated_at,
                         )
                     )
-        return (report.ams, frozenset(now_low)), tuple(notes)
+        return (low if now_low == low else frozenset(now_low)), tuple(notes)
 
     return scan_emit("filament_low", step, _NO_TRAYS)
 
 
-_Damp = tuple[tuple[AmsUnit, ...], frozenset[int]]  # (last units, units alerted)
-_NO_UNITS: _Damp = ((), frozenset())
+_Units = frozenset[int]  # the units alerted
+_NO_UNITS: _Units = frozenset()
 
 
 def humidity_high(
     threshold_pct: int, rearm_margin_pct: int
 ) -> Callable[[Observable[PrinterState]], Observable[NotificationEvent]]:
-    """An AMS unit's humidity rising above `threshold_pct`: once, until back at threshold - margin."""
+    """An AMS unit's humidity rising above `threshold_pct`: once, until back at threshold - margin.
 
-    def step(damp: _Damp, report: PrinterState) -> tuple[_Damp, Notes]:
-        units, high = damp
-        if report.ams is units or report.ams == units or not is_up(report):
-            return damp, NOTHING
+    Fed by ams_moves(), so it runs only when the AMS changed.
+    """
+
+    def step(high: _Units, report: PrinterState) -> tuple[_Units, Notes]:
         notes: list[NotificationEvent] = []
         now_high = set(high)
         for unit in report.ams:
@@ -255,6 +255,6 @@ def humidity_high(
                         report.updated_at,
                     )
                 )
-        return (report.ams, frozenset(now_high)), tuple(notes)
+        return (high if now_high == high else frozenset(now_high)), tuple(notes)
 
     return scan_emit("humidity_high", step, _NO_UNITS)

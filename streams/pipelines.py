@@ -24,7 +24,7 @@ from streams.notifications import (
 )
 from streams.operators import merge_now
 from streams.settings import StreamSettings
-from streams.status import ams_changes, status_updates
+from streams.status import ams_event, ams_moves, status_updates
 
 PrinterEvent = PrinterState | ProgressEvent | AmsEvent | LifecycleEvent | NotificationEvent
 
@@ -54,6 +54,7 @@ def printer_pipeline(
 ) -> Observable[PrinterEvent]:
     """Every output of one printer's reports, merged; each part keeps its state per subscription."""
     printer_id: str = reports.key
+    ams = reports.pipe(ams_moves(), ops.share())
     # Subscription order is emission order for one report: "back online" comes
     # before the lifecycle steps that the reconnect reveals.
     return merge_now(
@@ -62,10 +63,10 @@ def printer_pipeline(
         ),
         reports.pipe(link_notifications()),
         reports.pipe(track_jobs(printer_id, settings, seed), announce_lifecycle()),
-        reports.pipe(ams_changes()),
         reports.pipe(hms_notifications()),
-        reports.pipe(filament_low(settings.filament_low_pct, settings.filament_rearm_margin_pct)),
-        reports.pipe(humidity_high(settings.humidity_high_pct, settings.humidity_rearm_margin_pct)),
+        ams.pipe(ops.map(ams_event)),
+        ams.pipe(filament_low(settings.filament_low_pct, settings.filament_rearm_margin_pct)),
+        ams.pipe(humidity_high(settings.humidity_high_pct, settings.humidity_rearm_margin_pct)),
     )
 
 

@@ -71,17 +71,25 @@ _AmsSeen = tuple[tuple[AmsUnit, ...], int | None]
 _NO_AMS: _AmsSeen = ((), None)
 
 
-def ams_changes() -> Callable[[Observable[PrinterState]], Observable[AmsEvent]]:
-    """One printer's reports → an AmsEvent whenever its units, trays or active tray change."""
+def ams_moves() -> Callable[[Observable[PrinterState]], Observable[PrinterState]]:
+    """One printer's live reports whose AMS units, trays or active tray differ from the last one.
 
-    def step(seen: _AmsSeen, report: PrinterState) -> tuple[_AmsSeen, tuple[AmsEvent, ...]]:
+    Everything AMS-derived hangs off this, so the AMS is compared once per
+    report and the rest runs only when it actually changed.
+    """
+
+    def step(seen: _AmsSeen, report: PrinterState) -> tuple[_AmsSeen, tuple[PrinterState, ...]]:
         # A report over a dead link says nothing about the AMS: keep the last reading.
         if not is_up(report):
             return seen, NOTHING
         units, tray = seen
         if (report.ams is units or report.ams == units) and report.active_tray == tray:
             return seen, NOTHING
-        event = AmsEvent(report.printer_id, report.ams, report.active_tray)
-        return (report.ams, report.active_tray), (event,)
+        return (report.ams, report.active_tray), (report,)
 
     return scan_emit("ams", step, _NO_AMS)
+
+
+def ams_event(report: PrinterState) -> AmsEvent:
+    """The AmsEvent of a report from ams_moves()."""
+    return AmsEvent(report.printer_id, report.ams, report.active_tray)

@@ -160,11 +160,14 @@ def test_restart_mid_print_resumes_without_a_second_start() -> None:
 
 
 def test_restart_seed_with_only_the_job_key_still_matches() -> None:
+    # The database kept the job_key and a display name, not the protocol's key or file.
+    seed = ActiveJob("p1/T1", job(40.0, file="Plate 1"), started_at=-500.0)
     out = run(
         [report(2.0, P.PRINTING, job(45.0, key="T1")), report(3.0, P.FAILED, job(50.0, key="T1"))],
-        seed={"p1": seeded(key=None)},
+        seed={"p1": seed},
     )
     assert out.kinds() == [FAILED]
+    assert out.lifecycle[0][1].job_key == "p1/T1"
 
 
 def test_restart_seed_of_a_keyless_print_matches_by_file() -> None:
@@ -400,3 +403,12 @@ def test_a_reused_protocol_key_gets_a_record_of_its_own() -> None:
         (LifecycleKind.STARTED, "p1/0#2"),
         (LifecycleKind.FINISHED, "p1/0#2"),
     ]
+
+
+def test_a_finished_print_is_reported_at_full_progress() -> None:
+    reset = run(
+        [report(1.0, P.PRINTING, job(80.0, key="A")), report(2.0, P.FINISHED, job(0.0, key="A"))]
+    )
+    inferred = run([report(1.0, P.PRINTING, job(99.2, key="A")), report(2.0, P.IDLE)])
+    assert reset.lifecycle[-1][1].progress == 100.0  # some printers zero progress at the end
+    assert inferred.lifecycle[-1][1].progress == 100.0
