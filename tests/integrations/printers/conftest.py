@@ -28,6 +28,8 @@ FAST = DriverOptions(
     poll_interval_s=0.1,
     pushall_min_interval_s=300.0,
 )
+# Simulated seconds per real second: a Bambu heat-up and preparation takes about 0.3 s.
+SPEED = 240.0
 SECRET_KEYS = {
     "bambu": "access_code",
     "moonraker": "api_key",
@@ -53,8 +55,8 @@ def random_subnet() -> str:
 
 @pytest.fixture
 async def fleet() -> AsyncIterator[Fleet]:
-    """A simulated fleet at 60x speed on a random loopback subnet."""
-    async with Fleet(speed=60.0, subnet=random_subnet()) as sim:
+    """A simulated fleet on a random loopback subnet, fast enough that heat-up takes moments."""
+    async with Fleet(speed=SPEED, subnet=random_subnet()) as sim:
         yield sim
 
 

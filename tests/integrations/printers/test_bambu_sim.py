@@ -42,7 +42,7 @@ async def test_state_matches_the_printer_for_each_model(fleet, connect, model, f
     assert driver.firmware
     assert driver.state.wifi_signal is not None and driver.state.wifi_signal < 0
     # Partial reports keep the AMS (sent once) while temperatures move during a print.
-    await driver.start_print("cube.gcode", b"; estimated printing time: 20m\n", PrintOptions())
+    await driver.start_print("cube.gcode", b"; estimated printing time: 2h\n", PrintOptions())
     await wait_for(lambda: driver.state.state is PrintState.PRINTING, what="printing")
     await wait_for(lambda: (driver.state.job.progress or 0) > 0, what="progress")
     assert _matches_sim(driver, printer) or driver.state.ams
@@ -64,14 +64,14 @@ async def test_hms_errors_failures_and_runout(fleet, connect):
     printer.faults.clear_hms()
     await wait_for(lambda: driver.state.errors == (), what="HMS cleared")
 
-    await driver.start_print("a.gcode", b"; estimated printing time: 20m\n", PrintOptions())
+    await driver.start_print("a.gcode", b"; estimated printing time: 2h\n", PrintOptions())
     await wait_for(lambda: driver.state.state is PrintState.PRINTING, what="printing")
     printer.faults.fail_print()
     await wait_for(lambda: driver.state.state is PrintState.FAILED, what="failed")
     assert any(e.code.startswith("PRINT_") for e in driver.state.errors)
 
     printer.printer.clear_job()
-    await driver.start_print("b.gcode", b"; estimated printing time: 20m\n", PrintOptions())
+    await driver.start_print("b.gcode", b"; estimated printing time: 2h\n", PrintOptions())
     await wait_for(lambda: driver.state.state is PrintState.PRINTING, what="printing again")
     printer.faults.runout()
     await wait_for(
@@ -118,7 +118,7 @@ async def test_certificate_verification_with_the_serial_as_server_name(fleet, co
         path.write_text(pem)
     rec = await connect(printer, verify_tls=True, ca_file=str(pinned))
     await wait_for(lambda: rec.driver.state.online, what="verified TLS link")
-    await rec.driver.start_print("v.gcode", b"; estimated printing time: 20m\n", PrintOptions())
+    await rec.driver.start_print("v.gcode", b"; estimated printing time: 2h\n", PrintOptions())
 
     bad = await connect(printer, printer_id="p2", verify_tls=True, ca_file=str(wrong))
     await wait_for(lambda: bad.driver.link.last_error, what="a refused certificate")

@@ -20,7 +20,7 @@ from tests.helpers import wait_for
 from tests.integrations.printers.conftest import config_for
 
 PROTOCOLS = ["bambu", "moonraker", "prusalink", "octoprint"]
-JOB = b"; estimated printing time: 30m\n; total layer number: 60\nG1 X10 Y10\n"
+JOB = b"; estimated printing time: 2h\n; total layer number: 60\nG1 X10 Y10\n"
 
 
 async def _printing(fleet, connect, protocol, **options):

@@ -19,7 +19,7 @@ async def test_klippy_shutdown_and_recovery(fleet, connect):
     rec = await connect(printer)
     driver = rec.driver
     await wait_for(lambda: driver.state.state is PrintState.IDLE, what="idle")
-    await driver.start_print("k.gcode", b"; estimated printing time: 20m\n", PrintOptions())
+    await driver.start_print("k.gcode", b"; estimated printing time: 2h\n", PrintOptions())
     await wait_for(lambda: driver.state.state is PrintState.PRINTING, what="printing")
 
     printer.frontend.set_klippy_state("shutdown")
@@ -56,7 +56,7 @@ async def test_print_failure_message_is_kept(fleet, connect):
     rec = await connect(printer)
     driver = rec.driver
     await wait_for(lambda: driver.state.state is PrintState.IDLE, what="idle")
-    await driver.start_print("f.gcode", b"; estimated printing time: 20m\n", PrintOptions())
+    await driver.start_print("f.gcode", b"; estimated printing time: 2h\n", PrintOptions())
     await wait_for(lambda: driver.state.state is PrintState.PRINTING, what="printing")
     printer.faults.fail_print(message="Heater extruder not heating at expected rate")
     await wait_for(lambda: driver.state.state is PrintState.FAILED, what="failed")
