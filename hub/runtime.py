@@ -12,11 +12,20 @@ from databases import Database
 from config.loader import Settings
 from hub.auth import AuthService
 from hub.broadcast import Broadcaster, Message, encode
-from hub.errors import Conflict, NotFound
-from hub.model import DEFAULT_PORTS, Connection, offline_state
+from hub.errors import Conflict, Invalid, NotFound, Timeout
+from hub.model import DEFAULT_PORTS, PrinterState
+from hub.printer_manager import PrinterManager, PrinterRecord
 from hub.store import db as store
 from hub.store import printers as printers_store
 from hub.store.printers import PrinterRow
+from hub.telemetry import Telemetry
+from integrations.printers.base import (
+    CommandRejected,
+    CommandTimeout,
+    CommandUnsupported,
+    DriverOptions,
+    LinkInfo,
+)
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +41,18 @@ def package_version() -> str:
 class Hub:
     """The running hub: started once, shared by the API and the CLI."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, driver_options: DriverOptions | None = None) -> None:
         self.settings = settings
+        self.driver_options = driver_options
         self.started_at = time.time()
         self._db: Database | None = None
         self._auth: AuthService | None = None
         self.printers: dict[str, PrinterRow] = {}
         self.generated_admin_password: str | None = None
         self.broadcaster = Broadcaster()
+        self._manager: PrinterManager | None = None
+        self._telemetry: Telemetry | None = None
+        self._links: dict[str, LinkInfo] = {}
 
     @property
     def db(self) -> Database:
@@ -47,6 +60,38 @@ class Hub:
         if self._db is None:
             raise RuntimeError("hub not started")
         return self._db
+
+    @property
+    def manager(self) -> PrinterManager:
+        """The live printer side (after start)."""
+        if self._manager is None:
+            raise RuntimeError("hub not started")
+        return self._manager
+
+    @property
+    def telemetry(self) -> Telemetry:
+        """The telemetry pipelines and their writers (after start)."""
+        if self._telemetry is None:
+            raise RuntimeError("hub not started")
+        return self._telemetry
+
+    def _on_state(self, state: PrinterState) -> None:
+        """Every driver report: into telemetry$, plus a connection message when the link changed."""
+        if self._telemetry is not None:
+            self._telemetry.feed(state)
+        if self._manager is None:
+            return
+        try:
+            link = self._manager.link(state.printer_id)
+        except KeyError:
+            return
+        if self._links.get(state.printer_id) != link:
+            self._links[state.printer_id] = link
+            self.broadcaster.publish(
+                "printer.connection",
+                {"printer_id": state.printer_id, **link_dict(link)},
+                state.printer_id,
+            )
 
     @property
     def auth(self) -> AuthService:
@@ -72,9 +117,20 @@ class Hub:
                 flush=True,
             )
         self.printers = {p.id: p for p in await printers_store.list_all(self._db)}
+        self._telemetry = Telemetry(self._db, self.broadcaster, self._status_payload)
+        await self._telemetry.start()
+        self._manager = PrinterManager(self._on_state, self.driver_options)
+        for row in self.printers.values():
+            await self._manager.apply(to_record(row))
 
     async def stop(self) -> None:
-        """Release everything start() acquired."""
+        """Stop drivers, let the writers finish, then close the database."""
+        if self._manager is not None:
+            await self._manager.stop_all()
+            self._manager = None
+        if self._telemetry is not None:
+            await self._telemetry.stop()
+            self._telemetry = None
         if self._db is not None:
             await self._db.disconnect()
             self._db = None
@@ -118,6 +174,7 @@ class Hub:
         await self._check_unique(data)
         row = await printers_store.create(self.db, data)
         self.printers[row.id] = row
+        await self.manager.apply(to_record(row))
         return row
 
     async def update_printer(self, printer_id: str, data: dict[str, Any]) -> PrinterRow:
@@ -135,6 +192,7 @@ class Hub:
         await self._check_unique(merged, exclude=printer_id)
         row = await printers_store.replace(self.db, current, data)
         self.printers[row.id] = row
+        await self.manager.apply(to_record(row))
         return row
 
     async def delete_printer(self, printer_id: str) -> None:
@@ -142,17 +200,21 @@ class Hub:
         self.printer(printer_id)
         await printers_store.delete(self.db, printer_id)
         self.printers.pop(printer_id, None)
+        self._links.pop(printer_id, None)
+        await self.manager.remove(printer_id)
+
+    def _status_payload(self, state: PrinterState) -> dict[str, Any]:
+        payload = state.to_dict()
+        try:
+            payload.update(link_dict(self.manager.link(state.printer_id)))
+        except KeyError:
+            pass
+        return payload
 
     def printer_status(self, printer_id: str) -> dict[str, Any]:
         """Live state plus connection facts for one printer."""
-        row = self.printer(printer_id)
-        status = offline_state(row.id).to_dict()
-        status.update(
-            connection=(Connection.OFFLINE if row.enabled else Connection.DISABLED).value,
-            last_seen=None,
-            last_error="no driver is running for this printer",
-        )
-        return status
+        self.printer(printer_id)
+        return self._status_payload(self.manager.state(printer_id))
 
     def status_message(self, printer_id: str) -> Message:
         """A `printer.status` WebSocket message with the printer's current state."""
@@ -162,5 +224,37 @@ class Hub:
 
     async def command(self, printer_id: str, name: str, params: dict[str, Any]) -> dict[str, Any]:
         """Send a command to a printer and wait for its acknowledgement."""
-        self.printer(printer_id)
-        raise Conflict(f"printer {printer_id} is offline: no driver is connected to it")
+        row = self.printer(printer_id)
+        try:
+            reply = await self.manager.command(printer_id, name, params)
+        except CommandUnsupported as exc:
+            raise Invalid(str(exc), field="command") from None
+        except CommandRejected as exc:
+            raise Conflict(f"printer {row.name}: {exc}") from None
+        except CommandTimeout as exc:
+            raise Timeout(f"printer {row.name}: {exc}") from None
+        return {"command": name, "result": "ok", "detail": reply}
+
+
+def link_dict(link: LinkInfo) -> dict[str, Any]:
+    """Connection facts as the API shows them."""
+    return {
+        "connection": link.connection.value,
+        "last_seen": link.last_seen,
+        "last_error": link.last_error,
+    }
+
+
+def to_record(row: PrinterRow) -> PrinterRecord:
+    """A stored printer as the printer manager takes it."""
+    return PrinterRecord(
+        id=row.id,
+        name=row.name,
+        protocol=row.protocol,
+        host=row.host,
+        port=row.port,
+        serial=row.serial or "",
+        model=row.model or "",
+        enabled=row.enabled,
+        secrets=dict(row.secrets),
+    )

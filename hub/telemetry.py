@@ -1,0 +1,239 @@
+"""Telemetry wiring: drivers feed telemetry$, the stream pipelines derive events, isolated sinks consume them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import asdict
+from functools import partial
+from typing import Any
+
+from databases import Database
+from reactivex.disposable import CompositeDisposable
+from reactivex.scheduler.eventloop import AsyncIOScheduler
+from reactivex.subject import Subject
+
+from hub.broadcast import Broadcaster
+from hub.model import Job, PrinterState
+from hub.store import notifications as notes_store
+from hub.store import prints as prints_store
+from streams import (
+    ActiveJob,
+    AmsEvent,
+    LifecycleEvent,
+    LifecycleKind,
+    NotificationEvent,
+    ProgressEvent,
+    StreamSettings,
+    build_pipelines,
+    subscribe_isolated,
+)
+
+log = logging.getLogger(__name__)
+
+PROGRESS_FLUSH_S = 5.0
+RETRY_S = (0.5, 1.0, 2.0, 5.0, 10.0)
+
+
+async def load_seed(db: Database) -> dict[str, ActiveJob]:
+    """Prints the database says are running, so lifecycle tracking resumes after a restart."""
+    seed: dict[str, ActiveJob] = {}
+    for record in await prints_store.open_prints(db):
+        job = Job(
+            file=record.file,
+            progress=record.progress,
+            total_layers=record.total_layers,
+            started_at=record.started_at,
+        )
+        seed[record.printer_id] = ActiveJob(
+            record.job_key, job, record.started_at, paused=record.state == "paused"
+        )
+    return seed
+
+
+class Telemetry:
+    """Owns telemetry$, the pipelines' subscriptions and the tasks that write to the database."""
+
+    def __init__(
+        self,
+        db: Database,
+        broadcaster: Broadcaster,
+        status_payload: Callable[[PrinterState], dict[str, Any]],
+        settings: StreamSettings | None = None,
+    ) -> None:
+        self.db = db
+        self.broadcaster = broadcaster
+        self.status_payload = status_payload
+        self.settings = settings or StreamSettings()
+        self.subject: Subject[PrinterState] = Subject()
+        self.disposables = CompositeDisposable()
+        self.history: asyncio.Queue[LifecycleEvent] = asyncio.Queue()
+        self.notes: asyncio.Queue[NotificationEvent] = asyncio.Queue()
+        self.progress: dict[str, float] = {}
+        self.tasks: list[asyncio.Task[None]] = []
+        self.reports = 0
+
+    async def start(self) -> None:
+        """Seed lifecycle tracking from the database, subscribe the sinks, start the writers."""
+        seed = await load_seed(self.db)
+        scheduler = AsyncIOScheduler(asyncio.get_running_loop())
+        pipes = build_pipelines(self.subject, scheduler, self.settings, seed)
+        sinks: list[tuple[Any, Callable[[Any], None], str]] = [
+            (pipes.status, self._on_status, "ws-status"),
+            (pipes.progress, self._on_progress, "progress"),
+            (pipes.ams, self._on_ams, "ws-ams"),
+            (pipes.lifecycle, self._on_lifecycle, "history"),
+            (pipes.notification, self.notes.put_nowait, "notifications"),
+        ]
+        for observable, on_next, name in sinks:
+            subscribe_isolated(observable, on_next, name, self.disposables, log)
+        self.disposables.add(pipes.connect())
+        self.tasks = [
+            asyncio.create_task(self._history_writer(), name="history-writer"),
+            asyncio.create_task(self._notification_writer(), name="notification-writer"),
+            asyncio.create_task(self._progress_flusher(), name="progress-flusher"),
+        ]
+
+    def feed(self, state: PrinterState) -> None:
+        """Push one driver report into telemetry$."""
+        self.reports += 1
+        self.subject.on_next(state)
+
+    async def stop(self) -> None:
+        """Dispose every subscription, then let the writers finish what was queued."""
+        self.disposables.dispose()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._drain(), 10.0)
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._flush_progress()
+
+    async def _drain(self) -> None:
+        await self.history.join()
+        await self.notes.join()
+
+    # Sinks: synchronous, cheap, never touching the database themselves -----------------
+
+    def _on_status(self, state: PrinterState) -> None:
+        self.broadcaster.publish("printer.status", self.status_payload(state), state.printer_id)
+
+    def _on_progress(self, event: ProgressEvent) -> None:
+        self.progress[event.job_key] = float(event.progress)
+        self.broadcaster.publish("print.progress", asdict(event), event.printer_id)
+
+    def _on_ams(self, event: AmsEvent) -> None:
+        payload = {
+            "printer_id": event.printer_id,
+            "units": [asdict(u) for u in event.units],
+            "active_tray": event.active_tray,
+        }
+        self.broadcaster.publish("ams.update", payload, event.printer_id)
+
+    def _on_lifecycle(self, event: LifecycleEvent) -> None:
+        self.history.put_nowait(event)
+        payload = {
+            "printer_id": event.printer_id,
+            "kind": event.kind.value,
+            "job_key": event.job_key,
+            "file": event.job.file,
+            "progress": event.progress,
+            "at": event.at,
+            "inferred": event.inferred,
+        }
+        self.broadcaster.publish("print.lifecycle", payload, event.printer_id)
+
+    # Writers: one task each, retrying until the database takes the write ---------------
+
+    async def _retrying(self, what: str, action: Callable[[], Any]) -> None:
+        attempt = 0
+        while True:
+            try:
+                await action()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                delay = RETRY_S[min(attempt, len(RETRY_S) - 1)]
+                log.exception("%s failed; retrying in %.1f s", what, delay)
+                attempt += 1
+                await asyncio.sleep(delay)
+
+    async def _history_writer(self) -> None:
+        while True:
+            event = await self.history.get()
+            try:
+                await self._retrying(f"history write {event.job_key}", partial(self._write, event))
+            finally:
+                self.history.task_done()
+
+    async def _write(self, event: LifecycleEvent) -> None:
+        job = event.job
+        if event.kind is LifecycleKind.STARTED:
+            await prints_store.start(
+                self.db,
+                job_key=event.job_key,
+                printer_id=event.printer_id,
+                file=job.file,
+                started_at=job.started_at or event.at,
+                progress=event.progress,
+                total_layers=job.total_layers,
+            )
+        elif event.kind in (LifecycleKind.PAUSED, LifecycleKind.RESUMED):
+            state = "paused" if event.kind is LifecycleKind.PAUSED else "printing"
+            await prints_store.set_state(self.db, event.job_key, state, event.progress)
+        else:
+            if await prints_store.by_key(self.db, event.job_key) is None:
+                # A terminal step for a print whose start we never stored: keep it whole.
+                await prints_store.start(
+                    self.db,
+                    job_key=event.job_key,
+                    printer_id=event.printer_id,
+                    file=job.file,
+                    started_at=job.started_at or event.at,
+                    progress=event.progress,
+                    total_layers=job.total_layers,
+                )
+            await prints_store.finish(
+                self.db, event.job_key, event.kind.value, event.at, event.progress
+            )
+            self.progress.pop(event.job_key, None)
+
+    async def _notification_writer(self) -> None:
+        while True:
+            event = await self.notes.get()
+            try:
+
+                async def store(event: NotificationEvent = event) -> None:
+                    note = await notes_store.add(
+                        self.db,
+                        printer_id=event.printer_id,
+                        kind=event.kind.value,
+                        severity=event.severity.value,
+                        title=event.title,
+                        message=event.message,
+                        data=event.data,
+                    )
+                    self.broadcaster.publish("notification", note.public(), event.printer_id)
+
+                await self._retrying(f"notification {event.kind}", store)
+            finally:
+                self.notes.task_done()
+
+    async def _progress_flusher(self) -> None:
+        while True:
+            await asyncio.sleep(PROGRESS_FLUSH_S)
+            await self._flush_progress()
+
+    async def _flush_progress(self) -> None:
+        pending, self.progress = self.progress, {}
+        for job_key, progress in pending.items():
+            try:
+                await prints_store.set_progress(self.db, job_key, progress)
+            except Exception:
+                log.exception("progress write for %s failed; kept for the next flush", job_key)
+                self.progress.setdefault(job_key, progress)

@@ -1,0 +1,108 @@
+"""A real hub served by hypercorn on loopback, driving a simulated fleet over the real protocols."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from hypercorn.asyncio import serve
+from hypercorn.config import Config as HyperConfig
+
+from api.app import create_app
+from hub.runtime import Hub
+from hub.store import db as store
+from integrations.simulator import Fleet
+from tests.api.conftest import ADMIN_PASSWORD, make_settings
+from tests.conftest import _clear
+from tests.integrations.printers.conftest import FAST, random_subnet
+
+
+def free_port() -> int:
+    """An unused TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class LiveHub:
+    """A served hub, its base URLs, an admin token and the simulated fleet."""
+
+    hub: Hub
+    fleet: Fleet
+    base: str
+    ws_url: str
+    token: str
+    session: aiohttp.ClientSession
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Admin authorization header."""
+        return {"Authorization": f"Bearer {self.token}"}
+
+    async def call(self, method: str, path: str, json: Any = None) -> tuple[int, Any]:
+        """One API call as admin: (status, parsed body or None)."""
+        async with self.session.request(
+            method, self.base + path, json=json, headers=self.headers
+        ) as r:
+            body = await r.json(content_type=None) if r.status != 204 else None
+            return r.status, body
+
+
+async def start_server(hub: Hub) -> tuple[asyncio.Task[None], asyncio.Event, int]:
+    """Serve the hub's app over plain HTTP on a free loopback port."""
+    app = create_app(hub)
+    config = HyperConfig()
+    port = free_port()
+    config.bind = [f"127.0.0.1:{port}"]
+    config.accesslog = None
+    config.graceful_timeout = 1
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(app, config, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
+    async with aiohttp.ClientSession() as session:
+        for _ in range(200):
+            with contextlib.suppress(aiohttp.ClientError):
+                async with session.get(f"http://127.0.0.1:{port}/api/health") as r:
+                    if r.status == 200:
+                        return task, stop, port
+            await asyncio.sleep(0.05)
+    raise AssertionError("the hub did not start answering on its port")
+
+
+@pytest.fixture
+async def live(db_url: str, tmp_path: Path) -> AsyncIterator[LiveHub]:
+    """A live hub on each database engine with a fleet at 60x speed."""
+    database = await store.connect(db_url)
+    await store.migrate(database)
+    await _clear(database)
+    await database.disconnect()
+    settings = make_settings(db_url, tmp_path)
+    hub = Hub(settings, driver_options=FAST)
+    async with Fleet(speed=60.0, subnet=random_subnet()) as fleet:
+        task, stop, port = await start_server(hub)
+        try:
+            async with aiohttp.ClientSession() as session:
+                async with session.post(
+                    f"http://127.0.0.1:{port}/api/auth/login",
+                    json={"username": "admin", "password": ADMIN_PASSWORD},
+                ) as r:
+                    token = (await r.json())["token"]
+                yield LiveHub(
+                    hub,
+                    fleet,
+                    f"http://127.0.0.1:{port}",
+                    f"ws://127.0.0.1:{port}/ws",
+                    token,
+                    session,
+                )
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 15)
