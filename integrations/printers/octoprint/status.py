@@ -45,7 +45,9 @@ class OctoPrintStatus:
         ):
             if not self._active:
                 self._active, self._outcome, self._started_at = True, None, None
-            if flags.get("paused") or flags.get("pausing"):
+            # "Pausing" still runs the pause script and OctoPrint drops a resume sent
+            # then; only a finished pause is PAUSED, so resume waits for it.
+            if flags.get("paused") and not flags.get("pausing"):
                 return PrintState.PAUSED
             return PrintState.PREPARING if job_state.startswith("Starting") else PrintState.PRINTING
         if self._active:

@@ -111,6 +111,10 @@ def test_octoprint_outcomes(payload):
     status = OctoPrintStatus()
     assert status.to_state("op", _flags(ready=True), job).state is PrintState.IDLE
     status.to_state("op", _flags(printing=True), job)
+    # While OctoPrint is still pausing it drops a resume: not paused yet.
+    assert (
+        status.to_state("op", _flags(paused=True, pausing=True), job).state is PrintState.PRINTING
+    )
     assert status.to_state("op", _flags(paused=True), job).state is PrintState.PAUSED
     done = {**job, "progress": {"completion": 100.0}, "state": "Operational"}
     state = status.to_state("op", _flags(ready=True), done)
