@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import swagger_ui_bundle
+import swagger_ui
 from quart import Blueprint, Response, send_from_directory
 
 from api import openapi
@@ -13,7 +13,8 @@ from api.registry import Ctx, endpoint
 
 bp = Blueprint("docs", __name__)
 
-ASSETS = Path(swagger_ui_bundle.swagger_ui_path)
+# Swagger UI 5 (OpenAPI 3.1 capable), shipped inside the swagger-ui-py wheel.
+ASSETS = Path(swagger_ui.__file__).parent / "static"
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>3DPrintForge API</title>
