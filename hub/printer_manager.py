@@ -144,6 +144,7 @@ class PrinterManager:
 
     def _forwarder(self, entry: _Entry) -> Callable[[PrinterState], None]:
         def forward(state: PrinterState) -> None:
+            """Pass a driver's state on while that driver is still the printer's current one."""
             # A replaced or removed driver's last words are not news.
             if self._entries.get(state.printer_id) is entry:
                 self._emit(state)

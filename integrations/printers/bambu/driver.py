@@ -85,7 +85,9 @@ class BambuDriver(PrinterDriver):
         self.firmware: str | None = None
         self._report = BambuReport()
         self._client: aiomqtt.Client | None = None
-        self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        # sequence_id -> (command, reply future); other clients of the printer (slicer,
+        # phone app) get replies on the same topic, so the command name must match too.
+        self._pending: dict[str, tuple[str, asyncio.Future[dict[str, Any]]]] = {}
         self._sequence = itertools.count(1)
         self._last_pushall: float | None = None  # monotonic; survives reconnects on purpose
         self._needs_publish = False
@@ -229,9 +231,12 @@ class BambuDriver(PrinterDriver):
                 continue
             if kind == "info" and command == "get_version":
                 self._note_version(body)
-            future = self._pending.pop(str(body.get("sequence_id")), None)
-            if future is not None and not future.done():
-                future.set_result(body)
+            sequence = str(body.get("sequence_id"))
+            entry = self._pending.get(sequence)
+            if entry is not None and entry[0] == command:
+                del self._pending[sequence]
+                if not entry[1].done():
+                    entry[1].set_result(body)
 
     def _publish_report(self) -> None:
         self._needs_publish = False
@@ -244,7 +249,7 @@ class BambuDriver(PrinterDriver):
 
     def _fail_pending(self, reason: str) -> None:
         pending, self._pending = self._pending, {}
-        for future in pending.values():
+        for _, future in pending.values():
             if not future.done():
                 future.set_exception(CommandRejected(f"printer {self.printer_id}: {reason}"))
 
@@ -259,7 +264,7 @@ class BambuDriver(PrinterDriver):
         try:
             async with asyncio.timeout(timeout):
                 sequence = str(next(self._sequence))
-                self._pending[sequence] = future
+                self._pending[sequence] = (name, future)
                 client = self._client
                 if client is None:
                     raise CommandRejected(f"printer {self.printer_id} is not connected")

@@ -92,12 +92,17 @@ class MoonrakerDriver(PrinterDriver):
                     await self._call(
                         "server.connection.identify",
                         {"client_name": CLIENT_NAME, "version": CLIENT_VERSION,
-                         "type": "agent", "url": "https://github.com/3dprintforge"},
+                         "type": "agent", "url": ""},
                     )  # fmt: skip
                     self._set_online()
                     self._set_klippy(str(info.get("klippy_state") or "disconnected"), None)
                     watcher = asyncio.create_task(self._keep_klippy_subscribed())
-                    await reader
+                    done, _ = await asyncio.wait(
+                        {reader, watcher}, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    for finished in done:
+                        finished.result()  # the reader ends with ConnectionError
+                    raise ConnectionError("the Klipper watcher stopped")
                 finally:
                     self._rpc, self._http = None, None
                     for task in (watcher, reader):
@@ -119,16 +124,29 @@ class MoonrakerDriver(PrinterDriver):
             self._klippy_changed.clear()
             ready = self._status.klippy_state == "ready"
             if ready and not subscribed:
-                await self._subscribe()
+                try:
+                    await self._subscribe()
+                except (RpcError, TimeoutError) as exc:
+                    # Klipper went away again between "ready" and our request: re-check.
+                    log.debug("printer %s: subscribe failed: %s", self.printer_id, exc)
+                    self._status.klippy_state = "startup"
+                    ready = False
             subscribed = ready
             try:
                 # While Klipper is down, Moonraker may not announce its recovery: poll.
                 async with asyncio.timeout(None if ready else KLIPPY_POLL_S):
                     await self._klippy_changed.wait()
             except TimeoutError:
-                info = await self._call("server.info")
-                state = str(info.get("klippy_state") or "disconnected")
-                self._set_klippy(state, await self._klippy_message(state))
+                await self._refresh_klippy()
+
+    async def _refresh_klippy(self) -> None:
+        try:
+            info = await self._call("server.info")
+        except (RpcError, TimeoutError) as exc:
+            log.debug("printer %s: server.info failed: %s", self.printer_id, exc)
+            return
+        state = str(info.get("klippy_state") or "disconnected")
+        self._set_klippy(state, await self._klippy_message(state))
 
     async def _klippy_message(self, state: str) -> str | None:
         if state not in ("error", "shutdown"):
