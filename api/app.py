@@ -9,6 +9,7 @@ from api.blueprints import auth, docs, notifications, printers, system, users
 from api.errors import problem
 from api.ratelimit import MemoryRateLimitStore, RateLimiter, RateLimitStore
 from hub.auth import AuthError
+from hub.demo import Demo
 from hub.errors import HubError
 from hub.runtime import Hub
 
@@ -81,13 +82,20 @@ def create_app(
         return response
 
     if manage_hub:
+        demo: list[Demo] = []
 
         @app.before_serving
         async def _start() -> None:
             await hub.start()
+            if hub.settings.simulator.enabled:
+                demo.append(Demo(hub, hub.settings.simulator))
+                await demo[0].start()
 
         @app.after_serving
         async def _stop() -> None:
+            # Drivers first, so they do not report the simulated printers going away.
             await hub.stop()
+            for running in demo:
+                await running.stop()
 
     return app

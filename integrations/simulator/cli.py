@@ -44,7 +44,8 @@ def demo_gcode(seconds: int, layers: int, grams: float) -> bytes:
     ).encode()
 
 
-def _bambu_models(count: int) -> list[str]:
+def bambu_models(count: int) -> list[str]:
+    """Models for `count` Bambu printers: a typical farm's mix."""
     # A typical farm: mostly P1S, some X1C, a few A1 and P1P.
     cycle = ["P1S", "X1C", "P1S", "A1", "P1S", "P1P"]
     return [cycle[i % len(cycle)] for i in range(count)]
@@ -93,7 +94,8 @@ def fault_parser() -> argparse.ArgumentParser:
     return p
 
 
-async def _demo(fleet: Fleet, stop: asyncio.Event) -> None:
+async def keep_busy(fleet: Fleet, stop: asyncio.Event) -> None:
+    """Load demo files and keep starting prints until `stop` is set, so the farm looks alive."""
     rng = random.Random()
     for printer in fleet.printers:
         for name, seconds, layers, grams in DEMO_FILES:
@@ -129,7 +131,7 @@ async def _run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with Fleet(speed=args.speed, subnet=args.subnet) as fleet:
-        models = [args.bambu_model] * args.bambu if args.bambu_model else _bambu_models(args.bambu)
+        models = [args.bambu_model] * args.bambu if args.bambu_model else bambu_models(args.bambu)
         for model in models:
             await fleet.add("bambu", model=model, port=port)
         for protocol in ("moonraker", "prusalink", "octoprint"):
@@ -154,7 +156,7 @@ async def _run(args: argparse.Namespace) -> int:
             await runner.setup()
             await web.TCPSite(runner, "127.0.0.1", args.control_port).start()
             print(f"fault control on http://127.0.0.1:{args.control_port}/printers", flush=True)
-        demo = asyncio.create_task(_demo(fleet, stop)) if args.demo else None
+        demo = asyncio.create_task(keep_busy(fleet, stop)) if args.demo else None
         print(f"{len(fleet.printers)} printers at speed {args.speed:g}x; Ctrl-C stops", flush=True)
         await stop.wait()
         if demo is not None:

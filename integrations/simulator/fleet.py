@@ -179,7 +179,8 @@ class Fleet:
             self._certs.close()
             self._certs = None
 
-    def _allocate_host(self) -> str:
+    def allocate_host(self) -> str:
+        """The next free loopback address in the fleet's subnet."""
         while True:
             address = ipaddress.IPv4Address(self._base + self._next_offset)
             self._next_offset += 1
@@ -222,7 +223,7 @@ class Fleet:
             prefix = _SERIAL_PREFIX[protocol]
         self._counts[protocol] = self._counts.get(protocol, 0) + 1
         count = self._counts[protocol]
-        host = host or self._allocate_host()
+        host = host or self.allocate_host()
         serial = serial or f"{prefix}{self._serial_tag}{self._index:05d}"[:15]
         ctx = PrinterContext(
             name=name or f"Sim {model_name} {count}",
