@@ -80,7 +80,7 @@ async def test_manual_clock_fleet_steps_without_a_ticker(subnet: str):
 
 async def test_allocation_skips_broadcast_and_network_addresses(subnet: str):
     async with Fleet(subnet=subnet, run_ticker=False) as fleet:
-        hosts = [fleet._allocate_host() for _ in range(260)]
+        hosts = [fleet.allocate_host() for _ in range(260)]
         assert all(int(h.rsplit(".", 1)[1]) not in (0, 1, 255) for h in hosts)
         assert len(set(hosts)) == 260
 
