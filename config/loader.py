@@ -22,6 +22,7 @@ ENV_ALIASES = {
     "PRINTFORGE_JWT_SECRET": ("auth", "jwt_secret"),
 }
 ENV_IGNORED = {"PRINTFORGE_CONFIG"}
+SECRET_WORDS = ("password", "secret")
 
 
 class ConfigError(Exception):
@@ -111,6 +112,10 @@ def _describe(error: ValidationError) -> str:
                 f"config: {name} = {error.instance[unknown[0]]!r}: unknown key"
                 " (rule: additionalProperties)"
             )
+    if any(word in key for word in SECRET_WORDS):
+        # Never echo a secret into logs or a terminal: name the rule only.
+        message = f"breaks rule {error.validator}={error.validator_value!r}"
+        return f"config: {key} = (hidden): {message} (rule: {error.validator})"
     return f"config: {key} = {error.instance!r}: {error.message} (rule: {error.validator})"
 
 

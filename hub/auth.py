@@ -117,6 +117,10 @@ class AuthService:
         """An argon2id hash of the password."""
         return self.hasher.hash(password)
 
+    async def hash_password_async(self, password: str) -> str:
+        """hash_password off the event loop (argon2 takes tens of milliseconds by design)."""
+        return await asyncio.to_thread(self.hash_password, password)
+
     async def _verify(self, password_hash: str, password: str) -> bool:
         # argon2 is deliberately slow: keep it off the event loop.
         def check() -> bool:
@@ -143,7 +147,9 @@ class AuthService:
         for key in keys:
             self.throttle.succeeded(key)
         if self.hasher.check_needs_rehash(user.password_hash):
-            await users_store.update(self.db, user.id, password_hash=self.hash_password(password))
+            await users_store.update(
+                self.db, user.id, password_hash=await self.hash_password_async(password)
+            )
         return self.issue(user), user
 
     def issue(self, user: User, now: float | None = None) -> str:

@@ -17,6 +17,7 @@ from hub.model import DEFAULT_PORTS, PrinterState
 from hub.printer_manager import PrinterManager, PrinterRecord
 from hub.store import db as store
 from hub.store import printers as printers_store
+from hub.store.errors import is_unique_violation
 from hub.store.printers import PrinterRow
 from hub.telemetry import Telemetry
 from integrations.printers.base import (
@@ -172,7 +173,13 @@ class Hub:
         data = dict(data)
         data.setdefault("port", DEFAULT_PORTS[data["protocol"]])
         await self._check_unique(data)
-        row = await printers_store.create(self.db, data)
+        try:
+            row = await printers_store.create(self.db, data)
+        except Exception as exc:
+            # Two creates raced past the check above: the database's constraint decided.
+            if is_unique_violation(exc):
+                raise Conflict("another printer already has this serial or host:port") from None
+            raise
         self.printers[row.id] = row
         await self.manager.apply(to_record(row))
         return row

@@ -11,6 +11,7 @@ from api.context import hub
 from api.errors import ApiError
 from api.registry import Ctx, endpoint
 from hub.store import users as users_store
+from hub.store.errors import is_unique_violation
 
 bp = Blueprint("users", __name__)
 
@@ -55,9 +56,19 @@ async def create_user(ctx: Ctx) -> Response:
     h = hub()
     if await users_store.by_username(h.db, ctx.body["username"]) is not None:
         raise ApiError(409, "conflict", f"user {ctx.body['username']!r} already exists")
-    user = await users_store.create(
-        h.db, ctx.body["username"], h.auth.hash_password(ctx.body["password"]), ctx.body["role"]
-    )
+    try:
+        user = await users_store.create(
+            h.db,
+            ctx.body["username"],
+            await h.auth.hash_password_async(ctx.body["password"]),
+            ctx.body["role"],
+        )
+    except Exception as exc:
+        if is_unique_violation(exc):
+            raise ApiError(
+                409, "conflict", f"user {ctx.body['username']!r} already exists"
+            ) from None
+        raise
     response = jsonify(user.public())
     response.status_code = 201
     response.headers["Location"] = f"/api/users/{user.id}"
@@ -113,7 +124,7 @@ async def update_user(ctx: Ctx, user_id: str) -> dict[str, Any]:
         h.db,
         user_id,
         role=ctx.body.get("role"),
-        password_hash=h.auth.hash_password(password) if password else None,
+        password_hash=await h.auth.hash_password_async(password) if password else None,
     )
     if user is None:
         raise ApiError(404, "not_found", f"no user with id {user_id}")

@@ -100,3 +100,12 @@ def test_migrate_users_and_import(
     broken.write_text(json.dumps([{"name": "C", "protocol": "bambu", "host": "127.9.0.4"}]))
     assert main(["printers", "import", str(broken)]) == 2
     assert "broken.json[0]" in capsys.readouterr().err
+
+
+def test_config_errors_never_echo_a_secret(tmp_path: Path) -> None:
+    from config.loader import ConfigError, load
+
+    with pytest.raises(ConfigError) as caught:
+        load(None, env={"PRINTFORGE_JWT_SECRET": "too-short-secret"})
+    assert "auth.jwt_secret" in str(caught.value) and "minLength" in str(caught.value)
+    assert "too-short-secret" not in str(caught.value)
