@@ -171,6 +171,7 @@ class PrinterDriver(abc.ABC):
         self._last_error: str | None = None
         self._last_seen: float | None = None
         self._last_data = 0.0  # monotonic time of the last byte of data, for the watchdog
+        self.messages_received = 0  # protocol messages since start (the hub's /api/metrics)
         self._online_since: float | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._backoff = Backoff(self.options.backoff_initial_s, self.options.backoff_max_s)
@@ -269,13 +270,14 @@ class PrinterDriver(abc.ABC):
 
     def _mark_seen(self) -> None:
         """Record that data arrived; called for every message, so kept cheap."""
+        self.messages_received += 1
         self._last_data = time.monotonic()
         self._last_seen = time.time()
 
     def _set_online(self) -> None:
         """The protocol session is established."""
-        self._mark_seen()
-        self._online_since = time.monotonic()
+        self._last_data = self._online_since = time.monotonic()
+        self._last_seen = time.time()
         self._set_link(Connection.ONLINE, None)
 
     def _publish(self, state: PrinterState) -> None:
@@ -368,6 +370,9 @@ class PrinterDriver(abc.ABC):
         opts = self.options
         started = time.monotonic()
         check = max(0.02, min(opts.stale_after_s / 4, opts.connect_timeout_s / 4, 5.0))
+        # A backstop: protocols bound their own connect and first request, so this only
+        # fires for a session stuck somewhere they did not foresee.
+        connect_deadline = opts.connect_timeout_s + opts.command_timeout_s
         session = asyncio.create_task(self._run_session())
         probe: asyncio.Task[None] | None = None
         try:
@@ -383,8 +388,8 @@ class PrinterDriver(abc.ABC):
                         raise LinkStale(f"no data from the printer for {opts.stale_after_s:g}s")
                     if quiet > opts.stale_after_s / 3 and (probe is None or probe.done()):
                         probe = asyncio.create_task(self._probe_quietly())
-                elif now - started > opts.connect_timeout_s:
-                    raise TimeoutError(f"no answer within {opts.connect_timeout_s:g}s")
+                elif now - started > connect_deadline:
+                    raise TimeoutError(f"not connected within {connect_deadline:g}s")
         finally:
             tasks = {t for t in (session, probe) if t is not None and not t.done()}
             for task in tasks:

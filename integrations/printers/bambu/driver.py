@@ -145,7 +145,7 @@ class BambuDriver(PrinterDriver):
         )
         async with contextlib.AsyncExitStack() as stack:
             try:
-                await stack.enter_async_context(client)
+                await self._enter(client)
             except aiomqtt.MqttCodeError as exc:
                 if _rc_value(exc.rc) in _AUTH_RCS:
                     raise AuthFailed(
@@ -155,6 +155,7 @@ class BambuDriver(PrinterDriver):
                 raise ConnectionError(f"MQTT connect failed: {exc}") from None
             except aiomqtt.MqttError as exc:
                 raise ConnectionError(f"MQTT connect failed: {exc}") from None
+            stack.push_async_exit(client)
             await client.subscribe(self._report_topic, qos=0)
             self._client = client
             tasks: set[asyncio.Task[None]] = set()
@@ -171,6 +172,22 @@ class BambuDriver(PrinterDriver):
                 for task in tasks:
                     task.cancel()
                 self._fail_pending("the link to the printer was lost")
+
+    @staticmethod
+    async def _enter(client: aiomqtt.Client) -> None:
+        """Connect; if cancelled meanwhile, let the connect finish and close it.
+
+        aiomqtt connects in a worker thread that cancellation does not stop: the socket
+        would open anyway and stay, unowned, holding one of the printer's few client slots.
+        """
+        entering = asyncio.ensure_future(client.__aenter__())
+        try:
+            await asyncio.shield(entering)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await entering
+                await client.__aexit__(None, None, None)
+            raise
 
     async def _after_connect(self, tasks: set[asyncio.Task[None]]) -> None:
         await self._send({"info": {"command": "get_version"}})

@@ -50,3 +50,30 @@ def test_a_thousand_full_reports_stay_cheap(payload):
     unchanged = len(states)
     driver._handle(reports[-1])
     assert len(states) == unchanged
+
+
+async def test_a_cancelled_connect_is_closed_rather_than_leaked():
+    class SlowClient:
+        """Stands in for aiomqtt.Client, whose connect runs on in a thread when cancelled."""
+
+        def __init__(self) -> None:
+            self.release = asyncio.Event()
+            self.entered = asyncio.Event()
+            self.closed = False
+
+        async def __aenter__(self) -> SlowClient:
+            self.entered.set()
+            await self.release.wait()
+            return self
+
+        async def __aexit__(self, *exc_info: object) -> None:
+            self.closed = True
+
+    client = SlowClient()
+    connecting = asyncio.create_task(BambuDriver._enter(client))  # type: ignore[arg-type]
+    await client.entered.wait()
+    connecting.cancel()
+    client.release.set()  # the connection completes after all
+    await asyncio.wait({connecting})
+    assert connecting.cancelled()
+    assert client.closed
