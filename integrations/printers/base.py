@@ -122,7 +122,7 @@ class DriverConfig:
     port: int | None = None
     serial: str = ""
     model: str = ""
-    secrets: Mapping[str, str] = field(default_factory=dict)
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
     options: DriverOptions = field(default_factory=DriverOptions)
 
 
