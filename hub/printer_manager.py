@@ -17,7 +17,7 @@ from integrations.printers.base import (
     PrinterDriver,
     PrintOptions,
 )
-from integrations.printers.registry import load_driver_class
+from integrations.printers.registry import DriverUnavailable, load_driver_class
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,10 @@ class PrinterManager:
             await driver.start()
             return driver
         except Exception as exc:  # one broken driver must never take the others down
-            log.exception("printer %s (%s): driver failed to start", record.id, record.protocol)
+            if isinstance(exc, DriverUnavailable):  # already explained by the registry
+                log.error("printer %s: %s", record.id, exc)
+            else:
+                log.exception("printer %s (%s): driver failed to start", record.id, record.protocol)
             entry.driver = None
             self._set_idle(entry, LinkInfo(Connection.OFFLINE, None, f"driver failed: {exc}"))
             return None

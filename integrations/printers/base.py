@@ -19,6 +19,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, ClassVar
 
+import aiohttp
+
 from hub.model import ACTIVE_STATES, Connection, PrinterState, PrintState, offline_state
 from integrations.printers.backoff import Backoff
 from integrations.printers.commands import (
@@ -47,6 +49,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 StateCallback = Callable[[PrinterState], None]
+
+# Errors a link is expected to end with; anything else is logged with a traceback.
+_NETWORK_ERRORS = (OSError, TimeoutError, aiohttp.ClientError)
 
 
 class CommandError(Exception):
@@ -336,8 +341,9 @@ class PrinterDriver(abc.ABC):
                 connection, error = Connection.STALE, describe_error(exc)
             except Exception as exc:
                 error = describe_error(exc)
-                if not isinstance(exc, OSError | TimeoutError):
-                    log.debug("printer %s link error", self.printer_id, exc_info=True)
+                if not isinstance(exc, _NETWORK_ERRORS) and error != self._last_error:
+                    # Not the network: most likely a driver bug, worth a traceback (once).
+                    log.exception("printer %s: unexpected link error", self.printer_id)
             online_since = self._online_since
             was_up = online_since is not None
             if online_since is not None and (
