@@ -25,6 +25,7 @@ from integrations.printers.base import (
     CommandTimeout,
     CommandUnsupported,
     DriverOptions,
+    InvalidParams,
     LinkInfo,
 )
 
@@ -86,7 +87,9 @@ class Hub:
             link = self._manager.link(state.printer_id)
         except KeyError:
             return
-        if self._links.get(state.printer_id) != link:
+        # last_seen moves with every report: only a change of connection or error is news.
+        seen = self._links.get(state.printer_id)
+        if seen is None or (seen.connection, seen.last_error) != (link.connection, link.last_error):
             self._links[state.printer_id] = link
             self.broadcaster.publish(
                 "printer.connection",
@@ -240,6 +243,8 @@ class Hub:
             raise Conflict(f"printer {row.name}: {exc}") from None
         except CommandTimeout as exc:
             raise Timeout(f"printer {row.name}: {exc}") from None
+        except InvalidParams as exc:
+            raise Invalid(str(exc), field="params") from None
         return {"command": name, "result": "ok", "detail": reply}
 
 
