@@ -77,6 +77,7 @@ class AmsUnit:
     """An automatic material system unit with up to four trays."""
 
     unit: int
+    # Relative humidity in percent (None when the printer reports only a coarse index).
     humidity: int | None = None
     temperature: float | None = None
     trays: tuple[AmsTray, ...] = ()

@@ -133,7 +133,8 @@ def _ams_units(raw: dict[str, Any]) -> tuple[AmsUnit, ...]:
         units.append(
             AmsUnit(
                 unit=unit,
-                humidity=_int(unit_raw.get("humidity")),
+                # Percent, as the model defines it; the 1-5 "humidity" field is only an index.
+                humidity=_int(unit_raw.get("humidity_raw")),
                 temperature=_float(unit_raw.get("temp")),
                 trays=tuple(sorted(trays, key=lambda t: t.slot)),
             )

@@ -39,7 +39,9 @@ def test_x1c_full_report_maps_every_field(payload):
     assert state.active_tray == 1
     units = {u.unit: u for u in state.ams}
     assert set(units) == {0, 1, 254}
-    assert units[0].humidity == 4 and units[0].temperature == 22.7
+    # Percent from humidity_raw; a unit with only the 1-5 index has no percentage.
+    assert units[0].humidity == 31 and units[0].temperature == 22.7
+    assert units[1].humidity is None
     trays = units[0].trays
     assert trays[0] == AmsTray(slot=0, material="PLA", color="FF0000FF", remain=80)
     assert trays[1] == AmsTray(slot=1, material="PLA", color="FFFFFFFF", remain=None)
@@ -90,7 +92,7 @@ def test_p1s_deltas_merge_into_the_full_state(payload):
     trays = state.ams[0].trays
     assert trays[1] == AmsTray(slot=1, material="PLA", color="FF0000FF", remain=44)
     assert trays[0].material == "PLA"  # sibling tray untouched
-    assert state.active_tray == 1 and state.ams[0].humidity == 5
+    assert state.active_tray == 1 and state.ams[0].humidity == 12
     report.apply(deltas[4]["print"])
     assert report.to_state("p1").ams[0].trays[0] == AmsTray(slot=0, empty=True)
     report.apply(deltas[5]["print"])

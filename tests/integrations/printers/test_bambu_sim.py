@@ -23,7 +23,7 @@ def _matches_sim(driver: BambuDriver, printer: SimPrinter) -> bool:
     for unit, sim_unit in zip(units, sim.ams, strict=True):
         seen = [(t.slot, t.material, t.color, t.remain) for t in unit.trays]
         want = [(t.slot, t.material, t.color, t.remain) for t in sim_unit.trays]
-        if seen != want or unit.humidity != sim_unit.humidity:
+        if seen != want or unit.humidity != sim_unit.humidity_raw:
             return False
     return (
         state.active_tray == sim.active_slot
