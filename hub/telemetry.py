@@ -172,32 +172,22 @@ class Telemetry:
                 self.history.task_done()
 
     async def _write(self, event: LifecycleEvent) -> None:
-        job = event.job
-        if event.kind is LifecycleKind.STARTED:
-            await prints_store.start(
-                self.db,
-                job_key=event.job_key,
-                printer_id=event.printer_id,
-                file=job.file,
-                started_at=job.started_at or event.at,
-                progress=event.progress,
-                total_layers=job.total_layers,
-            )
-        elif event.kind in (LifecycleKind.PAUSED, LifecycleKind.RESUMED):
+        if event.kind in (LifecycleKind.PAUSED, LifecycleKind.RESUMED):
             state = "paused" if event.kind is LifecycleKind.PAUSED else "printing"
             await prints_store.set_state(self.db, event.job_key, state, event.progress)
-        else:
-            if await prints_store.by_key(self.db, event.job_key) is None:
-                # A terminal step for a print whose start we never stored: keep it whole.
-                await prints_store.start(
-                    self.db,
-                    job_key=event.job_key,
-                    printer_id=event.printer_id,
-                    file=job.file,
-                    started_at=job.started_at or event.at,
-                    progress=event.progress,
-                    total_layers=job.total_layers,
-                )
+            return
+        # Opening is idempotent on job_key, so a terminal step whose start was never
+        # stored (the hub saw only the end) still leaves one whole record.
+        await prints_store.start(
+            self.db,
+            job_key=event.job_key,
+            printer_id=event.printer_id,
+            file=event.job.file,
+            started_at=event.job.started_at or event.at,
+            progress=event.progress,
+            total_layers=event.job.total_layers,
+        )
+        if event.kind is not LifecycleKind.STARTED:
             await prints_store.finish(
                 self.db, event.job_key, event.kind.value, event.at, event.progress
             )
