@@ -5,7 +5,7 @@ from __future__ import annotations
 from quart import Quart, Response, g, request
 
 from api import errors, ws
-from api.blueprints import auth, docs, notifications, printers, system, users
+from api.blueprints import auth, docs, metrics, notifications, printers, system, users
 from api.errors import problem
 from api.ratelimit import MemoryRateLimitStore, RateLimiter, RateLimitStore
 from hub.auth import AuthError
@@ -13,7 +13,16 @@ from hub.demo import Demo
 from hub.errors import HubError
 from hub.runtime import Hub
 
-BLUEPRINTS = (auth.bp, users.bp, printers.bp, notifications.bp, system.bp, docs.bp, ws.bp)
+BLUEPRINTS = (
+    auth.bp,
+    users.bp,
+    printers.bp,
+    notifications.bp,
+    system.bp,
+    metrics.bp,
+    docs.bp,
+    ws.bp,
+)
 
 
 def create_app(

@@ -1,0 +1,100 @@
+"""Prometheus metrics of the running hub: printers, telemetry throughput, WebSocket fan-out."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
+from quart import Blueprint, Response, current_app
+
+from api.context import hub
+from api.registry import Ctx, endpoint
+from hub.runtime import Hub
+
+bp = Blueprint("metrics", __name__)
+
+METRICS_RESPONSE = {"type": "string", "description": "Prometheus text exposition format 0.0.4"}
+
+
+class HubCollector(Collector):
+    """Reads the hub's own counters when scraped, so the telemetry path pays nothing for them."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+
+    def collect(self) -> Iterator[Metric]:
+        """One sample per metric, taken now."""
+        h = self.hub
+        yield GaugeMetricFamily(
+            "printforge_printers", "Configured printers.", value=len(h.printers)
+        )
+        links: Counter[str] = Counter()
+        received = reports = 0
+        try:
+            manager, reports = h.manager, h.telemetry.reports
+        except RuntimeError:  # not started yet, or stopping
+            manager = None
+        if manager is not None:
+            for printer_id in manager.printer_ids():
+                try:
+                    links[manager.link(printer_id).connection.value] += 1
+                    driver = manager.driver(printer_id)
+                except KeyError:
+                    continue  # removed while we looked
+                if driver is not None:
+                    received += driver.messages_received
+        connections = GaugeMetricFamily(
+            "printforge_printer_links", "Printers by link state.", labels=["connection"]
+        )
+        for state, count in sorted(links.items()):
+            connections.add_metric([state], count)
+        yield connections
+        yield CounterMetricFamily(
+            "printforge_printer_messages",
+            "Protocol messages received from printers by the running drivers.",
+            value=received,
+        )
+        yield CounterMetricFamily(
+            "printforge_telemetry_reports",
+            "Printer state reports fed into the telemetry stream.",
+            value=reports,
+        )
+        broadcaster = h.broadcaster
+        yield GaugeMetricFamily(
+            "printforge_ws_clients", "Connected WebSocket clients.", value=len(broadcaster.clients)
+        )
+        yield CounterMetricFamily(
+            "printforge_ws_messages_published",
+            "Live messages published to the WebSocket broadcaster.",
+            value=broadcaster.published,
+        )
+
+
+def _registry() -> CollectorRegistry:
+    registry: CollectorRegistry | None = current_app.extensions.get("printforge.metrics")
+    if registry is None:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(HubCollector(hub()))
+        ProcessCollector(registry=registry)
+        current_app.extensions["printforge.metrics"] = registry
+    return registry
+
+
+@endpoint(
+    bp,
+    "GET",
+    "/api/metrics",
+    role="admin",
+    summary="Prometheus metrics",
+    tag="System",
+    response=METRICS_RESPONSE,
+    errors=(401, 403),
+    content_type=CONTENT_TYPE_LATEST.split(";")[0],
+)
+async def metrics(ctx: Ctx) -> Response:
+    """Hub counters and process figures in the Prometheus text format."""
+    return Response(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,46 @@
+"""GET /api/metrics: Prometheus text for admins, read from the hub's counters when scraped."""
+
+from __future__ import annotations
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from hub.model import PrinterState, PrintState
+from tests.api.conftest import Api, assert_problem
+
+
+def _samples(text: str) -> dict[str, float]:
+    return {
+        sample.name + ("" if not sample.labels else str(sorted(sample.labels.items()))): (
+            sample.value
+        )
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+async def test_admin_reads_hub_counters(api: Api) -> None:
+    await api.client.post(
+        "/api/printers",
+        json={"name": "m1", "protocol": "moonraker", "host": "127.0.0.9"},
+        headers=api.auth("admin"),
+    )
+    for _ in range(3):
+        api.hub.telemetry.feed(PrinterState("m1", online=True, state=PrintState.IDLE))
+    r = await api.client.get("/api/metrics", headers=api.auth("admin"))
+    assert r.status_code == 200
+    assert r.headers["Content-Type"].startswith("text/plain")
+    samples = _samples(await r.get_data(as_text=True))
+    assert samples["printforge_printers"] == 1
+    # The driver's own link changes are reports too; ours are the last three.
+    assert samples["printforge_telemetry_reports_total"] == api.hub.telemetry.reports >= 3
+    assert samples["printforge_printer_messages_total"] == 0
+    assert samples["printforge_ws_clients"] == 0
+    assert sum(v for k, v in samples.items() if k.startswith("printforge_printer_links")) == 1
+    assert "process_resident_memory_bytes" in samples
+
+
+async def test_metrics_need_admin(api: Api) -> None:
+    await assert_problem(await api.client.get("/api/metrics"), 401)
+    for role in ("viewer", "operator"):
+        r = await api.client.get("/api/metrics", headers=api.auth(role))
+        await assert_problem(r, 403)
