@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck pytest openapi bench clean
+.PHONY: install run test lint typecheck pytest openapi bench bench-ws bench-soak clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -32,6 +32,16 @@ test: lint typecheck pytest
 
 openapi: install
 	$(BIN)/python -m api.openapi_dump docs/openapi.json
+
+# Benchmarks (docs/performance.md): simulator, hub and load generators in separate processes.
+bench: install
+	$(BIN)/python bench/bench_hub.py all
+
+bench-ws: install
+	$(BIN)/python bench/bench_hub.py ws
+
+bench-soak: install
+	$(BIN)/python bench/bench_hub.py soak
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache
