@@ -24,6 +24,11 @@ from hub.store.users import ROLES, User
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ["sub", "role", "iat", "nbf", "exp", "jti", "iss", "aud"]
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
+# How long a looked-up account may answer for requests before it is read again. Changes made
+# through this process (API, store functions) take effect at once; this bounds only changes made
+# by another process sharing the database (the CLI, another hub).
+USER_CACHE_S = 5.0
+USER_CACHE_MAX = 10_000
 
 
 class AuthError(Exception):
@@ -106,6 +111,9 @@ class AuthService:
         self.throttle = LoginThrottle(settings.login_max_failures, settings.login_window_s)
         # A hash to verify against when the user does not exist, so timing does not reveal it.
         self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
+        # user id -> (read at, store generation, the account or None): one lookup per user
+        # per USER_CACHE_S instead of one per request.
+        self._users: dict[str, tuple[float, int, User | None]] = {}
 
     async def start(self) -> None:
         """Load or create the signing secret and the revocation list."""
@@ -201,12 +209,26 @@ class AuthService:
     async def authenticate(self, token: str) -> Principal:
         """Verify a token and check its user still exists; the role is the user's current one."""
         principal = self.verify(token)
-        user = await users_store.by_id(self.db, principal.user_id)
+        user = await self._user(principal.user_id)
         if user is None:
             raise AuthError("the token's user no longer exists")
         if user.role != principal.role or user.username != principal.username:
             principal = dataclasses.replace(principal, role=user.role, username=user.username)
         return principal
+
+    async def _user(self, user_id: str) -> User | None:
+        """The stored account, from the cache while no change to any account was made since."""
+        now = time.monotonic()
+        generation = users_store.generation()
+        cached = self._users.get(user_id)
+        if cached is not None and cached[1] == generation and now - cached[0] < USER_CACHE_S:
+            return cached[2]
+        user = await users_store.by_id(self.db, user_id)
+        if len(self._users) >= USER_CACHE_MAX:
+            self._users.clear()
+        # The generation read before the lookup: a change racing it makes the entry stale.
+        self._users[user_id] = (now, generation, user)
+        return user
 
     async def revoke(self, principal: Principal) -> None:
         """Revoke a token until it would have expired (persisted, so it survives a restart)."""

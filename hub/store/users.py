@@ -11,6 +11,20 @@ from databases import Database
 
 ROLES = ("viewer", "operator", "admin")
 
+# Bumped by every change to an account made in this process, so caches of users
+# (hub.auth) can tell at once that what they hold may be stale.
+_generation = 0
+
+
+def generation() -> int:
+    """A number that changes whenever this process creates, updates or deletes a user."""
+    return _generation
+
+
+def _changed() -> None:
+    global _generation
+    _generation += 1
+
 
 @dataclass(frozen=True)
 class User:
@@ -60,6 +74,7 @@ async def create(db: Database, username: str, password_hash: str, role: str) -> 
         "VALUES (:id, :username, :password_hash, :role, :now, :now)",
         values,
     )
+    _changed()
     return User(str(values["id"]), username, role, password_hash, now, now)
 
 
@@ -101,6 +116,7 @@ async def update(
             "id": user_id,
         },
     )
+    _changed()
     return await by_id(db, user_id)
 
 
@@ -109,6 +125,7 @@ async def delete(db: Database, user_id: str) -> bool:
     if await by_id(db, user_id) is None:
         return False
     await db.execute("DELETE FROM users WHERE id = :id", {"id": user_id})
+    _changed()
     return True
 
 
