@@ -1,4 +1,12 @@
-"""WebSocket `/ws`: authenticated live messages with per-client filters and back-pressure."""
+"""WebSocket `/ws`: authenticated live messages with per-client filters and back-pressure.
+
+One connection runs two tasks: a reader (requests from the client) and a writer (the only task
+that sends). Replies and the close frame go through the writer, so a `subscribed` reply is never
+overtaken by a message of the old filter and a close never interleaves with a message. Tokens of
+every open socket are re-checked by one task per app (`Sessions`), with one database query per
+distinct user, so a logout, an expiry or a deleted account ends the socket within
+`WS_RECHECK_S`. The close codes are documented in docs/websocket.md.
+"""
 
 from __future__ import annotations
 
@@ -6,162 +14,423 @@ import asyncio
 import json
 import logging
 import time
+from collections import deque
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from quart import Blueprint, Response, current_app, websocket
 
 from api.context import hub
 from hub.auth import AuthError, Principal
-from hub.broadcast import MESSAGE_TYPES, Client, encode
+from hub.broadcast import MESSAGE_TYPES, Client, Message, encode
+from hub.runtime import Hub
+from hub.store import users as users_store
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("ws", __name__)
 
 # Close codes (documented in docs/websocket.md).
-CLOSE_AUTH_FAILED = 4401
-CLOSE_AUTH_TIMEOUT = 4408
-CLOSE_TOKEN_ENDED = 4403
-AUTH_TIMEOUT_S = 5.0
+CLOSE_NORMAL = 1000
+CLOSE_POLICY = 1008  # the client sends requests but does not read the replies
+CLOSE_SERVER_ERROR = 1011
+CLOSE_AUTH_FAILED = 4401  # no, malformed, invalid, expired or revoked token at connect
+CLOSE_TOKEN_ENDED = 4403  # the token expired, was revoked or its user deleted while connected
+CLOSE_AUTH_TIMEOUT = 4408  # no auth message in time
+
+# Settings read from app.config (the defaults below apply when a key is absent).
+AUTH_TIMEOUT_S = 5.0  # WS_AUTH_TIMEOUT_S: time allowed for the first-message auth
+RECHECK_S = 1.0  # WS_RECHECK_S: how often open sockets' tokens and users are re-checked
+MAX_EVENTS = 1000  # WS_MAX_EVENTS: unsent notifications/lifecycle kept per client
+MAX_REQUEST_BYTES = 65_536  # WS_MAX_REQUEST_BYTES: larger client messages are refused
+MAX_REPLIES = 100  # WS_MAX_REPLIES: unsent replies before a non-reading client is closed
+CLOSE_GRACE_S = 1.0  # time the writer gets to send a close frame before the socket is dropped
+
+REQUEST_FIELDS = {
+    "subscribe": {"type", "id", "printers", "types"},
+    "ping": {"type", "id"},
+}
 
 
-def _origin_allowed() -> bool:
+def _setting(name: str, default: float) -> float:
+    return float(current_app.config.get(name, default))
+
+
+def _reason(text: str) -> str:
+    """A close reason within the protocol's 123-byte limit."""
+    data = text.encode()
+    return text if len(data) <= 120 else data[:120].decode(errors="ignore")
+
+
+def _normal_origin(origin: str) -> str:
+    return origin.strip().rstrip("/").lower()
+
+
+def _origin_allowed(allowed: tuple[str, ...]) -> bool:
+    """No Origin (scripts), the hub's own origin, or one listed in server.allowed_origins."""
     origin = websocket.headers.get("Origin")
-    if not origin:
+    if origin is None:
         return True  # not a browser: scripts and automations send no Origin
-    allowed = hub().settings.server.allowed_origins
-    if origin in allowed or "*" in allowed:
+    origin = _normal_origin(origin)
+    listed = {_normal_origin(o) for o in allowed}
+    if origin in listed or "*" in listed:
         return True
-    host = websocket.headers.get("Host", "")
-    return origin in {f"https://{host}", f"http://{host}"}
+    host = websocket.headers.get("Host", "").strip().lower()
+    return bool(host) and origin in {f"https://{host}", f"http://{host}"}
 
 
-async def _authenticate() -> Principal | None:
-    """Bearer header on the upgrade, else a first `auth` message within five seconds."""
-    h = hub()
-    header = websocket.headers.get("Authorization", "")
-    try:
-        if header.lower().startswith("bearer "):
-            return h.auth.verify(header[7:].strip())
-        try:
-            raw = await asyncio.wait_for(websocket.receive(), AUTH_TIMEOUT_S)
-        except TimeoutError:
-            await websocket.close(CLOSE_AUTH_TIMEOUT, "no auth message within 5 s")
+@dataclass(eq=False)
+class Session:
+    """One authenticated socket: its broadcast buffer, pending replies and close request."""
+
+    client: Client
+    principal: Principal
+    max_replies: int = MAX_REPLIES
+    replies: deque[str] = field(default_factory=deque)
+    close: tuple[int, str] | None = None
+    closing: asyncio.Event = field(default_factory=asyncio.Event)
+    reported_drops: int = 0
+    handler: asyncio.Task[Any] | None = None
+
+    def reply(self, text: str) -> bool:
+        """Queue a reply for the writer; False when too many are already waiting."""
+        if len(self.replies) >= self.max_replies:
+            return False
+        self.replies.append(text)
+        self.client.ready.set()
+        return True
+
+    def end(self, code: int, reason: str) -> None:
+        """Ask the writer to close the socket (the first request wins)."""
+        if self.close is None:
+            self.close = (code, _reason(reason))
+            self.closing.set()
+            self.client.ready.set()
+
+
+class Sessions:
+    """The open sockets of one app and the single task re-checking their tokens and users."""
+
+    def __init__(self, hub_: Hub, config: Any) -> None:
+        self.hub = hub_
+        self.config = config
+        self.sessions: set[Session] = set()
+        self.task: asyncio.Task[None] | None = None
+
+    def add(self, session: Session) -> None:
+        """Track a session; start the re-check task if it is not running."""
+        self.sessions.add(session)
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._watch(), name="ws-token-recheck")
+
+    def discard(self, session: Session) -> None:
+        """Forget a session (its task ends by itself once no session is left)."""
+        self.sessions.discard(session)
+
+    async def cancel_all(self) -> None:
+        """End every handler still running once the server stopped serving.
+
+        At the end of its graceful timeout hypercorn cancels the connection, and Quart then
+        leaves the WebSocket handler task running, waiting for messages that never come.
+        """
+        handlers = [s.handler for s in self.sessions if s.handler is not None]
+        for handler in handlers:
+            handler.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
+        if self.task is not None:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+
+    async def _watch(self) -> None:
+        while self.sessions:
+            await asyncio.sleep(float(self.config.get("WS_RECHECK_S", RECHECK_S)))
+            try:
+                await self.check()
+            except Exception:  # never let one bad round end the re-checks of every socket
+                log.exception("websocket token re-check failed")
+
+    async def check(self) -> None:
+        """End sockets whose token expired or was revoked, or whose user no longer exists."""
+        now = time.time()
+        by_user: dict[str, list[Session]] = {}
+        for session in list(self.sessions):
+            principal = session.principal
+            if session.close is not None:
+                continue
+            if now >= principal.expires_at:
+                session.end(CLOSE_TOKEN_ENDED, "token expired")
+            elif self.hub.auth.is_revoked(principal.jti):
+                session.end(CLOSE_TOKEN_ENDED, "token revoked")
+            else:
+                by_user.setdefault(principal.user_id, []).append(session)
+        for user_id, group in by_user.items():
+            try:
+                user = await users_store.by_id(self.hub.db, user_id)
+            except Exception as exc:  # a database hiccup is no reason to drop dashboards
+                log.warning("websocket re-check: user lookup failed: %r", exc)
+                continue
+            for session in group:
+                if user is None:
+                    session.end(CLOSE_TOKEN_ENDED, "the token's user no longer exists")
+                elif user.role != session.principal.role:
+                    # As for REST requests, the stored role applies, not the token's.
+                    session.principal = replace(session.principal, role=user.role)
+
+
+def _sessions(hub_: Hub) -> Sessions:
+    found = current_app.extensions.get("printforge.ws")
+    if not isinstance(found, Sessions):
+        found = Sessions(hub_, current_app.config)
+        current_app.extensions["printforge.ws"] = found
+    return found
+
+
+async def _close(code: int, reason: str) -> None:
+    await websocket.close(code, _reason(reason))
+
+
+async def _authenticate(h: Hub) -> Principal | None:
+    """Bearer header on the upgrade, else a first `auth` message within WS_AUTH_TIMEOUT_S.
+
+    The stored user is checked too (a deleted user's token is refused, a changed role applies).
+    On failure the socket is closed and None returned.
+    """
+    header = websocket.headers.get("Authorization")
+    if header is not None:
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            await _close(CLOSE_AUTH_FAILED, "the Authorization header must be 'Bearer <token>'")
             return None
-        message = json.loads(raw)
-        if not isinstance(message, dict) or message.get("type") != "auth":
-            raise ValueError
-        token = message.get("token")
-        if not isinstance(token, str):
-            raise ValueError
-        return h.auth.verify(token)
+    else:
+        timeout = _setting("WS_AUTH_TIMEOUT_S", AUTH_TIMEOUT_S)
+        try:
+            raw = await asyncio.wait_for(websocket.receive(), timeout)
+        except TimeoutError:
+            await _close(CLOSE_AUTH_TIMEOUT, f"no auth message within {timeout:g} s")
+            return None
+        found = _auth_token(raw)
+        if found is None:
+            await _close(
+                CLOSE_AUTH_FAILED, 'the first message must be {"type": "auth", "token": "..."}'
+            )
+            return None
+        token = found
+    try:
+        principal = await h.auth.authenticate(token)
     except AuthError as exc:
-        await websocket.close(CLOSE_AUTH_FAILED, exc.reason[:120])
-    except (ValueError, TypeError):
-        await websocket.close(
-            CLOSE_AUTH_FAILED, 'first message must be {"type": "auth", "token": "..."}'
-        )
-    return None
+        await _close(CLOSE_AUTH_FAILED, exc.reason)
+        return None
+    except Exception:
+        log.exception("websocket authentication failed")
+        await _close(CLOSE_SERVER_ERROR, "authentication unavailable")
+        return None
+    if principal.expires_at <= time.time():  # inside the verifier's clock-skew leeway
+        await _close(CLOSE_AUTH_FAILED, "token expired")
+        return None
+    return principal
 
 
-def _error(detail: str) -> str:
-    return encode("error", {"detail": detail})
+def _auth_token(raw: str | bytes) -> str | None:
+    if len(raw) > MAX_REQUEST_BYTES:
+        return None
+    try:
+        message = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(message, dict) or message.get("type") != "auth":
+        return None
+    token = message.get("token")
+    return token if isinstance(token, str) and token else None
 
 
-def _apply_subscribe(client: Client, message: dict[str, Any]) -> str | None:
+def _error(detail: str, request_id: Any = None) -> str:
+    payload: dict[str, Any] = {"detail": detail}
+    if request_id is not None:
+        payload["id"] = request_id
+    return encode("error", payload)
+
+
+def _filter_payload(client: Client) -> dict[str, Any]:
+    return {
+        "printers": None if client.printers is None else sorted(client.printers),
+        "types": None if client.types is None else sorted(client.types),
+    }
+
+
+def _parse_subscribe(
+    message: dict[str, Any],
+) -> tuple[frozenset[str] | None, frozenset[str] | None] | str:
+    """The new (printers, types) filter, or the problem with the request."""
     printers = message.get("printers")
     types = message.get("types")
     if printers is not None and (
         not isinstance(printers, list) or not all(isinstance(p, str) for p in printers)
     ):
-        return "subscribe: 'printers' must be a list of printer ids"
+        return "subscribe: 'printers' must be a list of printer ids (strings) or null"
     if types is not None:
         if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
-            return "subscribe: 'types' must be a list of message types"
+            return "subscribe: 'types' must be a list of message types (strings) or null"
         unknown = sorted(set(types) - set(MESSAGE_TYPES))
         if unknown:
             return f"subscribe: unknown types {unknown}; known: {list(MESSAGE_TYPES)}"
-    client.printers = None if printers is None else frozenset(printers)
-    client.types = None if types is None else frozenset(types)
-    return None
+    return (
+        None if printers is None else frozenset(printers),
+        None if types is None else frozenset(types),
+    )
 
 
-async def _reader(client: Client) -> None:
+def offer_snapshot(h: Hub, client: Client) -> None:
+    """Queue a `printer.status` of every printer the client's filter covers."""
+    if client.types is not None and "printer.status" not in client.types:
+        return
+    for printer_id in list(h.printers):
+        if client.printers is not None and printer_id not in client.printers:
+            continue
+        try:
+            message: Message = h.status_message(printer_id)
+        except (KeyError, RuntimeError):  # being added or removed right now, or hub stopping
+            continue
+        client.offer(message)
+
+
+def handle_request(h: Hub, client: Client, raw: str | bytes, max_bytes: int) -> str:
+    """The reply to one client message (requests never raise; problems become `error`)."""
+    if len(raw) > max_bytes:
+        return _error(f"message too large (limit {max_bytes} bytes)")
+    try:
+        message = json.loads(raw)
+    except (ValueError, RecursionError):
+        return _error("malformed JSON: messages must be JSON objects")
+    if not isinstance(message, dict):
+        return _error(f"messages must be JSON objects, not {type(message).__name__}")
+    kind = message.get("type")
+    request_id = message.get("id")
+    if request_id is not None and not isinstance(request_id, (str, int, float)):
+        return _error("'id' must be a string or a number")
+    if kind == "auth":
+        return _error("already authenticated", request_id)
+    if not isinstance(kind, str) or kind not in REQUEST_FIELDS:
+        return _error(
+            f"unknown message type {kind!r}; send 'subscribe' or 'ping'",
+            request_id,
+        )
+    extra = sorted(set(message) - REQUEST_FIELDS[kind])
+    if extra:
+        return _error(
+            f"{kind}: unknown fields {extra}; allowed: {sorted(REQUEST_FIELDS[kind])}",
+            request_id,
+        )
+    if kind == "ping":
+        return encode("pong", {} if request_id is None else {"id": request_id})
+    parsed = _parse_subscribe(message)
+    if isinstance(parsed, str):
+        return _error(parsed, request_id)
+    client.printers, client.types = parsed
+    offer_snapshot(h, client)
+    payload = _filter_payload(client)
+    if request_id is not None:
+        payload["id"] = request_id
+    return encode("subscribed", payload)
+
+
+async def _reader(h: Hub, session: Session, max_bytes: int) -> None:
     while True:
         raw = await websocket.receive()
         try:
-            message = json.loads(raw)
-            if not isinstance(message, dict):
-                raise ValueError
-        except (ValueError, TypeError):
-            await websocket.send(_error("messages must be JSON objects"))
-            continue
-        kind = message.get("type")
-        if kind == "subscribe":
-            problem = _apply_subscribe(client, message)
-            if problem:
-                await websocket.send(_error(problem))
-            else:
-                await websocket.send(
-                    encode(
-                        "subscribed",
-                        {
-                            "printers": None
-                            if client.printers is None
-                            else sorted(client.printers),
-                            "types": None if client.types is None else sorted(client.types),
-                        },
-                    )
-                )
-        elif kind == "ping":
-            await websocket.send(encode("pong", {}))
-        else:
-            await websocket.send(_error(f"unknown message type {kind!r}"))
+            reply = handle_request(h, session.client, raw, max_bytes)
+        except Exception:  # a bug handling one request must not end the socket
+            log.exception("websocket request failed")
+            reply = _error("internal error handling the request")
+        if not session.reply(reply):
+            session.end(CLOSE_POLICY, "too many unread replies: read your messages")
+            return
 
 
-async def _writer(client: Client, principal: Principal) -> None:
-    h = hub()
+async def _writer(session: Session) -> None:
+    client = session.client
     while True:
-        try:
-            await asyncio.wait_for(client.ready.wait(), 1.0)
-        except TimeoutError:
-            pass
-        if time.time() >= principal.expires_at:
-            await websocket.close(CLOSE_TOKEN_ENDED, "token expired")
+        await client.ready.wait()
+        replies = list(session.replies)
+        session.replies.clear()
+        close = session.close
+        batch = [] if close is not None else client.drain()  # drain() clears `ready`
+        client.ready.clear()
+        for text in replies:
+            await websocket.send(text)
+        if close is not None:
+            await _close(*close)
             return
-        if h.auth.is_revoked(principal.jti):
-            await websocket.close(CLOSE_TOKEN_ENDED, "token revoked")
-            return
-        for message in client.drain():
-            await websocket.send(message.text)
+        if client.dropped > session.reported_drops:
+            count = client.dropped - session.reported_drops
+            session.reported_drops = client.dropped
+            await websocket.send(encode("dropped", {"count": count, "total": client.dropped}))
+        for message in batch:
+            if session.close is not None:
+                break
+            if client.wants(message):  # the filter may have changed since it was queued
+                await websocket.send(message.text)
+
+
+@bp.after_app_serving
+async def _end_sessions() -> None:
+    found = current_app.extensions.get("printforge.ws")
+    if isinstance(found, Sessions):
+        await found.cancel_all()
 
 
 @bp.websocket("/ws")
 async def ws() -> Response | None:
     """Live printer status, progress, AMS, lifecycle and notifications."""
-    if not _origin_allowed():
+    h = hub()
+    if not _origin_allowed(h.settings.server.allowed_origins):
         return Response("origin not allowed", status=403)
     await websocket.accept()
-    principal = await _authenticate()
+    principal = await _authenticate(h)
     if principal is None:
         return None
-    h = hub()
-    client = Client(max_events=current_app.config.get("WS_MAX_EVENTS", 1000))
+    client = Client(max_events=int(_setting("WS_MAX_EVENTS", MAX_EVENTS)))
+    session = Session(client, principal, max_replies=int(_setting("WS_MAX_REPLIES", MAX_REPLIES)))
+    session.reply(
+        encode(
+            "hello",
+            {
+                "user": principal.username,
+                "role": principal.role,
+                "expires_at": principal.expires_at,
+                "types": list(MESSAGE_TYPES),
+            },
+        )
+    )
+    session.handler = asyncio.current_task()
+    sessions = _sessions(h)
     h.broadcaster.register(client)
+    sessions.add(session)
     # The snapshot goes through the same buffer, so a newer update replaces it, never the reverse.
-    for printer_id in list(h.printers):
-        client.offer(h.status_message(printer_id))
-    tasks = [
-        asyncio.ensure_future(_reader(client)),
-        asyncio.ensure_future(_writer(client, principal)),
-    ]
+    offer_snapshot(h, client)
+    max_bytes = int(_setting("WS_MAX_REQUEST_BYTES", MAX_REQUEST_BYTES))
+    reader = asyncio.create_task(_reader(h, session, max_bytes), name="ws-reader")
+    writer = asyncio.create_task(_writer(session), name="ws-writer")
+    closing = asyncio.create_task(session.closing.wait(), name="ws-closing")
+    tasks = (reader, writer, closing)
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            if not task.cancelled() and task.exception() is not None:
-                log.debug("websocket client ended: %r", task.exception())
+        if writer not in done:
+            # A close was requested: the writer sends it unless the client stopped reading.
+            await asyncio.wait((writer,), timeout=CLOSE_GRACE_S)
+        for worker in (reader, writer):
+            if worker.done() and not worker.cancelled() and worker.exception() is not None:
+                log.debug("websocket %s ended: %r", worker.get_name(), worker.exception())
     finally:
+        # Also runs when the handler is cancelled: by Quart when the client went away, or by
+        # `Sessions.cancel_all` when the server has stopped.
+        sessions.discard(session)
         h.broadcaster.unregister(client)
-        for task in tasks:
-            task.cancel()
+        await _stop(tasks)
     return None
+
+
+async def _stop(tasks: tuple[asyncio.Task[Any], ...]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
