@@ -32,6 +32,7 @@ bp = Blueprint("ws", __name__)
 
 # Close codes (documented in docs/websocket.md).
 CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001  # the hub is shutting down
 CLOSE_POLICY = 1008  # the client sends requests but does not read the replies
 CLOSE_SERVER_ERROR = 1011
 CLOSE_AUTH_FAILED = 4401  # no, malformed, invalid, expired or revoked token at connect
@@ -370,6 +371,20 @@ async def _writer(session: Session) -> None:
                 break
             if client.wants(message):  # the filter may have changed since it was queued
                 await websocket.send(message.text)
+
+
+async def going_away(app: Any, grace_s: float = 1.0) -> None:
+    """Close every socket with 1001 before the server stops, giving writers `grace_s` to send it."""
+    found = app.extensions.get("printforge.ws")
+    if not isinstance(found, Sessions):
+        return
+    handlers = []
+    for session in list(found.sessions):
+        session.end(CLOSE_GOING_AWAY, "hub shutting down")
+        if session.handler is not None:
+            handlers.append(session.handler)
+    if handlers:
+        await asyncio.wait(handlers, timeout=grace_s)
 
 
 @bp.after_app_serving

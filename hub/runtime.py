@@ -121,7 +121,9 @@ class Hub:
                 flush=True,
             )
         self.printers = {p.id: p for p in await printers_store.list_all(self._db)}
-        self._telemetry = Telemetry(self._db, self.broadcaster, self._status_payload)
+        self._telemetry = Telemetry(
+            self._db, self.broadcaster, self._status_payload, name_of=self._printer_name
+        )
         await self._telemetry.start()
         self._manager = PrinterManager(self._on_state, self.driver_options)
         for row in self.printers.values():
@@ -212,6 +214,10 @@ class Hub:
         self.printers.pop(printer_id, None)
         self._links.pop(printer_id, None)
         await self.manager.remove(printer_id)
+
+    def _printer_name(self, printer_id: str) -> str:
+        row = self.printers.get(printer_id)
+        return row.name if row is not None else printer_id
 
     def _status_payload(self, state: PrinterState) -> dict[str, Any]:
         payload = state.to_dict()

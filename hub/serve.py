@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config as HyperConfig
+from hypercorn.config import Sockets
 
 from api.app import create_app
+from api.ws import going_away
 from config.loader import Settings
 from hub.runtime import Hub
 from hub.tls import ensure_certificate
@@ -21,6 +25,25 @@ log = logging.getLogger(__name__)
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+# A client that stops reading (a frozen tablet) must not hold the server forever: unacked
+# data older than this ends the connection. Linux hands the option down to accepted sockets.
+TCP_USER_TIMEOUT_MS = 20_000
+
+
+class Config(HyperConfig):
+    """Hypercorn configuration whose listening sockets carry TCP_USER_TIMEOUT."""
+
+    def create_sockets(self) -> Sockets:
+        """Hypercorn's sockets with the user timeout set where the platform has it."""
+        sockets = super().create_sockets()
+        option = getattr(socket, "TCP_USER_TIMEOUT", None)
+        if option is not None:
+            for sock in (*sockets.secure_sockets, *sockets.insecure_sockets):
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.IPPROTO_TCP, option, TCP_USER_TIMEOUT_MS)
+        return sockets
 
 
 def redirect_app(https_port: int) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
@@ -59,7 +82,7 @@ async def run(settings: Settings) -> None:
     hub = Hub(settings)
     app = create_app(hub)
     server = settings.server
-    config = HyperConfig()
+    config = Config()
     config.accesslog = None
     config.graceful_timeout = 5
     scheme = "http"
@@ -74,8 +97,14 @@ async def run(settings: Settings) -> None:
     config.bind = [f"{server.host}:{server.https_port}"]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    async def shut_down() -> None:
+        # Tell WebSocket clients the hub is going away (1001) before the server stops.
+        await going_away(app)
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, lambda: asyncio.ensure_future(shut_down()))
     tasks = [asyncio.create_task(hypercorn_serve(app, config, shutdown_trigger=stop.wait))]
     if server.tls and server.http_port:
         redirect = HyperConfig()

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import asdict
 from functools import partial
 from typing import Any
 
@@ -16,7 +15,7 @@ from reactivex.scheduler.eventloop import AsyncIOScheduler
 from reactivex.subject import Subject
 
 from hub.broadcast import Broadcaster
-from hub.model import Job, PrinterState
+from hub.model import Job, PrinterState, plain
 from hub.store import notifications as notes_store
 from hub.store import prints as prints_store
 from streams import (
@@ -62,8 +61,10 @@ class Telemetry:
         broadcaster: Broadcaster,
         status_payload: Callable[[PrinterState], dict[str, Any]],
         settings: StreamSettings | None = None,
+        name_of: Callable[[str], str] = str,
     ) -> None:
         self.db = db
+        self.name_of = name_of
         self.broadcaster = broadcaster
         self.status_payload = status_payload
         self.settings = settings or StreamSettings()
@@ -124,12 +125,12 @@ class Telemetry:
 
     def _on_progress(self, event: ProgressEvent) -> None:
         self.progress[event.job_key] = float(event.progress)
-        self.broadcaster.publish("print.progress", asdict(event), event.printer_id)
+        self.broadcaster.publish("print.progress", plain(event), event.printer_id)
 
     def _on_ams(self, event: AmsEvent) -> None:
         payload = {
             "printer_id": event.printer_id,
-            "units": [asdict(u) for u in event.units],
+            "units": [plain(u) for u in event.units],
             "active_tray": event.active_tray,
         }
         self.broadcaster.publish("ams.update", payload, event.printer_id)
@@ -199,14 +200,16 @@ class Telemetry:
             try:
 
                 async def store(event: NotificationEvent = event) -> None:
+                    # The streams know printers by id; people know them by name.
+                    name = self.name_of(event.printer_id)
                     note = await notes_store.add(
                         self.db,
                         printer_id=event.printer_id,
                         kind=event.kind.value,
                         severity=event.severity.value,
-                        title=event.title,
-                        message=event.message,
-                        data=event.data,
+                        title=event.title.replace(event.printer_id, name),
+                        message=event.message.replace(event.printer_id, name),
+                        data={**event.data, "printer_name": name},
                     )
                     self.broadcaster.publish("notification", note.public(), event.printer_id)
 

@@ -109,6 +109,9 @@ async def test_a_print_flows_to_websocket_history_and_notifications(live: LiveHu
     status, body = await live.call("GET", "/api/notifications?unread=true")
     assert status == 200
     assert {"print_started", "print_finished"} <= {n["kind"] for n in body["items"]}
+    finished = next(n for n in body["items"] if n["kind"] == "print_finished")
+    assert sim.name in finished["message"] and printer_id not in finished["message"]
+    assert finished["data"]["printer_name"] == sim.name
     await client.close()
 
 

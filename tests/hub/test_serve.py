@@ -1,0 +1,84 @@
+"""`printforge serve`: self-signed HTTPS kept across starts, HTTP redirect, clean shutdown of sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import ssl
+import sys
+from pathlib import Path
+
+import aiohttp
+
+from tests.e2e.conftest import free_port
+
+
+async def _start(tmp_path: Path, https: int, http: int) -> asyncio.subprocess.Process:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PRINTFORGE_")}
+    env.update(
+        PRINTFORGE_DATA_DIR=str(tmp_path / "data"),
+        PRINTFORGE_SERVER_HOST="127.0.0.1",
+        PRINTFORGE_SERVER_HTTPS_PORT=str(https),
+        PRINTFORGE_SERVER_HTTP_PORT=str(http),
+        PRINTFORGE_ADMIN_PASSWORD="serve-admin-pw",
+    )
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "hub.cli",
+        "serve",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+
+
+async def _wait_healthy(session: aiohttp.ClientSession, url: str) -> None:
+    for _ in range(300):
+        try:
+            async with session.get(url) as r:
+                if r.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{url} never answered")
+
+
+async def test_https_redirect_certificate_reuse_and_going_away(tmp_path: Path) -> None:
+    https, http = free_port(), free_port()
+    insecure = ssl.create_default_context()
+    insecure.check_hostname = False
+    insecure.verify_mode = ssl.CERT_NONE
+    certs: list[bytes] = []
+    for _ in range(2):
+        proc = await _start(tmp_path, https, http)
+        try:
+            connector = aiohttp.TCPConnector(ssl=insecure)
+            async with aiohttp.ClientSession(connector=connector) as session:
+                await _wait_healthy(session, f"https://127.0.0.1:{https}/api/health")
+                async with session.get(
+                    f"http://127.0.0.1:{http}/api/printers?x=1", allow_redirects=False
+                ) as r:
+                    assert r.status == 308
+                    assert r.headers["Location"] == f"https://127.0.0.1:{https}/api/printers?x=1"
+                async with session.post(
+                    f"https://127.0.0.1:{https}/api/auth/login",
+                    json={"username": "admin", "password": "serve-admin-pw"},
+                ) as r:
+                    token = (await r.json())["token"]
+                ws = await session.ws_connect(
+                    f"wss://127.0.0.1:{https}/ws", headers={"Authorization": f"Bearer {token}"}
+                )
+                assert (await ws.receive_json())["type"] == "hello"
+                certs.append((tmp_path / "data" / "tls" / "cert.pem").read_bytes())
+                proc.send_signal(signal.SIGTERM)
+                msg = await asyncio.wait_for(ws.receive(), 10)
+                assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == 1001, msg
+                assert await asyncio.wait_for(proc.wait(), 20) == 0
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    assert certs[0] == certs[1], "the generated certificate is kept for later starts"
