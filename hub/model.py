@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -112,9 +113,43 @@ class PrinterState:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready form of this snapshot."""
-        data = asdict(self)
+        data: dict[str, Any] = plain(self)
         data["state"] = self.state.value
         return data
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def plain(value: Any) -> Any:
+    """What `dataclasses.asdict` makes of a dataclass (dicts, with tuples, lists and dicts inside
+    rebuilt and anything else deep-copied), several times faster: it runs for every status
+    update, so each class's field names are looked up once, not on every call."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    names = _FIELD_NAMES.get(kind)
+    if names is None and is_dataclass(value) and not isinstance(value, type):
+        names = _FIELD_NAMES[kind] = tuple(f.name for f in fields(value))
+    if names is not None:
+        return {name: plain(getattr(value, name)) for name in names}
+    if kind is tuple or kind is list:
+        return kind(plain(item) for item in value)
+    if kind is dict:
+        return {plain(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, dict)):
+        return _plain_container(value)
+    return copy.deepcopy(value)
+
+
+def _plain_container(value: Any) -> Any:
+    # Subclasses, as asdict treats them (named tuples by position, dicts and lists by type).
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return type(value)(*[plain(item) for item in value])
+    if isinstance(value, dict):
+        return type(value)((plain(k), plain(v)) for k, v in value.items())
+    return type(value)(plain(item) for item in value)
 
 
 def offline_state(printer_id: str) -> PrinterState:

@@ -1,0 +1,64 @@
+"""The normalized model's JSON form: exactly what dataclasses.asdict gives, built faster."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, NamedTuple
+
+from hub.model import (
+    AmsTray,
+    AmsUnit,
+    HmsError,
+    Job,
+    PrinterState,
+    PrintState,
+    Temperatures,
+    offline_state,
+    plain,
+)
+
+
+def _reference(state: PrinterState) -> dict[str, Any]:
+    data = asdict(state)
+    data["state"] = state.state.value
+    return data
+
+
+def test_to_dict_matches_asdict() -> None:
+    trays = [
+        tuple(AmsTray(u * 4 + s, "PLA", "FF00FFFF", 50 + s) for s in range(4)) for u in range(4)
+    ]
+    units = (
+        *(AmsUnit(u, 30 + u, 24.5, trays[u]) for u in range(4)),
+        AmsUnit(254, trays=(AmsTray(254, empty=True),)),
+    )
+    state = PrinterState(
+        "p1", True, PrintState.PRINTING, Job("a.gcode", 12.0, 3, 100, 3600, 1e9, "task"),
+        Temperatures(220.1, 220.0, 60.0, 60.0, None), {"part": 100, "aux": 50}, 2, units, 1,
+        (HmsError("HMS_0300_0100_0001_0007", "motion controller error"),), -44, True, 123.5,
+    )  # fmt: skip
+    for s in (state, offline_state("p2")):
+        got = s.to_dict()
+        assert got == _reference(s)
+        assert repr(got) == repr(_reference(s))  # same key order and container types
+        assert type(got["state"]) is str
+
+
+def test_plain_copies_what_it_holds() -> None:
+    class Point(NamedTuple):
+        x: int
+        y: list[int]
+
+    @dataclass
+    class Box:
+        items: list[dict[str, Any]] = field(default_factory=list)
+        where: Point = field(default_factory=lambda: Point(1, [2]))
+        extra: set[int] = field(default_factory=set)
+
+    box = Box([{"a": [1, 2]}], Point(3, [4]), {5})
+    got = plain(box)
+    assert got == asdict(box)
+    assert repr(got) == repr(asdict(box))
+    got["items"][0]["a"].append(3)
+    got["extra"].add(6)
+    assert box.items == [{"a": [1, 2]}] and box.extra == {5}
