@@ -72,7 +72,8 @@ class Telemetry:
         self.disposables = CompositeDisposable()
         self.history: asyncio.Queue[LifecycleEvent] = asyncio.Queue()
         self.notes: asyncio.Queue[NotificationEvent] = asyncio.Queue()
-        self.progress: dict[str, float] = {}
+        self.progress: dict[str, float] = {}  # job_key -> whole percent not yet stored
+        self._stored: dict[str, float] = {}  # job_key -> whole percent last stored
         self.tasks: list[asyncio.Task[None]] = []
         self.reports = 0
 
@@ -124,7 +125,11 @@ class Telemetry:
         self.broadcaster.publish("printer.status", self.status_payload(state), state.printer_id)
 
     def _on_progress(self, event: ProgressEvent) -> None:
-        self.progress[event.job_key] = float(event.progress)
+        progress = float(event.progress)
+        # progress$ fires on every remaining-time change; only a new whole percent is news
+        # for the database.
+        if self._stored.get(event.job_key) != progress:
+            self.progress[event.job_key] = progress
         self.broadcaster.publish("print.progress", plain(event), event.printer_id)
 
     def _on_ams(self, event: AmsEvent) -> None:
@@ -193,6 +198,7 @@ class Telemetry:
                 self.db, event.job_key, event.kind.value, event.at, event.progress
             )
             self.progress.pop(event.job_key, None)
+            self._stored.pop(event.job_key, None)
 
     async def _notification_writer(self) -> None:
         while True:
@@ -227,6 +233,7 @@ class Telemetry:
         for job_key, progress in pending.items():
             try:
                 await prints_store.set_progress(self.db, job_key, progress)
+                self._stored[job_key] = progress
             except Exception:
                 log.exception("progress write for %s failed; kept for the next flush", job_key)
                 self.progress.setdefault(job_key, progress)
