@@ -546,6 +546,24 @@ async def cmd_ws(args: argparse.Namespace) -> None:
     )
 
 
+async def cmd_api(args: argparse.Namespace) -> None:
+    """The API comparison alone (for iterating on the request path)."""
+    with tempfile.TemporaryDirectory(prefix="printforge-bench-") as tmp:
+        async with live_hub(args.api_printers, "127.97.0.0", 0, Path(tmp)) as live:
+            _, hub, _, _, workdir = live
+            await asyncio.sleep(args.warmup)
+            results = await api(
+                hub, workdir, args.connections, args.load_processes, args.api_seconds, args.windows
+            )
+    print("| endpoint | hub req/s | hub p50 / p99 (ms) | bare req/s | bare p99 (ms) | ratio |")
+    print("|---|---|---|---|---|---|")
+    for a in results:
+        print(
+            f"| {a.name} | {a.hub_rps:,.0f} | {ms(a.hub_p50)} / {ms(a.hub_p99)} "
+            f"| {a.bare_rps:,.0f} | {ms(a.bare_p99)} | {a.hub_rps / a.bare_rps:.2f} |"
+        )
+
+
 async def cmd_soak(args: argparse.Namespace) -> None:
     """`make bench-soak`: hub RSS every `--every` s for `--minutes` at `--soak-printers`."""
     printers = args.soak_printers
@@ -592,7 +610,7 @@ async def cmd_soak(args: argparse.Namespace) -> None:
 def main() -> int:
     """Parse arguments and run a scenario."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    p.add_argument("scenario", choices=("all", "ws", "soak"))
+    p.add_argument("scenario", choices=("all", "ws", "soak", "api"))
     p.add_argument("--printers", default="100,250,500,1000", help="fleet sizes (all)")
     p.add_argument("--window", type=float, default=8.0, help="seconds per measurement window")
     p.add_argument("--windows", type=int, default=3, help="windows (medians are taken)")
@@ -614,7 +632,7 @@ def main() -> int:
     p.add_argument("--soak-warmup", type=float, default=30.0)
     args = p.parse_args()
     _proc.raise_fd_limit()
-    scenario = {"all": cmd_all, "ws": cmd_ws, "soak": cmd_soak}[args.scenario]
+    scenario = {"all": cmd_all, "ws": cmd_ws, "soak": cmd_soak, "api": cmd_api}[args.scenario]
     asyncio.run(scenario(args))
     return 0
 
