@@ -22,7 +22,7 @@ from quart import Blueprint, Response, current_app, websocket
 
 from api.context import hub
 from hub.auth import AuthError, Principal
-from hub.broadcast import MESSAGE_TYPES, Client, Message, encode
+from hub.broadcast import MESSAGE_TYPES, Client, Message, encode, encode_batch
 from hub.runtime import Hub
 from hub.store import users as users_store
 
@@ -46,9 +46,10 @@ MAX_EVENTS = 1000  # WS_MAX_EVENTS: unsent notifications/lifecycle kept per clie
 MAX_REQUEST_BYTES = 65_536  # WS_MAX_REQUEST_BYTES: larger client messages are refused
 MAX_REPLIES = 100  # WS_MAX_REPLIES: unsent replies before a non-reading client is closed
 CLOSE_GRACE_S = 1.0  # time the writer gets to send a close frame before the socket is dropped
+BATCH_INTERVAL_S = 0.025  # WS_BATCH_INTERVAL_S: least time between two batch frames
 
 REQUEST_FIELDS = {
-    "subscribe": {"type", "id", "printers", "types"},
+    "subscribe": {"type", "id", "printers", "types", "batch"},
     "ping": {"type", "id"},
 }
 
@@ -261,10 +262,13 @@ def _filter_payload(client: Client) -> dict[str, Any]:
 
 def _parse_subscribe(
     message: dict[str, Any],
-) -> tuple[frozenset[str] | None, frozenset[str] | None] | str:
-    """The new (printers, types) filter, or the problem with the request."""
+) -> tuple[frozenset[str] | None, frozenset[str] | None, bool] | str:
+    """The new (printers, types) filter and batch mode, or the problem with the request."""
     printers = message.get("printers")
     types = message.get("types")
+    batch = message.get("batch", False)
+    if not isinstance(batch, bool):
+        return "subscribe: 'batch' must be true or false"
     if printers is not None and (
         not isinstance(printers, list) or not all(isinstance(p, str) for p in printers)
     ):
@@ -278,6 +282,7 @@ def _parse_subscribe(
     return (
         None if printers is None else frozenset(printers),
         None if types is None else frozenset(types),
+        batch,
     )
 
 
@@ -327,9 +332,11 @@ def handle_request(h: Hub, client: Client, raw: str | bytes, max_bytes: int) -> 
     parsed = _parse_subscribe(message)
     if isinstance(parsed, str):
         return _error(parsed, request_id)
-    client.printers, client.types = parsed
+    client.printers, client.types, client.batch = parsed
     offer_snapshot(h, client)
     payload = _filter_payload(client)
+    if "batch" in message:
+        payload["batch"] = client.batch
     if request_id is not None:
         payload["id"] = request_id
     return encode("subscribed", payload)
@@ -348,10 +355,17 @@ async def _reader(h: Hub, session: Session, max_bytes: int) -> None:
             return
 
 
-async def _writer(session: Session) -> None:
+async def _writer(session: Session, batch_interval: float) -> None:
     client = session.client
+    loop = asyncio.get_running_loop()
+    last_batch = 0.0
     while True:
         await client.ready.wait()
+        if client.batch and session.close is None:
+            # Batch frames at most every `batch_interval`: what arrives meanwhile joins the next.
+            wait = last_batch + batch_interval - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
         replies = list(session.replies)
         session.replies.clear()
         close = session.close
@@ -362,10 +376,20 @@ async def _writer(session: Session) -> None:
         if close is not None:
             await _close(*close)
             return
+        dropped = None
         if client.dropped > session.reported_drops:
             count = client.dropped - session.reported_drops
             session.reported_drops = client.dropped
-            await websocket.send(encode("dropped", {"count": count, "total": client.dropped}))
+            dropped = encode("dropped", {"count": count, "total": client.dropped})
+        if client.batch:
+            texts = [] if dropped is None else [dropped]
+            texts += [message.text for message in batch if client.wants(message)]
+            if texts and session.close is None:
+                await websocket.send(encode_batch(texts))
+                last_batch = loop.time()
+            continue
+        if dropped is not None:
+            await websocket.send(dropped)
         for message in batch:
             if session.close is not None:
                 break
@@ -425,7 +449,8 @@ async def ws() -> Response | None:
     offer_snapshot(h, client)
     max_bytes = int(_setting("WS_MAX_REQUEST_BYTES", MAX_REQUEST_BYTES))
     reader = asyncio.create_task(_reader(h, session, max_bytes), name="ws-reader")
-    writer = asyncio.create_task(_writer(session), name="ws-writer")
+    batch_interval = _setting("WS_BATCH_INTERVAL_S", BATCH_INTERVAL_S)
+    writer = asyncio.create_task(_writer(session, batch_interval), name="ws-writer")
     closing = asyncio.create_task(session.closing.wait(), name="ws-closing")
     tasks = (reader, writer, closing)
     try:

@@ -45,6 +45,12 @@ def encode(type_: str, payload: Any, ts: float | None = None) -> str:
     )
 
 
+def encode_batch(texts: list[str], ts: float | None = None) -> str:
+    """One `batch` frame `{"type": "batch", "payload": [message, ...], "ts"}` of encoded messages."""
+    stamp = json.dumps(time.time() if ts is None else ts)
+    return '{"type":"batch","payload":[' + ",".join(texts) + '],"ts":' + stamp + "}"
+
+
 @dataclass(eq=False)
 class Client:
     """One connected client: its filter and its bounded outbox."""
@@ -52,6 +58,8 @@ class Client:
     max_events: int = 1000
     printers: frozenset[str] | None = None
     types: frozenset[str] | None = None
+    # Opted in to `batch` frames: everything queued goes out in one frame (see api/ws.py).
+    batch: bool = False
     latest: OrderedDict[tuple[str, str | None], Message] = field(default_factory=OrderedDict)
     events: deque[Message] = field(default_factory=deque)
     dropped: int = 0

@@ -1,0 +1,87 @@
+"""`/ws` batch frames (opt-in in `subscribe`): every queued message in one frame, paced."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from hub.broadcast import encode, encode_batch
+from tests.api.conftest import Api
+from tests.api.test_ws import add_disabled_printer, recv, recv_type
+
+
+@pytest.fixture
+def db_url(tmp_path: Any) -> str:
+    """SQLite only: batching does not touch the database."""
+    return f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+
+
+def test_encode_batch_wraps_encoded_messages() -> None:
+    texts = [encode("notification", {"n": 1}, 1.0), encode("print.progress", {"p": 2}, 2.0)]
+    frame = json.loads(encode_batch(texts, 3.0))
+    assert frame == {
+        "type": "batch",
+        "payload": [json.loads(t) for t in texts],
+        "ts": 3.0,
+    }
+
+
+async def test_batch_frames_carry_every_queued_message(api: Api) -> None:
+    app = api.app
+    app.config["WS_BATCH_INTERVAL_S"] = 0.2
+    a = await add_disabled_printer(api, "a", "10.0.0.1")
+    broadcaster = api.hub.broadcaster
+    async with api.client.websocket("/ws", headers=api.auth("viewer")) as conn:
+        await conn.send(json.dumps({"type": "subscribe", "batch": True, "id": 7}))
+        subscribed = await recv_type(conn, "subscribed")
+        assert subscribed["payload"] == {"printers": None, "types": None, "batch": True, "id": 7}
+        snapshot = await recv(conn)
+        assert snapshot["type"] == "batch"
+        assert [(m["type"], m["payload"]["printer_id"]) for m in snapshot["payload"]] == [
+            ("printer.status", a)
+        ]
+        for n in range(3):
+            broadcaster.publish("notification", {"printer_id": a, "n": n}, a)
+        frame = await recv(conn)
+        # The next frame waits for the interval, and everything queued meanwhile rides in it.
+        assert frame["ts"] - snapshot["ts"] >= 0.15
+        assert frame["type"] == "batch"
+        assert [m["payload"]["n"] for m in frame["payload"]] == [0, 1, 2]
+        assert all(m["type"] == "notification" for m in frame["payload"])
+
+        # Replies are never batched; a subscribe without `batch` turns it off.
+        await conn.send(json.dumps({"type": "subscribe"}))
+        assert (await recv_type(conn, "subscribed"))["payload"] == {
+            "printers": None,
+            "types": None,
+        }
+        await recv_type(conn, "printer.status")
+        broadcaster.publish("notification", {"printer_id": a, "n": 9}, a)
+        message = await recv_type(conn, "notification")
+        assert message["payload"]["n"] == 9
+
+
+async def test_batch_must_be_a_boolean(api: Api) -> None:
+    async with api.client.websocket("/ws", headers=api.auth("viewer")) as conn:
+        await conn.send(json.dumps({"type": "subscribe", "batch": "yes"}))
+        error = await recv_type(conn, "error")
+        assert error["payload"]["detail"] == "subscribe: 'batch' must be true or false"
+
+
+async def test_dropped_notice_rides_in_the_batch(api: Api) -> None:
+    api.app.config["WS_MAX_EVENTS"] = 2
+    api.app.config["WS_BATCH_INTERVAL_S"] = 0.3
+    broadcaster = api.hub.broadcaster
+    async with api.client.websocket("/ws", headers=api.auth("viewer")) as conn:
+        await conn.send(json.dumps({"type": "subscribe", "batch": True}))
+        await recv_type(conn, "subscribed")
+        await asyncio.sleep(0.05)
+        for n in range(5):
+            broadcaster.publish("notification", {"n": n}, None)
+        frame = await recv_type(conn, "batch")
+        kinds = [(m["type"], m["payload"]) for m in frame["payload"]]
+        assert kinds[0] == ("dropped", {"count": 3, "total": 3})
+        assert [p["n"] for _, p in kinds[1:]] == [3, 4]
