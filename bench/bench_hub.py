@@ -211,14 +211,16 @@ class FanOut:
     samples: int
     coverage: float
     client_cores: float
+    batch: bool = False
 
 
 async def fan_out(
     hub: HubProcess, sim: Fleet, clients: int, processes: int, seconds: float, count: int,
-    workdir: Path, serial_of: dict[str, str], marker_ids: list[str],
+    workdir: Path, serial_of: dict[str, str], marker_ids: list[str], batch: bool = False,
 ) -> FanOut:  # fmt: skip
     """Connect `clients` WebSocket clients and measure latency and delivered messages."""
-    workers = await ws_clients(hub, processes, clients // processes, marker_ids, workdir)
+    subscribe = '{"type": "subscribe", "batch": true}' if batch else ""
+    workers = await ws_clients(hub, processes, clients // processes, marker_ids, workdir, subscribe)
     try:
         await asyncio.sleep(3)
         await drain(workers)
@@ -246,7 +248,7 @@ async def fan_out(
         expected = len(published) * clients
         return FanOut(
             clients, median(cpus), median(rates), percentile(lat, 50), percentile(lat, 99),
-            len(lat), len(lat) / expected if expected else 0.0, median(client_cpus),
+            len(lat), len(lat) / expected if expected else 0.0, median(client_cpus), batch,
         )  # fmt: skip
     finally:
         await asyncio.gather(*(w.stop() for w in workers))
@@ -334,7 +336,7 @@ class Ingest:
     offered_total: int
     monitor_p50: float
     monitor_p99: float
-    fanout: FanOut | None = None
+    fanout: list[FanOut] = field(default_factory=list)
     api: list[ApiResult] = field(default_factory=list)
 
     def m(self, attr: str) -> float:
@@ -393,10 +395,13 @@ async def run_size(args: argparse.Namespace, printers: int, subnet: str, root: P
             )  # fmt: skip
             if printers == args.fanout_printers:
                 progress(f"{printers} printers: fan-out to {args.fanout_clients} clients")
-                result.fanout = await fan_out(
-                    hub, sim, args.fanout_clients, args.fanout_processes, args.window,
-                    args.windows, workdir, serial_of, marker_ids,
-                )  # fmt: skip
+                for batch in (False, True):
+                    result.fanout.append(
+                        await fan_out(
+                            hub, sim, args.fanout_clients, args.fanout_processes, args.window,
+                            args.windows, workdir, serial_of, marker_ids, batch,
+                        )
+                    )  # fmt: skip
             if printers == args.api_printers:
                 progress(f"{printers} printers: API, hub vs bare Quart")
                 result.api = await api(
@@ -449,16 +454,15 @@ def table(results: list[Ingest], args: argparse.Namespace) -> str:
             f"| 0 dropped, ≤ 3x{', ≤ 1 core' if r.printers >= 1000 else ''} | {'yes' if ok else 'NO'} |"
         )  # fmt: skip
     for r in results:
-        f = r.fanout
-        if f is None:
-            continue
-        rows.append(
-            f"| fan-out {r.printers} printers → {f.clients} WS clients | {f.cpu_cores:.2f} | "
-            f"| {f.messages_per_s:,.0f} messages/s delivered | | {ms(f.p50)} / {ms(f.p99)} "
-            f"({f.samples} samples, {f.coverage:.0%} seen; clients {f.client_cores:.2f} cores) "
-            "| | p99 ≤ 50 ms "
-            f"| {'yes' if f.p99 <= 50 and f.coverage > 0.9 else 'NO'} |"
-        )  # fmt: skip
+        for f in r.fanout:
+            mode = "batch frames" if f.batch else "a frame per message"
+            rows.append(
+                f"| fan-out {r.printers} printers → {f.clients} WS clients, {mode} "
+                f"| {f.cpu_cores:.2f} | | {f.messages_per_s:,.0f} messages/s delivered | "
+                f"| {ms(f.p50)} / {ms(f.p99)} ({f.samples} samples, {f.coverage:.0%} seen; "
+                f"clients {f.client_cores:.2f} cores) | | p99 ≤ 50 ms "
+                f"| {'yes' if f.p99 <= 50 and f.coverage > 0.9 else 'NO'} |"
+            )
     for r in results:
         for a in r.api:
             ratio = a.hub_rps / a.bare_rps
@@ -529,7 +533,7 @@ async def cmd_ws(args: argparse.Namespace) -> None:
             progress(f"{printers} printers: fan-out to {clients} clients")
             f = await fan_out(
                 hub, sim, clients, args.ws_processes, args.window, args.windows, workdir,
-                serial_of, marker_ids,
+                serial_of, marker_ids, args.batch,
             )  # fmt: skip
             rss = hub.rss_mib()
     print(
@@ -626,6 +630,7 @@ def main() -> int:
     p.add_argument("--ws-printers", type=int, default=200, help="printers (ws)")
     p.add_argument("--ws-clients", type=int, default=50, help="WebSocket clients (ws)")
     p.add_argument("--ws-processes", type=int, default=2, help="client processes (ws)")
+    p.add_argument("--batch", action="store_true", help="clients subscribe with batch frames (ws)")
     p.add_argument("--soak-printers", type=int, default=500, help="printers (soak)")
     p.add_argument("--minutes", type=float, default=10.0, help="soak duration")
     p.add_argument("--every", type=float, default=10.0, help="seconds between RSS samples")
