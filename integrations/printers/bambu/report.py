@@ -35,6 +35,10 @@ RELEVANT_KEYS = frozenset(
     }
 )  # fmt: skip
 
+# The AMS part of a report: large on X1 (four units are most of a 12 KB report) and rarely
+# changing, so it is merged and turned into AmsUnit objects only when it changed.
+_AMS_KEYS = ("ams", "vt_tray")
+
 _GCODE_STATES = {
     "IDLE": PrintState.IDLE,
     "INIT": PrintState.IDLE,  # firmware booting, no job yet
@@ -157,14 +161,32 @@ class BambuReport:
         self._cancelled = False
         self._job_identity: tuple[Any, ...] | None = None
         self._job_seen_at: float | None = None
+        # AmsUnit objects of the current raw AMS, built once per change (None: to build).
+        self._ams: tuple[AmsUnit, ...] | None = None
 
     def apply(self, report: dict[str, Any]) -> bool:
         """Merge one `push_status` report; True if anything the state shows changed."""
         full = report.get("msg") == 0
         relevant = {k: v for k, v in report.items() if k in RELEVANT_KEYS}
+        raw = self.raw
         if full:
             self.has_full = True
-        changed = merge(self.raw, relevant, full)
+            # A full report replaces everything: one C-level comparison instead of a merge
+            # walking ~12 KB (list items keyed by id may come back in a new order; nothing
+            # derived from them depends on it).
+            changed = relevant != raw
+            if changed:
+                if any(relevant.get(k) != raw.get(k) for k in _AMS_KEYS):
+                    self._ams = None
+                self.raw = relevant
+        else:
+            # Merged apart, so an unchanged AMS is known to be unchanged.
+            ams = {k: raw.pop(k) for k in _AMS_KEYS if k in raw}
+            changed = merge(raw, {k: v for k, v in relevant.items() if k not in _AMS_KEYS})
+            if merge(ams, {k: relevant[k] for k in _AMS_KEYS if k in relevant}):
+                self._ams = None
+                changed = True
+            raw.update(ams)
         if changed:
             self._track_job()
         return changed
@@ -250,6 +272,12 @@ class BambuReport:
                 return node.get("mode") in ("on", "flashing")
         return None
 
+    def _ams_units(self) -> tuple[AmsUnit, ...]:
+        # The same tuple while the AMS is unchanged: comparisons downstream stop at identity.
+        if self._ams is None:
+            self._ams = _ams_units(self.raw)
+        return self._ams
+
     def _active_tray(self) -> int | None:
         ams = self.raw.get("ams")
         tray = _int(ams.get("tray_now")) if isinstance(ams, dict) else None
@@ -274,7 +302,7 @@ class BambuReport:
             ),
             fans=self._fans(),
             speed_level=_int(raw.get("spd_lvl")),
-            ams=_ams_units(raw),
+            ams=self._ams_units(),
             active_tray=self._active_tray(),
             errors=self._errors(),
             wifi_signal=_int(wifi.lower().removesuffix("dbm")) if isinstance(wifi, str) else None,
