@@ -36,11 +36,14 @@ class MemoryRateLimitStore(RateLimitStore):
         self.per_second = per_second
         self.max_clients = max_clients
         self._hits: dict[str, deque[float]] = {}
+        # The same hits younger than a second, so the burst check costs O(1), not O(hits).
+        self._second: dict[str, deque[float]] = {}
 
     def _prune(self, now: float) -> None:
         # Bound memory: drop clients whose last request left the window.
         for key in [k for k, q in self._hits.items() if not q or q[-1] <= now - 60]:
             del self._hits[key]
+            self._second.pop(key, None)
 
     def hit(self, key: str, now: float) -> Decision:
         """Count one request for `key` and say whether it is allowed."""
@@ -49,16 +52,16 @@ class MemoryRateLimitStore(RateLimitStore):
             if len(self._hits) >= self.max_clients:
                 self._prune(now)
             q = self._hits[key] = deque()
+        second = self._second.get(key)
+        if second is None:
+            second = self._second[key] = deque()
         window_start = now - 60.0
         while q and q[0] <= window_start:
             q.popleft()
-        in_last_second = 0
-        for t in reversed(q):
-            if t <= now - 1.0:
-                break
-            in_last_second += 1
-            if in_last_second >= self.per_second:
-                break
+        second_start = now - 1.0
+        while second and second[0] <= second_start:
+            second.popleft()
+        in_last_second = len(second)
         if len(q) >= self.per_minute:
             retry = max(1, math.ceil(q[0] + 60.0 - now))
             return Decision(False, self.per_minute, 0, retry, retry)
@@ -68,6 +71,7 @@ class MemoryRateLimitStore(RateLimitStore):
             retry = max(1, math.ceil(oldest_in_second + 1.0 - now))
             return Decision(False, self.per_minute, self.per_minute - len(q), retry, retry)
         q.append(now)
+        second.append(now)
         reset = max(1, math.ceil(q[0] + 60.0 - now))
         return Decision(True, self.per_minute, self.per_minute - len(q), reset, 0)
 
