@@ -29,6 +29,7 @@ ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
 # by another process sharing the database (the CLI, another hub).
 USER_CACHE_S = 5.0
 USER_CACHE_MAX = 10_000
+LEEWAY_S = 5  # clock skew allowed on exp and nbf
 
 
 class AuthError(Exception):
@@ -114,6 +115,9 @@ class AuthService:
         # user id -> (read at, store generation, the account or None): one lookup per user
         # per USER_CACHE_S instead of one per request.
         self._users: dict[str, tuple[float, int, User | None]] = {}
+        # Tokens whose signature and claims were checked once (the secret never changes while
+        # running): a repeat only needs the clock and the revocation list.
+        self._verified: dict[str, Principal] = {}
 
     async def start(self) -> None:
         """Load or create the signing secret and the revocation list."""
@@ -178,6 +182,14 @@ class AuthService:
 
     def verify(self, token: str) -> Principal:
         """Decode and check a token (signature, algorithm, every claim, revocation)."""
+        known = self._verified.get(token)
+        if known is not None:
+            if known.expires_at <= time.time() - LEEWAY_S:
+                del self._verified[token]
+                raise AuthError("token expired")
+            if known.jti in self.revoked:
+                raise AuthError("token revoked")
+            return known
         try:
             claims = jwt.decode(
                 token,
@@ -186,7 +198,7 @@ class AuthService:
                 audience=self.settings.audience,
                 issuer=self.settings.issuer,
                 options={"require": REQUIRED_CLAIMS},
-                leeway=5,
+                leeway=LEEWAY_S,
             )
         except jwt.ExpiredSignatureError:
             raise AuthError("token expired") from None
@@ -198,13 +210,17 @@ class AuthService:
         jti = str(claims["jti"])
         if jti in self.revoked:
             raise AuthError("token revoked")
-        return Principal(
+        principal = Principal(
             user_id=str(claims["sub"]),
             username=str(claims.get("name", "")),
             role=role,
             jti=jti,
             expires_at=float(claims["exp"]),
         )
+        if len(self._verified) >= USER_CACHE_MAX:
+            self._verified.clear()
+        self._verified[token] = principal
+        return principal
 
     async def authenticate(self, token: str) -> Principal:
         """Verify a token and check its user still exists; the role is the user's current one."""
