@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import resource
 import signal
 import socket
 from collections.abc import Awaitable, Callable
@@ -77,8 +78,20 @@ def redirect_app(https_port: int) -> Callable[[Scope, Receive, Send], Awaitable[
     return app
 
 
+def raise_open_files_limit() -> int:
+    """Lift the soft open-files limit to the hard one: each printer holds a socket or two."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            return target
+    return soft
+
+
 async def run(settings: Settings) -> None:
     """Serve until SIGINT/SIGTERM."""
+    raise_open_files_limit()
     hub = Hub(settings)
     app = create_app(hub)
     server = settings.server
