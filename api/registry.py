@@ -56,6 +56,29 @@ class Ctx:
 
 REGISTRY: list[Endpoint] = []
 
+
+@dataclass(frozen=True)
+class Page:
+    """The page a paginated collection request asked for (`page`, `per_page` query fields)."""
+
+    page: int
+    per_page: int
+
+    @classmethod
+    def of(cls, ctx: Ctx) -> Page:
+        """The validated paging fields of a request, with their defaults."""
+        return cls(int(ctx.query.get("page", 1)), int(ctx.query.get("per_page", 50)))
+
+    @property
+    def offset(self) -> int:
+        """Rows to skip."""
+        return (self.page - 1) * self.per_page
+
+    def envelope(self, items: list[Any], total: int) -> dict[str, Any]:
+        """The `{"items", "total", "page", "per_page"}` answer."""
+        return {"items": items, "total": total, "page": self.page, "per_page": self.per_page}
+
+
 Handler = Callable[..., Awaitable[Any]]
 
 

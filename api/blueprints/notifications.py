@@ -9,7 +9,7 @@ from quart import Blueprint
 from api import schemas
 from api.context import hub
 from api.errors import ApiError
-from api.registry import Ctx, endpoint
+from api.registry import Ctx, Page, endpoint
 from hub.store import notifications as store
 
 bp = Blueprint("notifications", __name__)
@@ -50,19 +50,14 @@ QUERY: dict[str, Any] = {
 )
 async def list_notifications(ctx: Ctx) -> dict[str, Any]:
     """Newest first; `unread=true` for unread only."""
-    page, per_page = ctx.query.get("page", 1), ctx.query.get("per_page", 50)
+    page = Page.of(ctx)
     items, total = await store.list_page(
         hub().db,
         unread_only=bool(ctx.query.get("unread", False)),
-        limit=per_page,
-        offset=(page - 1) * per_page,
+        limit=page.per_page,
+        offset=page.offset,
     )
-    return {
-        "items": [n.public() for n in items],
-        "total": total,
-        "page": page,
-        "per_page": per_page,
-    }
+    return page.envelope([n.public() for n in items], total)
 
 
 @endpoint(

@@ -9,7 +9,7 @@ from quart import Blueprint, Response, jsonify
 from api import schemas
 from api.context import hub
 from api.errors import ApiError
-from api.registry import Ctx, endpoint
+from api.registry import Ctx, Page, endpoint
 from hub.store import users as users_store
 from hub.store.errors import is_unique_violation
 
@@ -29,14 +29,9 @@ bp = Blueprint("users", __name__)
 )
 async def list_users(ctx: Ctx) -> dict[str, Any]:
     """A page of users."""
-    page, per_page = ctx.query.get("page", 1), ctx.query.get("per_page", 50)
-    found, total = await users_store.list_all(hub().db, per_page, (page - 1) * per_page)
-    return {
-        "items": [u.public() for u in found],
-        "total": total,
-        "page": page,
-        "per_page": per_page,
-    }
+    page = Page.of(ctx)
+    found, total = await users_store.list_all(hub().db, page.per_page, page.offset)
+    return page.envelope([u.public() for u in found], total)
 
 
 @endpoint(

@@ -23,6 +23,7 @@ from api import ws as ws_api
 from hub.broadcast import MESSAGE_TYPES, Broadcaster, Client
 from tests.api.conftest import Api
 from tests.e2e.conftest import LiveHub, live  # noqa: F401  (the live-server fixture)
+from tests.e2e.test_telemetry_ws import add_sim_printer
 from tests.helpers import wait_for
 
 
@@ -512,24 +513,7 @@ async def test_live_logout_and_user_deletion_close_open_sockets_with_4403(
 
 async def test_live_snapshot_of_a_simulated_printer(live: LiveHub) -> None:  # noqa: F811
     sim = await live.fleet.add("bambu", model="P1S")
-    status, body = await live.call(
-        "POST",
-        "/api/printers",
-        {
-            "name": sim.name,
-            "protocol": "bambu",
-            "host": sim.host,
-            "serial": sim.serial,
-            "access_code": sim.secret,
-            "model": sim.model_name,
-        },
-    )
-    assert status == 201, body
-    printer_id = body["id"]
-    await wait_for(
-        lambda: live.hub.printer_status(printer_id)["connection"] == "online",
-        what="printer online",
-    )
+    printer_id = await add_sim_printer(live, sim)
     ws = await live_connect(live, headers=live.headers)
     snapshot = await first_of(ws, "printer.status")
     assert snapshot["payload"]["printer_id"] == printer_id
