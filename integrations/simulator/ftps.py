@@ -10,6 +10,7 @@ import ssl
 import time
 
 from integrations.simulator.faults import FaultState
+from integrations.simulator.listener import shut_down
 from integrations.simulator.model import PrintModel, SimError
 
 log = logging.getLogger(__name__)
@@ -83,15 +84,8 @@ class FtpsServer:
 
     async def stop(self) -> None:
         """Stop listening and drop every session."""
-        if self._server is not None:
-            self._server.close()
-            self._server = None
-        self.drop_all()
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        server, self._server = self._server, None
+        await shut_down(server, self._tasks, self.drop_all)
 
     def drop_all(self) -> None:
         """Abort every control connection."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import ssl
 import struct
@@ -11,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from integrations.simulator.faults import FaultState
+from integrations.simulator.listener import shut_down
 
 log = logging.getLogger(__name__)
 
@@ -169,15 +169,8 @@ class MqttServer:
 
     async def stop(self) -> None:
         """Stop listening and drop every client."""
-        if self._server is not None:
-            self._server.close()
-            self._server = None
-        self.drop_all()
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        server, self._server = self._server, None
+        await shut_down(server, self._tasks, self.drop_all)
 
     def drop_all(self) -> None:
         """Close every client connection without a goodbye, as a network failure would."""
