@@ -22,7 +22,7 @@ from quart import Blueprint, Response, current_app, websocket
 
 from api.context import hub
 from hub.auth import AuthError, Principal
-from hub.broadcast import MESSAGE_TYPES, Client, Message, encode, encode_batch
+from hub.broadcast import MESSAGE_TYPES, Client, encode
 from hub.runtime import Hub
 from hub.store import users as users_store
 
@@ -287,16 +287,24 @@ def _parse_subscribe(
 
 
 def offer_snapshot(h: Hub, client: Client) -> None:
-    """Queue a `printer.status` of every printer the client's filter covers."""
+    """Queue a `printer.status` of every printer the client's filter covers.
+
+    It is the last one published for each printer (encoded once, shared by every client that
+    connects); a newer state still held back by the status rate limit follows as usual.
+    """
     if client.types is not None and "printer.status" not in client.types:
         return
+    cached = h.broadcaster.last_status
     for printer_id in list(h.printers):
         if client.printers is not None and printer_id not in client.printers:
             continue
-        try:
-            message: Message = h.status_message(printer_id)
-        except (KeyError, RuntimeError):  # being added or removed right now, or hub stopping
-            continue
+        message = cached.get(printer_id)
+        if message is None:
+            try:
+                message = h.status_message(printer_id)
+            except (KeyError, RuntimeError):  # being added or removed right now, or hub stopping
+                continue
+            cached[printer_id] = message
         client.offer(message)
 
 
@@ -332,7 +340,7 @@ def handle_request(h: Hub, client: Client, raw: str | bytes, max_bytes: int) -> 
     parsed = _parse_subscribe(message)
     if isinstance(parsed, str):
         return _error(parsed, request_id)
-    client.printers, client.types, client.batch = parsed
+    h.broadcaster.subscribe(client, *parsed)
     offer_snapshot(h, client)
     payload = _filter_payload(client)
     if "batch" in message:
@@ -369,8 +377,6 @@ async def _writer(session: Session, batch_interval: float) -> None:
         replies = list(session.replies)
         session.replies.clear()
         close = session.close
-        batch = [] if close is not None else client.drain()  # drain() clears `ready`
-        client.ready.clear()
         for text in replies:
             await websocket.send(text)
         if close is not None:
@@ -381,13 +387,15 @@ async def _writer(session: Session, batch_interval: float) -> None:
             count = client.dropped - session.reported_drops
             session.reported_drops = client.dropped
             dropped = encode("dropped", {"count": count, "total": client.dropped})
+        client.ready.clear()
         if client.batch:
-            texts = [] if dropped is None else [dropped]
-            texts += [message.text for message in batch if client.wants(message)]
-            if texts and session.close is None:
-                await websocket.send(encode_batch(texts))
-                last_batch = loop.time()
+            frame, shared_at = client.take_batch(dropped)
+            if frame is not None and session.close is None:
+                await websocket.send(frame)
+                # A shared frame's flushes are `batch_interval` apart by themselves.
+                last_batch = loop.time() if shared_at is None else shared_at
             continue
+        batch = client.take()
         if dropped is not None:
             await websocket.send(dropped)
         for message in batch:
@@ -450,6 +458,7 @@ async def ws() -> Response | None:
     max_bytes = int(_setting("WS_MAX_REQUEST_BYTES", MAX_REQUEST_BYTES))
     reader = asyncio.create_task(_reader(h, session, max_bytes), name="ws-reader")
     batch_interval = _setting("WS_BATCH_INTERVAL_S", BATCH_INTERVAL_S)
+    h.broadcaster.batch_interval = batch_interval
     writer = asyncio.create_task(_writer(session, batch_interval), name="ws-writer")
     closing = asyncio.create_task(session.closing.wait(), name="ws-closing")
     tasks = (reader, writer, closing)

@@ -118,6 +118,25 @@ async def test_bearer_header_gets_hello_then_a_status_snapshot_of_every_printer(
             assert payload["connection"] == "disabled" and payload["state"] == "offline"
 
 
+async def test_the_snapshot_is_the_last_published_status_encoded_once(api: Api) -> None:
+    a = await add_disabled_printer(api, "a", "10.0.0.1")
+    broadcaster = api.hub.broadcaster
+    async with api.client.websocket("/ws", headers=api.auth("viewer")) as first:
+        await recv_type(first, "printer.status")
+        broadcaster.publish("printer.status", {"printer_id": a, "mark": 1}, a)
+        assert (await recv_type(first, "printer.status"))["payload"]["mark"] == 1
+        async with api.client.websocket("/ws", headers=api.auth("viewer")) as second:
+            snapshot = await recv_type(second, "printer.status")
+            assert snapshot["payload"] == {"printer_id": a, "mark": 1}
+    # With nobody connected a newer status is not kept: the next snapshot is the live state.
+    await wait_for(lambda: not broadcaster.clients, what="sockets closed")
+    broadcaster.publish("printer.status", {"printer_id": a, "mark": 2}, a)
+    async with api.client.websocket("/ws", headers=api.auth("viewer")) as third:
+        snapshot = await recv_type(third, "printer.status")
+        assert "mark" not in snapshot["payload"]
+        assert snapshot["payload"]["connection"] == "disabled"
+
+
 async def test_first_message_auth_is_accepted(api: Api) -> None:
     async with api.client.websocket("/ws") as conn:
         await conn.send(json.dumps({"type": "auth", "token": api.tokens["operator"]}))

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import pytest
 
-from hub.broadcast import encode, encode_batch
+from hub.broadcast import MAX_FRAMES, encode, encode_batch
 from tests.api.conftest import Api
 from tests.api.test_ws import add_disabled_printer, recv, recv_type
 
@@ -39,6 +40,7 @@ async def test_batch_frames_carry_every_queued_message(api: Api) -> None:
         subscribed = await recv_type(conn, "subscribed")
         assert subscribed["payload"] == {"printers": None, "types": None, "batch": True, "id": 7}
         snapshot = await recv(conn)
+        snapshot_at = time.monotonic()
         assert snapshot["type"] == "batch"
         assert [(m["type"], m["payload"]["printer_id"]) for m in snapshot["payload"]] == [
             ("printer.status", a)
@@ -47,7 +49,7 @@ async def test_batch_frames_carry_every_queued_message(api: Api) -> None:
             broadcaster.publish("notification", {"printer_id": a, "n": n}, a)
         frame = await recv(conn)
         # The next frame waits for the interval, and everything queued meanwhile rides in it.
-        assert frame["ts"] - snapshot["ts"] >= 0.15
+        assert time.monotonic() - snapshot_at >= 0.15
         assert frame["type"] == "batch"
         assert [m["payload"]["n"] for m in frame["payload"]] == [0, 1, 2]
         assert all(m["type"] == "notification" for m in frame["payload"])
@@ -73,15 +75,42 @@ async def test_batch_must_be_a_boolean(api: Api) -> None:
 
 async def test_dropped_notice_rides_in_the_batch(api: Api) -> None:
     api.app.config["WS_MAX_EVENTS"] = 2
-    api.app.config["WS_BATCH_INTERVAL_S"] = 0.3
     broadcaster = api.hub.broadcaster
     async with api.client.websocket("/ws", headers=api.auth("viewer")) as conn:
         await conn.send(json.dumps({"type": "subscribe", "batch": True}))
         await recv_type(conn, "subscribed")
         await asyncio.sleep(0.05)
-        for n in range(5):
+        # Flushes while the client's writer cannot run (as with a client that does not read):
+        # past MAX_FRAMES unsent frames its messages go to its own bounded buffer.
+        for n in range(MAX_FRAMES + 3):
             broadcaster.publish("notification", {"n": n}, None)
+            broadcaster.flush()
         frame = await recv_type(conn, "batch")
         kinds = [(m["type"], m["payload"]) for m in frame["payload"]]
-        assert kinds[0] == ("dropped", {"count": 3, "total": 3})
-        assert [p["n"] for _, p in kinds[1:]] == [3, 4]
+        total = MAX_FRAMES + 1
+        assert kinds[0] == ("dropped", {"count": total, "total": total})
+        assert [p["n"] for _, p in kinds[1:]] == [MAX_FRAMES + 1, MAX_FRAMES + 2]
+
+
+async def test_every_batch_client_gets_the_flush_in_one_frame(api: Api) -> None:
+    api.app.config["WS_BATCH_INTERVAL_S"] = 0.05
+    broadcaster = api.hub.broadcaster
+    subscribe = json.dumps({"type": "subscribe", "batch": True})
+    async with (
+        api.client.websocket("/ws", headers=api.auth("viewer")) as one,
+        api.client.websocket("/ws", headers=api.auth("viewer")) as two,
+    ):
+        for conn in (one, two):
+            await conn.send(subscribe)
+            await recv_type(conn, "subscribed")
+        await asyncio.sleep(0.1)
+        shared_before = broadcaster.frames_shared
+        for n in range(3):
+            broadcaster.publish("print.progress", {"printer_id": "p", "n": n}, "p")
+        broadcaster.publish("notification", {"n": 9}, "p")
+        frames = [await recv_type(conn, "batch") for conn in (one, two)]
+        assert frames[0] == frames[1]  # one text for both
+        # Latest-wins inside a flush.
+        got = [(m["type"], m["payload"]["n"]) for m in frames[0]["payload"]]
+        assert got == [("print.progress", 2), ("notification", 9)]
+        assert broadcaster.frames_shared == shared_before + 2

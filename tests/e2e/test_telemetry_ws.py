@@ -73,7 +73,8 @@ async def test_a_print_flows_to_websocket_history_and_notifications(live: LiveHu
     client = await connect(live)
     await wait_for(lambda: client.of("printer.status", lambda p: p["printer_id"] == printer_id))
 
-    await live.fleet.load_file(sim, "cube.gcode", demo_gcode(240, 40, 300.0))
+    # About 8 s at the fleet's speed with one report a second: several progress steps on a busy machine.
+    await live.fleet.load_file(sim, "cube.gcode", demo_gcode(240, 40, 480.0))
     sim.printer.start_print("cube.gcode")
 
     await wait_for(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from hub.broadcast import Broadcaster, Client
+from hub.broadcast import MAX_FRAMES, Broadcaster, Client, Message, encode
 
 
 def test_status_for_same_printer_replaces_older_unsent() -> None:
@@ -58,3 +58,97 @@ def test_filters_by_printer_and_type() -> None:
     b.unregister(c)
     b.publish("print.progress", {"x": 4}, "a")
     assert c.drain() == []
+
+
+def test_batch_clients_with_one_subscription_share_one_encoded_frame() -> None:
+    b = Broadcaster()
+    one, two = Client(batch=True), Client(batch=True)
+    other = Client(batch=True, types=frozenset({"notification"}))
+    for c in (one, two, other):
+        b.register(c)
+    b._pending = [  # as published during one flush interval
+        Message("printer.status", "a", encode("printer.status", {"v": 1}, 1.0), 1.0),
+        Message("notification", "a", encode("notification", {"v": 2}, 2.0), 2.0),
+        Message("printer.status", "a", encode("printer.status", {"v": 3}, 3.0), 3.0),
+    ]
+    b.flush()
+    assert len(one.frames) == 1 and one.frames[0] is two.frames[0]
+    frame = one.frames[0]
+    assert [m["payload"]["v"] for m in json.loads(frame.text)["payload"]] == [2, 3]
+    assert [json.loads(m.text)["payload"]["v"] for m in other.frames[0].messages] == [2]
+    assert b.frames_shared == 3
+    text, at = one.take_batch()
+    assert text is frame.text and at == frame.at  # sent as it is, not re-encoded
+    assert one.frames == [] and one.pending() == 0
+
+
+def values(text: str | None) -> list[object]:
+    """The `v` of every message in a batch frame."""
+    assert text is not None
+    return [m["payload"].get("v") for m in json.loads(text)["payload"]]
+
+
+def test_frames_a_client_has_not_sent_yet_are_concatenated_in_order() -> None:
+    b = Broadcaster()
+    c = Client(batch=True)
+    b.register(c)
+    b.publish("printer.status", {"v": 1}, "a")  # no event loop: every publish is flushed
+    b.publish("printer.status", {"v": 2}, "a")
+    b.publish("notification", {"v": 3}, "a")
+    assert len(c.frames) == 3 and c.pending() == 3
+    text, at = c.take_batch()
+    assert values(text) == [1, 2, 3] and at is None
+
+
+def test_a_client_far_behind_falls_back_to_its_bounded_latest_wins_buffer() -> None:
+    b = Broadcaster()
+    c = Client(batch=True, max_events=3)
+    b.register(c)
+    for v in range(MAX_FRAMES + 5):
+        b.publish("printer.status", {"v": v}, "a")
+        b.publish("notification", {"v": 100 + v}, "a")
+    assert len(c.frames) < MAX_FRAMES and c.own_buffer_used()
+    assert c.dropped > 0
+    text, _ = c.take_batch('{"type":"dropped","payload":{},"ts":0}')
+    got = values(text)
+    assert got[0] is None  # the dropped notice first
+    assert got[1:] == [112, 113, MAX_FRAMES + 4, 114]  # newest per printer, newest events
+
+
+def test_a_filter_change_applies_to_frames_not_yet_sent() -> None:
+    b = Broadcaster()
+    c = Client(batch=True)
+    b.register(c)
+    b.publish("printer.status", {"v": 1}, "a")
+    b.publish("printer.status", {"v": 2}, "b")
+    b.subscribe(c, frozenset({"b"}), None, True)
+    text, _ = c.take_batch()
+    assert values(text) == [2]
+
+
+def test_leaving_batch_mode_keeps_messages_waiting_for_the_flush() -> None:
+    b = Broadcaster()
+    c = Client(batch=True)
+    b.register(c)
+    b._pending.append(Message("notification", None, encode("notification", {"v": 1}), 1.0))
+    b.subscribe(c, None, None, False)
+    b.flush()
+    b.publish("notification", {"v": 2}, None)
+    assert [json.loads(m.text)["payload"]["v"] for m in c.take()] == [1, 2]
+
+
+def test_the_last_published_status_is_kept_while_clients_listen() -> None:
+    b = Broadcaster()
+    b.publish("printer.status", {"v": 1}, "a")
+    assert "a" not in b.last_status  # nobody listening: nothing encoded, nothing kept
+    c = Client()
+    b.register(c)
+    b.publish("printer.status", {"v": 2}, "a")
+    assert json.loads(b.last_status["a"].text)["payload"] == {"v": 2}
+    b.unregister(c)
+    b.publish("printer.status", {"v": 3}, "a")
+    assert "a" not in b.last_status  # stale copies are dropped, never served
+    b.register(c)
+    b.publish("printer.status", {"v": 4}, "a")
+    b.forget("a")
+    assert "a" not in b.last_status
