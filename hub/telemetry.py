@@ -230,10 +230,15 @@ class Telemetry:
 
     async def _flush_progress(self) -> None:
         pending, self.progress = self.progress, {}
-        for job_key, progress in pending.items():
-            try:
-                await prints_store.set_progress(self.db, job_key, progress)
-                self._stored[job_key] = progress
-            except Exception:
-                log.exception("progress write for %s failed; kept for the next flush", job_key)
+        if not pending:
+            return
+        try:
+            await prints_store.set_progress_many(self.db, pending)
+        except Exception:
+            log.exception(
+                "progress write of %d prints failed; kept for the next flush", len(pending)
+            )
+            for job_key, progress in pending.items():
                 self.progress.setdefault(job_key, progress)
+            return
+        self._stored.update(pending)

@@ -108,11 +108,31 @@ async def set_state(db: Database, job_key: str, state: str, progress: float | No
 
 async def set_progress(db: Database, job_key: str, progress: float) -> None:
     """Record the progress an open print reached (never lowers it)."""
-    await db.execute(
-        "UPDATE prints SET progress = :p, updated_at = :now"
-        " WHERE job_key = :k AND outcome IS NULL AND progress < :p2",
-        {"p": progress, "p2": progress, "now": time.time(), "k": job_key},
-    )
+    await set_progress_many(db, {job_key: progress})
+
+
+PROGRESS_ROWS_PER_STATEMENT = 200
+
+
+async def set_progress_many(db: Database, progress: dict[str, float]) -> None:
+    """Record the progress of many open prints, one statement per 200 (never lowers any)."""
+    items = list(progress.items())
+    now = time.time()
+    for start_at in range(0, len(items), PROGRESS_ROWS_PER_STATEMENT):
+        chunk = items[start_at : start_at + PROGRESS_ROWS_PER_STATEMENT]
+        values: dict[str, Any] = {"now": now}
+        cases = []
+        for i, (job_key, value) in enumerate(chunk):
+            values[f"k{i}"] = job_key
+            values[f"p{i}"] = float(value)
+            cases.append(f"WHEN :k{i} THEN CAST(:p{i} AS DOUBLE PRECISION)")
+        new_value = "CASE job_key " + " ".join(cases) + " END"
+        keys = ", ".join(f":k{i}" for i in range(len(chunk)))
+        await db.execute(
+            f"UPDATE prints SET progress = {new_value}, updated_at = :now"  # only placeholders are interpolated
+            f" WHERE job_key IN ({keys}) AND outcome IS NULL AND progress < {new_value}",
+            values,
+        )
 
 
 async def finish(

@@ -20,10 +20,10 @@ async def test_unchanged_percent_is_not_rewritten(
 ) -> None:
     writes: list[tuple[str, float]] = []
 
-    async def set_progress(db: Database, job_key: str, progress: float) -> None:
-        writes.append((job_key, progress))
+    async def set_progress_many(db: Database, progress: dict[str, float]) -> None:
+        writes.extend(progress.items())
 
-    monkeypatch.setattr(prints_store, "set_progress", set_progress)
+    monkeypatch.setattr(prints_store, "set_progress_many", set_progress_many)
     telemetry = Telemetry(db, Broadcaster(), lambda state: {})
     for remaining in (600, 590, 580):
         telemetry._on_progress(_event(10, remaining))
@@ -40,12 +40,12 @@ async def test_unchanged_percent_is_not_rewritten(
 async def test_failed_write_is_retried(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     attempts: list[float] = []
 
-    async def flaky(db: Database, job_key: str, progress: float) -> None:
-        attempts.append(progress)
+    async def flaky(db: Database, progress: dict[str, float]) -> None:
+        attempts.extend(progress.values())
         if len(attempts) == 1:
             raise ConnectionError("database away")
 
-    monkeypatch.setattr(prints_store, "set_progress", flaky)
+    monkeypatch.setattr(prints_store, "set_progress_many", flaky)
     telemetry = Telemetry(db, Broadcaster(), lambda state: {})
     telemetry._on_progress(_event(20, 300))
     await telemetry._flush_progress()
