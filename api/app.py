@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from quart import Quart, Response, g, request
+from quart import Quart, Request, Response, g, request
 
 from api import errors, ws
 from api.blueprints import auth, docs, metrics, notifications, printers, system, users
+from api.bodies import JsonBodies
 from api.errors import problem
 from api.ratelimit import MemoryRateLimitStore, RateLimiter, RateLimitStore
-from hub.auth import AuthError
+from hub.auth import AuthError, Principal
 from hub.demo import Demo
 from hub.errors import HubError
 from hub.runtime import Hub
@@ -25,15 +26,34 @@ BLUEPRINTS = (
 )
 
 
+_BLUEPRINT_NAMES: dict[str | None, list[str]] = {}
+
+
+class ApiRequest(Request):
+    """Quart's request with the matched endpoint's blueprint names worked out once per endpoint
+    (Quart derives them on every access: before-request, after-request and teardown)."""
+
+    @property
+    def blueprints(self) -> list[str]:
+        """The names of the matched endpoint's blueprint and its parents, innermost first."""
+        endpoint = self.endpoint
+        names = _BLUEPRINT_NAMES.get(endpoint)
+        if names is None:
+            names = _BLUEPRINT_NAMES[endpoint] = super().blueprints
+        return list(names)
+
+
 def create_app(
     hub: Hub, *, rate_limit_store: RateLimitStore | None = None, manage_hub: bool = True
 ) -> Quart:
     """Build the app serving `hub`; with manage_hub the app starts and stops the hub."""
     # No static folder: every route is a declared endpoint or a docs asset.
     app = Quart("printforge", static_folder=None)
+    app.request_class = ApiRequest
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024 * 1024
     app.config["MAX_JSON_BODY"] = 1_000_000
     app.extensions["printforge.hub"] = hub
+    app.extensions["printforge.bodies"] = JsonBodies(app, hub)
     limits = hub.settings.rate_limit
     limiter = (
         RateLimiter(
@@ -57,21 +77,23 @@ def create_app(
 
     @app.before_request
     async def _authenticate_and_limit() -> Response | None:
-        g.principal = None
-        g.auth_error = None
+        principal: Principal | None = None
+        auth_error: str | None = None
         header = request.headers.get("Authorization", "")
         if header:
             scheme, _, token = header.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
-                g.auth_error = "the Authorization header must be 'Bearer <token>'"
+                auth_error = "the Authorization header must be 'Bearer <token>'"
             else:
                 try:
-                    g.principal = await hub.auth.authenticate(token.strip())
+                    principal = await hub.auth.authenticate(token.strip())
                 except AuthError as exc:
-                    g.auth_error = exc.reason
+                    auth_error = exc.reason
+        g.principal = principal
+        g.auth_error = auth_error
         if limiter is None:
             return None
-        key = f"user:{g.principal.user_id}" if g.principal else f"addr:{request.remote_addr}"
+        key = f"user:{principal.user_id}" if principal else f"addr:{request.remote_addr}"
         decision, headers = limiter.check(key)
         g.rate_headers = headers
         if not decision.allowed:
@@ -85,9 +107,16 @@ def create_app(
 
     @app.after_request
     async def _headers(response: Response) -> Response:
-        for key, value in (g.get("rate_headers") or {}).items():
-            response.headers.setdefault(key, value)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        # Headers a response already carries win (one scan of them, not one per header).
+        headers = response.headers
+        present = {key.lower() for key, _ in headers}
+        rate_headers: dict[str, str] | None = g.get("rate_headers")
+        if rate_headers:
+            for key, value in rate_headers.items():
+                if key.lower() not in present:
+                    headers.add(key, value)
+        if "x-content-type-options" not in present:
+            headers.add("X-Content-Type-Options", "nosniff")
         return response
 
     if manage_hub:

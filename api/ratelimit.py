@@ -6,11 +6,10 @@ import abc
 import math
 import time
 from collections import deque
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     """The outcome of counting one request against a client's limits."""
 
     allowed: bool

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import secrets
 import time
 import uuid
@@ -115,6 +116,8 @@ class AuthService:
         # user id -> (read at, store generation, the account or None): one lookup per user
         # per USER_CACHE_S instead of one per request.
         self._users: dict[str, tuple[float, int, User | None]] = {}
+        # user id -> (store generation, the lookup in flight) while one is running.
+        self._lookups: dict[str, tuple[int, asyncio.Future[User | None]]] = {}
         # Tokens whose signature and claims were checked once (the secret never changes while
         # running): a repeat only needs the clock and the revocation list.
         self._verified: dict[str, Principal] = {}
@@ -233,18 +236,36 @@ class AuthService:
         return principal
 
     async def _user(self, user_id: str) -> User | None:
-        """The stored account, from the cache while no change to any account was made since."""
+        """The stored account, from the cache while no change to any account was made since.
+
+        Requests that miss the cache together share one lookup (started at the same account
+        generation), so a busy client does not send one query per in-flight request each time
+        the entry expires."""
         now = time.monotonic()
         generation = users_store.generation()
         cached = self._users.get(user_id)
         if cached is not None and cached[1] == generation and now - cached[0] < USER_CACHE_S:
             return cached[2]
+        lookup = self._lookups.get(user_id)
+        if lookup is None or lookup[0] != generation:
+            task = asyncio.ensure_future(self._look_up(user_id, now, generation))
+            lookup = self._lookups[user_id] = (generation, task)
+            task.add_done_callback(functools.partial(self._looked_up, user_id))
+        # Shielded: a caller that goes away does not cancel the lookup the others wait for.
+        return await asyncio.shield(lookup[1])
+
+    async def _look_up(self, user_id: str, now: float, generation: int) -> User | None:
         user = await users_store.by_id(self.db, user_id)
         if len(self._users) >= USER_CACHE_MAX:
             self._users.clear()
         # The generation read before the lookup: a change racing it makes the entry stale.
         self._users[user_id] = (now, generation, user)
         return user
+
+    def _looked_up(self, user_id: str, task: asyncio.Future[User | None]) -> None:
+        lookup = self._lookups.get(user_id)
+        if lookup is not None and lookup[1] is task:
+            del self._lookups[user_id]
 
     async def revoke(self, principal: Principal) -> None:
         """Revoke a token until it would have expired (persisted, so it survives a restart)."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
+from collections.abc import Iterable
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -32,6 +34,69 @@ from integrations.printers.base import (
 log = logging.getLogger(__name__)
 
 
+# Versions of the printers table: every change anywhere takes the next number, so a version
+# seen once never comes back, not even from a table that replaced another.
+_table_versions = itertools.count(1)
+
+
+class PrinterTable(dict[str, PrinterRow]):
+    """The configured printers by id; `version` changes with every change to the table."""
+
+    def __init__(self, rows: Iterable[tuple[str, PrinterRow]] = ()) -> None:
+        super().__init__(rows)
+        self.version = next(_table_versions)
+
+    def _changed(self) -> None:
+        self.version = next(_table_versions)
+
+    def __setitem__(self, key: str, value: PrinterRow) -> None:
+        """Add or replace a printer."""
+        super().__setitem__(key, value)
+        self._changed()
+
+    def __delitem__(self, key: str) -> None:
+        """Remove a printer."""
+        super().__delitem__(key)
+        self._changed()
+
+    def pop(self, key: str, *default: Any) -> Any:
+        """Remove a printer and return it (or the default)."""
+        try:
+            return super().pop(key, *default)
+        finally:
+            self._changed()
+
+    def popitem(self) -> tuple[str, PrinterRow]:
+        """Remove the last printer added."""
+        try:
+            return super().popitem()
+        finally:
+            self._changed()
+
+    def clear(self) -> None:
+        """Remove every printer."""
+        super().clear()
+        self._changed()
+
+    def setdefault(self, key: str, default: PrinterRow) -> PrinterRow:
+        """The printer under `key`, stored first when absent."""
+        try:
+            return super().setdefault(key, default)
+        finally:
+            self._changed()
+
+    def update(self, *args: Any, **kwargs: PrinterRow) -> None:
+        """Add or replace several printers."""
+        super().update(*args, **kwargs)
+        self._changed()
+
+    def __ior__(self, other: Any) -> PrinterTable:  # type: ignore[override,misc]
+        """Add or replace several printers."""
+        super().__ior__(other)
+        self._changed()
+        return self
+
+
 def package_version() -> str:
     """The installed version of 3DPrintForge."""
     try:
@@ -49,12 +114,21 @@ class Hub:
         self.started_at = time.time()
         self._db: Database | None = None
         self._auth: AuthService | None = None
-        self.printers: dict[str, PrinterRow] = {}
+        self._printers = PrinterTable()
         self.generated_admin_password: str | None = None
         self.broadcaster = Broadcaster()
         self._manager: PrinterManager | None = None
         self._telemetry: Telemetry | None = None
         self._links: dict[str, LinkInfo] = {}
+
+    @property
+    def printers(self) -> PrinterTable:
+        """The configured printers by id (kept in step with the database by this hub)."""
+        return self._printers
+
+    @printers.setter
+    def printers(self, rows: dict[str, PrinterRow]) -> None:
+        self._printers = PrinterTable(rows.items())
 
     @property
     def db(self) -> Database:
@@ -219,18 +293,27 @@ class Hub:
         row = self.printers.get(printer_id)
         return row.name if row is not None else printer_id
 
-    def _status_payload(self, state: PrinterState) -> dict[str, Any]:
-        payload = state.to_dict()
+    def _link(self, printer_id: str) -> LinkInfo | None:
         try:
-            payload.update(link_dict(self.manager.link(state.printer_id)))
+            return self.manager.link(printer_id)
         except KeyError:
-            pass
-        return payload
+            return None
+
+    def _status_payload(self, state: PrinterState) -> dict[str, Any]:
+        return status_payload(state, self._link(state.printer_id))
+
+    def live(self, printer_id: str) -> tuple[PrinterState, LinkInfo | None]:
+        """One printer's current state snapshot and link facts (NotFound when not configured).
+
+        A snapshot is never changed once published (a change publishes a new one), so callers
+        may key caches of what they derive from it on its identity plus the link facts."""
+        self.printer(printer_id)
+        state = self.manager.state(printer_id)
+        return state, self._link(state.printer_id)
 
     def printer_status(self, printer_id: str) -> dict[str, Any]:
         """Live state plus connection facts for one printer."""
-        self.printer(printer_id)
-        return self._status_payload(self.manager.state(printer_id))
+        return status_payload(*self.live(printer_id))
 
     def status_message(self, printer_id: str) -> Message:
         """A `printer.status` WebSocket message with the printer's current state."""
@@ -252,6 +335,14 @@ class Hub:
         except InvalidParams as exc:
             raise Invalid(str(exc), field="params") from None
         return {"command": name, "result": "ok", "detail": reply}
+
+
+def status_payload(state: PrinterState, link: LinkInfo | None) -> dict[str, Any]:
+    """A printer's status as the API and `printer.status` messages show it."""
+    payload = state.to_dict()
+    if link is not None:
+        payload.update(link_dict(link))
+    return payload
 
 
 def link_dict(link: LinkInfo) -> dict[str, Any]:

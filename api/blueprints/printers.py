@@ -7,7 +7,7 @@ from typing import Any
 from quart import Blueprint, Response, jsonify
 
 from api import schemas
-from api.context import hub
+from api.context import bodies, hub
 from api.errors import ApiError
 from api.registry import Ctx, endpoint
 from hub.store.printers import PrinterRow
@@ -25,10 +25,9 @@ bp = Blueprint("printers", __name__)
     response=schemas.collection(schemas.PRINTER),
     errors=(401,),
 )
-async def list_printers(ctx: Ctx) -> dict[str, Any]:
+async def list_printers(ctx: Ctx) -> Response:
     """Every configured printer (secrets never included)."""
-    rows = sorted(hub().printers.values(), key=lambda p: (p.name, p.id))
-    return {"items": [p.public() for p in rows], "total": len(rows)}
+    return bodies().listing()
 
 
 @endpoint(
@@ -134,9 +133,9 @@ async def delete_printer(ctx: Ctx, printer_id: str) -> tuple[str, int]:
     response=schemas.PRINTER_STATUS,
     errors=(401, 404),
 )
-async def printer_status(ctx: Ctx, printer_id: str) -> dict[str, Any]:
+async def printer_status(ctx: Ctx, printer_id: str) -> Response:
     """Live normalized state plus connection facts."""
-    return hub().printer_status(printer_id)
+    return bodies().status(printer_id)
 
 
 @endpoint(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import time
 from typing import Any
@@ -211,3 +212,63 @@ def test_throttle_wait_is_capped_at_the_window() -> None:
     for i in range(40):
         throttle.failed("k", float(i) * 0.01)
     assert 0 < throttle.retry_after("k", 0.4) <= 30
+
+
+async def test_concurrent_cache_misses_share_one_lookup(
+    db: Database, cheap_hashing: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = await _service(db)
+    user = await users_store.create(db, "kim", service.hash_password("kim-password"), "viewer")
+    token = service.issue(user)
+    calls: list[str] = []
+    real_by_id = users_store.by_id
+
+    async def counted(database: Database, user_id: str) -> users_store.User | None:
+        calls.append(user_id)
+        found = await real_by_id(database, user_id)
+        await asyncio.sleep(0.05)  # long enough for every request below to arrive meanwhile
+        return found
+
+    monkeypatch.setattr(users_store, "by_id", counted)
+    principals = await asyncio.gather(*(service.authenticate(token) for _ in range(20)))
+    assert calls == [user.id]
+    assert {p.role for p in principals} == {"viewer"}
+    # Cached now: no lookup at all.
+    await service.authenticate(token)
+    assert calls == [user.id]
+
+    # After a change to any account, requests do not join a lookup that started before it
+    # (that one read the account before the change).
+    service._users.clear()
+    first = asyncio.ensure_future(service.authenticate(token))
+    await asyncio.sleep(0.01)  # its lookup has read the account and is still in flight
+    assert user.id in service._lookups
+    monkeypatch.setattr(users_store, "by_id", real_by_id)  # update() reads the account too
+    await users_store.update(db, user.id, role="operator")
+    monkeypatch.setattr(users_store, "by_id", counted)
+    second = await service.authenticate(token)
+    assert second.role == "operator"
+    assert (await first).role == "viewer"
+    assert service._lookups == {}
+
+
+async def test_a_failed_shared_lookup_fails_its_callers_and_is_retried(
+    db: Database, cheap_hashing: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = await _service(db)
+    user = await users_store.create(db, "kim", service.hash_password("kim-password"), "viewer")
+    token = service.issue(user)
+    real_by_id = users_store.by_id
+
+    async def broken(database: Database, user_id: str) -> users_store.User | None:
+        await asyncio.sleep(0.01)
+        raise ConnectionError("database went away")
+
+    monkeypatch.setattr(users_store, "by_id", broken)
+    results = await asyncio.gather(
+        *(service.authenticate(token) for _ in range(3)), return_exceptions=True
+    )
+    assert all(isinstance(r, ConnectionError) for r in results)
+    assert service._lookups == {}
+    monkeypatch.setattr(users_store, "by_id", real_by_id)
+    assert (await service.authenticate(token)).user_id == user.id
