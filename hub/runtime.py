@@ -287,6 +287,7 @@ class Hub:
         await printers_store.delete(self.db, printer_id)
         self.printers.pop(printer_id, None)
         self._links.pop(printer_id, None)
+        self.broadcaster.forget(printer_id)
         await self.manager.remove(printer_id)
 
     def _printer_name(self, printer_id: str) -> str:
