@@ -117,6 +117,10 @@ class SimPrinter:
         return f"<SimPrinter {self.name} {self.protocol} {self.host}:{self.port}>"
 
 
+# Slots per tick of the real-time ticker (printers tick in their own slot).
+SPREAD_PARTS = 10
+
+
 class Fleet:
     """Simulated printers, each on its own 127.x.y.z address, advanced by one ticker task."""
 
@@ -143,6 +147,9 @@ class Fleet:
         self._index = 0
         self._tick = 0
         self._run_ticker = run_ticker
+        self._slots: list[list[SimPrinter]] = []
+        self._slots_for = -1
+        self._roster = 0  # moves whenever a printer is added or removed
         self._ticker: asyncio.Task[None] | None = None
         self._certs: CertFactory | None = None
         self._serial_tag = secrets.token_hex(2).upper()
@@ -247,12 +254,14 @@ class Fleet:
         self._hosts.add(host)
         sim = SimPrinter(ctx, protocol, frontend)
         self.printers.append(sim)
+        self._roster += 1
         return sim
 
     async def remove(self, printer: SimPrinter) -> None:
         """Stop a printer and forget it."""
         if printer in self.printers:
             self.printers.remove(printer)
+            self._roster += 1
         self._hosts.discard(printer.host)
         await printer.frontend.stop()
 
@@ -275,22 +284,46 @@ class Fleet:
         """Run one tick: advance every model, then let front ends push what is due."""
         self._tick += 1
         for sim in self.printers:
-            try:
-                sim.printer.tick()
-                if sim.frontend.running:
-                    sim.frontend.on_tick(self._tick)
-            except Exception:
-                log.exception("simulated printer %s failed a tick", sim.name)
+            self._step_one(sim)
+
+    def _step_one(self, sim: SimPrinter) -> None:
+        try:
+            sim.printer.tick()
+            if sim.frontend.running:
+                sim.frontend.on_tick(self._tick)
+        except Exception:
+            log.exception("simulated printer %s failed a tick", sim.name)
+
+    def _slot(self, part: int) -> list[SimPrinter]:
+        """The printers ticking in one slot of a tick.
+
+        Bambu front ends report on the ticks where (tick + index) % ticks_per_second == 0, so the
+        slot comes from the index's next digit: the printers due on one tick are spread over all
+        slots.
+        """
+        if self._slots_for != self._roster:
+            self._slots_for = self._roster
+            self._slots = [[] for _ in range(SPREAD_PARTS)]
+            for sim in self.printers:
+                self._slots[(sim.ctx.index // self.ticks_per_second) % SPREAD_PARTS].append(sim)
+        return self._slots[part]
 
     async def _run(self) -> None:
+        # Each tick is cut into SPREAD_PARTS slots and every printer ticks in its own slot, so
+        # a fleet's reports arrive spread over the second like a real farm's, not in bursts.
         loop = asyncio.get_running_loop()
-        interval = 1.0 / self.ticks_per_second
+        interval = 1.0 / self.ticks_per_second / SPREAD_PARTS
         deadline = loop.time()
+        part = 0
         while True:
-            self.step()
+            if part == 0:
+                self._tick += 1
+            for sim in self._slot(part):
+                self._step_one(sim)
+            part = (part + 1) % SPREAD_PARTS
             deadline += interval
             delay = deadline - loop.time()
             if delay < 0:
-                deadline = loop.time()  # overloaded: skip missed ticks instead of bursting
+                deadline = loop.time()  # overloaded: skip missed slots instead of bursting
                 delay = 0
             await asyncio.sleep(delay)
