@@ -18,6 +18,7 @@ from hypercorn.config import Sockets
 from api.app import create_app
 from api.ws import going_away
 from config.loader import Settings
+from hub import gcpolicy
 from hub.runtime import Hub
 from hub.tls import ensure_certificate
 
@@ -119,6 +120,7 @@ async def run(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: asyncio.ensure_future(shut_down()))
     tasks = [asyncio.create_task(hypercorn_serve(app, config, shutdown_trigger=stop.wait))]
+    gc_task = asyncio.create_task(gcpolicy.housekeeping(), name="gc-housekeeping")
     if server.tls and server.http_port:
         redirect = HyperConfig()
         redirect.accesslog = None
@@ -133,4 +135,7 @@ async def run(settings: Settings) -> None:
             )
         )
     print(f"3DPrintForge listening on {scheme}://{server.host}:{server.https_port}", flush=True)
-    await asyncio.gather(*tasks)
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        gc_task.cancel()
