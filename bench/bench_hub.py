@@ -34,6 +34,9 @@ sys.path.insert(0, str(_proc.ROOT))
 Marker = tuple[str, float, float]  # serial, nozzle target, publish time
 
 
+BATCH_SUBSCRIBE = '{"type": "subscribe", "batch": true}'
+
+
 @dataclass
 class Fleet:
     """The simulator worker and what it told us."""
@@ -231,7 +234,7 @@ async def fan_out(
     workdir: Path, serial_of: dict[str, str], marker_ids: list[str], batch: bool = False,
 ) -> FanOut:  # fmt: skip
     """Connect `clients` WebSocket clients and measure latency and delivered messages."""
-    subscribe = '{"type": "subscribe", "batch": true}' if batch else ""
+    subscribe = BATCH_SUBSCRIBE if batch else ""
     workers = await ws_clients(hub, processes, clients // processes, marker_ids, workdir, subscribe)
     try:
         await asyncio.sleep(3)
@@ -387,7 +390,8 @@ async def run_size(args: argparse.Namespace, printers: int, subnet: str, root: P
             serial_of = {p["id"]: p["serial"] for p in listing}
             id_of = {p["serial"]: p["id"] for p in listing}
             marker_ids = [id_of[s] for s in sim.marker_serials]
-            monitor = await ws_clients(hub, 1, 1, marker_ids, workdir)
+            # A dashboard following the whole farm, subscribed as docs/websocket.md advises.
+            monitor = await ws_clients(hub, 1, 1, marker_ids, workdir, BATCH_SUBSCRIBE)
             try:
                 await asyncio.sleep(args.warmup)
                 await drain(monitor)
@@ -461,7 +465,7 @@ def table(results: list[Ingest], args: argparse.Namespace) -> str:
         cores = r.m("cpu_cores")
         ok = r.dropped <= 0 and ratio <= 3 and (r.printers < 1000 or cores <= 1.0)
         rows.append(
-            f"| ingest {r.printers} printers, 1 WS client | {cores:.2f} | {r.m('rss_mib'):.0f} "
+            f"| ingest {r.printers} printers, 1 WS client (batch frames) | {cores:.2f} | {r.m('rss_mib'):.0f} "
             f"| {r.m('received'):.0f} reports/s ({r.m('states'):.0f} states/s) "
             f"| {r.dropped} of {r.offered_total} "
             f"| {ms(r.monitor_p50)} / {ms(r.monitor_p99)} "
@@ -589,7 +593,8 @@ async def cmd_soak(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="printforge-bench-") as tmp:
         async with live_hub(printers, "127.96.0.0", args.markers, Path(tmp)) as live:
             sim, hub, _, marker_ids, workdir = live
-            monitor = await ws_clients(hub, 1, 1, marker_ids, workdir)
+            # A dashboard following the whole farm, subscribed as docs/websocket.md advises.
+            monitor = await ws_clients(hub, 1, 1, marker_ids, workdir, BATCH_SUBSCRIBE)
             try:
                 progress(f"{printers} printers: warm-up {args.soak_warmup:g} s")
                 await asyncio.sleep(args.soak_warmup)
@@ -612,7 +617,7 @@ async def cmd_soak(args: argparse.Namespace) -> None:
     last = median([r for _, r in samples[-3:]])
     growth = (last - first) / first
     print(
-        f"3DPrintForge bench-soak: {machine()}; {printers} printers, 1 WS client, RSS every "
+        f"3DPrintForge bench-soak: {machine()}; {printers} printers, 1 WS client (batch frames), RSS every "
         f"{args.every:g} s for {args.minutes:g} min after {args.soak_warmup:g} s of warm-up\n"
     )
     print("| printers | minutes | hub CPU (cores) | RSS start (MiB) | RSS end (MiB) | growth "
