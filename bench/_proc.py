@@ -131,10 +131,25 @@ def reply(message: dict[str, Any]) -> None:
 
 
 async def serve_commands(handlers: dict[str, Handler], max_seconds: float) -> None:
-    """Answer commands from stdin until EOF, `quit`, or `max_seconds` (a safety bound)."""
+    """Answer commands from stdin until EOF, `quit`, or `max_seconds` (a safety bound).
+
+    Answers go out through a non-blocking pipe writer: a large answer (a client process's
+    latency log) must not freeze the worker's event loop while the orchestrator reads it, or
+    the worker's own sockets stop being served and the measurement measures the bench.
+    """
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=LINE_LIMIT)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    sys.stdout.flush()
+    transport, protocol = await loop.connect_write_pipe(
+        asyncio.streams.FlowControlMixin, sys.stdout
+    )
+    writer = asyncio.StreamWriter(transport, protocol, None, loop)
+
+    async def answer(message: dict[str, Any]) -> None:
+        writer.write((json.dumps(message, separators=(",", ":")) + "\n").encode())
+        await writer.drain()
+
     deadline = time.monotonic() + max_seconds
     while True:
         remaining = deadline - time.monotonic()
@@ -152,12 +167,12 @@ async def serve_commands(handlers: dict[str, Handler], max_seconds: float) -> No
             return
         handler = handlers.get(cmd)
         if handler is None:
-            reply({"error": f"unknown command {cmd!r}"})
+            await answer({"error": f"unknown command {cmd!r}"})
             continue
         try:
-            reply(await handler(message))
+            await answer(await handler(message))
         except Exception as exc:
-            reply({"error": f"{cmd}: {exc!r}"})
+            await answer({"error": f"{cmd}: {exc!r}"})
 
 
 def worker_main(run: Callable[[], Awaitable[None]]) -> None:
