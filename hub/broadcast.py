@@ -78,8 +78,7 @@ class Frame:
 def make_frame(filter_: Filter, messages: list[Message], at: float) -> Frame:
     """Encode the messages of one flush for one subscription."""
     inner = ",".join([m.text for m in messages])
-    text = '{"type":"batch","payload":[' + inner + '],"ts":' + json.dumps(time.time()) + "}"
-    return Frame(filter_, tuple(messages), inner, text, at)
+    return Frame(filter_, tuple(messages), inner, encode_batch([inner]), at)
 
 
 def select(messages: list[Message], printers: frozenset[str] | None, types: frozenset[str] | None
