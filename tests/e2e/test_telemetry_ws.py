@@ -74,7 +74,8 @@ async def test_a_print_flows_to_websocket_history_and_notifications(live: LiveHu
     await wait_for(lambda: client.of("printer.status", lambda p: p["printer_id"] == printer_id))
 
     # About 8 s at the fleet's speed with one report a second: several progress steps on a busy machine.
-    await live.fleet.load_file(sim, "cube.gcode", demo_gcode(240, 40, 480.0))
+    # 120 g: less than the emptiest stock spool holds (350 g), so no run-out pauses the print.
+    await live.fleet.load_file(sim, "cube.gcode", demo_gcode(240, 40, 120.0))
     sim.printer.start_print("cube.gcode")
 
     await wait_for(
