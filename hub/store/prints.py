@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from databases import Database
+
+from hub.store.db import is_postgres
 
 
 @dataclass(frozen=True)
@@ -111,11 +115,38 @@ async def set_progress(db: Database, job_key: str, progress: float) -> None:
     await set_progress_many(db, {job_key: progress})
 
 
-PROGRESS_ROWS_PER_STATEMENT = 200
+PROGRESS_ROWS_PER_STATEMENT = 200  # the CASE form, for SQLite without JSON functions
+# SQLite gained UPDATE … FROM in 3.33 and built-in JSON functions in 3.38.
+SQLITE_HAS_JSON_UPDATE = sqlite3.sqlite_version_info >= (3, 38, 0)
+
+# One statement for all moved prints, the rows passed as one JSON parameter: two bind values
+# instead of two per print, so the statement costs the same to prepare whatever the farm size.
+_PROGRESS_FROM_JSON = {
+    "postgresql": "json_to_recordset(CAST(:rows AS json)) AS v(k text, p double precision)",
+    "sqlite": "(SELECT json_extract(value, '$.k') AS k, json_extract(value, '$.p') AS p"
+    " FROM json_each(:rows)) AS v",
+}
 
 
 async def set_progress_many(db: Database, progress: dict[str, float]) -> None:
-    """Record the progress of many open prints, one statement per 200 (never lowers any)."""
+    """Record the progress of many open prints in one statement (never lowers any)."""
+    if not progress:
+        return
+    postgres = is_postgres(db)
+    if not postgres and not SQLITE_HAS_JSON_UPDATE:
+        await _set_progress_case(db, progress)
+        return
+    rows = json.dumps([{"k": key, "p": float(value)} for key, value in progress.items()])
+    source = _PROGRESS_FROM_JSON["postgresql" if postgres else "sqlite"]
+    await db.execute(
+        f"UPDATE prints SET progress = v.p, updated_at = :now FROM {source}"
+        " WHERE prints.job_key = v.k AND prints.outcome IS NULL AND prints.progress < v.p",
+        {"rows": rows, "now": time.time()},
+    )
+
+
+async def _set_progress_case(db: Database, progress: dict[str, float]) -> None:
+    """The same update as `CASE job_key WHEN … END` statements of 200 prints each."""
     items = list(progress.items())
     now = time.time()
     for start_at in range(0, len(items), PROGRESS_ROWS_PER_STATEMENT):

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from databases import Database
 
+from hub.store import db as store
 from hub.store import notifications, prints
 
 
@@ -34,8 +38,8 @@ async def test_print_record_is_idempotent_and_closes_once(db: Database) -> None:
     assert total == 1 and page[0].public()["duration_s"] == 100.0
 
 
-async def test_progress_of_many_prints_in_one_write(db: Database) -> None:
-    keys = [f"k{i}" for i in range(450)]  # more than one statement's worth
+async def _progress_of_many(db: Database) -> None:
+    keys = [f"k{i}" for i in range(450)] + ['odd "key" \\ é']  # more than one CASE statement
     for key in keys:
         await prints.start(
             db, job_key=key, printer_id="p1", file="a.gcode", started_at=1.0, progress=10.0,
@@ -45,12 +49,29 @@ async def test_progress_of_many_prints_in_one_write(db: Database) -> None:
     await prints.set_progress_many(db, {key: 20.0 + i % 50 for i, key in enumerate(keys)})
     await prints.set_progress_many(db, {"k0": 5.0, "k1": 99.5})  # never lowers
     got = {key: (await prints.by_key(db, key)) for key in keys}
-    assert got["k0"] is not None and got["k0"].progress == 20.0
+    assert got["k0"] is not None and got["k0"].progress == 20.0 and got["k0"].updated_at > 1.0
     assert got["k1"] is not None and got["k1"].progress == 99.5
     assert got["k3"] is not None and got["k3"].progress == 10.0  # closed prints stay as they were
     assert all(r is not None and r.progress == 20.0 + i % 50 for i, r in enumerate(got.values())
                if i not in (1, 3))  # fmt: skip
     await prints.set_progress_many(db, {})
+
+
+async def test_progress_of_many_prints_in_one_write(db: Database) -> None:
+    await _progress_of_many(db)
+
+
+async def test_progress_case_form_for_sqlite_without_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite before 3.38 gets the same result from CASE statements of 200 prints."""
+    monkeypatch.setattr(prints, "SQLITE_HAS_JSON_UPDATE", False)
+    db = await store.connect(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+    try:
+        await store.migrate(db)
+        await _progress_of_many(db)
+    finally:
+        await db.disconnect()
 
 
 async def test_notifications_read_state(db: Database) -> None:
