@@ -45,3 +45,48 @@ async def test_survivors_are_frozen_and_a_frozen_cycle_is_reclaimed_by_the_refre
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+def _in_a_generation(obj: object) -> bool:
+    return any(o is obj for gen in range(3) for o in gc.get_objects(gen))
+
+
+async def test_new_objects_are_frozen_often_so_young_collections_stay_small() -> None:
+    task = asyncio.create_task(
+        gcpolicy.housekeeping(freeze_after=(0.0,), refresh_s=3600.0, every_s=0.01)
+    )
+    try:
+        await asyncio.sleep(0.02)
+        young: list[int] = []
+        assert _in_a_generation(young)
+        await asyncio.sleep(0.05)
+        assert not _in_a_generation(young)  # in the frozen set now, out of every collection
+        assert gc.get_count()[0] < 700
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_grown_frozen_set_is_refreshed_before_the_hour() -> None:
+    task = asyncio.create_task(
+        gcpolicy.housekeeping(
+            freeze_after=(0.0,), refresh_s=3600.0, every_s=0.01, check_s=0.02, growth=0.25
+        )
+    )
+    try:
+        await asyncio.sleep(0.02)
+        node = Node()
+        alive = weakref.ref(node)
+        del node  # cyclic garbage, frozen at the next tick
+        await asyncio.sleep(0.1)
+        assert alive() is not None  # not grown enough yet: no refresh
+        grown = [[] for _ in range(gc.get_freeze_count() // 2)]  # half as many live objects again
+        for _ in range(100):
+            await asyncio.sleep(0.02)
+            if alive() is None:
+                break
+        assert alive() is None
+        assert len(grown) > 0
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
