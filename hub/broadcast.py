@@ -215,11 +215,17 @@ class Broadcaster:
         (self._batched if client.batch else self._direct).add(client)
 
     def unregister(self, client: Client) -> None:
-        """Stop delivering to a client."""
+        """Stop delivering to a client and let go of what it had queued."""
         client.closed = True
         self.clients.discard(client)
         self._direct.discard(client)
         self._batched.discard(client)
+        # A closed socket's handler task usually ends in a reference cycle (its cancellation's
+        # traceback holds its frames); emptied here, the buffers are freed at once instead of
+        # waiting in that cycle for a full collection (a busy client holds thousands of entries).
+        client.latest.clear()
+        client.events.clear()
+        client.frames.clear()
 
     def forget(self, printer_id: str) -> None:
         """Drop what is kept about a removed printer."""

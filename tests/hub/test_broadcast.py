@@ -152,3 +152,21 @@ def test_the_last_published_status_is_kept_while_clients_listen() -> None:
     b.publish("printer.status", {"v": 4}, "a")
     b.forget("a")
     assert "a" not in b.last_status
+
+
+def test_an_unregistered_client_lets_go_of_what_it_had_queued() -> None:
+    b = Broadcaster()
+    direct, batched = Client(), Client(batch=True)
+    b.register(direct)
+    b.register(batched)
+    for i in range(50):
+        b.publish("printer.status", {"i": i}, f"printer-{i}")
+        b.publish("notification", {"i": i}, f"printer-{i}")
+    b.flush()
+    assert direct.pending() == 100 and batched.pending() == 100
+    b.unregister(direct)
+    b.unregister(batched)
+    assert direct.pending() == 0 and batched.pending() == 0
+    b.publish("printer.status", {"i": 0}, "printer-0")
+    b.flush()
+    assert direct.pending() == 0 and batched.pending() == 0
