@@ -19,10 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import time
 
-# Seconds after start for a full refresh: once the drivers are up, again when all have reported.
-FREEZE_AFTER_S = (10.0, 60.0)
+log = logging.getLogger(__name__)
+
+# Seconds after start for a full refresh, once the drivers are up. Later growth (printers that
+# come online late) triggers its own refresh; a fixed second one would pause a loaded hub.
+FREEZE_AFTER_S = (10.0,)
 FREEZE_EVERY_S = 0.25  # keep the young generation small
 CHECK_EVERY_S = 10.0  # how often the frozen set's size is checked (counting it walks it)
 REFRESH_GROWTH = 0.25  # refresh once the frozen set grew by a quarter since the last one
@@ -31,9 +35,16 @@ REFRESH_S = 3600.0  # and at least this often
 
 def refreeze() -> None:
     """Collect every generation (frozen objects included) and freeze what survives."""
+    started = time.perf_counter()
     gc.unfreeze()
-    gc.collect()
+    found = gc.collect()
     gc.freeze()
+    log.info(
+        "gc refresh: %d unreachable objects freed, %d kept frozen, %.0f ms",
+        found,
+        gc.get_freeze_count(),
+        (time.perf_counter() - started) * 1000,
+    )
 
 
 async def housekeeping(
