@@ -393,7 +393,7 @@ async def run_size(args: argparse.Namespace, printers: int, subnet: str, root: P
             # A dashboard following the whole farm, subscribed as docs/websocket.md advises.
             monitor = await ws_clients(hub, 1, 1, marker_ids, workdir, BATCH_SUBSCRIBE)
             try:
-                await asyncio.sleep(args.warmup)
+                await hub.settled(args.warmup)
                 await drain(monitor)
                 first = len(sim.markers)
                 progress(f"{printers} printers: ingest windows")
@@ -548,7 +548,7 @@ async def cmd_ws(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="printforge-bench-") as tmp:
         async with live_hub(printers, "127.95.0.0", args.markers, Path(tmp)) as live:
             sim, hub, serial_of, marker_ids, workdir = live
-            await asyncio.sleep(args.warmup)
+            await hub.settled(args.warmup)
             progress(f"{printers} printers: fan-out to {clients} clients")
             f = await fan_out(
                 hub, sim, clients, args.ws_processes, args.window, args.windows, workdir,
@@ -574,7 +574,7 @@ async def cmd_api(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="printforge-bench-") as tmp:
         async with live_hub(args.api_printers, "127.97.0.0", 0, Path(tmp)) as live:
             _, hub, _, _, workdir = live
-            await asyncio.sleep(args.warmup)
+            await hub.settled(args.warmup)
             results = await api(
                 hub, workdir, args.connections, args.load_processes, args.api_seconds, args.windows
             )
