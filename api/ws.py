@@ -398,8 +398,13 @@ async def _writer(session: Session, batch_interval: float) -> None:
         batch = client.take()
         if dropped is not None:
             await websocket.send(dropped)
-        for message in batch:
+        for i, message in enumerate(batch):
             if session.close is not None:
+                break
+            if client.batch:
+                # Switched to batch frames meanwhile (a dashboard subscribing right after
+                # connecting, its snapshot still going out): the rest rides in the next frame.
+                client.requeue(batch[i:])
                 break
             if client.wants(message):  # the filter may have changed since it was queued
                 await websocket.send(message.text)

@@ -176,6 +176,21 @@ class Client:
             self.events.append(message)
         self.ready.set()
 
+    def requeue(self, messages: list[Message]) -> None:
+        """Put back taken, unsent messages; a newer queued one of the same printer and kind wins."""
+        for message in reversed(messages):
+            if message.type in COALESCED:
+                key = (message.type, message.printer_id)
+                if key not in self.latest:
+                    self.latest[key] = message
+            else:
+                self.events.appendleft(message)
+        while len(self.events) > self.max_events:  # the oldest go first, as in offer()
+            self.events.popleft()
+            self.dropped += 1
+        if messages:
+            self.ready.set()
+
     def drain(self) -> list[Message]:
         """Take everything queued, oldest first."""
         items = list(self.events) + list(self.latest.values())

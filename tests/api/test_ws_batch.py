@@ -114,3 +114,26 @@ async def test_every_batch_client_gets_the_flush_in_one_frame(api: Api) -> None:
         got = [(m["type"], m["payload"]["n"]) for m in frames[0]["payload"]]
         assert got == [("print.progress", 2), ("notification", 9)]
         assert broadcaster.frames_shared == shared_before + 2
+
+
+async def test_a_backlog_still_going_out_switches_to_one_frame_on_subscribe(api: Api) -> None:
+    broadcaster = api.hub.broadcaster
+    async with api.client.websocket("/ws", headers=api.auth("viewer")) as conn:
+        await recv_type(conn, "hello")
+        count = 300
+        for n in range(count):
+            broadcaster.publish("notification", {"n": n}, None)
+        first = await recv_type(conn, "notification")
+        await conn.send(json.dumps({"type": "subscribe", "batch": True}))
+        seen, single = [first["payload"]["n"]], 1
+        while len(seen) < count:
+            message = await recv(conn)
+            if message["type"] == "notification":
+                seen.append(message["payload"]["n"])
+                single += 1
+            elif message["type"] == "batch":
+                seen += [
+                    m["payload"]["n"] for m in message["payload"] if m["type"] == "notification"
+                ]
+        assert seen == list(range(count))  # each once, in order
+        assert single < count // 2  # the rest came in batch frames, not a frame each

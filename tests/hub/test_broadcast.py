@@ -170,3 +170,22 @@ def test_an_unregistered_client_lets_go_of_what_it_had_queued() -> None:
     b.publish("printer.status", {"i": 0}, "printer-0")
     b.flush()
     assert direct.pending() == 0 and batched.pending() == 0
+
+
+def test_requeued_messages_go_back_behind_nothing_newer() -> None:
+    b = Broadcaster()
+    c = Client(max_events=3)
+    b.register(c)
+    b.publish("printer.status", {"v": "old"}, "printer-1")
+    b.publish("notification", {"n": 1}, "printer-1")
+    taken = c.take()
+    b.publish("printer.status", {"v": "new"}, "printer-1")
+    b.publish("notification", {"n": 2}, "printer-1")
+    b.publish("notification", {"n": 3}, "printer-1")
+    b.publish("notification", {"n": 4}, "printer-1")
+    c.requeue(taken)
+    sent = [(m.type, json.loads(m.text)["payload"]) for m in c.drain()]
+    assert ("printer.status", {"v": "new"}) in sent
+    assert ("printer.status", {"v": "old"}) not in sent
+    assert [p["n"] for t, p in sent if t == "notification"] == [2, 3, 4]  # bounded: oldest dropped
+    assert c.dropped == 1
