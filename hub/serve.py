@@ -90,6 +90,20 @@ def raise_open_files_limit() -> int:
     return soft
 
 
+async def until_stopped(serving: Awaitable[None], stop: asyncio.Event) -> None:
+    """Run a server; once a stop was asked for, a connection failing to close is only logged.
+
+    Hypercorn gathers its connections on shutdown and re-raises the first error, e.g. a TLS
+    peer that sent data after close_notify: the hub has stopped cleanly all the same.
+    """
+    try:
+        await serving
+    except Exception:
+        if not stop.is_set():
+            raise
+        log.warning("a connection did not close cleanly while the server stopped", exc_info=True)
+
+
 async def run(settings: Settings) -> None:
     """Serve until SIGINT/SIGTERM."""
     raise_open_files_limit()
@@ -119,7 +133,11 @@ async def run(settings: Settings) -> None:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: asyncio.ensure_future(shut_down()))
-    tasks = [asyncio.create_task(hypercorn_serve(app, config, shutdown_trigger=stop.wait))]
+    tasks = [
+        asyncio.create_task(
+            until_stopped(hypercorn_serve(app, config, shutdown_trigger=stop.wait), stop)
+        )
+    ]
     gc_task = asyncio.create_task(gcpolicy.housekeeping(), name="gc-housekeeping")
     if server.tls and server.http_port:
         redirect = HyperConfig()
@@ -127,10 +145,13 @@ async def run(settings: Settings) -> None:
         redirect.bind = [f"{server.host}:{server.http_port}"]
         tasks.append(
             asyncio.create_task(
-                hypercorn_serve(
-                    redirect_app(server.https_port),  # type: ignore[arg-type]
-                    redirect,
-                    shutdown_trigger=stop.wait,
+                until_stopped(
+                    hypercorn_serve(
+                        redirect_app(server.https_port),  # type: ignore[arg-type]
+                        redirect,
+                        shutdown_trigger=stop.wait,
+                    ),
+                    stop,
                 )
             )
         )

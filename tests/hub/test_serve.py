@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from tests.e2e.conftest import free_port
 
@@ -99,3 +100,16 @@ def test_open_files_limit_is_raised_to_the_hard_limit() -> None:
         assert raised == hard or hard == resource.RLIM_INFINITY
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+async def test_a_connection_failing_to_close_after_the_stop_is_not_an_error() -> None:
+    from hub.serve import until_stopped
+
+    async def failing() -> None:
+        raise ssl.SSLError("application data after close notify")
+
+    stop = asyncio.Event()
+    with pytest.raises(ssl.SSLError):  # before a stop was asked for, it is the server failing
+        await until_stopped(failing(), stop)
+    stop.set()
+    await until_stopped(failing(), stop)
