@@ -22,7 +22,7 @@ sys.path.insert(0, str(_proc.ROOT))
 from integrations.simulator import Fleet
 from integrations.simulator.bambu import BambuFrontEnd
 from integrations.simulator.cli import demo_gcode
-from integrations.simulator.fleet import SPREAD_PARTS, SimPrinter
+from integrations.simulator.fleet import SimPrinter
 
 
 class Counters:
@@ -49,13 +49,6 @@ def count_publishes(frontend: BambuFrontEnd, counters: Counters) -> None:
         return queued
 
     mqtt.publish = publish  # type: ignore[method-assign]
-
-
-def report_instant(fleet: Fleet, sim: SimPrinter) -> tuple[int, int]:
-    """When in each second `sim` reports: (tick, slot within the tick) of the fleet's clock."""
-    ticks = fleet.ticks_per_second
-    index = sim.ctx.index
-    return (-index) % ticks, (index // ticks) % SPREAD_PARTS
 
 
 def add_markers(sim: SimPrinter, counters: Counters, every_s: float, phase: float) -> None:
@@ -116,7 +109,7 @@ async def run(args: argparse.Namespace) -> None:
         # Marker printers: spread evenly over the second by when each one reports, so the
         # markers sample telemetry all through the second (and X1C and P1S alike), not one slot.
         count = min(args.markers, len(printing))
-        by_instant = sorted(printing, key=lambda p: report_instant(fleet, p))
+        by_instant = sorted(printing, key=fleet.report_instant)
         chosen = (
             {id(by_instant[j * len(by_instant) // count]) for j in range(count)} if count else set()
         )

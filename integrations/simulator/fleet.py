@@ -305,8 +305,13 @@ class Fleet:
             self._slots_for = self._roster
             self._slots = [[] for _ in range(SPREAD_PARTS)]
             for sim in self.printers:
-                self._slots[(sim.ctx.index // self.ticks_per_second) % SPREAD_PARTS].append(sim)
+                self._slots[self.report_instant(sim)[1]].append(sim)
         return self._slots[part]
+
+    def report_instant(self, sim: SimPrinter) -> tuple[int, int]:
+        """When in each second `sim` reports as Bambu front ends do: (tick, slot within the tick)."""
+        index = sim.ctx.index
+        return (-index) % self.ticks_per_second, (index // self.ticks_per_second) % SPREAD_PARTS
 
     async def _run(self) -> None:
         # Each tick is cut into SPREAD_PARTS slots and every printer ticks in its own slot, so

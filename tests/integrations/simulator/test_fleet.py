@@ -5,10 +5,12 @@ from __future__ import annotations
 import ipaddress
 import json
 import socket
+from collections.abc import Callable
 
 import pytest
 
 from integrations.simulator import Fleet, ManualClock
+from integrations.simulator.fleet import SPREAD_PARTS
 from tests.helpers import wait_for
 
 from .conftest import gcode
@@ -91,3 +93,27 @@ async def test_ticker_advances_the_accelerated_clock(subnet: str):
         await fleet.load_file(p, "cube.gcode", gcode(time_s=120))
         p.printer.start_print("cube.gcode")
         await wait_for(lambda: p.printer.state.value == "finished", what="finished by the ticker")
+
+
+async def test_report_instant_names_the_tick_and_slot_each_bambu_printer_reports_in(subnet: str):
+    async with Fleet(subnet=subnet, clock=ManualClock(), run_ticker=False) as fleet:
+        sims = [await fleet.add("bambu", model="P1S", port=0) for _ in range(25)]
+        ticks = fleet.ticks_per_second
+        for sim in sims:
+            sim.frontend.on_tick(0)  # the first tick pushes at once (state seen for the first time)
+        sent: dict[str, list[tuple[int, int]]] = {sim.serial: [] for sim in sims}
+        at: list[tuple[int, int]] = [(0, 0)]
+
+        def recorder(serial: str) -> Callable[[bool], None]:
+            return lambda full: sent[serial].append(at[0])
+
+        for sim in sims:
+            sim.frontend.send_report = recorder(sim.serial)  # type: ignore[attr-defined]
+        for tick in range(1, 2 * ticks + 1):
+            for part in range(SPREAD_PARTS):
+                at[0] = (tick % ticks, part)
+                for sim in fleet._slot(part):
+                    sim.frontend.on_tick(tick)
+        for sim in sims:
+            assert sent[sim.serial] == [fleet.report_instant(sim)] * 2  # once a second, there
+        assert len({fleet.report_instant(sim) for sim in sims}) == 25  # spread, none shared
