@@ -14,7 +14,9 @@ from databases import Database
 from config.loader import Settings
 from hub.auth import AuthService
 from hub.broadcast import Broadcaster, Message, encode
+from hub.bus import EventBus
 from hub.errors import Conflict, Invalid, NotFound, Timeout
+from hub.events import PrinterConfigured, PrinterRemoved
 from hub.model import DEFAULT_PORTS, PrinterState
 from hub.printer_manager import PrinterManager, PrinterRecord
 from hub.store import db as store
@@ -117,6 +119,7 @@ class Hub:
         self._printers = PrinterTable()
         self.generated_admin_password: str | None = None
         self.broadcaster = Broadcaster()
+        self.bus = EventBus()
         self._manager: PrinterManager | None = None
         self._telemetry: Telemetry | None = None
         self._links: dict[str, LinkInfo] = {}
@@ -196,7 +199,11 @@ class Hub:
             )
         self.printers = {p.id: p for p in await printers_store.list_all(self._db)}
         self._telemetry = Telemetry(
-            self._db, self.broadcaster, self._status_payload, name_of=self._printer_name
+            self._db,
+            self.broadcaster,
+            self._status_payload,
+            name_of=self._printer_name,
+            bus=self.bus,
         )
         await self._telemetry.start()
         self._manager = PrinterManager(self._on_state, self.driver_options)
@@ -211,6 +218,7 @@ class Hub:
         if self._telemetry is not None:
             await self._telemetry.stop()
             self._telemetry = None
+        await self.bus.close()
         if self._db is not None:
             await self._db.disconnect()
             self._db = None
@@ -261,6 +269,7 @@ class Hub:
             raise
         self.printers[row.id] = row
         await self.manager.apply(to_record(row))
+        self.bus.publish(PrinterConfigured(row.id, row.name, row.protocol, row.model or "", True))
         return row
 
     async def update_printer(self, printer_id: str, data: dict[str, Any]) -> PrinterRow:
@@ -279,16 +288,18 @@ class Hub:
         row = await printers_store.replace(self.db, current, data)
         self.printers[row.id] = row
         await self.manager.apply(to_record(row))
+        self.bus.publish(PrinterConfigured(row.id, row.name, row.protocol, row.model or "", False))
         return row
 
     async def delete_printer(self, printer_id: str) -> None:
         """Remove a printer."""
-        self.printer(printer_id)
+        row = self.printer(printer_id)
         await printers_store.delete(self.db, printer_id)
         self.printers.pop(printer_id, None)
         self._links.pop(printer_id, None)
         self.broadcaster.forget(printer_id)
         await self.manager.remove(printer_id)
+        self.bus.publish(PrinterRemoved(printer_id, row.name))
 
     def _printer_name(self, printer_id: str) -> str:
         row = self.printers.get(printer_id)

@@ -1,4 +1,4 @@
-"""Telemetry wiring: drivers feed telemetry$, the stream pipelines derive events, isolated sinks consume them."""
+"""Telemetry wiring: drivers feed telemetry$, the stream pipelines publish to the bus, sinks subscribe."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from reactivex.scheduler.eventloop import AsyncIOScheduler
 from reactivex.subject import Subject
 
 from hub.broadcast import Broadcaster
+from hub.bus import EventBus, Unsubscribe
+from hub.events import NotificationStored, PrintRecorded
 from hub.model import Job, PrinterState, plain
 from hub.store import notifications as notes_store
 from hub.store import prints as prints_store
@@ -62,41 +64,52 @@ class Telemetry:
         status_payload: Callable[[PrinterState], dict[str, Any]],
         settings: StreamSettings | None = None,
         name_of: Callable[[str], str] = str,
+        bus: EventBus | None = None,
     ) -> None:
         self.db = db
+        self.bus = bus or EventBus()
         self.name_of = name_of
         self.broadcaster = broadcaster
         self.status_payload = status_payload
         self.settings = settings or StreamSettings()
         self.subject: Subject[PrinterState] = Subject()
         self.disposables = CompositeDisposable()
-        self.history: asyncio.Queue[LifecycleEvent] = asyncio.Queue()
-        self.notes: asyncio.Queue[NotificationEvent] = asyncio.Queue()
+        self._unsubscribe: list[Unsubscribe] = []
         self.progress: dict[str, float] = {}  # job_key -> whole percent not yet stored
         self._stored: dict[str, float] = {}  # job_key -> whole percent last stored
         self.tasks: list[asyncio.Task[None]] = []
         self.reports = 0
 
     async def start(self) -> None:
-        """Seed lifecycle tracking from the database, subscribe the sinks, start the writers."""
+        """Seed lifecycle tracking from the database, subscribe the sinks, start the pipelines."""
         seed = await load_seed(self.db)
         scheduler = AsyncIOScheduler(asyncio.get_running_loop())
         pipes = build_pipelines(self.subject, scheduler, self.settings, seed)
-        sinks: list[tuple[Any, Callable[[Any], None], str]] = [
-            (pipes.status, self._on_status, "ws-status"),
-            (pipes.progress, self._on_progress, "progress"),
-            (pipes.ams, self._on_ams, "ws-ams"),
-            (pipes.lifecycle, self._on_lifecycle, "history"),
-            (pipes.notification, self.notes.put_nowait, "notifications"),
+        bus = self.bus
+        # The sinks are bus subscribers like any other consumer. Fan-out to /ws is inline
+        # (the broadcaster buffers per client); the writers have buffers and tasks of their
+        # own and lose nothing (lifecycle steps and notifications are rare and must land).
+        self._unsubscribe = [
+            bus.subscribe(PrinterState, self._on_status, name="ws-status", inline=True),
+            bus.subscribe(ProgressEvent, self._on_progress, name="progress", inline=True),
+            bus.subscribe(AmsEvent, self._on_ams, name="ws-ams", inline=True),
+            bus.subscribe(LifecycleEvent, self._on_lifecycle, name="ws-lifecycle", inline=True),
+            bus.subscribe(NotificationStored, self._on_notification, name="ws-notes", inline=True),
+            bus.subscribe(LifecycleEvent, self._write_history, name="history", max_pending=None),
+            bus.subscribe(
+                NotificationEvent, self._store_notification, name="notifications", max_pending=None
+            ),
         ]
-        for observable, on_next, name in sinks:
-            subscribe_isolated(observable, on_next, name, self.disposables, log)
+        for observable, name in (
+            (pipes.status, "status"),
+            (pipes.progress, "progress"),
+            (pipes.ams, "ams"),
+            (pipes.lifecycle, "lifecycle"),
+            (pipes.notification, "notification"),
+        ):
+            subscribe_isolated(observable, bus.publish, f"bus:{name}", self.disposables, log)
         self.disposables.add(pipes.connect())
-        self.tasks = [
-            asyncio.create_task(self._history_writer(), name="history-writer"),
-            asyncio.create_task(self._notification_writer(), name="notification-writer"),
-            asyncio.create_task(self._progress_flusher(), name="progress-flusher"),
-        ]
+        self.tasks = [asyncio.create_task(self._progress_flusher(), name="progress-flusher")]
 
     def feed(self, state: PrinterState) -> None:
         """Push one driver report into telemetry$."""
@@ -106,8 +119,9 @@ class Telemetry:
     async def stop(self) -> None:
         """Dispose every subscription, then let the writers finish what was queued."""
         self.disposables.dispose()
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._drain(), 10.0)
+        await self.bus.drain(10.0)
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
         for task in self.tasks:
             task.cancel()
         for task in self.tasks:
@@ -115,11 +129,7 @@ class Telemetry:
                 await task
         await self._flush_progress()
 
-    async def _drain(self) -> None:
-        await self.history.join()
-        await self.notes.join()
-
-    # Sinks: synchronous, cheap, never touching the database themselves -----------------
+    # Inline sinks: synchronous, cheap, never touching the database themselves ----------
 
     def _on_status(self, state: PrinterState) -> None:
         self.broadcaster.publish("printer.status", self.status_payload(state), state.printer_id)
@@ -141,7 +151,6 @@ class Telemetry:
         self.broadcaster.publish("ams.update", payload, event.printer_id)
 
     def _on_lifecycle(self, event: LifecycleEvent) -> None:
-        self.history.put_nowait(event)
         payload = {
             "printer_id": event.printer_id,
             "kind": event.kind.value,
@@ -169,13 +178,11 @@ class Telemetry:
                 attempt += 1
                 await asyncio.sleep(delay)
 
-    async def _history_writer(self) -> None:
-        while True:
-            event = await self.history.get()
-            try:
-                await self._retrying(f"history write {event.job_key}", partial(self._write, event))
-            finally:
-                self.history.task_done()
+    async def _write_history(self, event: LifecycleEvent) -> None:
+        await self._retrying(f"history write {event.job_key}", partial(self._write, event))
+        record = await prints_store.by_key(self.db, event.job_key)
+        if record is not None:
+            self.bus.publish(PrintRecorded(event.printer_id, record.id, event.job_key, event))
 
     async def _write(self, event: LifecycleEvent) -> None:
         if event.kind in (LifecycleKind.PAUSED, LifecycleKind.RESUMED):
@@ -200,28 +207,28 @@ class Telemetry:
             self.progress.pop(event.job_key, None)
             self._stored.pop(event.job_key, None)
 
-    async def _notification_writer(self) -> None:
-        while True:
-            event = await self.notes.get()
-            try:
+    async def _store_notification(self, event: NotificationEvent) -> None:
+        stored: list[dict[str, Any]] = []
 
-                async def store(event: NotificationEvent = event) -> None:
-                    # The streams know printers by id; people know them by name.
-                    name = self.name_of(event.printer_id)
-                    note = await notes_store.add(
-                        self.db,
-                        printer_id=event.printer_id,
-                        kind=event.kind.value,
-                        severity=event.severity.value,
-                        title=event.title.replace(event.printer_id, name),
-                        message=event.message.replace(event.printer_id, name),
-                        data={**event.data, "printer_name": name},
-                    )
-                    self.broadcaster.publish("notification", note.public(), event.printer_id)
+        async def store() -> None:
+            # The streams know printers by id; people know them by name.
+            name = self.name_of(event.printer_id)
+            note = await notes_store.add(
+                self.db,
+                printer_id=event.printer_id,
+                kind=event.kind.value,
+                severity=event.severity.value,
+                title=event.title.replace(event.printer_id, name),
+                message=event.message.replace(event.printer_id, name),
+                data={**event.data, "printer_name": name},
+            )
+            stored.append(note.public())
 
-                await self._retrying(f"notification {event.kind}", store)
-            finally:
-                self.notes.task_done()
+        await self._retrying(f"notification {event.kind}", store)
+        self.bus.publish(NotificationStored(event.printer_id, stored[0]))
+
+    def _on_notification(self, event: NotificationStored) -> None:
+        self.broadcaster.publish("notification", event.note, event.printer_id)
 
     async def _progress_flusher(self) -> None:
         while True:

@@ -1,0 +1,63 @@
+"""The catalogue of events carried by the hub's bus: the stream outputs plus the hub's own."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from hub.bus import coalescing
+from hub.model import PrinterState
+from streams.events import AmsEvent, LifecycleEvent, NotificationEvent, ProgressEvent
+
+__all__ = [
+    "AmsEvent",
+    "LifecycleEvent",
+    "NotificationEvent",
+    "NotificationStored",
+    "PrintRecorded",
+    "PrinterConfigured",
+    "PrinterRemoved",
+    "PrinterState",
+    "ProgressEvent",
+]
+
+# status$ (a PrinterState), progress$ and ams$: only the newest per printer matters.
+for _kind in (PrinterState, ProgressEvent, AmsEvent):
+    coalescing(_kind)
+
+
+@dataclass(frozen=True, slots=True)
+class PrinterConfigured:
+    """A printer was added or its configuration changed (secrets left out)."""
+
+    printer_id: str
+    name: str
+    protocol: str
+    model: str
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PrinterRemoved:
+    """A printer was deleted."""
+
+    printer_id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class PrintRecorded:
+    """A lifecycle step has been written to the print history (its row id is known now)."""
+
+    printer_id: str
+    print_id: str
+    job_key: str
+    event: LifecycleEvent
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationStored:
+    """A notification was stored; `note` is its public JSON form (with its id)."""
+
+    printer_id: str | None
+    note: dict[str, Any]
