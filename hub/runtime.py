@@ -17,6 +17,7 @@ from hub.broadcast import Broadcaster, Message, encode
 from hub.bus import EventBus
 from hub.errors import Conflict, Invalid, NotFound, Timeout
 from hub.events import PrinterConfigured, PrinterRemoved
+from hub.files import FileLibrary
 from hub.model import DEFAULT_PORTS, PrinterState
 from hub.printer_manager import PrinterManager, PrinterRecord
 from hub.store import db as store
@@ -123,6 +124,7 @@ class Hub:
         self._manager: PrinterManager | None = None
         self._telemetry: Telemetry | None = None
         self._links: dict[str, LinkInfo] = {}
+        self._files: FileLibrary | None = None
 
     @property
     def printers(self) -> PrinterTable:
@@ -139,6 +141,23 @@ class Hub:
         if self._db is None:
             raise RuntimeError("hub not started")
         return self._db
+
+    @property
+    def files(self) -> FileLibrary:
+        """The print file library (after start)."""
+        if self._files is None:
+            raise RuntimeError("hub not started")
+        return self._files
+
+    async def delete_file(self, file_id: str) -> None:
+        """Remove a print file unless a job that is not finished still uses it."""
+        row = await self.files.get(file_id)
+        in_use = await self.db.fetch_val(
+            "SELECT COUNT(*) FROM queue_jobs WHERE file_id = :f"
+            " AND state NOT IN ('done', 'failed', 'cancelled')",
+            {"f": file_id},
+        )
+        await self.files.delete(row, int(in_use or 0))
 
     @property
     def manager(self) -> PrinterManager:
@@ -198,6 +217,7 @@ class Hub:
                 flush=True,
             )
         self.printers = {p.id: p for p in await printers_store.list_all(self._db)}
+        self._files = FileLibrary(self._db, self.settings.data_dir, self.settings.files.max_bytes)
         self._telemetry = Telemetry(
             self._db,
             self.broadcaster,
@@ -378,4 +398,5 @@ def to_record(row: PrinterRow) -> PrinterRecord:
         model=row.model or "",
         enabled=row.enabled,
         secrets=dict(row.secrets),
+        options={"ftps_port": row.ftps_port} if row.ftps_port else {},
     )
