@@ -5,7 +5,7 @@ from __future__ import annotations
 from quart import Quart, Request, Response, g, request
 
 from api import errors, ws
-from api.blueprints import auth, docs, metrics, notifications, printers, system, users
+from api.blueprints import auth, docs, metrics, notifications, printers, system, tokens, users
 from api.bodies import JsonBodies
 from api.errors import problem
 from api.ratelimit import MemoryRateLimitStore, RateLimiter, RateLimitStore
@@ -16,6 +16,7 @@ from hub.runtime import Hub
 
 BLUEPRINTS = (
     auth.bp,
+    tokens.bp,
     users.bp,
     printers.bp,
     notifications.bp,
