@@ -18,7 +18,7 @@ from hub.bus import EventBus
 from hub.context import Context
 from hub.errors import Conflict, Invalid, NotFound, Timeout
 from hub.events import PrinterConfigured, PrinterRemoved
-from hub.model import PrinterState
+from hub.model import PrinterState, rfc3339
 from hub.printer_manager import PrinterManager, PrinterRecord
 from hub.store import db as store
 from hub.store import printers as printers_store
@@ -382,6 +382,9 @@ class Hub:
 def status_payload(state: PrinterState, link: LinkInfo | None) -> dict[str, Any]:
     """A printer's status as the API and `printer.status` messages show it."""
     payload = state.to_dict()
+    payload["updated_at"] = rfc3339(state.updated_at)
+    if state.job is not None:
+        payload["job"]["started_at"] = rfc3339(state.job.started_at)
     if link is not None:
         payload.update(link_dict(link))
     return payload
@@ -391,7 +394,7 @@ def link_dict(link: LinkInfo) -> dict[str, Any]:
     """Connection facts as the API shows them."""
     return {
         "connection": link.connection.value,
-        "last_seen": link.last_seen,
+        "last_seen": rfc3339(link.last_seen),
         "last_error": link.last_error,
     }
 
