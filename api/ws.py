@@ -24,6 +24,7 @@ from quart import Blueprint, Response, current_app, websocket
 from api.context import hub
 from hub.auth import AuthError, Principal
 from hub.broadcast import MESSAGE_TYPES, Client, encode
+from hub.model import rfc3339
 from hub.runtime import Hub
 from hub.store import users as users_store
 
@@ -452,7 +453,9 @@ async def ws() -> Response | None:
                 "user": principal.username,
                 "role": principal.role,
                 # An API token without expiry has none to announce.
-                "expires_at": None if math.isinf(principal.expires_at) else principal.expires_at,
+                "expires_at": (
+                    None if math.isinf(principal.expires_at) else rfc3339(principal.expires_at)
+                ),
                 "types": list(MESSAGE_TYPES),
             },
         )

@@ -12,6 +12,7 @@ from api.context import hub
 from api.errors import ApiError
 from api.registry import Ctx, Page, endpoint
 from hub.auth import ROLE_RANK
+from hub.model import parse_rfc3339
 from hub.store import api_tokens as store
 
 bp = Blueprint("tokens", __name__)
@@ -73,11 +74,18 @@ async def create_token(ctx: Ctx) -> Response:
             "role_ceiling",
             f"a token cannot have role '{role}' above your own ('{principal.role}')",
         )
-    expires_at = ctx.body.get("expires_at")
-    if expires_at is not None and expires_at <= time.time():
-        raise _field_error(
-            400, "validation_error", "expires_at", "future", "must be a time in the future"
-        )
+    expires_at: float | None = None
+    if ctx.body.get("expires_at") is not None:
+        try:
+            expires_at = parse_rfc3339(ctx.body["expires_at"])
+        except ValueError:
+            raise _field_error(
+                400, "validation_error", "expires_at", "format", "must be an RFC 3339 date-time"
+            ) from None
+        if expires_at <= time.time():
+            raise _field_error(
+                400, "validation_error", "expires_at", "future", "must be a time in the future"
+            )
     token, secret = await hub().auth.tokens.create(
         user_id=principal.user_id, name=ctx.body["name"], role=role, expires_at=expires_at
     )

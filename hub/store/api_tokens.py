@@ -9,6 +9,8 @@ from typing import Any
 
 from databases import Database
 
+from hub.model import rfc3339
+
 # Bumped by every token created or deleted in this process, so the verifier's cache
 # (hub.auth) knows at once that what it holds may be stale.
 _generation = 0
@@ -46,9 +48,9 @@ class ApiToken:
             "username": self.username,
             "name": self.name,
             "role": self.role,
-            "created_at": self.created_at,
-            "expires_at": self.expires_at,
-            "last_used_at": self.last_used_at,
+            "created_at": rfc3339(self.created_at),
+            "expires_at": rfc3339(self.expires_at),
+            "last_used_at": rfc3339(self.last_used_at),
         }
 
 

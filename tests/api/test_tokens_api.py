@@ -12,6 +12,7 @@ from typing import Any
 from quart.testing.connections import WebsocketDisconnectError
 
 from api import ws as ws_api
+from hub.model import parse_rfc3339, rfc3339
 from hub.store import users as users_store
 from tests.api.conftest import Api, assert_problem
 from tests.helpers import wait_for
@@ -55,7 +56,8 @@ async def test_secret_shown_once_stored_hashed_and_accepted_as_bearer(api: Api) 
     assert listing["total"] == 1
     (item,) = listing["items"]
     assert "token" not in item and secret not in json.dumps(item)
-    assert item["last_used_at"] is not None and item["last_used_at"] >= created["created_at"]
+    assert item["last_used_at"] is not None
+    assert parse_rfc3339(item["last_used_at"]) >= parse_rfc3339(created["created_at"])
 
 
 async def test_role_ceiling_and_bad_input_change_nothing(api: Api) -> None:
@@ -66,8 +68,14 @@ async def test_role_ceiling_and_bad_input_change_nothing(api: Api) -> None:
     assert body["errors"][0]["field"] == "role" and body["errors"][0]["rule"] == "role_ceiling"
     r = await api.client.post(
         "/api/tokens",
-        json={"name": "x", "expires_at": time.time() - 10},
+        json={"name": "x", "expires_at": rfc3339(time.time() - 10)},
         headers=api.auth("viewer"),
+    )
+    body = await assert_problem(r, 400, "validation_error")
+    assert body["errors"][0]["field"] == "expires_at"
+    assert body["errors"][0]["rule"] == "future"
+    r = await api.client.post(
+        "/api/tokens", json={"name": "x", "expires_at": "next tuesday"}, headers=api.auth("viewer")
     )
     body = await assert_problem(r, 400, "validation_error")
     assert body["errors"][0]["field"] == "expires_at"
@@ -149,7 +157,7 @@ async def test_revocation_is_immediate_on_rest_and_ws(api: Api) -> None:
 
 
 async def test_expiry_logout_and_user_deletion_end_a_token(api: Api) -> None:
-    short = await create(api, "viewer", expires_at=time.time() + 1.0)
+    short = await create(api, "viewer", expires_at=rfc3339(time.time() + 1.0))
     assert await status_of(api, "/api/auth/me", short["token"]) == 200
 
     async def expired() -> bool:
