@@ -8,6 +8,10 @@ from hub.model import PROTOCOLS
 
 ROLE_ENUM = ["viewer", "operator", "admin"]
 
+# Every timestamp the API sends or takes: RFC 3339 in UTC (hub/model.py: rfc3339, parse_rfc3339).
+TIMESTAMP: dict[str, Any] = {"type": "string", "format": "date-time"}
+TIMESTAMP_OR_NULL: dict[str, Any] = {"type": ["string", "null"], "format": "date-time"}
+
 PROBLEM: dict[str, Any] = {
     "type": "object",
     "required": ["type", "title", "status", "code", "detail"],
@@ -55,8 +59,8 @@ USER: dict[str, Any] = {
         "id": {"type": "string"},
         "username": {"type": "string"},
         "role": {"enum": ROLE_ENUM},
-        "created_at": {"type": "number"},
-        "updated_at": {"type": "number"},
+        "created_at": TIMESTAMP,
+        "updated_at": TIMESTAMP,
     },
 }
 
@@ -160,8 +164,8 @@ PRINTER: dict[str, Any] = {
         "id": {"type": "string"},
         **{k: v for k, v in _PRINTER_FIELDS.items() if not v.get("writeOnly")},
         "has_secret": {"type": "object", "additionalProperties": {"type": "boolean"}},
-        "created_at": {"type": "number"},
-        "updated_at": {"type": "number"},
+        "created_at": TIMESTAMP,
+        "updated_at": TIMESTAMP,
     },
 }
 
@@ -185,7 +189,7 @@ PRINTER_STATUS: dict[str, Any] = {
             ]
         },
         "connection": {"type": "string"},
-        "last_seen": {"type": ["number", "null"]},
+        "last_seen": TIMESTAMP_OR_NULL,
         "last_error": {"type": ["string", "null"]},
         "job": {"type": ["object", "null"]},
         "temps": {"type": "object"},
@@ -196,7 +200,7 @@ PRINTER_STATUS: dict[str, Any] = {
         "errors": {"type": "array"},
         "wifi_signal": {"type": ["integer", "null"]},
         "light": {"type": ["boolean", "null"]},
-        "updated_at": {"type": "number"},
+        "updated_at": TIMESTAMP,
     },
 }
 

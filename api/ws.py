@@ -23,6 +23,7 @@ from quart import Blueprint, Response, current_app, websocket
 from api.context import hub
 from hub.auth import AuthError, Principal
 from hub.broadcast import MESSAGE_TYPES, Client, encode
+from hub.model import rfc3339
 from hub.runtime import Hub
 from hub.store import users as users_store
 
@@ -449,7 +450,7 @@ async def ws() -> Response | None:
             {
                 "user": principal.username,
                 "role": principal.role,
-                "expires_at": principal.expires_at,
+                "expires_at": rfc3339(principal.expires_at),
                 "types": list(MESSAGE_TYPES),
             },
         )

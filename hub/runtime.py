@@ -15,15 +15,18 @@ from config.loader import Settings
 from hub.auth import AuthService
 from hub.broadcast import Broadcaster, Message, encode
 from hub.bus import EventBus
+from hub.context import Context
 from hub.errors import Conflict, Invalid, NotFound, Timeout
 from hub.events import PrinterConfigured, PrinterRemoved
-from hub.model import DEFAULT_PORTS, PrinterState
+from hub.model import PrinterState, rfc3339
 from hub.printer_manager import PrinterManager, PrinterRecord
 from hub.store import db as store
 from hub.store import printers as printers_store
 from hub.store.errors import is_unique_violation
 from hub.store.printers import PrinterRow
 from hub.telemetry import Telemetry
+from integrations import loader
+from integrations.loader import Catalog
 from integrations.printers.base import (
     CommandRejected,
     CommandTimeout,
@@ -32,6 +35,7 @@ from integrations.printers.base import (
     InvalidParams,
     LinkInfo,
 )
+from integrations.printers.registry import DriverRegistry, default_registry
 
 log = logging.getLogger(__name__)
 
@@ -110,9 +114,20 @@ def package_version() -> str:
 class Hub:
     """The running hub: started once, shared by the API and the CLI."""
 
-    def __init__(self, settings: Settings, driver_options: DriverOptions | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        driver_options: DriverOptions | None = None,
+        *,
+        plugins: Catalog | None = None,
+    ) -> None:
         self.settings = settings
         self.driver_options = driver_options
+        # Every plug-in the hub may use: printer drivers by protocol, integrations started below.
+        self.catalog = plugins or Catalog()
+        self.drivers = default_registry() if plugins is None else DriverRegistry(catalog=plugins)
+        self.integrations = loader.Running()
+        self._context: Context | None = None
         self.started_at = time.time()
         self._db: Database | None = None
         self._auth: AuthService | None = None
@@ -146,6 +161,13 @@ class Hub:
         if self._manager is None:
             raise RuntimeError("hub not started")
         return self._manager
+
+    @property
+    def context(self) -> Context:
+        """Settings, database, bus and services for components and plug-ins (after start)."""
+        if self._context is None:
+            raise RuntimeError("hub not started")
+        return self._context
 
     @property
     def telemetry(self) -> Telemetry:
@@ -207,9 +229,15 @@ class Hub:
             bus=self.bus,
         )
         await self._telemetry.start()
-        self._manager = PrinterManager(self._on_state, self.driver_options)
+        self._manager = PrinterManager(
+            self._on_state, self.driver_options, load_driver=self.drivers.load_driver_class
+        )
         if drivers:
             await self.start_drivers()
+        self._context = Context(self.settings, self._db, self.bus, self.broadcaster, self)
+        self.integrations = await loader.start(
+            self.catalog.manifests(), self._context, self.settings
+        )
 
     async def start_drivers(self) -> None:
         """Start a driver for every configured printer (after start)."""
@@ -217,7 +245,9 @@ class Hub:
             await self.manager.apply(to_record(row))
 
     async def stop(self) -> None:
-        """Stop drivers, let the writers finish, then close the database."""
+        """Stop integrations and drivers, let the writers finish, then close the database."""
+        await self.integrations.stop()
+        self._context = None
         if self._manager is not None:
             await self._manager.stop_all()
             self._manager = None
@@ -264,7 +294,7 @@ class Hub:
     async def add_printer(self, data: dict[str, Any]) -> PrinterRow:
         """Store a new printer (protocol default port when omitted)."""
         data = dict(data)
-        data.setdefault("port", DEFAULT_PORTS[data["protocol"]])
+        data.setdefault("port", self.drivers.manifest(data["protocol"]).default_port)
         await self._check_unique(data)
         try:
             row = await printers_store.create(self.db, data)
@@ -288,7 +318,7 @@ class Hub:
             **{k: v for k, v in data.items() if k in {"serial", "host", "port"}},
         }
         if "protocol" in data and "port" not in data and data["protocol"] != current.protocol:
-            merged["port"] = DEFAULT_PORTS[data["protocol"]]
+            merged["port"] = self.drivers.manifest(data["protocol"]).default_port
             data = {**data, "port": merged["port"]}
         await self._check_unique(merged, exclude=printer_id)
         row = await printers_store.replace(self.db, current, data)
@@ -363,6 +393,9 @@ class Hub:
 def status_payload(state: PrinterState, link: LinkInfo | None) -> dict[str, Any]:
     """A printer's status as the API and `printer.status` messages show it."""
     payload = state.to_dict()
+    payload["updated_at"] = rfc3339(state.updated_at)
+    if state.job is not None:
+        payload["job"]["started_at"] = rfc3339(state.job.started_at)
     if link is not None:
         payload.update(link_dict(link))
     return payload
@@ -372,7 +405,7 @@ def link_dict(link: LinkInfo) -> dict[str, Any]:
     """Connection facts as the API shows them."""
     return {
         "connection": link.connection.value,
-        "last_seen": link.last_seen,
+        "last_seen": rfc3339(link.last_seen),
         "last_error": link.last_error,
     }
 

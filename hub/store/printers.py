@@ -10,6 +10,8 @@ from typing import Any
 
 from databases import Database
 
+from hub.model import rfc3339
+
 SECRET_FIELDS = ("access_code", "api_key", "username", "password")
 
 
@@ -45,8 +47,8 @@ class PrinterRow:
             "tags": list(self.tags),
             "enabled": self.enabled,
             "has_secret": {k: True for k in SECRET_FIELDS if self.secrets.get(k)},
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
+            "created_at": rfc3339(self.created_at),
+            "updated_at": rfc3339(self.updated_at),
         }
 
 

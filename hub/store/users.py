@@ -9,6 +9,8 @@ from typing import Any
 
 from databases import Database
 
+from hub.model import rfc3339
+
 ROLES = ("viewer", "operator", "admin")
 
 # Bumped by every change to an account made in this process, so caches of users
@@ -43,8 +45,8 @@ class User:
             "id": self.id,
             "username": self.username,
             "role": self.role,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
+            "created_at": rfc3339(self.created_at),
+            "updated_at": rfc3339(self.updated_at),
         }
 
 
