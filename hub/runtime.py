@@ -203,8 +203,9 @@ class Hub:
             raise RuntimeError("hub not started")
         return self._auth
 
-    async def start(self) -> None:
-        """Connect and migrate the database, load secrets, users and printers."""
+    async def start(self, *, drivers: bool = True) -> None:
+        """Connect and migrate the database, load secrets, users and printers; with `drivers`
+        False the printers' drivers wait for start_drivers()."""
         self._db = await store.connect(self.settings.database_url)
         await store.migrate(self._db)
         self._auth = AuthService(self._db, self.settings.auth)
@@ -231,12 +232,17 @@ class Hub:
         self._manager = PrinterManager(
             self._on_state, self.driver_options, load_driver=self.drivers.load_driver_class
         )
-        for row in self.printers.values():
-            await self._manager.apply(to_record(row))
+        if drivers:
+            await self.start_drivers()
         self._context = Context(self.settings, self._db, self.bus, self.broadcaster, self)
         self.integrations = await loader.start(
             self.catalog.manifests(), self._context, self.settings
         )
+
+    async def start_drivers(self) -> None:
+        """Start a driver for every configured printer (after start)."""
+        for row in list(self.printers.values()):
+            await self.manager.apply(to_record(row))
 
     async def stop(self) -> None:
         """Stop integrations and drivers, let the writers finish, then close the database."""
@@ -323,13 +329,18 @@ class Hub:
 
     async def delete_printer(self, printer_id: str) -> None:
         """Remove a printer."""
-        row = self.printer(printer_id)
+        self.printer(printer_id)
         await printers_store.delete(self.db, printer_id)
-        self.printers.pop(printer_id, None)
+        await self.forget_printer(printer_id)
+
+    async def forget_printer(self, printer_id: str) -> None:
+        """Drop a printer no longer stored: its driver, live state and table entry."""
+        row = self.printers.pop(printer_id, None)
         self._links.pop(printer_id, None)
         self.broadcaster.forget(printer_id)
         await self.manager.remove(printer_id)
-        self.bus.publish(PrinterRemoved(printer_id, row.name))
+        if row is not None:
+            self.bus.publish(PrinterRemoved(printer_id, row.name))
 
     def _printer_name(self, printer_id: str) -> str:
         row = self.printers.get(printer_id)
