@@ -15,6 +15,7 @@ from api.blueprints import (
     notifications,
     printers,
     system,
+    tokens,
     users,
 )
 from api.blueprints.files import MULTIPART_SLACK, UPLOAD_PATH
@@ -28,6 +29,7 @@ from hub.runtime import Hub
 
 BLUEPRINTS = (
     auth.bp,
+    tokens.bp,
     users.bp,
     printers.bp,
     files.bp,
@@ -149,10 +151,13 @@ def create_app(
 
         @app.before_serving
         async def _start() -> None:
-            await hub.start()
-            if hub.settings.simulator.enabled:
+            simulated = hub.settings.simulator.enabled
+            # The built-in simulator listens before any driver dials it: no refused first tries.
+            await hub.start(drivers=not simulated)
+            if simulated:
                 demo.append(Demo(hub, hub.settings.simulator))
                 await demo[0].start()
+                await hub.start_drivers()
 
         @app.after_serving
         async def _stop() -> None:

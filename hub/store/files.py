@@ -8,6 +8,8 @@ from typing import Any
 
 from databases import Database
 
+from hub.model import rfc3339
+
 
 @dataclass(frozen=True)
 class FileRow:
@@ -35,7 +37,7 @@ class FileRow:
             "metadata": self.meta,
             "thumbnail_url": f"/api/files/{self.id}/thumbnail" if self.has_thumbnail else None,
             "uploaded_by": self.uploaded_by,
-            "created_at": self.created_at,
+            "created_at": rfc3339(self.created_at),
         }
 
 
