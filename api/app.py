@@ -5,7 +5,16 @@ from __future__ import annotations
 from quart import Quart, Request, Response, g, request
 
 from api import errors, ws
-from api.blueprints import auth, docs, metrics, notifications, printers, system, users
+from api.blueprints import (
+    auth,
+    dashboard,
+    docs,
+    metrics,
+    notifications,
+    printers,
+    system,
+    users,
+)
 from api.bodies import JsonBodies
 from api.errors import problem
 from api.ratelimit import MemoryRateLimitStore, RateLimiter, RateLimitStore
@@ -22,6 +31,7 @@ BLUEPRINTS = (
     system.bp,
     metrics.bp,
     docs.bp,
+    dashboard.bp,
     ws.bp,
 )
 
