@@ -17,6 +17,7 @@ from hub.broadcast import Broadcaster, Message, encode
 from hub.bus import EventBus
 from hub.errors import Conflict, Invalid, NotFound, Timeout
 from hub.events import PrinterConfigured, PrinterRemoved
+from hub.filament import FilamentService
 from hub.model import DEFAULT_PORTS, PrinterState, rfc3339
 from hub.printer_manager import PrinterManager, PrinterRecord
 from hub.store import db as store
@@ -122,6 +123,7 @@ class Hub:
         self.bus = EventBus()
         self._manager: PrinterManager | None = None
         self._telemetry: Telemetry | None = None
+        self._filament: FilamentService | None = None
         self._links: dict[str, LinkInfo] = {}
 
     @property
@@ -175,6 +177,13 @@ class Hub:
             )
 
     @property
+    def filament(self) -> FilamentService:
+        """Spools, tray assignments and their events (after start)."""
+        if self._filament is None:
+            raise RuntimeError("hub not started")
+        return self._filament
+
+    @property
     def auth(self) -> AuthService:
         """The auth service (after start)."""
         if self._auth is None:
@@ -198,6 +207,10 @@ class Hub:
                 flush=True,
             )
         self.printers = {p.id: p for p in await printers_store.list_all(self._db)}
+        self._filament = FilamentService(
+            self._db, self.bus, self.broadcaster, name_of=self._printer_name
+        )
+        self._filament.start()
         self._telemetry = Telemetry(
             self._db,
             self.broadcaster,
@@ -218,6 +231,10 @@ class Hub:
         if self._telemetry is not None:
             await self._telemetry.stop()
             self._telemetry = None
+        if self._filament is not None:
+            await self.bus.drain(10.0)
+            self._filament.stop()
+            self._filament = None
         await self.bus.close()
         if self._db is not None:
             await self._db.disconnect()
