@@ -81,6 +81,44 @@ USER_UPDATE: dict[str, Any] = {
     "properties": {"password": PASSWORD, "role": {"enum": ROLE_ENUM}},
 }
 
+API_TOKEN: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "user_id", "username", "name", "role", "created_at", "expires_at"],
+    "properties": {
+        "id": {"type": "string"},
+        "user_id": {"type": "string"},
+        "username": {"type": "string"},
+        "name": {"type": "string"},
+        "role": {"enum": ROLE_ENUM},
+        "created_at": TIMESTAMP,
+        "expires_at": TIMESTAMP_OR_NULL,
+        "last_used_at": TIMESTAMP_OR_NULL,
+    },
+}
+
+API_TOKEN_CREATE: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name"],
+    "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 100},
+        "role": {"enum": ROLE_ENUM, "description": "default: the creator's role"},
+        "expires_at": {
+            **TIMESTAMP_OR_NULL,
+            "description": "in the future; null or absent: never expires",
+        },
+    },
+}
+
+API_TOKEN_CREATED: dict[str, Any] = {
+    **API_TOKEN,
+    "required": [*API_TOKEN["required"], "token"],
+    "properties": {
+        **API_TOKEN["properties"],
+        "token": {"type": "string", "description": "the secret, shown only in this answer"},
+    },
+}
+
 PAGE_QUERY: dict[str, Any] = {
     "type": "object",
     "properties": {
