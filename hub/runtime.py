@@ -19,6 +19,7 @@ from hub.context import Context
 from hub.errors import Conflict, Invalid, NotFound, Timeout
 from hub.events import PrinterConfigured, PrinterRemoved
 from hub.filament import FilamentService
+from hub.files import FileLibrary
 from hub.model import PrinterState, rfc3339
 from hub.printer_manager import PrinterManager, PrinterRecord
 from hub.store import db as store
@@ -140,6 +141,7 @@ class Hub:
         self._telemetry: Telemetry | None = None
         self._filament: FilamentService | None = None
         self._links: dict[str, LinkInfo] = {}
+        self._files: FileLibrary | None = None
 
     @property
     def printers(self) -> PrinterTable:
@@ -156,6 +158,23 @@ class Hub:
         if self._db is None:
             raise RuntimeError("hub not started")
         return self._db
+
+    @property
+    def files(self) -> FileLibrary:
+        """The print file library (after start)."""
+        if self._files is None:
+            raise RuntimeError("hub not started")
+        return self._files
+
+    async def delete_file(self, file_id: str) -> None:
+        """Remove a print file unless a job that is not finished still uses it."""
+        row = await self.files.get(file_id)
+        in_use = await self.db.fetch_val(
+            "SELECT COUNT(*) FROM queue_jobs WHERE file_id = :f"
+            " AND state NOT IN ('done', 'failed', 'cancelled')",
+            {"f": file_id},
+        )
+        await self.files.delete(row, int(in_use or 0))
 
     @property
     def manager(self) -> PrinterManager:
@@ -234,6 +253,7 @@ class Hub:
             self._db, self.bus, self.broadcaster, name_of=self._printer_name
         )
         self._filament.start()
+        self._files = FileLibrary(self._db, self.settings.data_dir, self.settings.files.max_bytes)
         self._telemetry = Telemetry(
             self._db,
             self.broadcaster,
@@ -439,4 +459,5 @@ def to_record(row: PrinterRow) -> PrinterRecord:
         model=row.model or "",
         enabled=row.enabled,
         secrets=dict(row.secrets),
+        options={"ftps_port": row.ftps_port} if row.ftps_port else {},
     )
