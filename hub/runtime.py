@@ -15,15 +15,20 @@ from config.loader import Settings
 from hub.auth import AuthService
 from hub.broadcast import Broadcaster, Message, encode
 from hub.bus import EventBus
+from hub.context import Context
 from hub.errors import Conflict, Invalid, NotFound, Timeout
 from hub.events import PrinterConfigured, PrinterRemoved
-from hub.model import DEFAULT_PORTS, PrinterState
+from hub.filament import FilamentService
+from hub.files import FileLibrary
+from hub.model import PrinterState, rfc3339
 from hub.printer_manager import PrinterManager, PrinterRecord
 from hub.store import db as store
 from hub.store import printers as printers_store
 from hub.store.errors import is_unique_violation
 from hub.store.printers import PrinterRow
 from hub.telemetry import Telemetry
+from integrations import loader
+from integrations.loader import Catalog
 from integrations.printers.base import (
     CommandRejected,
     CommandTimeout,
@@ -32,6 +37,7 @@ from integrations.printers.base import (
     InvalidParams,
     LinkInfo,
 )
+from integrations.printers.registry import DriverRegistry, default_registry
 
 log = logging.getLogger(__name__)
 
@@ -110,9 +116,20 @@ def package_version() -> str:
 class Hub:
     """The running hub: started once, shared by the API and the CLI."""
 
-    def __init__(self, settings: Settings, driver_options: DriverOptions | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        driver_options: DriverOptions | None = None,
+        *,
+        plugins: Catalog | None = None,
+    ) -> None:
         self.settings = settings
         self.driver_options = driver_options
+        # Every plug-in the hub may use: printer drivers by protocol, integrations started below.
+        self.catalog = plugins or Catalog()
+        self.drivers = default_registry() if plugins is None else DriverRegistry(catalog=plugins)
+        self.integrations = loader.Running()
+        self._context: Context | None = None
         self.started_at = time.time()
         self._db: Database | None = None
         self._auth: AuthService | None = None
@@ -122,7 +139,9 @@ class Hub:
         self.bus = EventBus()
         self._manager: PrinterManager | None = None
         self._telemetry: Telemetry | None = None
+        self._filament: FilamentService | None = None
         self._links: dict[str, LinkInfo] = {}
+        self._files: FileLibrary | None = None
 
     @property
     def printers(self) -> PrinterTable:
@@ -141,11 +160,35 @@ class Hub:
         return self._db
 
     @property
+    def files(self) -> FileLibrary:
+        """The print file library (after start)."""
+        if self._files is None:
+            raise RuntimeError("hub not started")
+        return self._files
+
+    async def delete_file(self, file_id: str) -> None:
+        """Remove a print file unless a job that is not finished still uses it."""
+        row = await self.files.get(file_id)
+        in_use = await self.db.fetch_val(
+            "SELECT COUNT(*) FROM queue_jobs WHERE file_id = :f"
+            " AND state NOT IN ('done', 'failed', 'cancelled')",
+            {"f": file_id},
+        )
+        await self.files.delete(row, int(in_use or 0))
+
+    @property
     def manager(self) -> PrinterManager:
         """The live printer side (after start)."""
         if self._manager is None:
             raise RuntimeError("hub not started")
         return self._manager
+
+    @property
+    def context(self) -> Context:
+        """Settings, database, bus and services for components and plug-ins (after start)."""
+        if self._context is None:
+            raise RuntimeError("hub not started")
+        return self._context
 
     @property
     def telemetry(self) -> Telemetry:
@@ -175,14 +218,22 @@ class Hub:
             )
 
     @property
+    def filament(self) -> FilamentService:
+        """Spools, tray assignments and their events (after start)."""
+        if self._filament is None:
+            raise RuntimeError("hub not started")
+        return self._filament
+
+    @property
     def auth(self) -> AuthService:
         """The auth service (after start)."""
         if self._auth is None:
             raise RuntimeError("hub not started")
         return self._auth
 
-    async def start(self) -> None:
-        """Connect and migrate the database, load secrets, users and printers."""
+    async def start(self, *, drivers: bool = True) -> None:
+        """Connect and migrate the database, load secrets, users and printers; with `drivers`
+        False the printers' drivers wait for start_drivers()."""
         self._db = await store.connect(self.settings.database_url)
         await store.migrate(self._db)
         self._auth = AuthService(self._db, self.settings.auth)
@@ -198,6 +249,11 @@ class Hub:
                 flush=True,
             )
         self.printers = {p.id: p for p in await printers_store.list_all(self._db)}
+        self._filament = FilamentService(
+            self._db, self.bus, self.broadcaster, name_of=self._printer_name
+        )
+        self._filament.start()
+        self._files = FileLibrary(self._db, self.settings.data_dir, self.settings.files.max_bytes)
         self._telemetry = Telemetry(
             self._db,
             self.broadcaster,
@@ -206,18 +262,35 @@ class Hub:
             bus=self.bus,
         )
         await self._telemetry.start()
-        self._manager = PrinterManager(self._on_state, self.driver_options)
-        for row in self.printers.values():
-            await self._manager.apply(to_record(row))
+        self._manager = PrinterManager(
+            self._on_state, self.driver_options, load_driver=self.drivers.load_driver_class
+        )
+        if drivers:
+            await self.start_drivers()
+        self._context = Context(self.settings, self._db, self.bus, self.broadcaster, self)
+        self.integrations = await loader.start(
+            self.catalog.manifests(), self._context, self.settings
+        )
+
+    async def start_drivers(self) -> None:
+        """Start a driver for every configured printer (after start)."""
+        for row in list(self.printers.values()):
+            await self.manager.apply(to_record(row))
 
     async def stop(self) -> None:
-        """Stop drivers, let the writers finish, then close the database."""
+        """Stop integrations and drivers, let the writers finish, then close the database."""
+        await self.integrations.stop()
+        self._context = None
         if self._manager is not None:
             await self._manager.stop_all()
             self._manager = None
         if self._telemetry is not None:
             await self._telemetry.stop()
             self._telemetry = None
+        if self._filament is not None:
+            await self.bus.drain(10.0)
+            self._filament.stop()
+            self._filament = None
         await self.bus.close()
         if self._db is not None:
             await self._db.disconnect()
@@ -258,7 +331,7 @@ class Hub:
     async def add_printer(self, data: dict[str, Any]) -> PrinterRow:
         """Store a new printer (protocol default port when omitted)."""
         data = dict(data)
-        data.setdefault("port", DEFAULT_PORTS[data["protocol"]])
+        data.setdefault("port", self.drivers.manifest(data["protocol"]).default_port)
         await self._check_unique(data)
         try:
             row = await printers_store.create(self.db, data)
@@ -282,7 +355,7 @@ class Hub:
             **{k: v for k, v in data.items() if k in {"serial", "host", "port"}},
         }
         if "protocol" in data and "port" not in data and data["protocol"] != current.protocol:
-            merged["port"] = DEFAULT_PORTS[data["protocol"]]
+            merged["port"] = self.drivers.manifest(data["protocol"]).default_port
             data = {**data, "port": merged["port"]}
         await self._check_unique(merged, exclude=printer_id)
         row = await printers_store.replace(self.db, current, data)
@@ -293,13 +366,18 @@ class Hub:
 
     async def delete_printer(self, printer_id: str) -> None:
         """Remove a printer."""
-        row = self.printer(printer_id)
+        self.printer(printer_id)
         await printers_store.delete(self.db, printer_id)
-        self.printers.pop(printer_id, None)
+        await self.forget_printer(printer_id)
+
+    async def forget_printer(self, printer_id: str) -> None:
+        """Drop a printer no longer stored: its driver, live state and table entry."""
+        row = self.printers.pop(printer_id, None)
         self._links.pop(printer_id, None)
         self.broadcaster.forget(printer_id)
         await self.manager.remove(printer_id)
-        self.bus.publish(PrinterRemoved(printer_id, row.name))
+        if row is not None:
+            self.bus.publish(PrinterRemoved(printer_id, row.name))
 
     def _printer_name(self, printer_id: str) -> str:
         row = self.printers.get(printer_id)
@@ -352,6 +430,9 @@ class Hub:
 def status_payload(state: PrinterState, link: LinkInfo | None) -> dict[str, Any]:
     """A printer's status as the API and `printer.status` messages show it."""
     payload = state.to_dict()
+    payload["updated_at"] = rfc3339(state.updated_at)
+    if state.job is not None:
+        payload["job"]["started_at"] = rfc3339(state.job.started_at)
     if link is not None:
         payload.update(link_dict(link))
     return payload
@@ -361,7 +442,7 @@ def link_dict(link: LinkInfo) -> dict[str, Any]:
     """Connection facts as the API shows them."""
     return {
         "connection": link.connection.value,
-        "last_seen": link.last_seen,
+        "last_seen": rfc3339(link.last_seen),
         "last_error": link.last_error,
     }
 
@@ -378,4 +459,5 @@ def to_record(row: PrinterRow) -> PrinterRecord:
         model=row.model or "",
         enabled=row.enabled,
         secrets=dict(row.secrets),
+        options={"ftps_port": row.ftps_port} if row.ftps_port else {},
     )
