@@ -9,7 +9,9 @@ from quart import Quart, Request, Response, g, request
 from api import errors, ws
 from api.blueprints import (
     auth,
+    dashboard,
     docs,
+    filaments,
     files,
     metrics,
     notifications,
@@ -36,9 +38,11 @@ BLUEPRINTS = (
     files.bp,
     queue.bp,
     notifications.bp,
+    filaments.bp,
     system.bp,
     metrics.bp,
     docs.bp,
+    dashboard.bp,
     ws.bp,
 )
 

@@ -20,6 +20,7 @@ __all__ = [
     "PrinterState",
     "ProgressEvent",
     "QueueJobChanged",
+    "SpoolChanged",
 ]
 
 # status$ (a PrinterState), progress$ and ams$: only the newest per printer matters.
@@ -72,3 +73,18 @@ class QueueJobChanged:
     state: str
     printer_id: str | None
     job: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolChanged:
+    """A filament spool was created, edited, weighed, consumed from, (un)assigned or deleted.
+
+    `spool` is its public JSON form after the change (the last one known for `deleted`);
+    `printer_id` and `tray` say where it sits, if anywhere."""
+
+    spool_id: str
+    reason: str
+    printer_id: str | None
+    tray: int | None
+    remaining_g: float
+    spool: dict[str, Any]

@@ -21,11 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 from hub.bus import Unsubscribe
 from hub.errors import Conflict
-from hub.events import PrinterConfigured, PrinterRemoved, PrintRecorded
+from hub.events import PrinterConfigured, PrinterRemoved, PrintRecorded, SpoolChanged
+from hub.filament import TraySpool, trays_with_spools
 from hub.model import ACTIVE_STATES, Connection, PrinterState, PrintState
 from hub.queue.matching import PrinterView, Tray, ams_mapping, fit, trays_from_ams
 from hub.queue.readiness import Readiness
 from hub.queue.service import QueueService
+from hub.slicer_meta import normalize_color
 from hub.store import queue as store
 from hub.store.printers import PrinterRow
 from hub.store.queue import ClaimLost, JobRow, RunRow
@@ -69,6 +71,7 @@ class Dispatcher:
         self._sending: set[asyncio.Task[None]] = set()
         self._unsubscribe: list[Unsubscribe] = []
         self._order: tuple[int, list[JobRow]] = (-1, [])
+        self.spools: dict[str, list[TraySpool]] = {}  # printer id -> spools on its trays
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -81,8 +84,11 @@ class Dispatcher:
                 self.runs[run.id] = run
             if job.state == "dispatching":
                 self.reconcile.add(job.id)
+        for printer_id in list(self.hub.printers):
+            self.spools[printer_id] = await trays_with_spools(self.hub.db, printer_id)
         bus = self.hub.bus
         self._unsubscribe = [
+            bus.subscribe(SpoolChanged, self._on_spool, name="queue-spools", max_pending=None),
             bus.subscribe(PrinterState, self._on_status, name="queue-status"),
             bus.subscribe(LifecycleEvent, self._on_lifecycle, name="queue-lifecycle", max_pending=None),
             bus.subscribe(PrintRecorded, self._on_recorded, name="queue-history", max_pending=None),
@@ -124,8 +130,30 @@ class Dispatcher:
     # --- choosing ------------------------------------------------------------------------
 
     def trays(self, row: PrinterRow, state: PrinterState) -> tuple[Tray, ...]:
-        """The filament a printer offers: its live AMS trays."""
-        return trays_from_ams(state.ams)
+        """The filament a printer offers: what its AMS reports (material, colour), with the
+        assigned spool's grams where one is assigned; spools alone where nothing is reported
+        (the single extruder of Moonraker, PrusaLink and OctoPrint printers)."""
+        spools = {s.tray: s for s in self.spools.get(row.id, ())}
+        live = trays_from_ams(state.ams)
+        trays = [
+            replace(t, grams=spools[t.slot].remaining_g) if t.slot in spools else t for t in live
+        ]
+        reported = {t.slot for t in live}
+        for slot, spool in spools.items():
+            if slot not in reported and not (row.protocol == "bambu" and live):
+                color = normalize_color(spool.color)
+                trays.append(Tray(slot, spool.material.upper(), color, spool.remaining_g))
+        return tuple(trays)
+
+    async def _on_spool(self, event: SpoolChanged) -> None:
+        holders = {
+            p for p, spools in self.spools.items() for s in spools if s.spool_id == event.spool_id
+        }
+        if event.printer_id:
+            holders.add(event.printer_id)
+        for printer_id in holders:
+            self.spools[printer_id] = await trays_with_spools(self.hub.db, printer_id)
+        self.wake()
 
     def view(self, row: PrinterRow) -> PrinterView:
         """A printer as matching sees it."""
@@ -275,6 +303,7 @@ class Dispatcher:
             run = replace(run, print_id=event.print_id, print_job_key=event.job_key)
             self.runs[run.id] = run
             await store.save_run(self.hub.db, run)
+            await store.link_print(self.hub.db, event.print_id, run.job_id)
 
     def _name(self, printer_id: str | None) -> str:
         row = self.hub.printers.get(printer_id or "")

@@ -237,6 +237,14 @@ async def runs_of(db: Database, job_ids: list[str]) -> dict[str, list[RunRow]]:
     return found
 
 
+async def link_print(db: Database, print_id: str, job_id: str) -> None:
+    """Mark a history record as printed for a queue job (`prints.queue_job_id`)."""
+    await db.execute(
+        "UPDATE prints SET queue_job_id = :j WHERE id = :p AND queue_job_id IS NULL",
+        {"j": job_id, "p": print_id},
+    )
+
+
 @asynccontextmanager
 async def _write_transaction(db: Database) -> AsyncIterator[None]:
     """A transaction that holds the write lock from its first statement.
