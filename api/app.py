@@ -5,7 +5,16 @@ from __future__ import annotations
 from quart import Quart, Request, Response, g, request
 
 from api import errors, ws
-from api.blueprints import auth, docs, metrics, notifications, printers, system, users
+from api.blueprints import (
+    auth,
+    docs,
+    metrics,
+    notifications,
+    printers,
+    system,
+    users,
+    webhooks,
+)
 from api.bodies import JsonBodies
 from api.errors import problem
 from api.ratelimit import MemoryRateLimitStore, RateLimiter, RateLimitStore
@@ -19,6 +28,7 @@ BLUEPRINTS = (
     users.bp,
     printers.bp,
     notifications.bp,
+    webhooks.bp,
     system.bp,
     metrics.bp,
     docs.bp,

@@ -18,6 +18,7 @@ from hub.bus import EventBus
 from hub.errors import Conflict, Invalid, NotFound, Timeout
 from hub.events import PrinterConfigured, PrinterRemoved
 from hub.model import DEFAULT_PORTS, PrinterState
+from hub.outbox import OutboundContext, Outbox, Stopper, start_plugins
 from hub.printer_manager import PrinterManager, PrinterRecord
 from hub.store import db as store
 from hub.store import printers as printers_store
@@ -123,6 +124,8 @@ class Hub:
         self._manager: PrinterManager | None = None
         self._telemetry: Telemetry | None = None
         self._links: dict[str, LinkInfo] = {}
+        self._outbox: Outbox | None = None
+        self._plugins: list[Stopper] = []
 
     @property
     def printers(self) -> PrinterTable:
@@ -175,6 +178,13 @@ class Hub:
             )
 
     @property
+    def outbox(self) -> Outbox:
+        """The delivery outbox of webhooks and notification channels (after start)."""
+        if self._outbox is None:
+            raise RuntimeError("hub not started")
+        return self._outbox
+
+    @property
     def auth(self) -> AuthService:
         """The auth service (after start)."""
         if self._auth is None:
@@ -206,6 +216,11 @@ class Hub:
             bus=self.bus,
         )
         await self._telemetry.start()
+        self._outbox = Outbox(self._db, self.settings.outbox, self.bus)
+        self._plugins = start_plugins(
+            OutboundContext(self._db, self.bus, self._outbox), self.settings
+        )
+        await self._outbox.start()
         self._manager = PrinterManager(self._on_state, self.driver_options)
         for row in self.printers.values():
             await self._manager.apply(to_record(row))
@@ -218,6 +233,17 @@ class Hub:
         if self._telemetry is not None:
             await self._telemetry.stop()
             self._telemetry = None
+        # Events the writers published last still become outbox rows before the workers stop.
+        await self.bus.drain(10.0)
+        if self._outbox is not None:
+            await self._outbox.stop()
+            self._outbox = None
+        for stop in self._plugins:
+            try:
+                await stop()
+            except Exception:
+                log.exception("an outbound plug-in failed to stop")
+        self._plugins = []
         await self.bus.close()
         if self._db is not None:
             await self._db.disconnect()
