@@ -12,6 +12,7 @@ from api.blueprints import (
     notifications,
     printers,
     system,
+    tokens,
     users,
     webhooks,
 )
@@ -25,6 +26,7 @@ from hub.runtime import Hub
 
 BLUEPRINTS = (
     auth.bp,
+    tokens.bp,
     users.bp,
     printers.bp,
     notifications.bp,
@@ -134,10 +136,13 @@ def create_app(
 
         @app.before_serving
         async def _start() -> None:
-            await hub.start()
-            if hub.settings.simulator.enabled:
+            simulated = hub.settings.simulator.enabled
+            # The built-in simulator listens before any driver dials it: no refused first tries.
+            await hub.start(drivers=not simulated)
+            if simulated:
                 demo.append(Demo(hub, hub.settings.simulator))
                 await demo[0].start()
+                await hub.start_drivers()
 
         @app.after_serving
         async def _stop() -> None:

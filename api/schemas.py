@@ -8,6 +8,10 @@ from hub.model import PROTOCOLS
 
 ROLE_ENUM = ["viewer", "operator", "admin"]
 
+# Every timestamp the API sends or takes: RFC 3339 in UTC (hub/model.py: rfc3339, parse_rfc3339).
+TIMESTAMP: dict[str, Any] = {"type": "string", "format": "date-time"}
+TIMESTAMP_OR_NULL: dict[str, Any] = {"type": ["string", "null"], "format": "date-time"}
+
 PROBLEM: dict[str, Any] = {
     "type": "object",
     "required": ["type", "title", "status", "code", "detail"],
@@ -55,8 +59,8 @@ USER: dict[str, Any] = {
         "id": {"type": "string"},
         "username": {"type": "string"},
         "role": {"enum": ROLE_ENUM},
-        "created_at": {"type": "number"},
-        "updated_at": {"type": "number"},
+        "created_at": TIMESTAMP,
+        "updated_at": TIMESTAMP,
     },
 }
 
@@ -75,6 +79,44 @@ USER_UPDATE: dict[str, Any] = {
     "additionalProperties": False,
     "minProperties": 1,
     "properties": {"password": PASSWORD, "role": {"enum": ROLE_ENUM}},
+}
+
+API_TOKEN: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "user_id", "username", "name", "role", "created_at", "expires_at"],
+    "properties": {
+        "id": {"type": "string"},
+        "user_id": {"type": "string"},
+        "username": {"type": "string"},
+        "name": {"type": "string"},
+        "role": {"enum": ROLE_ENUM},
+        "created_at": TIMESTAMP,
+        "expires_at": TIMESTAMP_OR_NULL,
+        "last_used_at": TIMESTAMP_OR_NULL,
+    },
+}
+
+API_TOKEN_CREATE: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name"],
+    "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 100},
+        "role": {"enum": ROLE_ENUM, "description": "default: the creator's role"},
+        "expires_at": {
+            **TIMESTAMP_OR_NULL,
+            "description": "in the future; null or absent: never expires",
+        },
+    },
+}
+
+API_TOKEN_CREATED: dict[str, Any] = {
+    **API_TOKEN,
+    "required": [*API_TOKEN["required"], "token"],
+    "properties": {
+        **API_TOKEN["properties"],
+        "token": {"type": "string", "description": "the secret, shown only in this answer"},
+    },
 }
 
 PAGE_QUERY: dict[str, Any] = {
@@ -160,8 +202,8 @@ PRINTER: dict[str, Any] = {
         "id": {"type": "string"},
         **{k: v for k, v in _PRINTER_FIELDS.items() if not v.get("writeOnly")},
         "has_secret": {"type": "object", "additionalProperties": {"type": "boolean"}},
-        "created_at": {"type": "number"},
-        "updated_at": {"type": "number"},
+        "created_at": TIMESTAMP,
+        "updated_at": TIMESTAMP,
     },
 }
 
@@ -185,7 +227,7 @@ PRINTER_STATUS: dict[str, Any] = {
             ]
         },
         "connection": {"type": "string"},
-        "last_seen": {"type": ["number", "null"]},
+        "last_seen": TIMESTAMP_OR_NULL,
         "last_error": {"type": ["string", "null"]},
         "job": {"type": ["object", "null"]},
         "temps": {"type": "object"},
@@ -196,7 +238,7 @@ PRINTER_STATUS: dict[str, Any] = {
         "errors": {"type": "array"},
         "wifi_signal": {"type": ["integer", "null"]},
         "light": {"type": ["boolean", "null"]},
-        "updated_at": {"type": "number"},
+        "updated_at": TIMESTAMP,
     },
 }
 

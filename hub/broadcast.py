@@ -19,6 +19,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from hub.model import rfc3339
+
 log = logging.getLogger(__name__)
 
 MESSAGE_TYPES = (
@@ -52,7 +54,7 @@ class Message:
 def encode(type_: str, payload: Any, ts: float | None = None) -> str:
     """The wire form `{"type", "payload", "ts"}`."""
     return json.dumps(
-        {"type": type_, "payload": payload, "ts": time.time() if ts is None else ts},
+        {"type": type_, "payload": payload, "ts": rfc3339(time.time() if ts is None else ts)},
         separators=(",", ":"),
         default=str,
     )
@@ -60,8 +62,8 @@ def encode(type_: str, payload: Any, ts: float | None = None) -> str:
 
 def encode_batch(texts: list[str], ts: float | None = None) -> str:
     """One `batch` frame `{"type": "batch", "payload": [message, ...], "ts"}` of encoded messages."""
-    stamp = json.dumps(time.time() if ts is None else ts)
-    return '{"type":"batch","payload":[' + ",".join(texts) + '],"ts":' + stamp + "}"
+    stamp = rfc3339(time.time() if ts is None else ts)
+    return '{"type":"batch","payload":[' + ",".join(texts) + '],"ts":"' + str(stamp) + '"}'
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass, field, fields, is_dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -160,3 +161,29 @@ def offline_state(printer_id: str) -> PrinterState:
 # Protocols the hub speaks and the port each listens on when a printer record omits it.
 DEFAULT_PORTS: dict[str, int] = {"bambu": 8883, "moonraker": 7125, "prusalink": 80, "octoprint": 80}
 PROTOCOLS: tuple[str, ...] = tuple(DEFAULT_PORTS)
+
+
+# Timestamps ---------------------------------------------------------------------------------
+# The API's one form of time, in REST bodies and /ws messages alike: RFC 3339 in UTC with
+# milliseconds, e.g. "2026-12-04T14:23:54.123Z". Internally (database, streams) time stays Unix
+# seconds; these two helpers are the only place the two forms meet.
+
+
+def rfc3339(ts: float | None) -> str | None:
+    """Unix seconds as an RFC 3339 UTC string with milliseconds (`...Z`); None stays None."""
+    if ts is None:
+        return None
+    millis = round(ts * 1000)
+    seconds, ms = divmod(millis, 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{ms:03d}Z"
+
+
+def parse_rfc3339(text: str) -> float:
+    """An RFC 3339 timestamp (offset or `Z`; a bare date means its UTC midnight) as Unix seconds;
+    ValueError when it is not one."""
+    value = datetime.fromisoformat(text.strip())
+    if value.tzinfo is None:
+        if "T" in text or " " in text.strip():
+            raise ValueError(f"timestamp {text!r} has no UTC offset")
+        value = value.replace(tzinfo=UTC)
+    return value.timestamp()

@@ -13,16 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
-import importlib.util
-import json
 import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 from databases import Database
 
@@ -50,7 +45,6 @@ class Attempt:
 
 
 Sender = Callable[[Delivery], Awaitable[Attempt]]
-Stopper = Callable[[], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,45 +261,3 @@ class Outbox:
             data={"target_id": delivery.target_id, "target_kind": target.kind},
         )
         self.bus.publish(NotificationStored(None, note.public()))
-
-
-@dataclass(frozen=True, slots=True)
-class OutboundContext:
-    """What an outbound plug-in gets at setup: the database, the bus and the outbox."""
-
-    db: Database
-    bus: EventBus
-    outbox: Outbox
-    # How the hub names itself to receivers (`3DPrintForge/<version>`).
-    user_agent: str = "3DPrintForge"
-
-
-#: Outbound plug-ins (package, config section) started with the hub, in this order.
-OUTBOUND_PLUGINS = (("integrations.webhooks", "webhooks"),)
-
-
-def read_manifest(package: str) -> dict[str, Any]:
-    """A plug-in's manifest, read before any of its code is imported."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise LookupError(f"no plug-in package {package}")
-    folder = Path(next(iter(spec.submodule_search_locations)))
-    manifest: dict[str, Any] = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    return manifest
-
-
-def start_plugins(ctx: OutboundContext, settings: Any) -> list[Stopper]:
-    """Set up every enabled outbound plug-in; one that fails is logged and skipped."""
-    stoppers: list[Stopper] = []
-    for package, section in OUTBOUND_PLUGINS:
-        config = getattr(settings, section)
-        if not getattr(config, "enabled", True):
-            continue
-        try:
-            manifest = read_manifest(package)
-            module_name, _, func = manifest["entry_point"].partition(":")
-            module = importlib.import_module(f"{package}.{module_name}")
-            stoppers.append(getattr(module, func)(ctx, config))
-        except Exception:
-            log.exception("outbound plug-in %s failed to start; the hub runs without it", package)
-    return stoppers

@@ -15,16 +15,19 @@ from config.loader import Settings
 from hub.auth import AuthService
 from hub.broadcast import Broadcaster, Message, encode
 from hub.bus import EventBus
+from hub.context import Context
 from hub.errors import Conflict, Invalid, NotFound, Timeout
 from hub.events import PrinterConfigured, PrinterRemoved
-from hub.model import DEFAULT_PORTS, PrinterState
-from hub.outbox import OutboundContext, Outbox, Stopper, start_plugins
+from hub.model import PrinterState, rfc3339
+from hub.outbox import Outbox
 from hub.printer_manager import PrinterManager, PrinterRecord
 from hub.store import db as store
 from hub.store import printers as printers_store
 from hub.store.errors import is_unique_violation
 from hub.store.printers import PrinterRow
 from hub.telemetry import Telemetry
+from integrations import loader
+from integrations.loader import Catalog
 from integrations.printers.base import (
     CommandRejected,
     CommandTimeout,
@@ -33,6 +36,7 @@ from integrations.printers.base import (
     InvalidParams,
     LinkInfo,
 )
+from integrations.printers.registry import DriverRegistry, default_registry
 
 log = logging.getLogger(__name__)
 
@@ -111,9 +115,20 @@ def package_version() -> str:
 class Hub:
     """The running hub: started once, shared by the API and the CLI."""
 
-    def __init__(self, settings: Settings, driver_options: DriverOptions | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        driver_options: DriverOptions | None = None,
+        *,
+        plugins: Catalog | None = None,
+    ) -> None:
         self.settings = settings
         self.driver_options = driver_options
+        # Every plug-in the hub may use: printer drivers by protocol, integrations started below.
+        self.catalog = plugins or Catalog()
+        self.drivers = default_registry() if plugins is None else DriverRegistry(catalog=plugins)
+        self.integrations = loader.Running()
+        self._context: Context | None = None
         self.started_at = time.time()
         self._db: Database | None = None
         self._auth: AuthService | None = None
@@ -125,7 +140,6 @@ class Hub:
         self._telemetry: Telemetry | None = None
         self._links: dict[str, LinkInfo] = {}
         self._outbox: Outbox | None = None
-        self._plugins: list[Stopper] = []
 
     @property
     def printers(self) -> PrinterTable:
@@ -149,6 +163,13 @@ class Hub:
         if self._manager is None:
             raise RuntimeError("hub not started")
         return self._manager
+
+    @property
+    def context(self) -> Context:
+        """Settings, database, bus and services for components and plug-ins (after start)."""
+        if self._context is None:
+            raise RuntimeError("hub not started")
+        return self._context
 
     @property
     def telemetry(self) -> Telemetry:
@@ -191,8 +212,9 @@ class Hub:
             raise RuntimeError("hub not started")
         return self._auth
 
-    async def start(self) -> None:
-        """Connect and migrate the database, load secrets, users and printers."""
+    async def start(self, *, drivers: bool = True) -> None:
+        """Connect and migrate the database, load secrets, users and printers; with `drivers`
+        False the printers' drivers wait for start_drivers()."""
         self._db = await store.connect(self.settings.database_url)
         await store.migrate(self._db)
         self._auth = AuthService(self._db, self.settings.auth)
@@ -216,34 +238,39 @@ class Hub:
             bus=self.bus,
         )
         await self._telemetry.start()
-        self._outbox = Outbox(self._db, self.settings.outbox, self.bus)
-        self._plugins = start_plugins(
-            OutboundContext(self._db, self.bus, self._outbox), self.settings
+        self._manager = PrinterManager(
+            self._on_state, self.driver_options, load_driver=self.drivers.load_driver_class
         )
+        if drivers:
+            await self.start_drivers()
+        self._outbox = Outbox(self._db, self.settings.outbox, self.bus)
+        self._context = Context(self.settings, self._db, self.bus, self.broadcaster, self)
+        self.integrations = await loader.start(
+            self.catalog.manifests(), self._context, self.settings
+        )
+        # Senders are registered now: resume deliveries left pending by the last run.
         await self._outbox.start()
-        self._manager = PrinterManager(self._on_state, self.driver_options)
-        for row in self.printers.values():
-            await self._manager.apply(to_record(row))
+
+    async def start_drivers(self) -> None:
+        """Start a driver for every configured printer (after start)."""
+        for row in list(self.printers.values()):
+            await self.manager.apply(to_record(row))
 
     async def stop(self) -> None:
-        """Stop drivers, let the writers finish, then close the database."""
+        """Stop integrations and drivers, let the writers finish, then close the database."""
+        if self._outbox is not None:
+            # Deliveries in flight finish (briefly); what is pending stays in the outbox, and
+            # the plug-ins' last events are still written to it as they stop.
+            await self._outbox.stop()
+        await self.integrations.stop()
+        self._outbox = None
+        self._context = None
         if self._manager is not None:
             await self._manager.stop_all()
             self._manager = None
         if self._telemetry is not None:
             await self._telemetry.stop()
             self._telemetry = None
-        # Events the writers published last still become outbox rows before the workers stop.
-        await self.bus.drain(10.0)
-        if self._outbox is not None:
-            await self._outbox.stop()
-            self._outbox = None
-        for stop in self._plugins:
-            try:
-                await stop()
-            except Exception:
-                log.exception("an outbound plug-in failed to stop")
-        self._plugins = []
         await self.bus.close()
         if self._db is not None:
             await self._db.disconnect()
@@ -284,7 +311,7 @@ class Hub:
     async def add_printer(self, data: dict[str, Any]) -> PrinterRow:
         """Store a new printer (protocol default port when omitted)."""
         data = dict(data)
-        data.setdefault("port", DEFAULT_PORTS[data["protocol"]])
+        data.setdefault("port", self.drivers.manifest(data["protocol"]).default_port)
         await self._check_unique(data)
         try:
             row = await printers_store.create(self.db, data)
@@ -308,7 +335,7 @@ class Hub:
             **{k: v for k, v in data.items() if k in {"serial", "host", "port"}},
         }
         if "protocol" in data and "port" not in data and data["protocol"] != current.protocol:
-            merged["port"] = DEFAULT_PORTS[data["protocol"]]
+            merged["port"] = self.drivers.manifest(data["protocol"]).default_port
             data = {**data, "port": merged["port"]}
         await self._check_unique(merged, exclude=printer_id)
         row = await printers_store.replace(self.db, current, data)
@@ -319,13 +346,18 @@ class Hub:
 
     async def delete_printer(self, printer_id: str) -> None:
         """Remove a printer."""
-        row = self.printer(printer_id)
+        self.printer(printer_id)
         await printers_store.delete(self.db, printer_id)
-        self.printers.pop(printer_id, None)
+        await self.forget_printer(printer_id)
+
+    async def forget_printer(self, printer_id: str) -> None:
+        """Drop a printer no longer stored: its driver, live state and table entry."""
+        row = self.printers.pop(printer_id, None)
         self._links.pop(printer_id, None)
         self.broadcaster.forget(printer_id)
         await self.manager.remove(printer_id)
-        self.bus.publish(PrinterRemoved(printer_id, row.name))
+        if row is not None:
+            self.bus.publish(PrinterRemoved(printer_id, row.name))
 
     def _printer_name(self, printer_id: str) -> str:
         row = self.printers.get(printer_id)
@@ -378,6 +410,9 @@ class Hub:
 def status_payload(state: PrinterState, link: LinkInfo | None) -> dict[str, Any]:
     """A printer's status as the API and `printer.status` messages show it."""
     payload = state.to_dict()
+    payload["updated_at"] = rfc3339(state.updated_at)
+    if state.job is not None:
+        payload["job"]["started_at"] = rfc3339(state.job.started_at)
     if link is not None:
         payload.update(link_dict(link))
     return payload
@@ -387,7 +422,7 @@ def link_dict(link: LinkInfo) -> dict[str, Any]:
     """Connection facts as the API shows them."""
     return {
         "connection": link.connection.value,
-        "last_seen": link.last_seen,
+        "last_seen": rfc3339(link.last_seen),
         "last_error": link.last_error,
     }
 

@@ -17,7 +17,7 @@ from reactivex.subject import Subject
 from hub.broadcast import Broadcaster
 from hub.bus import EventBus, Unsubscribe
 from hub.events import NotificationStored, PrintRecorded
-from hub.model import Job, PrinterState, plain
+from hub.model import Job, PrinterState, plain, rfc3339
 from hub.store import notifications as notes_store
 from hub.store import prints as prints_store
 from streams import (
@@ -157,7 +157,7 @@ class Telemetry:
             "job_key": event.job_key,
             "file": event.job.file,
             "progress": event.progress,
-            "at": event.at,
+            "at": rfc3339(event.at),
             "inferred": event.inferred,
         }
         self.broadcaster.publish("print.lifecycle", payload, event.printer_id)

@@ -25,8 +25,9 @@ NOTIFICATION: dict[str, Any] = {
         "title": {"type": "string"},
         "message": {"type": "string"},
         "data": {"type": "object"},
-        "created_at": {"type": "number"},
+        "created_at": schemas.TIMESTAMP,
         "read": {"type": "boolean"},
+        "read_at": schemas.TIMESTAMP_OR_NULL,
     },
 }
 

@@ -10,6 +10,8 @@ from typing import Any
 
 from databases import Database
 
+from hub.model import rfc3339
+
 
 @dataclass(frozen=True)
 class Notification:
@@ -35,8 +37,9 @@ class Notification:
             "title": self.title,
             "message": self.message,
             "data": self.data,
-            "created_at": self.created_at,
+            "created_at": rfc3339(self.created_at),
             "read": self.read_at is not None,
+            "read_at": rfc3339(self.read_at),
         }
 
 

@@ -10,6 +10,8 @@ from typing import Any
 
 from databases import Database
 
+from hub.model import rfc3339
+
 SECRET_FIELDS = ("access_code", "api_key", "username", "password")
 
 
@@ -45,8 +47,8 @@ class PrinterRow:
             "tags": list(self.tags),
             "enabled": self.enabled,
             "has_secret": {k: True for k in SECRET_FIELDS if self.secrets.get(k)},
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
+            "created_at": rfc3339(self.created_at),
+            "updated_at": rfc3339(self.updated_at),
         }
 
 
@@ -104,10 +106,16 @@ async def conflict(
     return None if row is None else "host"
 
 
-async def create(db: Database, data: dict[str, Any]) -> PrinterRow:
-    """Insert a printer from validated fields."""
-    now = time.time()
-    printer = PrinterRow(
+INSERT = (
+    "INSERT INTO printers (id, name, protocol, host, port, serial, model, nozzle_diameter,"
+    " tags, enabled, secrets, created_at, updated_at) VALUES (:id, :name, :protocol, :host,"
+    " :port, :serial, :model, :nozzle_diameter, :tags, :enabled, :secrets, :created_at,"
+    " :updated_at)"
+)
+
+
+def _new_row(data: dict[str, Any], now: float) -> PrinterRow:
+    return PrinterRow(
         id=str(uuid.uuid4()),
         name=data["name"],
         protocol=data["protocol"],
@@ -122,14 +130,22 @@ async def create(db: Database, data: dict[str, Any]) -> PrinterRow:
         created_at=now,
         updated_at=now,
     )
-    await db.execute(
-        "INSERT INTO printers (id, name, protocol, host, port, serial, model, nozzle_diameter,"
-        " tags, enabled, secrets, created_at, updated_at) VALUES (:id, :name, :protocol, :host,"
-        " :port, :serial, :model, :nozzle_diameter, :tags, :enabled, :secrets, :created_at,"
-        " :updated_at)",
-        _values(printer),
-    )
+
+
+async def create(db: Database, data: dict[str, Any]) -> PrinterRow:
+    """Insert a printer from validated fields."""
+    printer = _new_row(data, time.time())
+    await db.execute(INSERT, _values(printer))
     return printer
+
+
+async def fingerprint(db: Database) -> tuple[int, float]:
+    """(row count, newest change) of the printers table: it moves whenever any process adds,
+    changes or removes a printer, at the price of one aggregate query."""
+    row = await db.fetch_one("SELECT COUNT(*) AS n, MAX(updated_at) AS t FROM printers")
+    if row is None:
+        return 0, 0.0
+    return int(row["n"]), float(row["t"] or 0.0)
 
 
 async def get(db: Database, printer_id: str) -> PrinterRow | None:
@@ -184,3 +200,36 @@ async def delete(db: Database, printer_id: str) -> bool:
         return False
     await db.execute("DELETE FROM printers WHERE id = :id", {"id": printer_id})
     return True
+
+
+async def create_many(
+    db: Database, entries: list[dict[str, Any]]
+) -> tuple[list[PrinterRow], list[tuple[str, str]]]:
+    """Insert validated printers in one transaction; entries clashing with a stored printer
+    or an earlier entry (serial, host:port) are skipped and named with the reason."""
+    serials = {r["serial"] for r in await db.fetch_all("SELECT serial FROM printers") if r[0]}
+    endpoints = {
+        (r["host"], int(r["port"])) for r in await db.fetch_all("SELECT host, port FROM printers")
+    }
+    added: list[PrinterRow] = []
+    skipped: list[tuple[str, str]] = []
+    now = time.time()
+    for data in entries:
+        serial = data.get("serial")
+        endpoint = (data["host"], int(data["port"]))
+        if serial and serial in serials:
+            skipped.append((data["name"], f"another printer already has serial {serial}"))
+            continue
+        if endpoint in endpoints:
+            skipped.append(
+                (data["name"], f"another printer already uses {endpoint[0]}:{endpoint[1]}")
+            )
+            continue
+        if serial:
+            serials.add(serial)
+        endpoints.add(endpoint)
+        added.append(_new_row(data, now))
+    if added:
+        async with db.transaction():
+            await db.execute_many(INSERT, [_values(p) for p in added])
+    return added, skipped

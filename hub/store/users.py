@@ -9,6 +9,8 @@ from typing import Any
 
 from databases import Database
 
+from hub.model import rfc3339
+
 ROLES = ("viewer", "operator", "admin")
 
 # Bumped by every change to an account made in this process, so caches of users
@@ -43,8 +45,8 @@ class User:
             "id": self.id,
             "username": self.username,
             "role": self.role,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
+            "created_at": rfc3339(self.created_at),
+            "updated_at": rfc3339(self.updated_at),
         }
 
 
@@ -124,6 +126,9 @@ async def delete(db: Database, user_id: str) -> bool:
     """Remove a user; False when absent."""
     if await by_id(db, user_id) is None:
         return False
+    # The foreign key cascades on PostgreSQL; SQLite enforces it only where the connection
+    # enabled it, so the user's API tokens go explicitly.
+    await db.execute("DELETE FROM api_tokens WHERE user_id = :id", {"id": user_id})
     await db.execute("DELETE FROM users WHERE id = :id", {"id": user_id})
     _changed()
     return True

@@ -1,27 +1,17 @@
-"""Discovery of printer drivers from their manifests, importing code only on demand."""
+"""Printer drivers by protocol: the `kind: printer` plug-ins of integrations/loader.py."""
 
 from __future__ import annotations
 
-import importlib
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from integrations import loader
+from integrations.loader import PRINTER, Catalog, Manifest, Root
 from integrations.printers.base import PrinterDriver
 
 log = logging.getLogger(__name__)
-
-_REQUIRED = {
-    "name": str,
-    "protocol": str,
-    "version": str,
-    "default_port": int,
-    "capabilities": list,
-    "config_schema": str,
-    "entry_point": str,
-}
 
 
 class DriverUnavailable(LookupError):
@@ -40,38 +30,39 @@ class DriverManifest:
     config_schema: dict[str, Any]
     module: str
     class_name: str
+    plugin: Manifest
+
+    @classmethod
+    def of(cls, manifest: Manifest) -> DriverManifest:
+        """The printer-specific view of a `kind: printer` plug-in manifest."""
+        return cls(
+            name=manifest.name,
+            protocol=manifest.extra["protocol"],
+            version=manifest.version,
+            default_port=manifest.extra["default_port"],
+            capabilities=frozenset(manifest.extra["capabilities"]),
+            config_schema=manifest.config_schema or {},
+            module=manifest.module,
+            class_name=manifest.attr,
+            plugin=manifest,
+        )
 
 
 def read_manifest(directory: Path, package: str) -> DriverManifest:
     """Parse and check `directory/manifest.json`; raise ValueError naming the bad field."""
-    raw = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
-    if not isinstance(raw, dict):
-        raise ValueError("manifest must be a JSON object")
-    for key, kind in _REQUIRED.items():
-        if not isinstance(raw.get(key), kind):
-            raise ValueError(f"manifest field '{key}' must be a {kind.__name__}")
-    module, sep, class_name = raw["entry_point"].partition(":")
-    if not sep or not module or not class_name:
-        raise ValueError("manifest field 'entry_point' must look like 'module:Class'")
-    schema = json.loads((directory / raw["config_schema"]).read_text(encoding="utf-8"))
-    return DriverManifest(
-        name=raw["name"],
-        protocol=raw["protocol"],
-        version=raw["version"],
-        default_port=raw["default_port"],
-        capabilities=frozenset(raw["capabilities"]),
-        config_schema=schema,
-        module=f"{package}.{directory.name}.{module}",
-        class_name=class_name,
-    )
+    try:
+        return DriverManifest.of(loader.read_manifest(directory, package, PRINTER))
+    except loader.PluginError as exc:
+        raise ValueError(str(exc)) from None
 
 
 class DriverRegistry:
-    """The drivers found under one package directory."""
+    """The drivers found under one package directory, or the printer plug-ins of a catalogue."""
 
-    def __init__(self, root: Path, package: str) -> None:
-        self.root = root
-        self.package = package
+    def __init__(
+        self, root: Path | None = None, package: str = "", *, catalog: Catalog | None = None
+    ) -> None:
+        self.catalog = catalog or Catalog([Root(root or Path(__file__).parent, package, PRINTER)])
         self._manifests: dict[str, DriverManifest] | None = None
         self._classes: dict[str, type[PrinterDriver]] = {}
         self._broken: dict[str, str] = {}
@@ -79,17 +70,8 @@ class DriverRegistry:
     def manifests(self) -> dict[str, DriverManifest]:
         """Manifests by protocol, read once; a broken manifest is logged and skipped."""
         if self._manifests is None:
-            found: dict[str, DriverManifest] = {}
-            for directory in sorted(p for p in self.root.iterdir() if p.is_dir()):
-                if not (directory / "manifest.json").is_file():
-                    continue
-                try:
-                    manifest = read_manifest(directory, self.package)
-                except (OSError, ValueError) as exc:
-                    log.warning("skipping printer driver in %s: %s", directory, exc)
-                    continue
-                found[manifest.protocol] = manifest
-            self._manifests = found
+            found = self.catalog.manifests(PRINTER)
+            self._manifests = {m.protocol: m for m in map(DriverManifest.of, found)}
         return self._manifests
 
     def manifest(self, protocol: str) -> DriverManifest:
@@ -110,12 +92,12 @@ class DriverRegistry:
             raise DriverUnavailable(self._broken[protocol])
         manifest = self.manifest(protocol)
         try:
-            module = importlib.import_module(manifest.module)
-            cls = getattr(module, manifest.class_name)
+            cls = loader.load_entry(manifest.plugin)
             if not (isinstance(cls, type) and issubclass(cls, PrinterDriver)):
                 raise TypeError(f"{manifest.class_name} is not a PrinterDriver")
         except Exception as exc:  # any failure in plug-in code must not crash the hub
-            reason = f"printer driver '{protocol}' failed to load: {type(exc).__name__}: {exc}"
+            cause = exc.__cause__ if isinstance(exc, loader.PluginError) else exc
+            reason = f"printer driver '{protocol}' failed to load: {type(cause).__name__}: {cause}"
             log.error(reason)
             self._broken[protocol] = reason
             raise DriverUnavailable(reason) from exc

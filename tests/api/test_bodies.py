@@ -122,9 +122,9 @@ async def test_status_follows_each_new_state_and_link_change(api: Api) -> None:
     # The same state object with new link facts (last_seen moves with every report).
     entry.idle_link = LinkInfo(Connection.ONLINE, 1234.5, None)
     status = await _status(api, pid)
-    assert (status["connection"], status["last_seen"]) == ("online", 1234.5)
+    assert (status["connection"], status["last_seen"]) == ("online", "1970-01-01T00:20:34.500Z")
     entry.idle_link = LinkInfo(Connection.ONLINE, 1235.5, None)
-    assert (await _status(api, pid))["last_seen"] == 1235.5
+    assert (await _status(api, pid))["last_seen"] == "1970-01-01T00:20:35.500Z"
     entry.idle_link = LinkInfo(Connection.STALE, 1235.5, "no data for 30 s")
     status = await _status(api, pid)
     assert (status["connection"], status["last_error"]) == ("stale", "no data for 30 s")

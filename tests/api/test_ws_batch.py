@@ -26,7 +26,7 @@ def test_encode_batch_wraps_encoded_messages() -> None:
     assert frame == {
         "type": "batch",
         "payload": [json.loads(t) for t in texts],
-        "ts": 3.0,
+        "ts": "1970-01-01T00:00:03.000Z",
     }
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 
+import pytest
+
 from hub.model import (
     AmsTray,
     AmsUnit,
@@ -14,7 +16,9 @@ from hub.model import (
     PrintState,
     Temperatures,
     offline_state,
+    parse_rfc3339,
     plain,
+    rfc3339,
 )
 
 
@@ -62,3 +66,16 @@ def test_plain_copies_what_it_holds() -> None:
     got["items"][0]["a"].append(3)
     got["extra"].add(6)
     assert box.items == [{"a": [1, 2]}] and box.extra == {5}
+
+
+def test_timestamps_are_rfc3339_utc_with_milliseconds() -> None:
+    assert rfc3339(None) is None
+    assert rfc3339(0.0) == "1970-01-01T00:00:00.000Z"
+    assert rfc3339(1795903046.8977363) == "2026-11-28T21:57:26.898Z"
+    assert rfc3339(59.9996) == "1970-01-01T00:01:00.000Z"  # rounding carries into seconds
+    assert parse_rfc3339("2026-11-28T21:57:26.898Z") == pytest.approx(1795903046.898)
+    assert parse_rfc3339("2026-11-28T23:57:26.898+02:00") == pytest.approx(1795903046.898)
+    assert parse_rfc3339("1970-01-02") == 86400.0
+    for bad in ("2026-11-28T21:57:26", "yesterday", "2026-13-01"):
+        with pytest.raises(ValueError):
+            parse_rfc3339(bad)

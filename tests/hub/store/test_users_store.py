@@ -7,6 +7,7 @@ import time
 import pytest
 from databases import Database
 
+from hub.model import parse_rfc3339, rfc3339
 from hub.store import users as users_store
 
 
@@ -23,9 +24,10 @@ async def test_create_and_find(db: Database) -> None:
         "id": user.id,
         "username": "ana",
         "role": "operator",
-        "created_at": user.created_at,
-        "updated_at": user.updated_at,
+        "created_at": rfc3339(user.created_at),
+        "updated_at": rfc3339(user.updated_at),
     }
+    assert parse_rfc3339(user.public()["created_at"]) == pytest.approx(user.created_at, abs=0.001)
 
 
 async def test_duplicate_username_is_refused(db: Database) -> None:

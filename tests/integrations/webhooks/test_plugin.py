@@ -9,22 +9,21 @@ import pytest
 
 from config.loader import ConfigError, load
 from hub.outbound import EVENT_TYPES, matches, valid_pattern
-from hub.outbox import read_manifest
+from integrations.loader import read_manifest
 
 PLUGIN = Path(__file__).parents[3] / "integrations" / "webhooks"
 
 
 def test_manifest_and_config_schema_match_the_hub_config() -> None:
-    manifest = read_manifest("integrations.webhooks")
-    assert manifest["kind"] == "outbound" and manifest["entry_point"] == "plugin:setup"
-    own = json.loads((PLUGIN / manifest["config_schema"]).read_text())
+    manifest = read_manifest(PLUGIN, "integrations")
+    assert manifest.kind == "outbound" and manifest.module == "integrations.webhooks.plugin"
     hub_schema = json.loads((PLUGIN.parents[1] / "config" / "schema.json").read_text())
-    assert hub_schema["properties"][manifest["config_section"]] == own
+    assert hub_schema["properties"][manifest.config_section] == manifest.config_schema
 
 
 def test_allow_networks_from_environment() -> None:
     settings = load(None, env={"PRINTFORGE_WEBHOOKS_ALLOW_NETWORKS": "192.168.1.0/24, fd00::/8"})
-    assert settings.webhooks.allow_networks == ("192.168.1.0/24", "fd00::/8")
+    assert settings.webhooks.allow_networks == ["192.168.1.0/24", "fd00::/8"]
     with pytest.raises(
         ConfigError, match=r"webhooks\.allow_networks = '192\.168\.1': not a network"
     ):

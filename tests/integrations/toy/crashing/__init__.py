@@ -1,0 +1,1 @@
+"""An outbound plug-in whose setup fails: the hub must log it and carry on."""

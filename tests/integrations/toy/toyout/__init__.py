@@ -1,0 +1,1 @@
+"""A toy outbound integration: records what it sees on the bus."""
