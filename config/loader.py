@@ -72,6 +72,27 @@ class RateLimitSettings:
 
 
 @dataclass(frozen=True)
+class FileSettings:
+    """The print file library."""
+
+    max_size_mb: int = 512
+
+    @property
+    def max_bytes(self) -> int:
+        """The largest upload accepted, in bytes."""
+        return self.max_size_mb * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    """The print queue's dispatcher."""
+
+    auto_dispatch: bool = True
+    start_timeout_s: float = 300.0
+    max_attempts: int = 3
+
+
+@dataclass(frozen=True)
 class SimulatorSettings:
     """The embedded simulated fleet started with the hub."""
 
@@ -126,6 +147,8 @@ class Settings:
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     notify: NotifySettings = field(default_factory=NotifySettings)
+    files: FileSettings = field(default_factory=FileSettings)
+    queue: QueueSettings = field(default_factory=QueueSettings)
 
 
 @cache
@@ -306,6 +329,8 @@ def build(data: Mapping[str, Any]) -> Settings:
         outbox=OutboxSettings(**_section(data, "outbox")),
         webhooks=WebhookSettings(**webhooks),
         notify=NotifySettings(**_section(data, "notify")),
+        files=FileSettings(**_section(data, "files")),
+        queue=QueueSettings(**_section(data, "queue")),
     )
 
 

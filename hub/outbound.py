@@ -10,7 +10,13 @@ from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from typing import Any
 
-from hub.events import NotificationStored, PrinterConfigured, PrinterRemoved, PrintRecorded
+from hub.events import (
+    NotificationStored,
+    PrinterConfigured,
+    PrinterRemoved,
+    PrintRecorded,
+    SpoolChanged,
+)
 
 #: Bus event classes the outbound plug-ins subscribe to.
 OUTBOUND_EVENTS: tuple[type, ...] = (
@@ -18,6 +24,7 @@ OUTBOUND_EVENTS: tuple[type, ...] = (
     NotificationStored,
     PrinterConfigured,
     PrinterRemoved,
+    SpoolChanged,
 )
 
 #: Every type name a webhook may receive (patterns are checked against these in the docs).
@@ -38,6 +45,13 @@ EVENT_TYPES = (
     "printer.added",
     "printer.updated",
     "printer.removed",
+    "filament.spool.created",
+    "filament.spool.updated",
+    "filament.spool.weighed",
+    "filament.spool.corrected",
+    "filament.spool.assigned",
+    "filament.spool.unassigned",
+    "filament.spool.deleted",
     "webhook.test",
 )
 
@@ -128,6 +142,17 @@ def outbound(event: object, now: float) -> list[Outbound]:
             "name": event.name,
             "protocol": event.protocol,
             "model": event.model,
+        }
+        return [Outbound(kind, message_id(f"{kind}:{uuid.uuid4()}"), now, data)]
+    if isinstance(event, SpoolChanged):
+        kind = f"filament.spool.{event.reason}"
+        data = {
+            "spool_id": event.spool_id,
+            "reason": event.reason,
+            "printer_id": event.printer_id,
+            "tray": event.tray,
+            "remaining_g": event.remaining_g,
+            "spool": event.spool,
         }
         return [Outbound(kind, message_id(f"{kind}:{uuid.uuid4()}"), now, data)]
     if isinstance(event, PrinterRemoved):

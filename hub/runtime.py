@@ -18,6 +18,8 @@ from hub.bus import EventBus
 from hub.context import Context
 from hub.errors import Conflict, Invalid, NotFound, Timeout
 from hub.events import PrinterConfigured, PrinterRemoved
+from hub.filament import FilamentService
+from hub.files import FileLibrary
 from hub.model import PrinterState, rfc3339
 from hub.outbox import Outbox
 from hub.printer_manager import PrinterManager, PrinterRecord
@@ -138,8 +140,10 @@ class Hub:
         self.bus = EventBus()
         self._manager: PrinterManager | None = None
         self._telemetry: Telemetry | None = None
+        self._filament: FilamentService | None = None
         self._links: dict[str, LinkInfo] = {}
         self._outbox: Outbox | None = None
+        self._files: FileLibrary | None = None
 
     @property
     def printers(self) -> PrinterTable:
@@ -156,6 +160,23 @@ class Hub:
         if self._db is None:
             raise RuntimeError("hub not started")
         return self._db
+
+    @property
+    def files(self) -> FileLibrary:
+        """The print file library (after start)."""
+        if self._files is None:
+            raise RuntimeError("hub not started")
+        return self._files
+
+    async def delete_file(self, file_id: str) -> None:
+        """Remove a print file unless a job that is not finished still uses it."""
+        row = await self.files.get(file_id)
+        in_use = await self.db.fetch_val(
+            "SELECT COUNT(*) FROM queue_jobs WHERE file_id = :f"
+            " AND state NOT IN ('done', 'failed', 'cancelled')",
+            {"f": file_id},
+        )
+        await self.files.delete(row, int(in_use or 0))
 
     @property
     def manager(self) -> PrinterManager:
@@ -206,6 +227,13 @@ class Hub:
         return self._outbox
 
     @property
+    def filament(self) -> FilamentService:
+        """Spools, tray assignments and their events (after start)."""
+        if self._filament is None:
+            raise RuntimeError("hub not started")
+        return self._filament
+
+    @property
     def auth(self) -> AuthService:
         """The auth service (after start)."""
         if self._auth is None:
@@ -230,6 +258,11 @@ class Hub:
                 flush=True,
             )
         self.printers = {p.id: p for p in await printers_store.list_all(self._db)}
+        self._filament = FilamentService(
+            self._db, self.bus, self.broadcaster, name_of=self._printer_name
+        )
+        self._filament.start()
+        self._files = FileLibrary(self._db, self.settings.data_dir, self.settings.files.max_bytes)
         self._telemetry = Telemetry(
             self._db,
             self.broadcaster,
@@ -271,6 +304,10 @@ class Hub:
         if self._telemetry is not None:
             await self._telemetry.stop()
             self._telemetry = None
+        if self._filament is not None:
+            await self.bus.drain(10.0)
+            self._filament.stop()
+            self._filament = None
         await self.bus.close()
         if self._db is not None:
             await self._db.disconnect()
@@ -439,4 +476,5 @@ def to_record(row: PrinterRow) -> PrinterRecord:
         model=row.model or "",
         enabled=row.enabled,
         secrets=dict(row.secrets),
+        options={"ftps_port": row.ftps_port} if row.ftps_port else {},
     )

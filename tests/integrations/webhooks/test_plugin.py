@@ -36,3 +36,20 @@ def test_event_filters() -> None:
     assert all(valid_pattern(p) for p in ["*", "print.*", "queue.job.*", "notification"])
     assert not any(valid_pattern(p) for p in ["print*", "Print.x", "a..b", "*.x", ""])
     assert all(valid_pattern(t) for t in EVENT_TYPES)
+
+
+def test_bus_events_become_typed_messages() -> None:
+    from hub.events import NotificationStored, SpoolChanged
+    from hub.outbound import outbound
+
+    note = {"id": "n1", "kind": "printer_offline", "severity": "warning", "created_at": 5.0}
+    items = outbound(NotificationStored("p1", note), now=9.0)
+    assert [i.type for i in items] == ["notification", "printer.offline"]
+    # The same stored notification always makes the same message ids (no doubles on replay).
+    assert [i.id for i in items] == [i.id for i in outbound(NotificationStored("p1", note), 1.0)]
+    finished = {**note, "id": "n2", "kind": "print_finished"}
+    assert [i.type for i in outbound(NotificationStored("p1", finished), 9.0)] == ["notification"]
+    spool = SpoolChanged("s1", "weighed", "p1", 2, 512.5, {"id": "s1"})
+    (item,) = outbound(spool, 9.0)
+    assert item.type == "filament.spool.weighed" and item.data["remaining_g"] == 512.5
+    assert item.type in EVENT_TYPES and outbound(object(), 9.0) == []
