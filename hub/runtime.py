@@ -15,6 +15,7 @@ from config.loader import Settings
 from hub.auth import AuthService
 from hub.broadcast import Broadcaster, Message, encode
 from hub.bus import EventBus
+from hub.consumption import Consumption
 from hub.context import Context
 from hub.errors import Conflict, Invalid, NotFound, Timeout
 from hub.events import PrinterConfigured, PrinterRemoved
@@ -141,6 +142,7 @@ class Hub:
         self._manager: PrinterManager | None = None
         self._telemetry: Telemetry | None = None
         self._filament: FilamentService | None = None
+        self._consumption: Consumption | None = None
         self._links: dict[str, LinkInfo] = {}
         self._outbox: Outbox | None = None
         self._files: FileLibrary | None = None
@@ -262,6 +264,10 @@ class Hub:
             self._db, self.bus, self.broadcaster, name_of=self._printer_name
         )
         self._filament.start()
+        self._consumption = Consumption(
+            self._db, self.bus, self._filament, has_trays=self._has_trays
+        )
+        await self._consumption.start()
         self._files = FileLibrary(self._db, self.settings.data_dir, self.settings.files.max_bytes)
         self._telemetry = Telemetry(
             self._db,
@@ -306,6 +312,9 @@ class Hub:
             self._telemetry = None
         if self._filament is not None:
             await self.bus.drain(10.0)
+            if self._consumption is not None:
+                self._consumption.stop()
+                self._consumption = None
             self._filament.stop()
             self._filament = None
         await self.bus.close()
@@ -395,6 +404,10 @@ class Hub:
         await self.manager.remove(printer_id)
         if row is not None:
             self.bus.publish(PrinterRemoved(printer_id, row.name))
+
+    def _has_trays(self, printer_id: str) -> bool:
+        row = self.printers.get(printer_id)
+        return row is not None and row.protocol == "bambu"
 
     def _printer_name(self, printer_id: str) -> str:
         row = self.printers.get(printer_id)
