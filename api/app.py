@@ -13,6 +13,7 @@ from api.blueprints import (
     docs,
     filaments,
     files,
+    history,
     metrics,
     notifications,
     printers,
@@ -20,6 +21,7 @@ from api.blueprints import (
     system,
     tokens,
     users,
+    webhooks,
 )
 from api.blueprints.files import MULTIPART_SLACK, UPLOAD_PATH
 from api.bodies import JsonBodies
@@ -38,7 +40,9 @@ BLUEPRINTS = (
     files.bp,
     queue.bp,
     notifications.bp,
+    webhooks.bp,
     filaments.bp,
+    history.bp,
     system.bp,
     metrics.bp,
     docs.bp,

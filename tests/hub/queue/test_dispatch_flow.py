@@ -59,11 +59,17 @@ async def test_bambu_and_moonraker_jobs_print_with_the_right_filament(
     linked = {r["id"]: r["queue_job_id"] for r in rows}
     for job in (blue_job, red_job):
         assert all(linked[p] == job["id"] for p in job["prints"])
-    notes = await farm.ok("GET", "/api/notifications?per_page=200")
-    kinds = [n["kind"] for n in notes["items"]]
-    assert kinds.count("queue_job_started") == 3
-    assert kinds.count("queue_job_completed") == 2
-    assert kinds.count("queue_empty") == 1
+
+    async def kinds() -> list[str]:
+        notes = await farm.ok("GET", "/api/notifications?per_page=200")
+        return [n["kind"] for n in notes["items"]]
+
+    # Notifications follow the job's last change.
+    await wait_for(lambda: _has(kinds(), "queue_empty"), timeout=5, what="queue empty notification")
+    kinds_seen = await kinds()
+    assert kinds_seen.count("queue_job_started") == 3
+    assert kinds_seen.count("queue_job_completed") == 2
+    assert kinds_seen.count("queue_empty") == 1
 
 
 async def test_material_nobody_has_waits_with_reason_and_bed_gate(
@@ -110,3 +116,7 @@ async def _contains(text: Any, part: str) -> bool:
 
 async def _state_is(farm: Farm, job_id: str, state: str) -> bool:
     return bool((await farm.job(job_id))["state"] == state)
+
+
+async def _has(kinds: Any, kind: str) -> bool:
+    return kind in await kinds
