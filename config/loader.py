@@ -71,6 +71,27 @@ class RateLimitSettings:
 
 
 @dataclass(frozen=True)
+class FileSettings:
+    """The print file library."""
+
+    max_size_mb: int = 512
+
+    @property
+    def max_bytes(self) -> int:
+        """The largest upload accepted, in bytes."""
+        return self.max_size_mb * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    """The print queue's dispatcher."""
+
+    auto_dispatch: bool = True
+    start_timeout_s: float = 300.0
+    max_attempts: int = 3
+
+
+@dataclass(frozen=True)
 class SimulatorSettings:
     """The embedded simulated fleet started with the hub."""
 
@@ -112,6 +133,8 @@ class Settings:
     rate_limit: RateLimitSettings = field(default_factory=RateLimitSettings)
     simulator: SimulatorSettings = field(default_factory=SimulatorSettings)
     mqtt: MqttSettings = field(default_factory=MqttSettings)
+    files: FileSettings = field(default_factory=FileSettings)
+    queue: QueueSettings = field(default_factory=QueueSettings)
 
 
 @cache
@@ -280,6 +303,8 @@ def build(data: Mapping[str, Any]) -> Settings:
         rate_limit=RateLimitSettings(**_section(data, "rate_limit")),
         simulator=SimulatorSettings(**_section(data, "simulator")),
         mqtt=MqttSettings(**_section(data, "mqtt")),
+        files=FileSettings(**_section(data, "files")),
+        queue=QueueSettings(**_section(data, "queue")),
     )
 
 
