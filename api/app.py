@@ -20,6 +20,7 @@ from api.blueprints import (
     system,
     tokens,
     users,
+    webhooks,
 )
 from api.blueprints.files import MULTIPART_SLACK, UPLOAD_PATH
 from api.bodies import JsonBodies
@@ -37,6 +38,7 @@ BLUEPRINTS = (
     printers.bp,
     files.bp,
     notifications.bp,
+    webhooks.bp,
     filaments.bp,
     history.bp,
     system.bp,

@@ -22,6 +22,7 @@ from hub.events import PrinterConfigured, PrinterRemoved
 from hub.filament import FilamentService
 from hub.files import FileLibrary
 from hub.model import PrinterState, rfc3339
+from hub.outbox import Outbox
 from hub.printer_manager import PrinterManager, PrinterRecord
 from hub.store import db as store
 from hub.store import printers as printers_store
@@ -143,6 +144,7 @@ class Hub:
         self._filament: FilamentService | None = None
         self._consumption: Consumption | None = None
         self._links: dict[str, LinkInfo] = {}
+        self._outbox: Outbox | None = None
         self._files: FileLibrary | None = None
 
     @property
@@ -220,6 +222,13 @@ class Hub:
             )
 
     @property
+    def outbox(self) -> Outbox:
+        """The delivery outbox of webhooks and notification channels (after start)."""
+        if self._outbox is None:
+            raise RuntimeError("hub not started")
+        return self._outbox
+
+    @property
     def filament(self) -> FilamentService:
         """Spools, tray assignments and their events (after start)."""
         if self._filament is None:
@@ -273,10 +282,13 @@ class Hub:
         )
         if drivers:
             await self.start_drivers()
+        self._outbox = Outbox(self._db, self.settings.outbox, self.bus)
         self._context = Context(self.settings, self._db, self.bus, self.broadcaster, self)
         self.integrations = await loader.start(
             self.catalog.manifests(), self._context, self.settings
         )
+        # Senders are registered now: resume deliveries left pending by the last run.
+        await self._outbox.start()
 
     async def start_drivers(self) -> None:
         """Start a driver for every configured printer (after start)."""
@@ -285,7 +297,12 @@ class Hub:
 
     async def stop(self) -> None:
         """Stop integrations and drivers, let the writers finish, then close the database."""
+        if self._outbox is not None:
+            # Deliveries in flight finish (briefly); what is pending stays in the outbox, and
+            # the plug-ins' last events are still written to it as they stop.
+            await self._outbox.stop()
         await self.integrations.stop()
+        self._outbox = None
         self._context = None
         if self._manager is not None:
             await self._manager.stop_all()
