@@ -99,9 +99,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             _sim, hub, _serial_of, _markers, _workdir = live
             await hub.settled(args.warmup)
             async with async_playwright() as p:
-                browser = await p.chromium.launch(
-                    executable_path=args.chromium, args=CHROMIUM_ARGS
-                )
+                browser = await p.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
                 page = await browser.new_page(viewport={"width": 1600, "height": 1000})
                 await page.add_init_script(OBSERVE_LONG_TASKS)
                 frames = {"frames": 0, "messages": 0, "bytes": 0}

@@ -138,7 +138,8 @@ export function LineChart({ series, title, xFormat = String, yFormat = String, h
   let [x0, x1] = [Math.min(...all.map((p) => p[0])), Math.max(...all.map((p) => p[0]))];
   let [y0, y1] = [Math.min(0, ...all.map((p) => p[1])), Math.max(...all.map((p) => p[1]))];
   if (x1 === x0) x1 = x0 + 1;
-  if (y1 === y0) y1 = y0 + 1;
+  // Counts and grams of a quiet period: still four whole steps, not fractions of one.
+  if (y1 - y0 < 4) y1 = y0 + 4;
   // Round steps (1, 2, 2.5 or 5 times a power of ten) for about four grid lines.
   const raw = (y1 - y0) / 4;
   const pow = 10 ** Math.floor(Math.log10(raw));
@@ -157,7 +158,8 @@ export function LineChart({ series, title, xFormat = String, yFormat = String, h
       ${series.map((s, si) =>
         bars
           ? html`<g class=${`series ${s.cls}`}>${s.points.map(([x, y]) => html`<rect x=${sx(x) - (bw * series.length) / 2 + si * bw} y=${sy(y)} width=${bw} height=${Math.max(0, sy(y0) - sy(y))}><title>${`${s.name} ${xFormat(x)}: ${yFormat(y)}`}</title></rect>`)}</g>`
-          : html`<polyline class=${`series ${s.cls}`} points=${s.points.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(" ")} />`,
+          : html`<g class=${`series ${s.cls}`}><polyline class=${s.cls} points=${s.points.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(" ")} />
+              ${s.points.length <= 40 && s.points.map(([x, y]) => html`<circle cx=${sx(x)} cy=${sy(y)} r="3"><title>${`${s.name} ${xFormat(x)}: ${yFormat(y)}`}</title></circle>`)}</g>`,
       )}
     </svg>
     <figcaption>${title}: ${series.map((s) => html`<span class=${`key ${s.cls}`}>${s.name}</span>`)}</figcaption>
@@ -169,7 +171,7 @@ export function BarList({ items, title, unit = "" }) {
   if (!items.length) return html`<p class="muted">No ${title} yet.</p>`;
   const sorted = [...items].sort((a, b) => b.value - a.value);
   const max = Math.max(...sorted.map((i) => i.value), 1);
-  const W = 600, row = 22, L = 150, H = sorted.length * row + 4;
+  const W = 420, row = 20, L = 130, H = sorted.length * row + 4;
   return html`<figure class="chart bars">
     <svg viewBox="0 0 ${W} ${H}" role="img" aria-label=${`${title}: ${sorted.map((i) => `${i.label} ${Math.round(i.value)} ${unit}`).join(", ")}`}>
       ${sorted.map((i, n) => html`<g>

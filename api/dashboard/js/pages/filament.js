@@ -109,7 +109,7 @@ function SpoolForm({ spool, onDone, onCancel }) {
           <option value="">Not on a printer</option>
           ${printers.map((p) => html`<option value=${p.id}>${p.name}</option>`)}
         </select></div>
-      <div class="field"><label for=${id("tray")}>Tray (0–15 AMS, 254 external)</label><input id=${id("tray")} name="tray" type="number" min="0" max="254" value=${s.assigned_to?.tray ?? 0} /></div>
+      <div class="field"><label for=${id("tray")}>Tray (0 to 15 AMS, 254 external)</label><input id=${id("tray")} name="tray" type="number" min="0" max="254" value=${s.assigned_to?.tray ?? 0} /></div>
       <label class="check"><input type="checkbox" name="archived" checked=${!!s.archived} /> Archived</label>
     </div>`}
     <div class="field"><label for=${id("notes")}>Notes</label><textarea id=${id("notes")} name="notes" rows="2" maxlength="4000">${s.notes || ""}</textarea></div>
