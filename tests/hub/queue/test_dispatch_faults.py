@@ -70,7 +70,9 @@ async def test_forced_dispatch_checks_fit_and_skips_the_bed_gate(farm_factory: F
         "POST", "/api/queue/dispatch", {"job_id": pla_job["id"], "printer_id": printer_id}
     )
     assert [d["job_id"] for d in result["dispatched"]] == [pla_job["id"]]
-    assert result["dispatched"][0]["ams_mapping"] == [0]
+    (tray,) = result["dispatched"][0]["ams_mapping"]
+    loaded = sim.printer.tray(tray)
+    assert (loaded.material, loaded.color) == ("PLA", "FFFFFFFF")
     status, body = await farm.call("POST", "/api/queue/dispatch", {"job_id": pla_job["id"]})
     assert status == 409, body
     await wait_for(lambda: _job_state(farm, pla_job["id"], "done"), timeout=20, what="printed")
