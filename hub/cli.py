@@ -124,8 +124,8 @@ def cmd_user_passwd(args: argparse.Namespace) -> int:
 
 def cmd_printers_import(args: argparse.Namespace) -> int:
     """Load printers from a JSON list (the simulator's --write file) into the hub's database."""
-    from api.schemas import PRINTER_CREATE
     from hub.errors import HubError
+    from hub.protocols import PRINTER_CREATE
 
     try:
         entries = json.loads(Path(args.file).read_text(encoding="utf-8"))
