@@ -49,6 +49,9 @@ def printer_fields(manifests: Iterable[DriverManifest]) -> dict[str, Any]:
             "uniqueItems": True,
         },
         "enabled": {"type": "boolean"},
+        "maintenance": {"type": "boolean"},
+        "auto_clear_bed": {"type": "boolean"},
+        "ftps_port": {"type": ["integer", "null"], "minimum": 1, "maximum": 65535},
         **{name: dict(_SECRET) for name in secret_fields(manifests)},
     }
 
@@ -120,6 +123,9 @@ def check_required_fields(
 
 # The schemas of the drivers shipped with the hub, composed once at start-up.
 _SHIPPED = printer_schemas(default_registry().manifests().values())
+DEFAULT_PORTS: dict[str, int] = {
+    protocol: manifest.default_port for protocol, manifest in default_registry().manifests().items()
+}
 SECRET_FIELDS: tuple[str, ...] = tuple(secret_fields(default_registry().manifests().values()))
 PRINTER_FIELDS: dict[str, Any] = _SHIPPED["fields"]
 PRINTER_CREATE: dict[str, Any] = _SHIPPED["create"]

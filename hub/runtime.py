@@ -18,6 +18,8 @@ from hub.bus import EventBus
 from hub.context import Context
 from hub.errors import Conflict, Invalid, NotFound, Timeout
 from hub.events import PrinterConfigured, PrinterRemoved
+from hub.filament import FilamentService
+from hub.files import FileLibrary
 from hub.model import PrinterState, rfc3339
 from hub.printer_manager import PrinterManager, PrinterRecord
 from hub.protocols import check_required_fields
@@ -143,7 +145,9 @@ class Hub:
         self.bus = EventBus()
         self._manager: PrinterManager | None = None
         self._telemetry: Telemetry | None = None
+        self._filament: FilamentService | None = None
         self._links: dict[str, LinkInfo] = {}
+        self._files: FileLibrary | None = None
 
     @property
     def printers(self) -> PrinterTable:
@@ -160,6 +164,23 @@ class Hub:
         if self._db is None:
             raise RuntimeError("hub not started")
         return self._db
+
+    @property
+    def files(self) -> FileLibrary:
+        """The print file library (after start)."""
+        if self._files is None:
+            raise RuntimeError("hub not started")
+        return self._files
+
+    async def delete_file(self, file_id: str) -> None:
+        """Remove a print file unless a job that is not finished still uses it."""
+        row = await self.files.get(file_id)
+        in_use = await self.db.fetch_val(
+            "SELECT COUNT(*) FROM queue_jobs WHERE file_id = :f"
+            " AND state NOT IN ('done', 'failed', 'cancelled')",
+            {"f": file_id},
+        )
+        await self.files.delete(row, int(in_use or 0))
 
     @property
     def manager(self) -> PrinterManager:
@@ -203,14 +224,22 @@ class Hub:
             )
 
     @property
+    def filament(self) -> FilamentService:
+        """Spools, tray assignments and their events (after start)."""
+        if self._filament is None:
+            raise RuntimeError("hub not started")
+        return self._filament
+
+    @property
     def auth(self) -> AuthService:
         """The auth service (after start)."""
         if self._auth is None:
             raise RuntimeError("hub not started")
         return self._auth
 
-    async def start(self) -> None:
-        """Connect and migrate the database, load secrets, users and printers."""
+    async def start(self, *, drivers: bool = True) -> None:
+        """Connect and migrate the database, load secrets, users and printers; with `drivers`
+        False the printers' drivers wait for start_drivers()."""
         self._db = await store.connect(self.settings.database_url)
         await store.migrate(self._db)
         self._auth = AuthService(self._db, self.settings.auth)
@@ -226,6 +255,11 @@ class Hub:
                 flush=True,
             )
         self.printers = {p.id: p for p in await printers_store.list_all(self._db)}
+        self._filament = FilamentService(
+            self._db, self.bus, self.broadcaster, name_of=self._printer_name
+        )
+        self._filament.start()
+        self._files = FileLibrary(self._db, self.settings.data_dir, self.settings.files.max_bytes)
         self._telemetry = Telemetry(
             self._db,
             self.broadcaster,
@@ -237,12 +271,17 @@ class Hub:
         self._manager = PrinterManager(
             self._on_state, self.driver_options, load_driver=self.drivers.load_driver_class
         )
-        for row in self.printers.values():
-            await self._manager.apply(to_record(row))
+        if drivers:
+            await self.start_drivers()
         self._context = Context(self.settings, self._db, self.bus, self.broadcaster, self)
         self.integrations = await loader.start(
             self.catalog.manifests(), self._context, self.settings
         )
+
+    async def start_drivers(self) -> None:
+        """Start a driver for every configured printer (after start)."""
+        for row in list(self.printers.values()):
+            await self.manager.apply(to_record(row))
 
     async def stop(self) -> None:
         """Stop integrations and drivers, let the writers finish, then close the database."""
@@ -254,6 +293,10 @@ class Hub:
         if self._telemetry is not None:
             await self._telemetry.stop()
             self._telemetry = None
+        if self._filament is not None:
+            await self.bus.drain(10.0)
+            self._filament.stop()
+            self._filament = None
         await self.bus.close()
         if self._db is not None:
             await self._db.disconnect()
@@ -333,13 +376,18 @@ class Hub:
 
     async def delete_printer(self, printer_id: str) -> None:
         """Remove a printer."""
-        row = self.printer(printer_id)
+        self.printer(printer_id)
         await printers_store.delete(self.db, printer_id)
-        self.printers.pop(printer_id, None)
+        await self.forget_printer(printer_id)
+
+    async def forget_printer(self, printer_id: str) -> None:
+        """Drop a printer no longer stored: its driver, live state and table entry."""
+        row = self.printers.pop(printer_id, None)
         self._links.pop(printer_id, None)
         self.broadcaster.forget(printer_id)
         await self.manager.remove(printer_id)
-        self.bus.publish(PrinterRemoved(printer_id, row.name))
+        if row is not None:
+            self.bus.publish(PrinterRemoved(printer_id, row.name))
 
     def _driver(self, protocol: str) -> DriverManifest:
         try:
@@ -427,4 +475,5 @@ def to_record(row: PrinterRow) -> PrinterRecord:
         model=row.model or "",
         enabled=row.enabled,
         secrets=dict(row.secrets),
+        options={"ftps_port": row.ftps_port} if row.ftps_port else {},
     )

@@ -115,7 +115,7 @@ class BambuFrontEnd(FrontEnd):
     # -- reports -----------------------------------------------------------------------------
     def on_tick(self, tick: int) -> None:
         """Push a report once a second (spread across ticks by fleet index) or when asked to."""
-        if not self.running or self.ctx.faults.silent:
+        if not self.running or self.ctx.faults.silent or self.ctx.faults.frozen:
             return
         due = (tick + self.ctx.index) % self.ctx.ticks_per_second == 0
         printer = self.ctx.printer
@@ -160,8 +160,8 @@ class BambuFrontEnd(FrontEnd):
         self.mqtt.publish(self.report_topic, _json({kind: body}))
 
     def _on_publish(self, session: Session, topic: str, payload: bytes) -> None:
-        if topic != self.request_topic:
-            return  # the firmware ignores other serials' topics
+        if topic != self.request_topic or self.ctx.faults.frozen:
+            return  # the firmware ignores other serials' topics (and hears nothing while hung)
         try:
             message = json.loads(payload)
         except ValueError:

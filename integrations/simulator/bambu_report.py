@@ -138,6 +138,18 @@ def tray_object(tray: Tray, tray_id: str) -> dict[str, Any]:
     }
 
 
+def _unset_spool() -> dict[str, Any]:
+    """The external spool with nothing set: every field present, the material empty."""
+    return {
+        "id": str(EXTERNAL_SLOT), "tag_uid": "0000000000000000", "tray_id_name": "",
+        "tray_info_idx": "", "tray_type": "", "tray_sub_brands": "", "tray_color": "00000000",
+        "tray_weight": "0", "tray_diameter": "0.00", "tray_temp": "0", "tray_time": "0",
+        "bed_temp_type": "0", "bed_temp": "0", "nozzle_temp_max": "0", "nozzle_temp_min": "0",
+        "xcam_info": "000000000000000000000000", "tray_uuid": "0" * 32, "remain": 0,
+        "k": 0.02, "n": 1, "cali_idx": -1,
+    }  # fmt: skip
+
+
 def ams_object(printer: PrintModel, version: int) -> dict[str, Any]:
     """The `ams` object: units, trays and which tray feeds the nozzle."""
     units = []
@@ -208,7 +220,7 @@ def print_object(
     active = printer.active
     stage = _stage(printer)
     external = printer.external
-    vt = tray_object(external, str(EXTERNAL_SLOT))
+    vt = tray_object(external, str(EXTERNAL_SLOT)) if not external.empty else _unset_spool()
     vt.pop("cols", None)
     ip = int(ipaddress.IPv4Address(host)) if host[:1].isdigit() else 0
     report: dict[str, Any] = {
@@ -281,6 +293,7 @@ def print_object(
         "stg": [2, 14, 1, 8] if job else [],
         "stg_cur": -1 if stage == 255 and profile.full_reports else stage,
         "subtask_id": job.task_id if job else "",
+        "job_id": job.task_id if job else "",
         "subtask_name": job.subtask_name if job else "",
         "task_id": job.task_id if job else "",
         "total_layer_num": job.meta.layers if job else 0,

@@ -18,6 +18,9 @@ class FaultState:
         self.refuse_auth = False  # every login / API key is rejected
         self.delay = 0.0  # seconds added before each response
         self.restarting = False  # powered off: nothing listens
+        # Bambu: the printer's firmware hangs while its MQTT broker stays up (connects, pings
+        # and subscriptions still work; no report, no command reply).
+        self.frozen = False
         self._awake = asyncio.Event()  # set while the printer is not silent
         self._awake.set()
 
@@ -55,6 +58,10 @@ class Faults:
         """Keep connections open but send no reports and answer nothing."""
         self.state.set_silent(on)
 
+    def freeze(self, on: bool = True) -> None:
+        """Bambu: stop reporting and answering commands while the broker keeps serving."""
+        self.state.frozen = on
+
     def refuse_auth(self, on: bool = True) -> None:
         """Reject every credential (MQTT CONNACK 5, HTTP 401/403, FTP 530)."""
         self.state.refuse_auth = on
@@ -74,6 +81,7 @@ class Faults:
                 self._printer.power_cycle()
                 # A power cycle cures a hung (silent) firmware; injected auth and delay stay.
                 self.state.set_silent(False)
+                self.state.frozen = False
                 await asyncio.sleep(delay)
                 await self._frontend.start()
             finally:

@@ -16,7 +16,7 @@ from integrations.simulator.bambu_report import PROFILES
 from integrations.simulator.clock import AcceleratedClock, Clock
 from integrations.simulator.faults import Faults, FaultState
 from integrations.simulator.frontend import FrontEnd, PrinterContext
-from integrations.simulator.model import PrintModel, SimFile
+from integrations.simulator.model import PrintLogEntry, PrintModel, SimFile
 from integrations.simulator.moonraker import MoonrakerFrontEnd
 from integrations.simulator.octoprint import OctoPrintFrontEnd
 from integrations.simulator.prusalink import PrusaLinkFrontEnd
@@ -275,6 +275,10 @@ class Fleet:
             if key in (printer.name, printer.serial, printer.host):
                 return printer
         raise KeyError(f"no simulated printer named {key!r}")
+
+    def print_log(self) -> list[tuple[SimPrinter, PrintLogEntry]]:
+        """Every physical print of every printer, in start order per printer."""
+        return [(sim, entry) for sim in self.printers for entry in sim.printer.log]
 
     def describe(self) -> list[dict[str, Any]]:
         """Every printer as an entry for `printforge printers import` (a JSON list)."""

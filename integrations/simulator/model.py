@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from hub.model import ACTIVE_STATES, PrintState
@@ -96,6 +97,23 @@ class SimJob:
         return max(0.0, self.meta.time_s - self.work_s) * 100.0 / max(1, speed_percent)
 
 
+@dataclass(slots=True)
+class PrintLogEntry:
+    """One physical print as the simulated printer lived it: the truth tests compare against."""
+
+    task_id: str
+    file: str
+    started_at: float  # wall-clock time, as the job's own started_at
+    ended_at: float | None = None
+    # finished | failed | cancelled | interrupted (power lost mid-print); None while running.
+    outcome: str | None = None
+    percent: int = 0  # whole percent reached when it ended
+
+
+# A job event for listeners: ("started" | "ended", the job, the log entry).
+JobListener = Callable[[str, SimJob, PrintLogEntry], None]
+
+
 class PrintModel:
     """One simulated printer's physical state, advanced by `tick()` on an injected clock."""
 
@@ -115,6 +133,10 @@ class PrintModel:
         self.active_slot: int = 0 if self.ams else EXTERNAL_SLOT
         self.files: dict[str, SimFile] = {}
         self.lights: dict[str, str] = {"chamber_light": "on", "work_light": "off"}
+        # Every print started on this printer, in order; survives power cycles.
+        self.log: list[PrintLogEntry] = []
+        # Front ends that announce jobs (Moonraker history, OctoPrint events) listen here.
+        self.job_listeners: list[JobListener] = []
         self._last = clock.now()
         self._reset()
 
@@ -215,6 +237,9 @@ class PrintModel:
         self.print_error = 0
         self.message = ""
         self.state = PrintState.PREPARING
+        record = PrintLogEntry(self.job.task_id, entry.name, self.job.started_at)
+        self.log.append(record)
+        self._announce("started", self.job, record)
         return self.job
 
     def pause(self) -> None:
@@ -259,6 +284,9 @@ class PrintModel:
 
     def power_cycle(self) -> None:
         """Lose everything a power cycle loses (job, heat, errors); files and spools remain."""
+        if self.job is not None and self.active:
+            self.job.ended_at = time.time()
+            self._log_end(self.job, "interrupted")
         self._reset()
         self._last = self.clock.now()
 
@@ -268,6 +296,27 @@ class PrintModel:
         self.part_fan = 0
         if self.job is not None:
             self.job.ended_at = time.time()
+            self._log_end(self.job, state.value)
+
+    def _log_end(self, job: SimJob, outcome: str) -> None:
+        entry = self.log_entry(job)
+        if entry is None or entry.outcome is not None:
+            return
+        entry.ended_at = job.ended_at
+        entry.outcome = outcome
+        entry.percent = job.percent
+        self._announce("ended", job, entry)
+
+    def log_entry(self, job: SimJob) -> PrintLogEntry | None:
+        """The log entry of `job` (the latest one with its task id)."""
+        for entry in reversed(self.log):
+            if entry.task_id == job.task_id and entry.started_at == job.started_at:
+                return entry
+        return None
+
+    def _announce(self, what: str, job: SimJob, entry: PrintLogEntry) -> None:
+        for listener in list(self.job_listeners):
+            listener(what, job, entry)
 
     def raise_hms(self, attr: int, code: int) -> None:
         """Add an HMS error (no duplicate)."""

@@ -19,7 +19,7 @@ from aiohttp import WSMsgType, web
 from hub.model import PrintState
 from integrations.simulator.frontend import PrinterContext
 from integrations.simulator.http_common import HttpFrontEnd, file_name, read_upload, truthy
-from integrations.simulator.model import SimError
+from integrations.simulator.model import PrintLogEntry, SimError, SimJob
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,14 @@ _STATE_MESSAGES = {
     "error": "Klipper reported an error",
     "disconnected": "Klippy disconnected",
 }
+# The history status Moonraker gives a job, by how the print ended.
+_HISTORY_STATUS = {
+    "finished": "completed",
+    "cancelled": "cancelled",
+    "failed": "error",
+    "interrupted": "interrupted",
+}
+HISTORY_KEEP = 200  # jobs a simulated printer remembers
 _NOTIFY = {
     "ready": "notify_klippy_ready",
     "shutdown": "notify_klippy_shutdown",
@@ -65,6 +73,8 @@ class _Client:
 
     ws: web.WebSocketResponse
     id: int
+    # Moonraker accepts a socket with a wrong key and then refuses every call on it.
+    authorized: bool = True
     objects: dict[str, list[str] | None] = field(default_factory=dict)
     sent: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -95,10 +105,17 @@ class MoonrakerFrontEnd(HttpFrontEnd):
         self._ids = itertools.count(1000)
         self._tokens: dict[str, float] = {}
         self._startup_until = 0.0
+        # Moonraker's job history, oldest first; it lives in Moonraker's database, so a
+        # power cycle keeps it (a job in progress then is marked "interrupted").
+        self.history: list[dict[str, Any]] = []
+        self._job_ids = itertools.count(1)
+        ctx.printer.job_listeners.append(self._on_job)
         self._methods: dict[str, Callable[[dict[str, Any], _Client | None], Any]] = {
             "server.info": self._server_info,
             "server.connection.identify": self._identify,
             "server.files.list": self._files_list,
+            "server.history.list": self._history_list,
+            "server.history.get_job": self._history_job,
             "server.files.metadata": self._files_metadata,
             "printer.info": self._printer_info,
             "printer.objects.list": lambda p, c: {"objects": sorted(self.status())},
@@ -155,7 +172,7 @@ class MoonrakerFrontEnd(HttpFrontEnd):
         interval = max(1, round(self.ctx.ticks_per_second / 4))
         if (tick + self.ctx.index) % interval or self.ctx.faults.silent:
             return
-        subscribed = [c for c in self.clients if c.objects]
+        subscribed = [c for c in self.clients if c.objects and c.authorized]
         if not subscribed:
             return
         status = self.status()
@@ -291,6 +308,68 @@ class MoonrakerFrontEnd(HttpFrontEnd):
             "first_layer_bed_temp": entry.meta.bed_temp,
         }
 
+    # -- job history -------------------------------------------------------------------------
+    def _on_job(self, what: str, job: SimJob, entry: PrintLogEntry) -> None:
+        """Keep the history as Moonraker does and announce each change to every client."""
+        if what == "started":
+            record: dict[str, Any] = {
+                "job_id": f"{next(self._job_ids):06X}",
+                "exists": True,
+                "filename": job.file,
+                "status": "in_progress",
+                "start_time": entry.started_at,
+                "end_time": None,
+                "print_duration": 0.0,
+                "total_duration": 0.0,
+                "filament_used": 0.0,
+                "metadata": {
+                    "estimated_time": job.meta.time_s,
+                    "layer_count": job.meta.layers,
+                    "filament_weight_total": job.meta.grams,
+                },
+                "auxiliary_data": [],
+                "user": "_TRUSTED_USER_",
+                "_task": job.task_id,
+            }
+            self.history.append(record)
+            del self.history[:-HISTORY_KEEP]
+            self._broadcast("notify_history_changed", [{"action": "added", "job": _public(record)}])
+            return
+        for record in reversed(self.history):
+            if record["_task"] == job.task_id and record["status"] == "in_progress":
+                record.update(
+                    status=_HISTORY_STATUS.get(entry.outcome or "", "error"),
+                    end_time=entry.ended_at,
+                    print_duration=round(job.printing_s, 2),
+                    total_duration=round(job.elapsed_s, 2),
+                    filament_used=round(job.grams_used * GRAMS_TO_MM, 2),
+                )
+                self._broadcast(
+                    "notify_history_changed", [{"action": "finished", "job": _public(record)}]
+                )
+                return
+
+    def _history_list(self, params: dict[str, Any], client: _Client | None) -> dict[str, Any]:
+        jobs = list(self.history)
+        since, before = params.get("since"), params.get("before")
+        if isinstance(since, int | float | str) and str(since):
+            jobs = [j for j in jobs if j["start_time"] > float(since)]
+        if isinstance(before, int | float | str) and str(before):
+            jobs = [j for j in jobs if j["start_time"] < float(before)]
+        if str(params.get("order", "desc")) != "asc":
+            jobs.reverse()
+        count = len(jobs)
+        start = int(params.get("start", 0) or 0)
+        limit = int(params.get("limit", 50) or 50)
+        return {"count": count, "jobs": [_public(j) for j in jobs[start : start + limit]]}
+
+    def _history_job(self, params: dict[str, Any], client: _Client | None) -> dict[str, Any]:
+        uid = str(params.get("uid", ""))
+        for record in self.history:
+            if record["job_id"] == uid:
+                return {"job": _public(record)}
+        raise RpcError(404, f"Invalid job uid: {uid}")
+
     def _need_klippy(self, connected_only: bool = False) -> None:
         if self.klippy_state == "disconnected":
             raise RpcError(-32601, "Method not found")  # Klippy's endpoints are gone
@@ -366,7 +445,8 @@ class MoonrakerFrontEnd(HttpFrontEnd):
         if params is not None:
             message["params"] = params
         for client in list(self.clients):
-            self._send(client, message)
+            if client.authorized:
+                self._send(client, message)
 
     def authorized(self, request: web.Request) -> bool:
         """X-Api-Key, or a one-shot token in `?token=`; no key configured means trusted."""
@@ -378,6 +458,10 @@ class MoonrakerFrontEnd(HttpFrontEnd):
         token = request.query.get("token", "")
         expiry = self._tokens.pop(token, 0.0) if token else 0.0
         return expiry > time.monotonic()
+
+    def public(self, request: web.Request) -> bool:
+        """The websocket opens whatever the key; the calls on it are then refused."""
+        return request.path == "/websocket"
 
     def unauthorized(self, request: web.Request) -> web.StreamResponse:
         """Moonraker answers 401 with an error object."""
@@ -449,7 +533,8 @@ class MoonrakerFrontEnd(HttpFrontEnd):
     async def _websocket(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(heartbeat=None, max_msg_size=16 * 1024 * 1024)
         await ws.prepare(request)
-        client = _Client(ws=ws, id=next(self._ids))
+        allowed = not self.ctx.faults.refuse_auth and self.authorized(request)
+        client = _Client(ws=ws, id=next(self._ids), authorized=allowed)
         self.clients.add(client)
         try:
             async for msg in ws:
@@ -482,6 +567,8 @@ class MoonrakerFrontEnd(HttpFrontEnd):
         params = request.get("params") or {}
         req_id = request.get("id")
         try:
+            if not client.authorized:
+                raise RpcError(-32602, "Unauthorized")
             if not isinstance(params, dict):
                 raise RpcError(-32602, "Invalid params: expected an object")
             result = self.call(request["method"], params, client)
@@ -499,6 +586,11 @@ class MoonrakerFrontEnd(HttpFrontEnd):
 
 
 _MISSING = object()
+
+
+def _public(record: dict[str, Any]) -> dict[str, Any]:
+    """A history record without the simulator's own bookkeeping."""
+    return {k: v for k, v in record.items() if not k.startswith("_")}
 
 
 def _heater(temperature: float, target: float) -> dict[str, Any]:

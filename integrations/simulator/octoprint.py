@@ -1,19 +1,31 @@
-"""OctoPrint front end: /api/job, /api/printer, /api/files with X-Api-Key (or Bearer) auth."""
+"""OctoPrint front end: /api/job, /api/printer, /api/files with X-Api-Key (or Bearer) auth,
+and the push socket (`/sockjs/websocket`) with `current` messages and print events."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
+import json
+import secrets
+import time
 from typing import Any, ClassVar
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 from hub.model import PrintState
 from integrations.simulator.frontend import PrinterContext
 from integrations.simulator.http_common import HttpFrontEnd, file_name, read_upload, truthy
-from integrations.simulator.model import SimError
+from integrations.simulator.model import PrintLogEntry, SimError, SimJob
 
 VERSION = "1.11.8"
+USER = "admin"
+# The events OctoPrint pushes when a print ends, by how it ended (a cancel sends both).
+_END_EVENTS: dict[str, tuple[tuple[str, str | None], ...]] = {
+    "finished": (("PrintDone", None),),
+    "cancelled": (("PrintCancelled", None), ("PrintFailed", "cancelled")),
+    "failed": (("PrintFailed", "error"),),
+}
 MM_PER_GRAM = 333.0  # PLA at 1.75 mm
 CM3_PER_GRAM = 1 / 1.24
 
@@ -33,6 +45,9 @@ class OctoPrintFrontEnd(HttpFrontEnd):
         super().__init__(ctx)
         self.connected = True
         self.selected: str | None = None
+        self._sessions: set[str] = set()  # from a passive /api/login
+        self._sockets: dict[web.WebSocketResponse, bool] = {}  # socket -> authenticated
+        ctx.printer.job_listeners.append(self._on_job)
 
     async def start(self) -> None:
         """Serve; the serial link to the printer comes up with the server."""
@@ -41,7 +56,114 @@ class OctoPrintFrontEnd(HttpFrontEnd):
         await super().start()
 
     def on_tick(self, tick: int) -> None:
-        """OctoPrint is polled here (no SockJS push is simulated)."""
+        """Push a `current` message to authenticated sockets about twice a second."""
+        interval = max(1, self.ctx.ticks_per_second // 2)
+        if (tick + self.ctx.index) % interval or self.ctx.faults.silent:
+            return
+        if any(self._sockets.values()):
+            self._push({"current": self._current()})
+
+    # -- push socket -------------------------------------------------------------------------
+    def _current(self) -> dict[str, Any]:
+        body = self._job_body()
+        return {
+            "state": {"text": self.state_text(), "flags": self.flags(), "error": ""},
+            "job": body["job"],
+            "progress": body["progress"],
+            "currentZ": None,
+            "offsets": {},
+            "temps": [],
+            "logs": [],
+            "messages": [],
+            "busyFiles": [],
+            "serverTime": time.time(),
+        }
+
+    def _push(self, message: dict[str, Any]) -> None:
+        text = json.dumps(message)
+        for ws, authed in list(self._sockets.items()):
+            if authed and not ws.closed:
+                task = asyncio.ensure_future(ws.send_str(text))
+                task.add_done_callback(_ignore_result)
+
+    def _on_job(self, what: str, job: SimJob, entry: PrintLogEntry) -> None:
+        """Print events as OctoPrint sends them over the push socket."""
+        if self.ctx.faults.silent:
+            return
+        size = self.ctx.printer.files[job.file].size if job.file in self.ctx.printer.files else 0
+        payload: dict[str, Any] = {"name": job.file, "path": job.file, "origin": "local",
+                                   "size": size, "owner": USER, "user": USER}  # fmt: skip
+        if what == "started":
+            self._push({"event": {"type": "PrintStarted", "payload": payload}})
+            return
+        for event, reason in _END_EVENTS.get(entry.outcome or "", ()):
+            body = {**payload, "time": round(job.elapsed_s, 2)}
+            if reason is not None:
+                body["reason"] = reason
+            self._push({"event": {"type": event, "payload": body}})
+
+    async def _socket(self, request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse(heartbeat=None)
+        await ws.prepare(request)
+        self.websockets.add(ws)
+        self._sockets[ws] = False
+        await ws.send_str(json.dumps({"connected": {"version": VERSION, "display_version": VERSION,
+                                                     "branch": None, "plugin_hash": "0",
+                                                     "config_hash": "0", "debug": False,
+                                                     "safe_mode": None, "permissions": []}}))  # fmt: skip
+        try:
+            async for msg in ws:
+                if msg.type != WSMsgType.TEXT:
+                    continue
+                with contextlib.suppress(ValueError, AttributeError):
+                    auth = str(json.loads(msg.data).get("auth", ""))
+                    user, _, session = auth.partition(":")
+                    if user == USER and session in self._sessions:
+                        self._sockets[ws] = True
+                        await ws.send_str(json.dumps({"history": self._current()}))
+        finally:
+            self._sockets.pop(ws, None)
+            self.websockets.discard(ws)
+        return ws
+
+    async def _login(self, request: web.Request) -> web.StreamResponse:
+        body = await _json_body(request)
+        if not body.get("passive"):
+            return web.json_response({"error": "only passive logins are simulated"}, status=400)
+        session = secrets.token_hex(16)
+        self._sessions.add(session)
+        return web.json_response({"name": USER, "session": session, "active": True,
+                                  "admin": True, "groups": ["admins", "users"],
+                                  "permissions": [], "_is_external_client": False})  # fmt: skip
+
+    async def _settings(self, request: web.Request) -> web.StreamResponse:
+        host = self.ctx.host
+        return web.json_response(
+            {
+                "api": {"allowCrossOrigin": False},
+                "appearance": {"name": self.ctx.name, "color": "default"},
+                "feature": {"sdSupport": False},
+                "serial": {"port": "VIRTUAL", "baudrate": 115200, "autoconnect": True},
+                "webcam": {
+                    "webcamEnabled": True,
+                    "streamUrl": f"http://{host}:8080/?action=stream",
+                    "snapshotUrl": f"http://{host}:8080/?action=snapshot",
+                    "flipH": False,
+                    "flipV": False,
+                    "rotate90": False,
+                },
+                "plugins": {
+                    "discovery": {
+                        "upnpUuid": f"00000000-0000-4000-8000-{self.ctx.serial.encode().hex()[-12:]:0>12}",
+                        "model": {
+                            "name": "OctoPrint",
+                            "number": VERSION,
+                            "serial": self.ctx.serial,
+                        },
+                    }
+                },
+            }
+        )
 
     # -- state -------------------------------------------------------------------------------
     @property
@@ -90,6 +212,10 @@ class OctoPrintFrontEnd(HttpFrontEnd):
             key = auth[7:].strip()
         return bool(key) and hmac.compare_digest(str(key), self.ctx.secret)
 
+    def public(self, request: web.Request) -> bool:
+        """The push socket opens without a key; it is authenticated by a message."""
+        return request.path == "/sockjs/websocket"
+
     def unauthorized(self, request: web.Request) -> web.StreamResponse:
         """OctoPrint answers 403 Forbidden."""
         return web.json_response(
@@ -102,6 +228,9 @@ class OctoPrintFrontEnd(HttpFrontEnd):
         r = app.router
         r.add_get("/api/version", self._version)
         r.add_get("/api/server", self._server)
+        r.add_post("/api/login", self._login)
+        r.add_get("/api/settings", self._settings)
+        r.add_get("/sockjs/websocket", self._socket)
         r.add_get("/api/connection", self._connection)
         r.add_post("/api/connection", self._connection_command)
         r.add_get("/api/job", self._job)
@@ -412,3 +541,8 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
         if isinstance(body, dict):
             return body
     return {}
+
+
+def _ignore_result(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved, so a closed socket is not logged as unhandled

@@ -108,6 +108,7 @@ class PrusaLinkFrontEnd(HttpFrontEnd):
         r.add_get("/api/version", self._version)
         r.add_get("/api/v1/info", self._info)
         r.add_get("/api/v1/status", self._status)
+        r.add_get("/api/printer", self._legacy_printer)
         r.add_get("/api/v1/storage", self._storage)
         r.add_get("/api/v1/job", self._job)
         r.add_put("/api/v1/job/{id}/pause", self._pause)
@@ -169,6 +170,52 @@ class PrusaLinkFrontEnd(HttpFrontEnd):
                 "serial": self.ctx.serial,
                 "hostname": self.ctx.name,
                 "min_extrusion_temp": 170,
+            }
+        )
+
+    async def _legacy_printer(self, request: web.Request) -> web.StreamResponse:
+        """The OctoPrint-style `/api/printer` older clients (Home Assistant's) still read."""
+        p = self.ctx.printer
+        tray = p.active_tray
+        state = _STATE.get(p.state, "IDLE")
+        printing = state == "PRINTING"
+        return web.json_response(
+            {
+                "telemetry": {
+                    "temp-bed": round(p.bed, 1),
+                    "temp-nozzle": round(p.nozzle, 1),
+                    "print-speed": p.speed_percent,
+                    "z-height": round(0.2 * p.job.layer, 2) if p.job else 0.0,
+                    "material": tray.material if tray is not None and not tray.empty else "---",
+                },
+                "temperature": {
+                    "tool0": {
+                        "actual": round(p.nozzle, 1),
+                        "target": round(p.nozzle_target, 1),
+                        "display": round(p.nozzle_target, 1),
+                        "offset": 0,
+                    },
+                    "bed": {
+                        "actual": round(p.bed, 1),
+                        "target": round(p.bed_target, 1),
+                        "offset": 0,
+                    },
+                },
+                "state": {
+                    "text": state.capitalize() if state != "IDLE" else "Operational",
+                    "flags": {
+                        "operational": state in ("IDLE", "FINISHED", "STOPPED"),
+                        "paused": state == "PAUSED",
+                        "printing": printing,
+                        "cancelling": False,
+                        "pausing": False,
+                        "error": state == "ERROR",
+                        "sdReady": True,
+                        "closedOnError": False,
+                        "ready": not p.active,
+                        "busy": p.active,
+                    },
+                },
             }
         )
 

@@ -88,7 +88,16 @@ class MoonrakerDriver(PrinterDriver):
                 watcher: asyncio.Task[None] | None = None
                 self._rpc, self._http = rpc, http
                 try:
-                    info = await self._call("server.info")
+                    try:
+                        info = await self._call("server.info")
+                    except RpcError as exc:
+                        if exc.code == -32602 and "unauthorized" in exc.message.lower():
+                            # Moonraker opens the socket whatever the key, then refuses every call.
+                            raise AuthFailed(
+                                f"Moonraker at {self.host}:{self.port} refused the API key "
+                                f"({exc.message})"
+                            ) from None
+                        raise
                     await self._call(
                         "server.connection.identify",
                         {"client_name": CLIENT_NAME, "version": CLIENT_VERSION,

@@ -94,6 +94,8 @@ async def test_wrong_secret_is_auth_failed_and_retried_slowly(fleet, connect, pr
     link = rec.driver.link
     assert "refused" in (link.last_error or "") or "credentials" in (link.last_error or "")
     assert not rec.driver.state.online
+    # A refused secret is an expected condition, never a driver bug with a traceback.
+    assert not any(r.exc_info for r in caplog.records)
     retry = next(r for r in caplog.records if "auth_failed" in r.getMessage())
     delay = float(retry.getMessage().rsplit("retrying in ", 1)[1].rstrip("s"))
     assert 60.0 <= delay <= 120.0

@@ -172,13 +172,53 @@ async def test_api_key_required(fleet: Fleet):
             f"http://{p.host}:{p.port}/server/info", headers={"X-Api-Key": p.secret}
         ) as r:
             assert r.status == 200 and (await r.json())["result"]["klippy_state"] == "ready"
-    with pytest.raises(aiohttp.WSServerHandshakeError):
-        async with MoonrakerClient(p, key="wrong"):
-            pass
+    # As the real Moonraker: the socket opens with a wrong key, every call on it is refused.
+    async with MoonrakerClient(p, key="wrong") as client:
+        reply = await client.call("server.info")
+        assert reply["error"] == {"code": -32602, "message": "Unauthorized"}
+        assert (await client.call("printer.objects.subscribe", objects=SUBSCRIBE))["error"]
     p.faults.refuse_auth(True)
-    with pytest.raises(aiohttp.WSServerHandshakeError):
-        async with MoonrakerClient(p):
-            pass
+    async with MoonrakerClient(p) as client:
+        assert (await client.call("server.info"))["error"]["message"] == "Unauthorized"
+
+
+async def test_job_history_lists_and_announces_every_print(fleet: Fleet):
+    p = await ready_printer(fleet)
+    await fleet.load_file(p, "cube.gcode", gcode(time_s=30))
+    async with MoonrakerClient(p) as client:
+        for _ in range(2):  # the same file twice: two jobs
+            await wait_for(lambda: not p.printer.active, what="idle")
+            p.printer.start_print("cube.gcode")
+            await wait_for(lambda: p.printer.state.value == "finished", what="finished")
+        await wait_for(lambda: len(history_changes(client)) == 4, what="four history changes")
+        changes = history_changes(client)
+        assert [c["action"] for c in changes] == ["added", "finished", "added", "finished"]
+        first, second = changes[1]["job"], changes[3]["job"]
+        assert first["job_id"] != second["job_id"]
+        assert first["status"] == second["status"] == "completed"
+        listed = (await client.call("server.history.list", limit=10))["result"]
+        assert [j["job_id"] for j in listed["jobs"]] == [second["job_id"], first["job_id"]]
+        since = (await client.call("server.history.list", since=first["start_time"]))["result"]
+        assert [j["job_id"] for j in since["jobs"]] == [second["job_id"]]
+        one = await client.call("server.history.get_job", uid=first["job_id"])
+        assert one["result"]["job"]["filename"] == "cube.gcode"
+    assert [e.outcome for e in p.printer.log] == ["finished", "finished"]
+
+
+def history_changes(client: MoonrakerClient) -> list[dict[str, Any]]:
+    """The `notify_history_changed` payloads the client received so far."""
+    return [
+        n["params"][0] for n in client.notifications if n.get("method") == "notify_history_changed"
+    ]
+
+
+async def test_history_marks_a_print_lost_to_a_power_cycle_interrupted(fleet: Fleet):
+    p = await ready_printer(fleet)
+    await fleet.load_file(p, "long.gcode", gcode(time_s=36000))
+    p.printer.start_print("long.gcode")
+    await p.faults.restart(delay=0.05)
+    assert p.frontend.history[-1]["status"] == "interrupted"  # type: ignore[attr-defined]
+    assert p.printer.log[-1].outcome == "interrupted"
 
 
 async def test_klippy_notifications_and_restart(fleet: Fleet):
