@@ -9,6 +9,7 @@ from quart import Quart, Request, Response, g, request
 from api import errors, ws
 from api.blueprints import (
     auth,
+    dashboard,
     docs,
     filaments,
     files,
@@ -39,6 +40,7 @@ BLUEPRINTS = (
     system.bp,
     metrics.bp,
     docs.bp,
+    dashboard.bp,
     ws.bp,
 )
 

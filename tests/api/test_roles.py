@@ -14,6 +14,10 @@ DOCS_ROUTES = {
     ("GET", "/api/docs"),
     ("GET", "/api/docs/init.js"),
     ("GET", "/api/docs/assets/<path:name>"),
+    # The dashboard's page and static files: public, like any login page; its data comes
+    # from the role-checked API.
+    ("GET", "/"),
+    ("GET", "/ui/<path:name>"),
 }
 
 # WebSocket routes authenticate on their own (Bearer header or a first `auth` message).
