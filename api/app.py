@@ -13,12 +13,14 @@ from api.blueprints import (
     docs,
     filaments,
     files,
+    history,
     metrics,
     notifications,
     printers,
     system,
     tokens,
     users,
+    webhooks,
 )
 from api.blueprints.files import MULTIPART_SLACK, UPLOAD_PATH
 from api.bodies import JsonBodies
@@ -36,7 +38,9 @@ BLUEPRINTS = (
     printers.bp,
     files.bp,
     notifications.bp,
+    webhooks.bp,
     filaments.bp,
+    history.bp,
     system.bp,
     metrics.bp,
     docs.bp,

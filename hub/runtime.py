@@ -15,12 +15,14 @@ from config.loader import Settings
 from hub.auth import AuthService
 from hub.broadcast import Broadcaster, Message, encode
 from hub.bus import EventBus
+from hub.consumption import Consumption
 from hub.context import Context
 from hub.errors import Conflict, Invalid, NotFound, Timeout
 from hub.events import PrinterConfigured, PrinterRemoved
 from hub.filament import FilamentService
 from hub.files import FileLibrary
 from hub.model import PrinterState, rfc3339
+from hub.outbox import Outbox
 from hub.printer_manager import PrinterManager, PrinterRecord
 from hub.protocols import check_required_fields
 from hub.store import db as store
@@ -146,7 +148,9 @@ class Hub:
         self._manager: PrinterManager | None = None
         self._telemetry: Telemetry | None = None
         self._filament: FilamentService | None = None
+        self._consumption: Consumption | None = None
         self._links: dict[str, LinkInfo] = {}
+        self._outbox: Outbox | None = None
         self._files: FileLibrary | None = None
 
     @property
@@ -224,6 +228,13 @@ class Hub:
             )
 
     @property
+    def outbox(self) -> Outbox:
+        """The delivery outbox of webhooks and notification channels (after start)."""
+        if self._outbox is None:
+            raise RuntimeError("hub not started")
+        return self._outbox
+
+    @property
     def filament(self) -> FilamentService:
         """Spools, tray assignments and their events (after start)."""
         if self._filament is None:
@@ -259,6 +270,10 @@ class Hub:
             self._db, self.bus, self.broadcaster, name_of=self._printer_name
         )
         self._filament.start()
+        self._consumption = Consumption(
+            self._db, self.bus, self._filament, has_trays=self._has_trays
+        )
+        await self._consumption.start()
         self._files = FileLibrary(self._db, self.settings.data_dir, self.settings.files.max_bytes)
         self._telemetry = Telemetry(
             self._db,
@@ -273,10 +288,13 @@ class Hub:
         )
         if drivers:
             await self.start_drivers()
+        self._outbox = Outbox(self._db, self.settings.outbox, self.bus)
         self._context = Context(self.settings, self._db, self.bus, self.broadcaster, self)
         self.integrations = await loader.start(
             self.catalog.manifests(), self._context, self.settings
         )
+        # Senders are registered now: resume deliveries left pending by the last run.
+        await self._outbox.start()
 
     async def start_drivers(self) -> None:
         """Start a driver for every configured printer (after start)."""
@@ -285,7 +303,12 @@ class Hub:
 
     async def stop(self) -> None:
         """Stop integrations and drivers, let the writers finish, then close the database."""
+        if self._outbox is not None:
+            # Deliveries in flight finish (briefly); what is pending stays in the outbox, and
+            # the plug-ins' last events are still written to it as they stop.
+            await self._outbox.stop()
         await self.integrations.stop()
+        self._outbox = None
         self._context = None
         if self._manager is not None:
             await self._manager.stop_all()
@@ -295,6 +318,9 @@ class Hub:
             self._telemetry = None
         if self._filament is not None:
             await self.bus.drain(10.0)
+            if self._consumption is not None:
+                self._consumption.stop()
+                self._consumption = None
             self._filament.stop()
             self._filament = None
         await self.bus.close()
@@ -394,6 +420,10 @@ class Hub:
             return self.drivers.manifest(protocol)
         except DriverUnavailable as exc:
             raise Invalid(str(exc), field="protocol", rule="enum") from None
+
+    def _has_trays(self, printer_id: str) -> bool:
+        row = self.printers.get(printer_id)
+        return row is not None and row.protocol == "bambu"
 
     def _printer_name(self, printer_id: str) -> str:
         row = self.printers.get(printer_id)

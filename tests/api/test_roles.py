@@ -35,6 +35,10 @@ SAMPLE_BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/printers"): {"name": "probe", "protocol": "moonraker", "host": "127.0.0.9"},
     ("PUT", "/api/printers/<printer_id>"): {"name": "renamed"},
     ("POST", "/api/printers/<printer_id>/command"): {"command": "pause"},
+    ("POST", "/api/filaments"): {"material": "PLA", "color": "#FF8800"},
+    ("PUT", "/api/filaments/<spool_id>"): {"name": "probe"},
+    ("POST", "/api/webhooks"): {"url": "https://example.com/hook", "events": ["*"]},
+    ("PUT", "/api/webhooks/<webhook_id>"): {"description": "probe"},
 }
 
 
