@@ -287,7 +287,9 @@ class PrinterDriver(abc.ABC):
 
     def _publish(self, state: PrinterState) -> None:
         """Store a new snapshot and hand it to the hub."""
-        self._state = state
+        # Prints ended unobserved are told once: a later copy of this snapshot (a link change)
+        # must not tell them again.
+        self._state = replace(state, ended=()) if state.ended else state
         try:
             self._on_state(state)
         except Exception:  # a failing listener must not take the link down
@@ -324,7 +326,9 @@ class PrinterDriver(abc.ABC):
 
     def _go_offline(self, connection: Connection, error: str | None) -> None:
         self._online_since = None
-        self._state = replace(self._state, online=False, state=PrintState.OFFLINE)
+        # What the printer said about itself (errors) is not known while it is unreachable;
+        # the link error says what is.
+        self._state = replace(self._state, online=False, state=PrintState.OFFLINE, errors=())
         self._set_link(connection, error)
 
     async def _supervise(self) -> None:
