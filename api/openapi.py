@@ -16,6 +16,7 @@ ERROR_TEXT = {
     403: "Not authorized for this role",
     404: "Not found",
     409: "Conflict with the current state",
+    413: "Payload too large (over the configured limit)",
     429: "Too many requests (see Retry-After)",
     504: "The printer did not answer in time",
 }
@@ -48,6 +49,21 @@ def _operation(ep: Endpoint) -> dict[str, Any]:
             "required": True,
             "content": {"application/json": {"schema": copy.deepcopy(ep.body)}},
         }
+    if ep.upload:
+        binary = {"type": "string", "format": "binary"}
+        op["requestBody"] = {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": {"file": binary},
+                    }
+                },
+                "application/octet-stream": {"schema": binary},
+            },
+        }
     success: dict[str, Any] = {"description": HTTPStatus(ep.status).phrase}
     if ep.response is not None and ep.status != 204:
         success["content"] = {ep.content_type: {"schema": copy.deepcopy(ep.response)}}
@@ -74,7 +90,7 @@ def build() -> dict[str, Any]:
             "description": ERROR_TEXT.get(code, HTTPStatus(code).phrase),
             "content": problem_content,
         }
-        for code in (400, 401, 403, 404, 409, 429, 500, 504)
+        for code in (400, 401, 403, 404, 409, 413, 429, 500, 504)
     }
     return {
         "openapi": "3.1.0",

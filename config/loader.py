@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import ipaddress
 import json
 import os
 import tomllib
@@ -22,6 +24,9 @@ ENV_ALIASES = {
     "PRINTFORGE_JWT_SECRET": ("auth", "jwt_secret"),
 }
 ENV_IGNORED = {"PRINTFORGE_CONFIG"}
+# Variables of the command-line tools (e.g. PRINTFORGE_CLI_PASSWORD): never configuration, so
+# no section may be named `cli`.
+ENV_RESERVED_PREFIX = "PRINTFORGE_CLI_"
 SECRET_WORDS = ("password", "secret")
 
 
@@ -67,6 +72,27 @@ class RateLimitSettings:
 
 
 @dataclass(frozen=True)
+class FileSettings:
+    """The print file library."""
+
+    max_size_mb: int = 512
+
+    @property
+    def max_bytes(self) -> int:
+        """The largest upload accepted, in bytes."""
+        return self.max_size_mb * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    """The print queue's dispatcher."""
+
+    auto_dispatch: bool = True
+    start_timeout_s: float = 300.0
+    max_attempts: int = 3
+
+
+@dataclass(frozen=True)
 class SimulatorSettings:
     """The embedded simulated fleet started with the hub."""
 
@@ -81,6 +107,34 @@ class SimulatorSettings:
 
 
 @dataclass(frozen=True)
+class OutboxSettings:
+    """Delivery rules shared by webhooks and notification channels."""
+
+    timeout_s: float = 10.0
+    backoff_initial_s: float = 5.0
+    backoff_max_s: float = 3600.0
+    retry_for_s: float = 86400.0
+    disable_after_failures: int = 5
+    max_in_flight: int = 50
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """The webhooks plug-in."""
+
+    enabled: bool = True
+    # A list, not a tuple: the plug-in loader validates this section with JSON Schema.
+    allow_networks: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    """The notification channels plug-in."""
+
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
 class Settings:
     """The whole validated configuration."""
 
@@ -90,6 +144,11 @@ class Settings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     rate_limit: RateLimitSettings = field(default_factory=RateLimitSettings)
     simulator: SimulatorSettings = field(default_factory=SimulatorSettings)
+    outbox: OutboxSettings = field(default_factory=OutboxSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    notify: NotifySettings = field(default_factory=NotifySettings)
+    files: FileSettings = field(default_factory=FileSettings)
+    queue: QueueSettings = field(default_factory=QueueSettings)
 
 
 @cache
@@ -107,16 +166,33 @@ def _describe(error: ValidationError) -> str:
         known = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
         unknown = sorted(str(k) for k in error.instance if k not in known)
         if unknown:
-            name = f"{path}.{unknown[0]}" if path else unknown[0]
-            return (
-                f"config: {name} = {error.instance[unknown[0]]!r}: unknown key"
-                " (rule: additionalProperties)"
+            return "\n".join(
+                f"config: {f'{path}.{key}' if path else key} = {error.instance[key]!r}:"
+                f" unknown key{_did_you_mean(key, known)} (rule: additionalProperties)"
+                for key in unknown
             )
     if any(word in key for word in SECRET_WORDS):
         # Never echo a secret into logs or a terminal: name the rule only.
         message = f"breaks rule {error.validator}={error.validator_value!r}"
         return f"config: {key} = (hidden): {message} (rule: {error.validator})"
     return f"config: {key} = {error.instance!r}: {error.message} (rule: {error.validator})"
+
+
+def _did_you_mean(name: str, known: Mapping[str, Any] | list[str]) -> str:
+    """'; did you mean X?' for the closest known name, or nothing when none is close."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+def env_names() -> list[str]:
+    """Every environment variable the loader reads."""
+    names = list(ENV_ALIASES)
+    for section, spec in schema()["properties"].items():
+        if spec.get("type") == "object":
+            names += [f"{ENV_PREFIX}{section}_{key}".upper() for key in spec.get("properties", {})]
+        else:
+            names.append(f"{ENV_PREFIX}{section}".upper())
+    return names
 
 
 def _coerce_env(raw: str, prop: Mapping[str, Any]) -> Any:
@@ -168,32 +244,54 @@ def _env_path(name: str) -> tuple[str, ...] | None:
     return None
 
 
-def apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
-    """Overlay PRINTFORGE_* variables on the file's values; unknown names are an error."""
+def _env_errors(data: dict[str, Any], env: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
+    """Overlay PRINTFORGE_* variables on the file's values; every unknown name is an error."""
     merged = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
     props = schema()["properties"]
-    for name, raw in env.items():
-        if not name.startswith(ENV_PREFIX) or name in ENV_IGNORED:
+    problems: list[str] = []
+    for name, raw in sorted(env.items()):
+        if (
+            not name.startswith(ENV_PREFIX)
+            or name in ENV_IGNORED
+            or name.startswith(ENV_RESERVED_PREFIX)
+        ):
             continue
         path = _env_path(name)
         if path is None:
-            raise ConfigError(f"config: environment variable {name} names no configuration key")
+            hint = _did_you_mean(name, env_names())
+            problems.append(f"config: environment variable {name} names no configuration key{hint}")
+            continue
         if len(path) == 1:
             merged[path[0]] = _coerce_env(raw, props[path[0]])
-        else:
-            section = merged.setdefault(path[0], {})
-            if not isinstance(section, dict):
-                raise ConfigError(f"config: {path[0]} must be a table")
-            section[path[1]] = _coerce_env(raw, props[path[0]]["properties"][path[1]])
+            continue
+        section = merged.setdefault(path[0], {})
+        if not isinstance(section, dict):
+            problems.append(f"config: {path[0]} must be a table (set by {name})")
+            continue
+        section[path[1]] = _coerce_env(raw, props[path[0]]["properties"][path[1]])
+    return merged, problems
+
+
+def apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    """Overlay PRINTFORGE_* variables on the file's values; unknown names are an error."""
+    merged, problems = _env_errors(data, env)
+    if problems:
+        raise ConfigError("\n".join(problems))
     return merged
 
 
-def validate(data: Mapping[str, Any]) -> None:
-    """Raise ConfigError naming the first broken rule (key, value, rule)."""
+def problems_of(data: Mapping[str, Any]) -> list[str]:
+    """Every broken rule of the data, one line each (key, value, rule)."""
     validator = Draft202012Validator(schema())
-    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
-    if errors:
-        raise ConfigError(_describe(errors[0]))
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+    return [_describe(error) for error in errors]
+
+
+def validate(data: Mapping[str, Any]) -> None:
+    """Raise ConfigError naming every broken rule at once (key, value, rule), one per line."""
+    problems = problems_of(data)
+    if problems:
+        raise ConfigError("\n".join(problems))
 
 
 def _section(data: Mapping[str, Any], name: str) -> dict[str, Any]:
@@ -211,6 +309,16 @@ def build(data: Mapping[str, Any]) -> Settings:
     server["allowed_origins"] = tuple(server["allowed_origins"])
     database = _section(data, "database")
     url = database["url"] or f"sqlite+aiosqlite:///{data_dir / 'printforge.db'}"
+    webhooks = _section(data, "webhooks")
+    webhooks["allow_networks"] = list(webhooks["allow_networks"])
+    for network in webhooks["allow_networks"]:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"config: webhooks.allow_networks = {network!r}: not a network in CIDR form,"
+                " e.g. 192.168.1.0/24 (rule: cidr)"
+            ) from None
     return Settings(
         data_dir=data_dir,
         database_url=url,
@@ -218,6 +326,11 @@ def build(data: Mapping[str, Any]) -> Settings:
         auth=AuthSettings(**_section(data, "auth")),
         rate_limit=RateLimitSettings(**_section(data, "rate_limit")),
         simulator=SimulatorSettings(**_section(data, "simulator")),
+        outbox=OutboxSettings(**_section(data, "outbox")),
+        webhooks=WebhookSettings(**webhooks),
+        notify=NotifySettings(**_section(data, "notify")),
+        files=FileSettings(**_section(data, "files")),
+        queue=QueueSettings(**_section(data, "queue")),
     )
 
 
@@ -239,4 +352,8 @@ def read_file(path: str | Path | None) -> dict[str, Any]:
 def load(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Read the file, overlay the environment, validate and return Settings."""
     data = read_file(path)
-    return build(apply_env(data, os.environ if env is None else env))
+    merged, problems = _env_errors(data, os.environ if env is None else env)
+    problems += problems_of(merged)
+    if problems:
+        raise ConfigError("\n".join(dict.fromkeys(problems)))
+    return build(merged)

@@ -16,36 +16,43 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from config.loader import ConfigError, Settings, load
+from hub.printer_sync import POLL_S as SYNC_POLL_S
 
 
 def _settings(args: argparse.Namespace) -> Settings:
     return load(args.config or os.environ.get("PRINTFORGE_CONFIG"))
 
 
+# The CLI's own variables live under PRINTFORGE_CLI_, a prefix the configuration loader never
+# reads, so they can never be taken for (or rejected as) configuration keys.
+PASSWORD_ENV = "PRINTFORGE_CLI_PASSWORD"
+
+
 def _password(args: argparse.Namespace) -> str:
     if args.password:
         return str(args.password)
-    env = os.environ.get("PRINTFORGE_USER_PASSWORD")
+    env = os.environ.get(PASSWORD_ENV)
     if env:
         return env
     if not sys.stdin.isatty():
-        raise ConfigError("no password: pass --password or set PRINTFORGE_USER_PASSWORD")
+        raise ConfigError(f"no password: pass --password or set {PASSWORD_ENV}")
     first = getpass.getpass("Password: ")
     if first != getpass.getpass("Repeat: "):
         raise ConfigError("the passwords differ")
     return first
 
 
-async def _with_hub(settings: Settings, action: Any) -> int:
-    from hub.runtime import Hub
+async def _with_database(settings: Settings, action: Any) -> int:
+    """Run `action(db)` on the migrated database: no drivers, no simulator, no listener."""
+    from hub.store import db as store
 
-    hub = Hub(settings)
-    await hub.start()
+    database = await store.connect(settings.database_url)
     try:
-        result: int = await action(hub)
+        await store.migrate(database)
+        result: int = await action(database)
         return result
     finally:
-        await hub.stop()
+        await database.disconnect()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -85,6 +92,12 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _hasher() -> Any:
+    from argon2 import PasswordHasher
+
+    return PasswordHasher()
+
+
 def cmd_user_add(args: argparse.Namespace) -> int:
     """Create a user account."""
     from hub.store import users as users_store
@@ -93,14 +106,15 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     if len(password) < 8:
         raise ConfigError("password: must be at least 8 characters")
 
-    async def action(hub: Any) -> int:
-        if await users_store.by_username(hub.db, args.username) is not None:
+    async def action(db: Any) -> int:
+        if await users_store.by_username(db, args.username) is not None:
             raise ConfigError(f"user {args.username!r} already exists")
-        await users_store.create(hub.db, args.username, hub.auth.hash_password(password), args.role)
+        password_hash = await asyncio.to_thread(_hasher().hash, password)
+        await users_store.create(db, args.username, password_hash, args.role)
         print(f"created user {args.username} ({args.role})")
         return 0
 
-    return asyncio.run(_with_hub(_settings(args), action))
+    return asyncio.run(_with_database(_settings(args), action))
 
 
 def cmd_user_passwd(args: argparse.Namespace) -> int:
@@ -111,52 +125,68 @@ def cmd_user_passwd(args: argparse.Namespace) -> int:
     if len(password) < 8:
         raise ConfigError("password: must be at least 8 characters")
 
-    async def action(hub: Any) -> int:
-        user = await users_store.by_username(hub.db, args.username)
+    async def action(db: Any) -> int:
+        user = await users_store.by_username(db, args.username)
         if user is None:
             raise ConfigError(f"no user {args.username!r}")
-        await users_store.update(hub.db, user.id, password_hash=hub.auth.hash_password(password))
+        password_hash = await asyncio.to_thread(_hasher().hash, password)
+        await users_store.update(db, user.id, password_hash=password_hash)
         print(f"password changed for {args.username}")
         return 0
 
-    return asyncio.run(_with_hub(_settings(args), action))
+    return asyncio.run(_with_database(_settings(args), action))
 
 
-def cmd_printers_import(args: argparse.Namespace) -> int:
-    """Load printers from a JSON list (the simulator's --write file) into the hub's database."""
+def _read_printers(file: str) -> list[dict[str, Any]]:
+    """The validated entries of a printers file (the simulator's --write output)."""
     from api.schemas import PRINTER_CREATE
-    from hub.errors import HubError
+    from hub.model import DEFAULT_PORTS
 
     try:
-        entries = json.loads(Path(args.file).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{args.file}: cannot read printers: {exc}") from None
+        entries = json.loads(Path(file).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{file}: cannot read printers: {exc}") from None
     if not isinstance(entries, list):
-        raise ConfigError(f"{args.file}: expected a JSON list of printers")
+        raise ConfigError(f"{file}: expected a JSON list of printers")
     validator = Draft202012Validator(PRINTER_CREATE)
     allowed = set(PRINTER_CREATE["properties"])
     printers = []
+    problems = []
     for index, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            problems.append(f"{file}[{index}]: expected an object")
+            continue
         data = {k: v for k, v in entry.items() if k in allowed}
         errors = sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.path)))
-        if errors:
-            where = ".".join(map(str, errors[0].absolute_path)) or "(entry)"
-            raise ConfigError(f"{args.file}[{index}].{where}: {errors[0].message}")
+        for error in errors:
+            where = ".".join(map(str, error.absolute_path)) or "(entry)"
+            problems.append(f"{file}[{index}].{where}: {error.message}")
+        data.setdefault("port", DEFAULT_PORTS[data.get("protocol", "bambu")])
         printers.append(data)
+    if problems:
+        raise ConfigError("; ".join(problems))
+    return printers
 
-    async def action(hub: Any) -> int:
-        added = skipped = 0
-        for data in printers:
-            try:
-                await hub.add_printer(data)
-                added += 1
-            except HubError as exc:
-                print(f"skipped {data['name']}: {exc.detail}")
-                skipped += 1
-        print(f"imported {added} printer(s), skipped {skipped}")
+
+def cmd_printers_import(args: argparse.Namespace) -> int:
+    """Load printers from a JSON list into the database in one transaction; `serve` connects them."""
+    from hub.store import printers as printers_store
+
+    printers = _read_printers(args.file)
+
+    async def action(db: Any) -> int:
+        added, skipped = await printers_store.create_many(db, printers)
+        for name, reason in skipped:
+            print(f"skipped {name}: {reason}")
+        print(f"imported {len(added)} printer(s), skipped {len(skipped)}")
+        if added:
+            print(
+                f"a running hub connects them within {SYNC_POLL_S:g} s; "
+                "otherwise `printforge serve` does at start"
+            )
         return 0
 
-    return asyncio.run(_with_hub(_settings(args), action))
+    return asyncio.run(_with_database(_settings(args), action))
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -207,15 +237,35 @@ def parser() -> argparse.ArgumentParser:
     imp.add_argument("--config", dest="config", default=argparse.SUPPRESS)
     imp.set_defaults(func=cmd_printers_import)
 
-    sim = sub.add_parser("simulate", help="run a simulated fleet", add_help=False)
-    sim.add_argument("rest", nargs=argparse.REMAINDER)
+    # Its options belong to the simulator's own parser: main() hands them over unparsed.
+    sim = sub.add_parser("simulate", help="run a simulated fleet (--help for its options)")
     sim.set_defaults(func=cmd_simulate)
     return p
 
 
+def _command_index(argv: list[str]) -> int | None:
+    """Where the subcommand stands in argv (after the global options), or None."""
+    index = 0
+    while index < len(argv):
+        arg = argv[index]
+        if arg == "--config":
+            index += 2
+        elif arg.startswith("-"):
+            index += 1
+        else:
+            return index
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `printforge` console script."""
-    args = parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    at = _command_index(argv)
+    if at is not None and argv[at] == "simulate":
+        # argparse cannot hand options through a subcommand: the simulator parses its own.
+        args = argparse.Namespace(func=cmd_simulate, rest=argv[at + 1 :])
+    else:
+        args = parser().parse_args(argv)
     try:
         code: int = args.func(args)
         return code

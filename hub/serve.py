@@ -18,7 +18,7 @@ from hypercorn.config import Sockets
 from api.app import create_app
 from api.ws import going_away
 from config.loader import Settings
-from hub import gcpolicy
+from hub import gcpolicy, printer_sync
 from hub.runtime import Hub
 from hub.tls import ensure_certificate
 
@@ -112,6 +112,9 @@ async def run(settings: Settings) -> None:
     server = settings.server
     config = Config()
     config.accesslog = None
+    # Hypercorn's own logger given as a Logger: it then adds no handler of its own, and each
+    # line goes out once, through the hub's logging set-up.
+    config.errorlog = logging.getLogger("hypercorn.error")
     config.graceful_timeout = 5
     scheme = "http"
     if server.tls:
@@ -142,6 +145,7 @@ async def run(settings: Settings) -> None:
     if server.tls and server.http_port:
         redirect = HyperConfig()
         redirect.accesslog = None
+        redirect.errorlog = config.errorlog
         redirect.bind = [f"{server.host}:{server.http_port}"]
         tasks.append(
             asyncio.create_task(
@@ -155,8 +159,52 @@ async def run(settings: Settings) -> None:
                 )
             )
         )
-    print(f"3DPrintForge listening on {scheme}://{server.host}:{server.https_port}", flush=True)
+    sync_task: asyncio.Task[None] | None = None
     try:
+        if await wait_listening(server.host, server.https_port, tasks[0]):
+            for line in start_banner(scheme, server.host, server.https_port, server):
+                print(line, flush=True)
+            sync_task = asyncio.create_task(printer_sync.watch(hub), name="printer-sync")
         await asyncio.gather(*tasks)
     finally:
         gc_task.cancel()
+        if sync_task is not None:
+            sync_task.cancel()
+
+
+def _local_host(host: str) -> str:
+    """The address to reach a listener bound to `host` from this machine."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host in ("::", "[::]"):
+        return "::1"
+    return host
+
+
+async def wait_listening(host: str, port: int, serving: asyncio.Task[None]) -> bool:
+    """Wait until the port accepts connections (True), or the server task ended (False)."""
+    target = _local_host(host)
+    while not serving.done():
+        try:
+            _, writer = await asyncio.open_connection(target, port)
+        except OSError:
+            await asyncio.wait({serving}, timeout=0.05)
+            continue
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return True
+    return False
+
+
+def start_banner(scheme: str, host: str, port: int, server: Any) -> list[str]:
+    """The lines printed once the hub listens: where to reach it and its API docs."""
+    shown = "localhost" if host in ("", "0.0.0.0", "::", "[::]") else host
+    if ":" in shown:
+        shown = f"[{shown}]"
+    base = f"{scheme}://{shown}:{port}"
+    lines = [f"3DPrintForge listening on {base}" + (" (all addresses)" if shown != host else "")]
+    lines.append(f"API docs: {base}/api/docs")
+    if server.tls and server.http_port:
+        lines.append(f"http://{shown}:{server.http_port} redirects to HTTPS")
+    return lines

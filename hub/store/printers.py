@@ -32,6 +32,11 @@ class PrinterRow:
     secrets: dict[str, str] = field(repr=False)
     created_at: float
     updated_at: float
+    # Queue settings: kept out of the dispatcher's way, trusted to clear its own bed.
+    maintenance: bool = False
+    auto_clear_bed: bool = False
+    bed_clear: bool = False
+    ftps_port: int | None = None
 
     def public(self) -> dict[str, Any]:
         """The JSON form the API returns: secrets are write-only and never included."""
@@ -47,6 +52,10 @@ class PrinterRow:
             "tags": list(self.tags),
             "enabled": self.enabled,
             "has_secret": {k: True for k in SECRET_FIELDS if self.secrets.get(k)},
+            "maintenance": self.maintenance,
+            "auto_clear_bed": self.auto_clear_bed,
+            "bed_clear": self.bed_clear,
+            "ftps_port": self.ftps_port,
             "created_at": rfc3339(self.created_at),
             "updated_at": rfc3339(self.updated_at),
         }
@@ -67,6 +76,10 @@ def _row(row: Any) -> PrinterRow:
         secrets=json.loads(row["secrets"]),
         created_at=float(row["created_at"]),
         updated_at=float(row["updated_at"]),
+        maintenance=bool(row["maintenance"]),
+        auto_clear_bed=bool(row["auto_clear_bed"]),
+        bed_clear=bool(row["bed_clear"]),
+        ftps_port=None if row["ftps_port"] is None else int(row["ftps_port"]),
     )
 
 
@@ -85,6 +98,10 @@ def _values(p: PrinterRow) -> dict[str, Any]:
         "secrets": json.dumps(p.secrets),
         "created_at": p.created_at,
         "updated_at": p.updated_at,
+        "maintenance": 1 if p.maintenance else 0,
+        "auto_clear_bed": 1 if p.auto_clear_bed else 0,
+        "bed_clear": 1 if p.bed_clear else 0,
+        "ftps_port": p.ftps_port,
     }
 
 
@@ -106,10 +123,17 @@ async def conflict(
     return None if row is None else "host"
 
 
-async def create(db: Database, data: dict[str, Any]) -> PrinterRow:
-    """Insert a printer from validated fields."""
-    now = time.time()
-    printer = PrinterRow(
+INSERT = (
+    "INSERT INTO printers (id, name, protocol, host, port, serial, model, nozzle_diameter,"
+    " tags, enabled, secrets, created_at, updated_at, maintenance, auto_clear_bed, bed_clear,"
+    " ftps_port) VALUES (:id, :name, :protocol, :host, :port, :serial, :model,"
+    " :nozzle_diameter, :tags, :enabled, :secrets, :created_at, :updated_at, :maintenance,"
+    " :auto_clear_bed, :bed_clear, :ftps_port)"
+)
+
+
+def _new_row(data: dict[str, Any], now: float) -> PrinterRow:
+    return PrinterRow(
         id=str(uuid.uuid4()),
         name=data["name"],
         protocol=data["protocol"],
@@ -123,15 +147,26 @@ async def create(db: Database, data: dict[str, Any]) -> PrinterRow:
         secrets={k: data[k] for k in SECRET_FIELDS if data.get(k) is not None},
         created_at=now,
         updated_at=now,
+        maintenance=bool(data.get("maintenance", False)),
+        auto_clear_bed=bool(data.get("auto_clear_bed", False)),
+        ftps_port=data.get("ftps_port"),
     )
-    await db.execute(
-        "INSERT INTO printers (id, name, protocol, host, port, serial, model, nozzle_diameter,"
-        " tags, enabled, secrets, created_at, updated_at) VALUES (:id, :name, :protocol, :host,"
-        " :port, :serial, :model, :nozzle_diameter, :tags, :enabled, :secrets, :created_at,"
-        " :updated_at)",
-        _values(printer),
-    )
+
+
+async def create(db: Database, data: dict[str, Any]) -> PrinterRow:
+    """Insert a printer from validated fields."""
+    printer = _new_row(data, time.time())
+    await db.execute(INSERT, _values(printer))
     return printer
+
+
+async def fingerprint(db: Database) -> tuple[int, float]:
+    """(row count, newest change) of the printers table: it moves whenever any process adds,
+    changes or removes a printer, at the price of one aggregate query."""
+    row = await db.fetch_one("SELECT COUNT(*) AS n, MAX(updated_at) AS t FROM printers")
+    if row is None:
+        return 0, 0.0
+    return int(row["n"]), float(row["t"] or 0.0)
 
 
 async def get(db: Database, printer_id: str) -> PrinterRow | None:
@@ -169,12 +204,17 @@ async def replace(db: Database, current: PrinterRow, data: dict[str, Any]) -> Pr
         secrets=secrets,
         created_at=current.created_at,
         updated_at=time.time(),
+        maintenance=bool(data.get("maintenance", current.maintenance)),
+        auto_clear_bed=bool(data.get("auto_clear_bed", current.auto_clear_bed)),
+        bed_clear=current.bed_clear,
+        ftps_port=data.get("ftps_port", current.ftps_port),
     )
     await db.execute(
         "UPDATE printers SET name = :name, protocol = :protocol, host = :host, port = :port,"
         " serial = :serial, model = :model, nozzle_diameter = :nozzle_diameter, tags = :tags,"
         " enabled = :enabled, secrets = :secrets, created_at = :created_at,"
-        " updated_at = :updated_at WHERE id = :id",
+        " updated_at = :updated_at, maintenance = :maintenance, auto_clear_bed = :auto_clear_bed,"
+        " bed_clear = :bed_clear, ftps_port = :ftps_port WHERE id = :id",
         _values(printer),
     )
     return printer
@@ -186,3 +226,44 @@ async def delete(db: Database, printer_id: str) -> bool:
         return False
     await db.execute("DELETE FROM printers WHERE id = :id", {"id": printer_id})
     return True
+
+
+async def create_many(
+    db: Database, entries: list[dict[str, Any]]
+) -> tuple[list[PrinterRow], list[tuple[str, str]]]:
+    """Insert validated printers in one transaction; entries clashing with a stored printer
+    or an earlier entry (serial, host:port) are skipped and named with the reason."""
+    serials = {r["serial"] for r in await db.fetch_all("SELECT serial FROM printers") if r[0]}
+    endpoints = {
+        (r["host"], int(r["port"])) for r in await db.fetch_all("SELECT host, port FROM printers")
+    }
+    added: list[PrinterRow] = []
+    skipped: list[tuple[str, str]] = []
+    now = time.time()
+    for data in entries:
+        serial = data.get("serial")
+        endpoint = (data["host"], int(data["port"]))
+        if serial and serial in serials:
+            skipped.append((data["name"], f"another printer already has serial {serial}"))
+            continue
+        if endpoint in endpoints:
+            skipped.append(
+                (data["name"], f"another printer already uses {endpoint[0]}:{endpoint[1]}")
+            )
+            continue
+        if serial:
+            serials.add(serial)
+        endpoints.add(endpoint)
+        added.append(_new_row(data, now))
+    if added:
+        async with db.transaction():
+            await db.execute_many(INSERT, [_values(p) for p in added])
+    return added, skipped
+
+
+async def set_bed_clear(db: Database, printer_id: str, clear: bool) -> None:
+    """Record whether a printer's bed is confirmed clear (the dispatcher's gate)."""
+    await db.execute(
+        "UPDATE printers SET bed_clear = :c WHERE id = :id",
+        {"c": 1 if clear else 0, "id": printer_id},
+    )

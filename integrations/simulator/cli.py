@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import json
 import random
 import resource
@@ -23,6 +24,10 @@ from integrations.simulator.control import (
 )
 from integrations.simulator.fleet import Fleet, SimPrinter
 from integrations.simulator.model import SimError
+
+# The stand-alone simulator's default addresses: away from 127.0.0.x, where the hub's built-in
+# demo fleet (`make run`) puts its printers, so both can run side by side.
+DEFAULT_SUBNET = "127.0.50.0"
 
 # Demo files: (name, seconds, layers, grams), printed at the fleet's speed.
 DEMO_FILES = (
@@ -64,7 +69,12 @@ def run_parser() -> argparse.ArgumentParser:
     p.add_argument("--prusalink", type=int, default=0, help="Prusa printers with PrusaLink")
     p.add_argument("--octoprint", type=int, default=0, help="printers behind OctoPrint")
     p.add_argument("--speed", type=float, default=60.0, help="clock speed-up (60: 1 h in 1 min)")
-    p.add_argument("--subnet", default="127.0.0.0", help="printers get .2, .3, ... of it")
+    p.add_argument(
+        "--subnet",
+        default=DEFAULT_SUBNET,
+        help=f"printers get .2, .3, ... of it (default {DEFAULT_SUBNET}: clear of the hub's "
+        "built-in demo fleet on 127.0.0.x)",
+    )
     p.add_argument("--ephemeral-ports", action="store_true", help="bind random ports")
     p.add_argument("--write", metavar="FILE", help="write the printers as JSON for import")
     p.add_argument("--demo", action="store_true", help="start prints so the farm looks alive")
@@ -219,7 +229,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return asyncio.run(_run(options))
     except OSError as exc:
-        print(f"cannot start the simulator: {exc}", file=sys.stderr)
+        hint = ""
+        if exc.errno == errno.EADDRINUSE:
+            hint = (
+                f"; another simulator or hub uses these addresses: choose others with"
+                f" --subnet (e.g. --subnet 127.0.{random.randint(51, 250)}.0)"
+                " or --ephemeral-ports"
+            )
+        print(f"cannot start the simulator: {exc}{hint}", file=sys.stderr)
         return 2
 
 

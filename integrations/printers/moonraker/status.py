@@ -160,6 +160,8 @@ class KlipperStatus:
             remaining_s=remaining,
             started_at=started_at,
             key=key,
+            # Millimetres Klipper has extruded for this print so far.
+            filament_used_mm=_float(stats.get("filament_used")),
         )
 
     def to_state(self, printer_id: str) -> PrinterState:

@@ -133,12 +133,17 @@ class OctoPrintStatus:
         left = _float(progress.get("printTimeLeft"))
         if self._early:
             done, left = 0.0, None  # those numbers are the previous print's
+        filament = _dict(_dict(job.get("job")).get("filament"))
+        # The slicer's length for the whole file, summed over the tools.
+        lengths = [_float(_dict(tool).get("length")) for tool in filament.values()]
+        known = [length for length in lengths if length is not None]
         self._last_job = Job(
             file=name or (self._last_job.file if self._last_job else ""),
             progress=round(done or 0.0, 2),
             remaining_s=int(left) if left is not None else None,
             started_at=self._started_at,
             key=self._key,
+            filament_mm=sum(known) if known else None,
         )
         return self._last_job
 

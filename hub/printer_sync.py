@@ -1,0 +1,67 @@
+"""Keep a running hub's printers in step with the database when another process changes them
+(`printforge printers import` while the hub runs): a cheap fingerprint query every POLL_S."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from hub.events import PrinterConfigured
+from hub.store import printers as printers_store
+
+if TYPE_CHECKING:
+    from hub.runtime import Hub
+
+log = logging.getLogger(__name__)
+
+# Seconds between two looks at the printers table's fingerprint.
+POLL_S = 2.0
+
+
+async def sync_once(hub: Hub) -> tuple[int, int, int]:
+    """Apply the stored printers to the hub: (added, changed, removed)."""
+    from hub.runtime import to_record
+
+    rows = {row.id: row for row in await printers_store.list_all(hub.db)}
+    removed = [pid for pid in hub.printers if pid not in rows]
+    for printer_id in removed:
+        await hub.forget_printer(printer_id)
+    added = changed = 0
+    for printer_id, row in rows.items():
+        current = hub.printers.get(printer_id)
+        if current == row:
+            continue
+        hub.printers[printer_id] = row
+        await hub.manager.apply(to_record(row))
+        hub.bus.publish(
+            PrinterConfigured(row.id, row.name, row.protocol, row.model or "", current is None)
+        )
+        if current is None:
+            added += 1
+        else:
+            changed += 1
+    return added, changed, len(removed)
+
+
+async def watch(hub: Hub, poll_s: float = POLL_S) -> None:
+    """Until cancelled: when the printers table's fingerprint moves, bring the hub in step."""
+    seen = await printers_store.fingerprint(hub.db)
+    while True:
+        await asyncio.sleep(poll_s)
+        try:
+            now = await printers_store.fingerprint(hub.db)
+            if now == seen:
+                continue
+            added, changed, removed = await sync_once(hub)
+            seen = now
+            if added or changed or removed:
+                log.info(
+                    "printers changed in the database: %d added, %d changed, %d removed",
+                    added,
+                    changed,
+                    removed,
+                )
+        except Exception as exc:
+            # The database may be away for a while; the next look tries again.
+            log.warning("printer table check failed: %s", exc)
