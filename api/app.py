@@ -9,6 +9,7 @@ from quart import Quart, Request, Response, g, request
 from api import errors, ws
 from api.blueprints import (
     auth,
+    channels,
     dashboard,
     docs,
     filaments,
@@ -39,6 +40,7 @@ BLUEPRINTS = (
     files.bp,
     notifications.bp,
     webhooks.bp,
+    channels.bp,
     filaments.bp,
     history.bp,
     system.bp,

@@ -6,7 +6,6 @@ import hashlib
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -17,6 +16,7 @@ from hub.events import (
     PrintRecorded,
     SpoolChanged,
 )
+from hub.model import rfc3339
 
 #: Bus event classes the outbound plug-ins subscribe to.
 OUTBOUND_EVENTS: tuple[type, ...] = (
@@ -76,12 +76,7 @@ class Outbound:
 
     def body(self) -> dict[str, Any]:
         """The Standard Webhooks payload: `{"type", "timestamp", "data"}`."""
-        return {"type": self.type, "timestamp": iso_time(self.at), "data": self.data}
-
-
-def iso_time(at: float) -> str:
-    """A UTC ISO 8601 time with a Z, as Standard Webhooks payloads carry it."""
-    return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return {"type": self.type, "timestamp": rfc3339(self.at), "data": self.data}
 
 
 def message_id(key: str) -> str:
@@ -115,14 +110,14 @@ def outbound(event: object, now: float) -> list[Outbound]:
             "job_key": event.job_key,
             "file": step.job.file,
             "progress": step.progress,
-            "at": step.at,
+            "at": rfc3339(step.at),
             "inferred": step.inferred,
         }
         return [Outbound(f"print.{kind}", message_id(f"print:{event.job_key}:{kind}"), now, data)]
     if isinstance(event, NotificationStored):
         note = event.note
         common: dict[str, Any] = {
-            "at": float(note.get("created_at", now)),
+            "at": now,
             "data": note,
             "severity": str(note.get("severity", "info")),
             "title": str(note.get("title", "")),
