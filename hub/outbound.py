@@ -14,9 +14,11 @@ from hub.events import (
     PrinterConfigured,
     PrinterRemoved,
     PrintRecorded,
+    QueueJobChanged,
     SpoolChanged,
 )
 from hub.model import rfc3339
+from hub.store.queue import STATES as QUEUE_STATES
 
 #: Bus event classes the outbound plug-ins subscribe to.
 OUTBOUND_EVENTS: tuple[type, ...] = (
@@ -25,6 +27,7 @@ OUTBOUND_EVENTS: tuple[type, ...] = (
     PrinterConfigured,
     PrinterRemoved,
     SpoolChanged,
+    QueueJobChanged,
 )
 
 #: Every type name a webhook may receive (patterns are checked against these in the docs).
@@ -52,6 +55,7 @@ EVENT_TYPES = (
     "filament.spool.assigned",
     "filament.spool.unassigned",
     "filament.spool.deleted",
+    *(f"queue.job.{state}" for state in QUEUE_STATES),
     "webhook.test",
 )
 
@@ -149,6 +153,10 @@ def outbound(event: object, now: float) -> list[Outbound]:
             "remaining_g": event.remaining_g,
             "spool": event.spool,
         }
+        return [Outbound(kind, message_id(f"{kind}:{uuid.uuid4()}"), now, data)]
+    if isinstance(event, QueueJobChanged):
+        kind = f"queue.job.{event.state}"
+        data = {"job_id": event.job_id, "printer_id": event.printer_id, "job": event.job}
         return [Outbound(kind, message_id(f"{kind}:{uuid.uuid4()}"), now, data)]
     if isinstance(event, PrinterRemoved):
         data = {"printer_id": event.printer_id, "name": event.name}

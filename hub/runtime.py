@@ -24,6 +24,8 @@ from hub.files import FileLibrary
 from hub.model import PrinterState, rfc3339
 from hub.outbox import Outbox
 from hub.printer_manager import PrinterManager, PrinterRecord
+from hub.queue.dispatcher import Dispatcher
+from hub.queue.service import QueueService
 from hub.store import db as store
 from hub.store import printers as printers_store
 from hub.store.errors import is_unique_violation
@@ -146,6 +148,8 @@ class Hub:
         self._links: dict[str, LinkInfo] = {}
         self._outbox: Outbox | None = None
         self._files: FileLibrary | None = None
+        self._queue: QueueService | None = None
+        self._dispatcher: Dispatcher | None = None
 
     @property
     def printers(self) -> PrinterTable:
@@ -169,6 +173,20 @@ class Hub:
         if self._files is None:
             raise RuntimeError("hub not started")
         return self._files
+
+    @property
+    def queue(self) -> QueueService:
+        """The print queue's jobs (after start)."""
+        if self._queue is None:
+            raise RuntimeError("hub not started")
+        return self._queue
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        """The print queue's dispatcher (after start)."""
+        if self._dispatcher is None:
+            raise RuntimeError("hub not started")
+        return self._dispatcher
 
     async def delete_file(self, file_id: str) -> None:
         """Remove a print file unless a job that is not finished still uses it."""
@@ -280,6 +298,10 @@ class Hub:
         self._manager = PrinterManager(
             self._on_state, self.driver_options, load_driver=self.drivers.load_driver_class
         )
+        self._queue = QueueService(self)
+        await self._queue.start()
+        self._dispatcher = Dispatcher(self, self._queue)
+        await self._dispatcher.start()
         if drivers:
             await self.start_drivers()
         self._outbox = Outbox(self._db, self.settings.outbox, self.bus)
@@ -304,6 +326,9 @@ class Hub:
         await self.integrations.stop()
         self._outbox = None
         self._context = None
+        if self._dispatcher is not None:
+            await self._dispatcher.stop()
+            self._dispatcher = None
         if self._manager is not None:
             await self._manager.stop_all()
             self._manager = None

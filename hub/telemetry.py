@@ -54,6 +54,28 @@ async def load_seed(db: Database) -> dict[str, ActiveJob]:
     return seed
 
 
+def ams_payload(event: AmsEvent) -> dict[str, Any]:
+    """An AMS change as `ams.update` messages (and outbound integrations) show it."""
+    return {
+        "printer_id": event.printer_id,
+        "units": [plain(u) for u in event.units],
+        "active_tray": event.active_tray,
+    }
+
+
+def lifecycle_payload(event: LifecycleEvent) -> dict[str, Any]:
+    """A print's lifecycle step as `print.lifecycle` messages (and outbound integrations) show it."""
+    return {
+        "printer_id": event.printer_id,
+        "kind": event.kind.value,
+        "job_key": event.job_key,
+        "file": event.job.file,
+        "progress": event.progress,
+        "at": rfc3339(event.at),
+        "inferred": event.inferred,
+    }
+
+
 class Telemetry:
     """Owns telemetry$, the pipelines' subscriptions and the tasks that write to the database."""
 
@@ -143,24 +165,10 @@ class Telemetry:
         self.broadcaster.publish("print.progress", plain(event), event.printer_id)
 
     def _on_ams(self, event: AmsEvent) -> None:
-        payload = {
-            "printer_id": event.printer_id,
-            "units": [plain(u) for u in event.units],
-            "active_tray": event.active_tray,
-        }
-        self.broadcaster.publish("ams.update", payload, event.printer_id)
+        self.broadcaster.publish("ams.update", ams_payload(event), event.printer_id)
 
     def _on_lifecycle(self, event: LifecycleEvent) -> None:
-        payload = {
-            "printer_id": event.printer_id,
-            "kind": event.kind.value,
-            "job_key": event.job_key,
-            "file": event.job.file,
-            "progress": event.progress,
-            "at": rfc3339(event.at),
-            "inferred": event.inferred,
-        }
-        self.broadcaster.publish("print.lifecycle", payload, event.printer_id)
+        self.broadcaster.publish("print.lifecycle", lifecycle_payload(event), event.printer_id)
 
     # Writers: one task each, retrying until the database takes the write ---------------
 

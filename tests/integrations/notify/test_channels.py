@@ -81,8 +81,18 @@ async def test_email_through_a_real_smtp_server(
         )
     )
     assert b"Benchy failed: details" in text
-    items = await outbound.deliveries(created["id"], base=BASE)
-    assert [(d["event_type"], d["state"]) for d in items] == [("print.failed", "delivered")]
+
+    async def recorded() -> Any:
+        items = await outbound.deliveries(created["id"], base=BASE)
+        return [(d["event_type"], d["state"]) for d in items]
+
+    await wait_for(
+        lambda: _equals(recorded(), [("print.failed", "delivered")]), what="delivery recorded"
+    )
+
+
+async def _equals(value: Any, expected: Any) -> bool:
+    return bool(await value == expected)
 
 
 async def test_http_channel_filters_masks_and_retries(outbound: Outbound) -> None:
@@ -149,7 +159,11 @@ async def test_quiet_hours_hold_messages_until_they_end(outbound: Outbound) -> N
     due = parse_rfc3339(held[0]["next_attempt_at"])
     end = now.replace(second=0, microsecond=0) + timedelta(hours=2)
     assert abs(due - end.timestamp()) < 61
-    assert (await outbound.deliveries(loud["id"], base=BASE))[0]["state"] == "delivered"
+
+    async def loud_state() -> Any:
+        return (await outbound.deliveries(loud["id"], base=BASE))[0]["state"] == "delivered"
+
+    await wait_for(loud_state, what="the loud channel's delivery recorded")
     assert due > time.time() + 3600 and receiver.received[-1].path == "/loud"
 
 
