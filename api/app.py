@@ -9,6 +9,7 @@ from quart import Quart, Request, Response, g, request
 from api import errors, ws
 from api.blueprints import (
     auth,
+    channels,
     dashboard,
     docs,
     filaments,
@@ -41,6 +42,7 @@ BLUEPRINTS = (
     queue.bp,
     notifications.bp,
     webhooks.bp,
+    channels.bp,
     filaments.bp,
     history.bp,
     system.bp,
