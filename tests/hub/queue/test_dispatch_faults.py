@@ -48,8 +48,12 @@ async def test_watchdog_requeues_then_fails_a_start_that_never_happens(
     assert "did not start printing within 1 s" in failed["last_error"]
     assert [r["state"] for r in failed["runs"]] == ["requeued", "requeued"]
     assert sim.printer.ignored_starts == 2 and sim.printer.log == []
-    notes = await farm.ok("GET", "/api/notifications?per_page=100")
-    assert any(n["kind"] == "queue_job_failed" for n in notes["items"])
+
+    async def failed_note() -> bool:
+        notes = await farm.ok("GET", "/api/notifications?per_page=100")
+        return any(n["kind"] == "queue_job_failed" for n in notes["items"])
+
+    await wait_for(failed_note, timeout=5, what="queue_job_failed notification")
 
 
 async def test_forced_dispatch_checks_fit_and_skips_the_bed_gate(farm_factory: FarmFactory) -> None:
