@@ -9,6 +9,7 @@ from quart import Quart, Request, Response, g, request
 from api import errors, ws
 from api.blueprints import (
     auth,
+    channels,
     dashboard,
     docs,
     filaments,
@@ -17,9 +18,11 @@ from api.blueprints import (
     metrics,
     notifications,
     printers,
+    queue,
     system,
     tokens,
     users,
+    webhooks,
 )
 from api.blueprints.files import MULTIPART_SLACK, UPLOAD_PATH
 from api.bodies import JsonBodies
@@ -36,7 +39,10 @@ BLUEPRINTS = (
     users.bp,
     printers.bp,
     files.bp,
+    queue.bp,
     notifications.bp,
+    webhooks.bp,
+    channels.bp,
     filaments.bp,
     history.bp,
     system.bp,

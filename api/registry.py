@@ -34,6 +34,7 @@ class Endpoint:
     errors: tuple[int, ...] = ()
     content_type: str = "application/json"
     upload: bool = False  # the body is a file (multipart `file` or raw), read by the handler
+    optional_body: bool = False  # an empty body stands for `{}`
 
     @property
     def openapi_path(self) -> str:
@@ -192,13 +193,14 @@ def endpoint(
     errors: tuple[int, ...] = (),
     content_type: str = "application/json",
     upload: bool = False,
+    optional_body: bool = False,
 ) -> Callable[[Handler], Handler]:
     """Declare and register an endpoint: `role` None means public."""
     if role is not None and role not in ROLES:
         raise ValueError(f"unknown role {role!r}")
     spec = Endpoint(
         method, rule, role, summary, tag, body, query, response, status, errors, content_type,
-        upload,
+        upload, optional_body,
     )  # fmt: skip
     REGISTRY.append(spec)
     body_validator = Draft202012Validator(body) if body is not None else None
@@ -225,6 +227,8 @@ def endpoint(
                 if request.content_length and request.content_length > max_body:
                     raise ApiError(413, "payload_too_large", f"body over {max_body} bytes")
                 data = await request.get_json(force=True, silent=True)
+                if data is None and optional_body and not (await request.get_data()).strip():
+                    data = {}
                 if data is None:
                     raise ApiError(400, "invalid_json", "the request body must be JSON")
                 bad = unstorable_text(data)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import json
 import os
 import tomllib
@@ -106,6 +107,51 @@ class SimulatorSettings:
 
 
 @dataclass(frozen=True)
+class MqttSettings:
+    """The outbound MQTT integration (integrations/mqtt); off while `url` is unset."""
+
+    url: str | None = None
+    username: str | None = None
+    password: str | None = None
+    client_id: str | None = None
+    base_topic: str = "printforge"
+    tls_ca: str | None = None
+    tls_insecure: bool = False
+    discovery: bool = True
+    discovery_prefix: str = "homeassistant"
+    commands: bool = True
+    hub_url: str | None = None
+
+
+@dataclass(frozen=True)
+class OutboxSettings:
+    """Delivery rules shared by webhooks and notification channels."""
+
+    timeout_s: float = 10.0
+    backoff_initial_s: float = 5.0
+    backoff_max_s: float = 3600.0
+    retry_for_s: float = 86400.0
+    disable_after_failures: int = 5
+    max_in_flight: int = 50
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """The webhooks plug-in."""
+
+    enabled: bool = True
+    # A list, not a tuple: the plug-in loader validates this section with JSON Schema.
+    allow_networks: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    """The notification channels plug-in."""
+
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
 class Settings:
     """The whole validated configuration."""
 
@@ -115,6 +161,10 @@ class Settings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     rate_limit: RateLimitSettings = field(default_factory=RateLimitSettings)
     simulator: SimulatorSettings = field(default_factory=SimulatorSettings)
+    mqtt: MqttSettings = field(default_factory=MqttSettings)
+    outbox: OutboxSettings = field(default_factory=OutboxSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    notify: NotifySettings = field(default_factory=NotifySettings)
     files: FileSettings = field(default_factory=FileSettings)
     queue: QueueSettings = field(default_factory=QueueSettings)
 
@@ -277,6 +327,16 @@ def build(data: Mapping[str, Any]) -> Settings:
     server["allowed_origins"] = tuple(server["allowed_origins"])
     database = _section(data, "database")
     url = database["url"] or f"sqlite+aiosqlite:///{data_dir / 'printforge.db'}"
+    webhooks = _section(data, "webhooks")
+    webhooks["allow_networks"] = list(webhooks["allow_networks"])
+    for network in webhooks["allow_networks"]:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"config: webhooks.allow_networks = {network!r}: not a network in CIDR form,"
+                " e.g. 192.168.1.0/24 (rule: cidr)"
+            ) from None
     return Settings(
         data_dir=data_dir,
         database_url=url,
@@ -284,6 +344,10 @@ def build(data: Mapping[str, Any]) -> Settings:
         auth=AuthSettings(**_section(data, "auth")),
         rate_limit=RateLimitSettings(**_section(data, "rate_limit")),
         simulator=SimulatorSettings(**_section(data, "simulator")),
+        mqtt=MqttSettings(**_section(data, "mqtt")),
+        outbox=OutboxSettings(**_section(data, "outbox")),
+        webhooks=WebhookSettings(**webhooks),
+        notify=NotifySettings(**_section(data, "notify")),
         files=FileSettings(**_section(data, "files")),
         queue=QueueSettings(**_section(data, "queue")),
     )

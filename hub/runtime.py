@@ -22,7 +22,10 @@ from hub.events import PrinterConfigured, PrinterRemoved
 from hub.filament import FilamentService
 from hub.files import FileLibrary
 from hub.model import PrinterState, rfc3339
+from hub.outbox import Outbox
 from hub.printer_manager import PrinterManager, PrinterRecord
+from hub.queue.dispatcher import Dispatcher
+from hub.queue.service import QueueService
 from hub.store import db as store
 from hub.store import printers as printers_store
 from hub.store.errors import is_unique_violation
@@ -143,7 +146,10 @@ class Hub:
         self._filament: FilamentService | None = None
         self._consumption: Consumption | None = None
         self._links: dict[str, LinkInfo] = {}
+        self._outbox: Outbox | None = None
         self._files: FileLibrary | None = None
+        self._queue: QueueService | None = None
+        self._dispatcher: Dispatcher | None = None
 
     @property
     def printers(self) -> PrinterTable:
@@ -167,6 +173,20 @@ class Hub:
         if self._files is None:
             raise RuntimeError("hub not started")
         return self._files
+
+    @property
+    def queue(self) -> QueueService:
+        """The print queue's jobs (after start)."""
+        if self._queue is None:
+            raise RuntimeError("hub not started")
+        return self._queue
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        """The print queue's dispatcher (after start)."""
+        if self._dispatcher is None:
+            raise RuntimeError("hub not started")
+        return self._dispatcher
 
     async def delete_file(self, file_id: str) -> None:
         """Remove a print file unless a job that is not finished still uses it."""
@@ -220,6 +240,13 @@ class Hub:
             )
 
     @property
+    def outbox(self) -> Outbox:
+        """The delivery outbox of webhooks and notification channels (after start)."""
+        if self._outbox is None:
+            raise RuntimeError("hub not started")
+        return self._outbox
+
+    @property
     def filament(self) -> FilamentService:
         """Spools, tray assignments and their events (after start)."""
         if self._filament is None:
@@ -271,12 +298,19 @@ class Hub:
         self._manager = PrinterManager(
             self._on_state, self.driver_options, load_driver=self.drivers.load_driver_class
         )
+        self._queue = QueueService(self)
+        await self._queue.start()
+        self._dispatcher = Dispatcher(self, self._queue)
+        await self._dispatcher.start()
         if drivers:
             await self.start_drivers()
+        self._outbox = Outbox(self._db, self.settings.outbox, self.bus)
         self._context = Context(self.settings, self._db, self.bus, self.broadcaster, self)
         self.integrations = await loader.start(
             self.catalog.manifests(), self._context, self.settings
         )
+        # Senders are registered now: resume deliveries left pending by the last run.
+        await self._outbox.start()
 
     async def start_drivers(self) -> None:
         """Start a driver for every configured printer (after start)."""
@@ -285,8 +319,16 @@ class Hub:
 
     async def stop(self) -> None:
         """Stop integrations and drivers, let the writers finish, then close the database."""
+        if self._outbox is not None:
+            # Deliveries in flight finish (briefly); what is pending stays in the outbox, and
+            # the plug-ins' last events are still written to it as they stop.
+            await self._outbox.stop()
         await self.integrations.stop()
+        self._outbox = None
         self._context = None
+        if self._dispatcher is not None:
+            await self._dispatcher.stop()
+            self._dispatcher = None
         if self._manager is not None:
             await self._manager.stop_all()
             self._manager = None

@@ -153,3 +153,19 @@ async def printer_command(ctx: Ctx, printer_id: str) -> dict[str, Any]:
     """Run a command; answers once the printer acknowledged it."""
     params: dict[str, Any] = ctx.body.get("params") or {}
     return await hub().command(printer_id, ctx.body["command"], params)
+
+
+@endpoint(
+    bp,
+    "POST",
+    "/api/printers/<printer_id>/bed-cleared",
+    role="operator",
+    summary="Confirm the bed is clear (the queue may start the next job)",
+    tag="Printers",
+    response=schemas.PRINTER,
+    errors=(401, 403, 404),
+)
+async def bed_cleared(ctx: Ctx, printer_id: str) -> dict[str, Any]:
+    """The printer's bed is empty: it is ready for the queue again (also after printing by hand)."""
+    hub().printer(printer_id)
+    return (await hub().dispatcher.ready.bed_cleared(printer_id)).public()

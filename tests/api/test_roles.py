@@ -37,6 +37,9 @@ SAMPLE_BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/printers/<printer_id>/command"): {"command": "pause"},
     ("POST", "/api/filaments"): {"material": "PLA", "color": "#FF8800"},
     ("PUT", "/api/filaments/<spool_id>"): {"name": "probe"},
+    ("POST", "/api/webhooks"): {"url": "https://example.com/hook", "events": ["*"]},
+    ("PUT", "/api/webhooks/<webhook_id>"): {"description": "probe"},
+    ("POST", "/api/notifications/channels"): {"name": "probe", "url": "ntfy://probe"},
 }
 
 
