@@ -111,7 +111,7 @@ def create_app(
 
     @app.errorhandler(HubError)
     async def _hub_error(error: HubError) -> Response:
-        extra = {"errors": [{"field": error.field, "rule": error.code, "message": error.detail}]}
+        extra = {"errors": [{"field": error.field, "rule": error.rule, "message": error.detail}]}
         return problem(error.status, error.code, error.detail, extra=extra if error.field else None)
 
     @app.before_request
