@@ -27,6 +27,7 @@ from streams import (
     LifecycleKind,
     NotificationEvent,
     ProgressEvent,
+    RecordedPrints,
     StreamSettings,
     build_pipelines,
     subscribe_isolated,
@@ -52,6 +53,14 @@ async def load_seed(db: Database) -> dict[str, ActiveJob]:
             record.job_key, job, record.started_at, paused=record.state == "paused"
         )
     return seed
+
+
+async def load_recorded(db: Database) -> dict[str, RecordedPrints]:
+    """What the history holds of each printer's recent prints, so replays are not news twice."""
+    return {
+        printer_id: RecordedPrints(tuple(keys), newest)
+        for printer_id, (keys, newest) in (await prints_store.recent_by_printer(db)).items()
+    }
 
 
 def ams_payload(event: AmsEvent) -> dict[str, Any]:
@@ -105,8 +114,9 @@ class Telemetry:
     async def start(self) -> None:
         """Seed lifecycle tracking from the database, subscribe the sinks, start the pipelines."""
         seed = await load_seed(self.db)
+        recorded = await load_recorded(self.db)
         scheduler = AsyncIOScheduler(asyncio.get_running_loop())
-        pipes = build_pipelines(self.subject, scheduler, self.settings, seed)
+        pipes = build_pipelines(self.subject, scheduler, self.settings, seed, recorded)
         bus = self.bus
         # The sinks are bus subscribers like any other consumer. Fan-out to /ws is inline
         # (the broadcaster buffers per client); the writers have buffers and tasks of their

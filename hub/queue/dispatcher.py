@@ -434,7 +434,7 @@ class Dispatcher:
                 if shown and state.state is PrintState.FINISHED:
                     await self.mark_printing(job, run)
                     await self.print_ended(job, run, LifecycleKind.FINISHED)
-                elif now - run.created_at >= RECONCILE_GRACE_S:
+                elif now - run.created_at >= min(RECONCILE_GRACE_S, timeout):
                     await self.start_failed(
                         job.id, run.id,
                         f"the hub restarted during the dispatch and {self._name(job.printer_id)}"

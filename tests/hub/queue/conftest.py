@@ -31,7 +31,28 @@ class Farm:
     base: str
     session: aiohttp.ClientSession
     token: str
+    settings: Any = None
+    server: tuple[asyncio.Task[None], asyncio.Event] | None = None
     sims: dict[str, SimPrinter] = field(default_factory=dict)  # printer id -> simulated printer
+
+    async def stop_hub(self) -> None:
+        """Stop the hub; a start under way is abandoned as a killed hub would leave it."""
+        assert self.server is not None
+        task, stop = self.server
+        stop.set()
+        await asyncio.wait_for(task, 15)
+        self.server = None
+
+    async def start_hub(self) -> None:
+        """Start a new hub on the same database and fleet."""
+        self.hub = Hub(self.settings, driver_options=FAST)
+        task, stop, port = await start_server(self.hub)
+        self.server = (task, stop)
+        self.base = f"http://127.0.0.1:{port}"
+        async with self.session.post(
+            f"{self.base}/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}
+        ) as r:
+            self.token = (await r.json())["token"]
 
     async def call(
         self, method: str, path: str, json: Any = None, data: Any = None
@@ -122,25 +143,20 @@ async def farm_factory(db_url: str, tmp_path: Path) -> AsyncIterator[FarmFactory
         await _clear(database)
         await database.disconnect()
         settings = make_settings(db_url, tmp_path, **env)
-        hub = Hub(settings, driver_options=FAST)
+        hub = Hub(settings, driver_options=FAST)  # replaced by start_hub
         fleet = Fleet(speed=SPEED, subnet=random_subnet())
         await fleet.start()
-        task, stop, port = await start_server(hub)
-        session = aiohttp.ClientSession()
-        base = f"http://127.0.0.1:{port}"
-        async with session.post(
-            f"{base}/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}
-        ) as r:
-            token = (await r.json())["token"]
+        farm = Farm(hub, fleet, "", aiohttp.ClientSession(), "", settings)
+        await farm.start_hub()
 
         async def close() -> None:
-            await session.close()
-            stop.set()
-            await asyncio.wait_for(task, 15)
+            if farm.server is not None:
+                await farm.stop_hub()
+            await farm.session.close()
             await fleet.close()
 
         stops.append(close)
-        return Farm(hub, fleet, base, session, token)
+        return farm
 
     yield make
     for close in reversed(stops):
