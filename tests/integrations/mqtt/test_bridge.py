@@ -28,6 +28,13 @@ async def test_a_button_press_pauses_a_simulated_print(mqtt_hub: MqttHub) -> Non
             lambda: (ha.json(state_topic) or {}).get("state") == "paused", what="paused state"
         )
         assert ha.json(result_topic) == {"command": "pause", "result": "ok"}
+        # The pause is an event too: a lifecycle step, then the stored notification.
+        lifecycle = f"{m.base}/printer/{printer_id}/lifecycle"
+        await wait_for(lambda: (ha.json(lifecycle) or {}).get("kind") == "paused", what="step")
+        notification = f"{m.base}/printer/{printer_id}/notification"
+        await wait_for(lambda: ha.json(notification), what="the notification")
+        assert ha.json(notification)["kind"] == "print_paused" and ha.json(notification)["id"]
+        assert (ha.json(f"{m.base}/printer/{printer_id}/progress") or {}).get("job_key")
 
         await ha.client.publish(f"{command}/light", b"maybe", qos=1)
         await wait_for(
