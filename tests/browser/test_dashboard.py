@@ -157,6 +157,7 @@ async def test_pause_and_resume_from_the_detail_page(farm: Site, page: Any) -> N
 async def test_viewer_sees_no_controls_and_the_api_refuses(farm: Site, page: Any) -> None:
     await login(page, farm.base, "vera", VIEWER_PASSWORD)
     await expect(page.get_by_role("link", name="Users")).to_have_count(0)
+    await expect(page.get_by_role("link", name="Webhooks")).to_have_count(0)
     await page.get_by_role("link", name="Alpha").click()
     await expect(page.locator(".detail-head .badge")).to_have_text("printing", timeout=10_000)
     await expect(page.get_by_role("heading", name="Controls")).to_have_count(0)
@@ -351,3 +352,36 @@ async def test_upload_queue_clear_the_bed_and_dispatch(farm: Site, page: Any) ->
     status, body = await farm.call("GET", "/api/queue")
     assert status == 200 and body["items"][0]["printer_id"] == farm.printers["Delta"], body
     assert_clean(page)
+
+
+async def test_api_tokens_and_webhooks(farm: Site, page: Any) -> None:
+    await login(page, farm.base, "admin", ADMIN_PASSWORD)
+    await page.get_by_role("link", name="Tokens").click()
+    await page.get_by_label("Name").fill("wall display")
+    await page.get_by_label("Role").select_option("viewer")
+    await page.get_by_role("button", name="Create token").click()
+    secret = await page.locator(".secret-value").text_content()
+    assert secret
+    status, me = await farm.call("GET", "/api/auth/me", token=secret)
+    assert status == 200 and me["username"] == "admin", me
+    await page.get_by_role("button", name="Done").click()
+    row = page.get_by_role("row").filter(has_text="wall display")
+    await row.get_by_role("button", name="Revoke").click()
+    await expect(row).to_have_count(0)
+    status, _ = await farm.call("GET", "/api/auth/me", token=secret)
+    assert status == 401
+
+    await page.get_by_role("link", name="Webhooks").click()
+    await page.get_by_label("URL").fill("http://127.0.0.1:9/hook")
+    await page.get_by_role("button", name="Add webhook").click()
+    # The hub's refusal (an address in a refused range) is shown as its problem detail.
+    await expect(page.get_by_role("alert")).to_contain_text("url")
+    await page.get_by_label("URL").fill("http://localhost:9/hook")
+    await page.get_by_role("button", name="Add webhook").click()
+    await expect(page.locator(".secret-value")).to_contain_text("whsec_")
+    hook = page.get_by_role("row").filter(has_text="http://localhost:9/hook")
+    await hook.get_by_role("button", name="Test").click()
+    await expect(page.get_by_role("status").filter(has_text="Test message queued")).to_be_visible()
+    await hook.get_by_role("button", name="Deliveries").click()
+    await expect(page.locator("table").first).to_contain_text("webhook.test")
+    await screenshot(page, "15-webhooks")
