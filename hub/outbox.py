@@ -197,6 +197,8 @@ class Outbox:
         finally:
             if self._workers.get(key) is asyncio.current_task():
                 del self._workers[key]
+                # A later `wake` makes a new event with a new worker.
+                self._wakes.pop(key, None)
 
     async def _attempt(self, target: TargetKind, delivery: Delivery) -> None:
         settings = self.settings
