@@ -23,6 +23,7 @@ def db_url(tmp_path: Path) -> str:
     the process dying, which is the same on either."""
     return f"sqlite+aiosqlite:///{tmp_path / 'kill.db'}"
 
+
 # The first hub runs in its own process: it stores an endpoint, takes 8 events from its bus
 # into the outbox, says "ready", and keeps trying to deliver until it is killed.
 CHILD = """
