@@ -9,13 +9,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
 from quart import Blueprint, Response, current_app, g, request
 
 from api.errors import ApiError
 from hub.auth import Principal
-
-ROLES = ("viewer", "operator", "admin")
+from hub.store.users import ROLES
+from hub.validation import validation_errors
 
 
 @dataclass(frozen=True)
@@ -82,36 +81,6 @@ class Page:
 
 
 Handler = Callable[..., Awaitable[Any]]
-
-
-def _field_of(error: ValidationError) -> str:
-    path = ".".join(str(p) for p in error.absolute_path)
-    if error.validator == "required":
-        missing = re.match(r"'([^']+)'", error.message)
-        name = missing.group(1) if missing else "?"
-        return f"{path}.{name}" if path else name
-    if error.validator == "additionalProperties":
-        extra = re.findall(r"'([^']+)'", error.message)
-        name = extra[0] if extra else "?"
-        return f"{path}.{name}" if path else name
-    return path or "(body)"
-
-
-def _message(error: ValidationError) -> str:
-    """The validator's message, without echoing write-only values (secrets) or whole objects."""
-    instance = error.instance
-    write_only = isinstance(error.schema, dict) and bool(error.schema.get("writeOnly"))
-    if write_only or isinstance(instance, dict | list):
-        return error.message.replace(repr(instance), "the value")
-    return error.message
-
-
-def validation_errors(validator: Draft202012Validator, data: Any) -> list[dict[str, str]]:
-    """Every rule the data breaks, each naming the field, the rule and a message."""
-    found = sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
-    return [
-        {"field": _field_of(e), "rule": str(e.validator), "message": _message(e)} for e in found
-    ]
 
 
 _UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")

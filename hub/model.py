@@ -179,11 +179,6 @@ def offline_state(printer_id: str) -> PrinterState:
     return PrinterState(printer_id=printer_id, online=False, state=PrintState.OFFLINE)
 
 
-# Protocols the hub speaks and the port each listens on when a printer record omits it.
-DEFAULT_PORTS: dict[str, int] = {"bambu": 8883, "moonraker": 7125, "prusalink": 80, "octoprint": 80}
-PROTOCOLS: tuple[str, ...] = tuple(DEFAULT_PORTS)
-
-
 # Timestamps ---------------------------------------------------------------------------------
 # The API's one form of time, in REST bodies and /ws messages alike: RFC 3339 in UTC with
 # milliseconds, e.g. "2026-12-04T14:23:54.123Z". Internally (database, streams) time stays Unix

@@ -24,6 +24,7 @@ from hub.files import FileLibrary
 from hub.model import PrinterState, rfc3339
 from hub.outbox import Outbox
 from hub.printer_manager import PrinterManager, PrinterRecord
+from hub.protocols import check_required_fields
 from hub.queue.dispatcher import Dispatcher
 from hub.queue.service import QueueService
 from hub.store import db as store
@@ -41,7 +42,12 @@ from integrations.printers.base import (
     InvalidParams,
     LinkInfo,
 )
-from integrations.printers.registry import DriverRegistry, default_registry
+from integrations.printers.registry import (
+    DriverManifest,
+    DriverRegistry,
+    DriverUnavailable,
+    default_registry,
+)
 
 log = logging.getLogger(__name__)
 
@@ -382,7 +388,8 @@ class Hub:
     async def add_printer(self, data: dict[str, Any]) -> PrinterRow:
         """Store a new printer (protocol default port when omitted)."""
         data = dict(data)
-        data.setdefault("port", self.drivers.manifest(data["protocol"]).default_port)
+        data.setdefault("port", self._driver(data["protocol"]).default_port)
+        check_required_fields(self.drivers, data["protocol"], data)
         await self._check_unique(data)
         try:
             row = await printers_store.create(self.db, data)
@@ -399,6 +406,9 @@ class Hub:
     async def update_printer(self, printer_id: str, data: dict[str, Any]) -> PrinterRow:
         """Change a printer's fields; omitted secrets are kept."""
         current = self.printer(printer_id)
+        protocol = data.get("protocol", current.protocol)
+        after = {"serial": current.serial, "model": current.model, **current.secrets, **data}
+        check_required_fields(self.drivers, protocol, after)
         merged = {
             "serial": current.serial,
             "host": current.host,
@@ -406,7 +416,7 @@ class Hub:
             **{k: v for k, v in data.items() if k in {"serial", "host", "port"}},
         }
         if "protocol" in data and "port" not in data and data["protocol"] != current.protocol:
-            merged["port"] = self.drivers.manifest(data["protocol"]).default_port
+            merged["port"] = self._driver(protocol).default_port
             data = {**data, "port": merged["port"]}
         await self._check_unique(merged, exclude=printer_id)
         row = await printers_store.replace(self.db, current, data)
@@ -429,6 +439,12 @@ class Hub:
         await self.manager.remove(printer_id)
         if row is not None:
             self.bus.publish(PrinterRemoved(printer_id, row.name))
+
+    def _driver(self, protocol: str) -> DriverManifest:
+        try:
+            return self.drivers.manifest(protocol)
+        except DriverUnavailable as exc:
+            raise Invalid(str(exc), field="protocol", rule="enum") from None
 
     def _has_trays(self, printer_id: str) -> bool:
         row = self.printers.get(printer_id)

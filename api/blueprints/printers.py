@@ -8,9 +8,7 @@ from quart import Blueprint, Response, jsonify
 
 from api import schemas
 from api.context import bodies, hub
-from api.errors import ApiError
 from api.registry import Ctx, endpoint
-from hub.store.printers import PrinterRow
 
 bp = Blueprint("printers", __name__)
 
@@ -79,32 +77,7 @@ async def get_printer(ctx: Ctx, printer_id: str) -> dict[str, Any]:
 )
 async def update_printer(ctx: Ctx, printer_id: str) -> dict[str, Any]:
     """Change fields; omitted secrets are kept; the driver restarts when needed."""
-    _check_bambu_fields(hub().printer(printer_id), ctx.body)
     return (await hub().update_printer(printer_id, ctx.body)).public()
-
-
-def _check_bambu_fields(current: PrinterRow, change: dict[str, Any]) -> None:
-    """After the change a Bambu printer must still have a serial and an access code."""
-    if change.get("protocol", current.protocol) != "bambu":
-        return
-    after = {
-        "serial": change["serial"] if "serial" in change else current.serial,
-        "access_code": change["access_code"]
-        if "access_code" in change
-        else current.secrets.get("access_code"),
-    }
-    missing = [name for name, value in after.items() if not value]
-    if missing:
-        errors = [
-            {"field": name, "rule": "required", "message": f"a bambu printer needs '{name}'"}
-            for name in missing
-        ]
-        raise ApiError(
-            400,
-            "validation_error",
-            f"body field '{missing[0]}' breaks rule 'required': a bambu printer needs it",
-            extra={"errors": errors},
-        )
 
 
 @endpoint(

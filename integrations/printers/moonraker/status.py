@@ -230,4 +230,5 @@ def history_job(job: dict[str, Any]) -> Job:
         progress=progress,
         started_at=_float(job.get("start_time")),
         key=str(job.get("job_id") or "") or None,
+        filament_used_mm=_float(job.get("filament_used")),
     )
