@@ -32,6 +32,8 @@ from hub.events import (
     PrinterRemoved,
     PrinterState,
     ProgressEvent,
+    QueueJobChanged,
+    SpoolChanged,
 )
 from hub.model import AmsUnit, plain
 from hub.store.printers import PrinterRow
@@ -113,7 +115,14 @@ class MqttBridge:
                 (PrinterState, ProgressEvent, AmsEvent), self._on_telemetry, name="mqtt.telemetry"
             ),
             bus.subscribe(
-                (LifecycleEvent, NotificationStored, PrinterConfigured, PrinterRemoved),
+                (
+                    LifecycleEvent,
+                    NotificationStored,
+                    PrinterConfigured,
+                    PrinterRemoved,
+                    QueueJobChanged,
+                    SpoolChanged,
+                ),
                 self._on_event,
                 name="mqtt.events",
             ),
@@ -296,9 +305,7 @@ class MqttBridge:
             )
             await self._ams(event.printer_id, event.units, event.active_tray)
 
-    async def _on_event(
-        self, event: LifecycleEvent | NotificationStored | PrinterConfigured | PrinterRemoved
-    ) -> None:
+    async def _on_event(self, event: object) -> None:
         if isinstance(event, LifecycleEvent):
             topic = self.topics.printer(event.printer_id, "lifecycle")
             await self._publish(topic, lifecycle_payload(event))
@@ -309,12 +316,26 @@ class MqttBridge:
                 else self.topics.notifications
             )
             await self._publish(topic, event.note)
+        elif isinstance(event, SpoolChanged):
+            await self._publish(
+                self.topics.filament,
+                {
+                    "reason": event.reason,
+                    "spool_id": event.spool_id,
+                    "printer_id": event.printer_id,
+                    "tray": event.tray,
+                    "remaining_g": event.remaining_g,
+                    "spool": event.spool,
+                },
+            )
+        elif isinstance(event, QueueJobChanged):
+            await self._publish(self.topics.queue, event.job)
         elif isinstance(event, PrinterConfigured):
             row = self.ctx.hub.printers.get(event.printer_id)
             if row is not None:
                 await self._publish_printer_discovery(row)
                 await self._publish_printer(row)
-        else:
+        elif isinstance(event, PrinterRemoved):
             await self._remove(event.printer_id)
 
     async def _remove(self, printer_id: str) -> None:
