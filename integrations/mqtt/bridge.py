@@ -138,7 +138,8 @@ class MqttBridge:
         if self.client is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._publish(self.topics.hub_status, OFFLINE, True), 2)
-                await asyncio.wait(self._sending, timeout=2)
+                if self._sending:
+                    await asyncio.wait(self._sending, timeout=2)
         tasks = [t for t in (self._task, *self._jobs, *self._sending) if t is not None]
         for task in tasks:
             task.cancel()
