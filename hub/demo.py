@@ -1,4 +1,5 @@
-"""The embedded simulated fleet: started with the hub when `simulator.enabled`, registered as printers."""
+"""The embedded simulated fleet: started by the composition root (hub/runtime.py) when `[simulator]`
+is enabled for `serve`, its printers registered through the printers service."""
 
 from __future__ import annotations
 
@@ -6,13 +7,15 @@ import asyncio
 import contextlib
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from config.loader import SimulatorSettings
-from hub.runtime import Hub
 from integrations.simulator import Fleet, SimPrinter
 from integrations.simulator.cli import bambu_models, keep_busy
 from integrations.simulator.fleet import FRONT_ENDS
+
+if TYPE_CHECKING:
+    from hub.runtime import Hub
 
 log = logging.getLogger(__name__)
 

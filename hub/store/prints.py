@@ -79,13 +79,13 @@ async def start(
     progress: float,
     total_layers: int | None,
 ) -> bool:
-    """Open a record unless one exists for job_key; True when inserted."""
-    if await by_key(db, job_key) is not None:
-        return False
-    await db.execute(
+    """Open a record unless one exists for job_key; True when inserted (one statement, so two
+    writers racing on the same print cannot both open it)."""
+    inserted = await db.fetch_one(
         "INSERT INTO prints (id, job_key, printer_id, file, state, outcome, progress,"
         " total_layers, started_at, ended_at, updated_at) VALUES (:id, :k, :p, :f, 'printing',"
-        " NULL, :progress, :layers, :started, NULL, :now)",
+        " NULL, :progress, :layers, :started, NULL, :now)"
+        " ON CONFLICT (job_key) DO NOTHING RETURNING id",
         {
             "id": str(uuid.uuid4()),
             "k": job_key,
@@ -97,7 +97,7 @@ async def start(
             "now": time.time(),
         },
     )
-    return True
+    return inserted is not None
 
 
 async def set_state(db: Database, job_key: str, state: str, progress: float | None) -> None:
