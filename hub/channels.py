@@ -79,8 +79,8 @@ async def update(hub: Hub, channel_id: str, data: dict[str, Any]) -> Channel:
     channel = await store.update(hub.db, channel_id, data)
     if channel is None:
         raise NotFound(f"no notification channel with id {channel_id}")
-    if channel.enabled:
-        hub.outbox.wake(KIND, channel.id)
+    # The worker reads the target again: resumes it when enabled, stops when disabled.
+    hub.outbox.wake(KIND, channel.id)
     return channel
 
 

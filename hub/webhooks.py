@@ -62,8 +62,8 @@ async def update(hub: Hub, hook_id: str, data: dict[str, Any]) -> Webhook:
     hook = await store.update(hub.db, hook_id, data)
     if hook is None:
         raise NotFound(f"no webhook with id {hook_id}")
-    if hook.enabled:
-        hub.outbox.wake(KIND, hook.id)
+    # The worker reads the target again: resumes it when enabled, stops when disabled.
+    hub.outbox.wake(KIND, hook.id)
     return hook
 
 

@@ -202,8 +202,13 @@ async def test_discovery_configs_follow_the_ha_rules_and_read_the_retained_state
     assert {"material", "color", "remain", "unit", "slot"} <= set(tray_state)
     assert render(tray["value_template"], tray_state) == (tray_state["label"])
 
-    # Unique ids and the hub's identity survive a restart.
-    await m.restart()
+    # Unique ids and the hub's identity survive a restart; a clean stop says `offline`.
+    async with m.watch() as around:
+        await wait_for(lambda: around.last(f"{m.base}/status") == b"online", what="online")
+        await m.restart()
+        await wait_for(lambda: around.count(f"{m.base}/status") >= 3, what="offline, online")
+        said = [p for t, p, _ in around.messages if t == f"{m.base}/status"]
+        assert said[-2:] == [b"offline", b"online"], said
     async with m.watch() as after:
         await wait_for(
             lambda: after.count(f"{m.base}/status") and after.last(f"{m.base}/status") == b"online",

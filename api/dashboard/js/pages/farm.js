@@ -95,7 +95,8 @@ function Card({ id }) {
           <div><dt>Bed</dt><dd>${temp(t.bed, t.bed_target)}</dd></div>
         </dl>
         <${Trays} status=${status} />
-        <${Errors} errors=${status?.errors} />`}
+        <${Errors} errors=${status?.errors} />
+        ${cfg.bed_clear === false && !["printing", "preparing", "paused"].includes(state) && html`<p class="bed-note">Bed not cleared: the queue waits.</p>`}`}
   </li>`;
 }
 
