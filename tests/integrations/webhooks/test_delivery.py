@@ -230,6 +230,7 @@ async def test_test_message_and_validation(outbound: Outbound) -> None:
         ({"url": "http://10.1.2.3/hook", "events": ["*"]}, "url"),
         ({"url": "https://example.com/x", "events": ["Print!"]}, "events.0"),
         ({"url": "https://example.com/x", "events": []}, "events"),
+        ({"url": "https://example.com/x", "events": ["print.*", "print.strated"]}, "events.1"),
         ({"url": "https://example.com/x", "events": ["*"], "secret": "mine"}, "secret"),
     ]
     for body, field in cases:
