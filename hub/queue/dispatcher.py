@@ -62,6 +62,7 @@ class Dispatcher(Tracking):
         self.ready = Readiness(hub, queue)
         self.runs: dict[str, RunRow] = {}  # runs of jobs that are dispatching or printing
         self.reconcile: set[str] = set()  # jobs found dispatching at start-up
+        self.idle_printing: dict[str, float] = {}
         self.latencies: list[float] = []  # idle seen -> start command sent, seconds
         self.sends = 0
         self._wake = asyncio.Event()

@@ -9,7 +9,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from config.loader import QueueSettings
-from hub.model import ACTIVE_STATES, Connection, PrintState
+from hub.model import ACTIVE_STATES, Connection, PrinterState, PrintState
 from hub.queue.service import QueueService
 from hub.store import queue as store
 from hub.store.queue import JobRow, RunRow
@@ -33,6 +33,7 @@ class Tracking:
     settings: QueueSettings
     runs: dict[str, RunRow]  # runs of jobs that are dispatching or printing
     reconcile: set[str]  # jobs found dispatching at start-up
+    idle_printing: dict[str, float]  # printing jobs whose printer looks idle: since when
     _wake: asyncio.Event
 
     def wake(self) -> None:
@@ -83,6 +84,12 @@ class Tracking:
                 job = replace(
                     job, copies_done=done, state=state, attempts=0, last_error=None, **free
                 )
+            elif kind is LifecycleKind.UNKNOWN:
+                reason = (
+                    f"the print on {printer} ended while the hub was away and its outcome is"
+                    " unknown: check the part, then release the job (or remove it)"
+                )
+                job = replace(job, state="held", waiting_reason=reason, **free)
             elif kind is LifecycleKind.CANCELLED:
                 reason = f"the print was cancelled on {printer}; release the job to print it again"
                 job = replace(job, state="held", waiting_reason=reason, **free)
@@ -139,7 +146,7 @@ class Tracking:
         """Requeue sends that did not become prints in time; settle jobs caught by a restart."""
         now = time.time()
         timeout = self.settings.start_timeout_s
-        for job in [j for j in self.queue.jobs.values() if j.state == "dispatching"]:
+        for job in [j for j in self.queue.jobs.values() if j.state in ("dispatching", "printing")]:
             run = self.runs.get(job.run_id or "")
             if run is None or job.printer_id is None:
                 continue
@@ -151,7 +158,9 @@ class Tracking:
             file = state.job.file if state is not None and state.job is not None else ""
             shown = run.tag in (file or "")
             online = state is not None and link is not None and link.connection is Connection.ONLINE
-            if online and shown and state is not None and state.state in ACTIVE_STATES:
+            if job.state == "printing":
+                await self._check_printing(job, run, state if online else None, shown, now)
+            elif online and shown and state is not None and state.state in ACTIVE_STATES:
                 await self.mark_printing(job, run)
             elif job.id in self.reconcile and online and state is not None:
                 if shown and state.state is PrintState.FINISHED:
@@ -168,3 +177,20 @@ class Tracking:
                     job.id, run.id,
                     f"{self._name(job.printer_id)} did not start printing within {timeout:g} s",
                 )  # fmt: skip
+
+    async def _check_printing(
+        self, job: JobRow, run: RunRow, state: PrinterState | None, shown: bool, now: float
+    ) -> None:
+        """A backstop for a print end the lifecycle stream did not report: a printing job whose
+        printer has been idle for a start timeout is settled (finished when the printer still
+        shows the run's file as finished, else with an unknown outcome)."""
+        if state is None or state.state in ACTIVE_STATES:
+            self.idle_printing.pop(job.id, None)
+            return
+        first = self.idle_printing.setdefault(job.id, now)
+        if now - first >= self.settings.start_timeout_s:
+            self.idle_printing.pop(job.id, None)
+            ended = shown and state.state is PrintState.FINISHED
+            await self.print_ended(
+                job, run, LifecycleKind.FINISHED if ended else LifecycleKind.UNKNOWN
+            )

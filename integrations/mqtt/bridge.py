@@ -32,6 +32,8 @@ from hub.events import (
     PrinterRemoved,
     PrinterState,
     ProgressEvent,
+    QueueJobChanged,
+    SpoolChanged,
 )
 from hub.model import AmsUnit, plain
 from hub.store.printers import PrinterRow
@@ -113,7 +115,14 @@ class MqttBridge:
                 (PrinterState, ProgressEvent, AmsEvent), self._on_telemetry, name="mqtt.telemetry"
             ),
             bus.subscribe(
-                (LifecycleEvent, NotificationStored, PrinterConfigured, PrinterRemoved),
+                (
+                    LifecycleEvent,
+                    NotificationStored,
+                    PrinterConfigured,
+                    PrinterRemoved,
+                    QueueJobChanged,
+                    SpoolChanged,
+                ),
                 self._on_event,
                 name="mqtt.events",
             ),
@@ -129,7 +138,8 @@ class MqttBridge:
         if self.client is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._publish(self.topics.hub_status, OFFLINE, True), 2)
-                await asyncio.wait(self._sending, timeout=2)
+                if self._sending:
+                    await asyncio.wait(self._sending, timeout=2)
         tasks = [t for t in (self._task, *self._jobs, *self._sending) if t is not None]
         for task in tasks:
             task.cancel()
@@ -184,9 +194,7 @@ class MqttBridge:
 
     # Publishing ---------------------------------------------------------------------------
 
-    async def _publish(
-        self, topic: str, payload: Payload, retain: bool = False, qos: int = 0
-    ) -> None:
+    async def _publish(self, topic: str, payload: Payload, retain: bool = False) -> None:
         """Hand one message to the client without waiting for it to go out: waiting for each
         would make every message cost an event-loop round trip. Dropped while disconnected
         (the reconnect re-publishes); waits only while MAX_IN_FLIGHT are unconfirmed."""
@@ -236,8 +244,15 @@ class MqttBridge:
     async def _publish_printer_discovery(self, row: PrinterRow) -> None:
         if not self.settings.discovery:
             return
-        for topic, config in self.discovery.printer(row):
+        for topic, config in self.discovery.printer(row, self._capabilities(row.protocol)):
             await self._publish(topic, config, True)
+
+    def _capabilities(self, protocol: str) -> frozenset[str]:
+        """The commands a protocol's driver declares in its manifest (all when unknown)."""
+        try:
+            return self.ctx.hub.drivers.manifest(protocol).capabilities
+        except Exception:  # an unknown or broken driver: let the command path say no
+            return frozenset(COMMANDS)
 
     async def _publish_printer(self, row: PrinterRow) -> None:
         """A printer's retained state, availability and AMS trays, from the hub's live view."""
@@ -296,9 +311,7 @@ class MqttBridge:
             )
             await self._ams(event.printer_id, event.units, event.active_tray)
 
-    async def _on_event(
-        self, event: LifecycleEvent | NotificationStored | PrinterConfigured | PrinterRemoved
-    ) -> None:
+    async def _on_event(self, event: object) -> None:
         if isinstance(event, LifecycleEvent):
             topic = self.topics.printer(event.printer_id, "lifecycle")
             await self._publish(topic, lifecycle_payload(event))
@@ -309,12 +322,26 @@ class MqttBridge:
                 else self.topics.notifications
             )
             await self._publish(topic, event.note)
+        elif isinstance(event, SpoolChanged):
+            await self._publish(
+                self.topics.filament,
+                {
+                    "reason": event.reason,
+                    "spool_id": event.spool_id,
+                    "printer_id": event.printer_id,
+                    "tray": event.tray,
+                    "remaining_g": event.remaining_g,
+                    "spool": event.spool,
+                },
+            )
+        elif isinstance(event, QueueJobChanged):
+            await self._publish(self.topics.queue, event.job)
         elif isinstance(event, PrinterConfigured):
             row = self.ctx.hub.printers.get(event.printer_id)
             if row is not None:
                 await self._publish_printer_discovery(row)
                 await self._publish_printer(row)
-        else:
+        elif isinstance(event, PrinterRemoved):
             await self._remove(event.printer_id)
 
     async def _remove(self, printer_id: str) -> None:
