@@ -161,9 +161,9 @@ class Outbox:
                 self._work(key), name=f"outbox:{kind}:{target_id}"
             )
 
-    def idle(self) -> bool:
-        """True when no worker runs (for tests and the benchmark)."""
-        return not self._workers
+    def busy(self) -> int:
+        """Targets with a worker now: messages waiting (maybe for a retry) or in flight."""
+        return len(self._workers)
 
     # One worker per target -------------------------------------------------------------
 

@@ -194,9 +194,7 @@ class MqttBridge:
 
     # Publishing ---------------------------------------------------------------------------
 
-    async def _publish(
-        self, topic: str, payload: Payload, retain: bool = False, qos: int = 0
-    ) -> None:
+    async def _publish(self, topic: str, payload: Payload, retain: bool = False) -> None:
         """Hand one message to the client without waiting for it to go out: waiting for each
         would make every message cost an event-loop round trip. Dropped while disconnected
         (the reconnect re-publishes); waits only while MAX_IN_FLIGHT are unconfirmed."""

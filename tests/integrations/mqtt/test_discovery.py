@@ -21,7 +21,8 @@ classes and units), each checked below under its number:
   R7 A button has a `command_topic` and no `state_topic`.
   R8 A light (default schema) has a `command_topic`; `state_value_template` renders to
      `payload_on` or `payload_off`.
-  R9 HA publishes `online` to `<discovery_prefix>/status` when it starts; devices re-send
+  R9 HA publishes `online` to its birth topic (https://www.home-assistant.io/docs/mqtt/birth_will/,
+     default `homeassistant/status`; here the test's own) when it starts; devices re-send
      their configs then.
   R10 An empty retained payload on a config topic removes the entity.
 """
