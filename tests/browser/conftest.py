@@ -139,6 +139,7 @@ class Site:
         printer_id: str = body["id"]
         await wait_for(
             lambda: self.hub.printer_status(printer_id)["connection"] == "online",
+            timeout=30,  # generous: the machine running the suite may be busy
             what=f"{name} online",
         )
         self.printers[name] = printer_id
