@@ -87,8 +87,6 @@ class Outbox:
     def register(self, kind: TargetKind) -> Callable[[], None]:
         """Deliver messages of `kind.kind` with `kind.send`; the result unregisters it."""
         self._kinds[kind.kind] = kind
-        for key in [k for k in self._wakes if k[0] == kind.kind]:
-            self.wake(*key)
 
         def unregister() -> None:
             self._kinds.pop(kind.kind, None)
@@ -161,9 +159,9 @@ class Outbox:
                 self._work(key), name=f"outbox:{kind}:{target_id}"
             )
 
-    def idle(self) -> bool:
-        """True when no worker runs (for tests and the benchmark)."""
-        return not self._workers
+    def busy(self) -> int:
+        """Targets with a worker now: messages waiting (maybe for a retry) or in flight."""
+        return len(self._workers)
 
     # One worker per target -------------------------------------------------------------
 

@@ -194,9 +194,7 @@ class MqttBridge:
 
     # Publishing ---------------------------------------------------------------------------
 
-    async def _publish(
-        self, topic: str, payload: Payload, retain: bool = False, qos: int = 0
-    ) -> None:
+    async def _publish(self, topic: str, payload: Payload, retain: bool = False) -> None:
         """Hand one message to the client without waiting for it to go out: waiting for each
         would make every message cost an event-loop round trip. Dropped while disconnected
         (the reconnect re-publishes); waits only while MAX_IN_FLIGHT are unconfirmed."""
@@ -246,8 +244,15 @@ class MqttBridge:
     async def _publish_printer_discovery(self, row: PrinterRow) -> None:
         if not self.settings.discovery:
             return
-        for topic, config in self.discovery.printer(row):
+        for topic, config in self.discovery.printer(row, self._capabilities(row.protocol)):
             await self._publish(topic, config, True)
+
+    def _capabilities(self, protocol: str) -> frozenset[str]:
+        """The commands a protocol's driver declares in its manifest (all when unknown)."""
+        try:
+            return self.ctx.hub.drivers.manifest(protocol).capabilities
+        except Exception:  # an unknown or broken driver: let the command path say no
+            return frozenset(COMMANDS)
 
     async def _publish_printer(self, row: PrinterRow) -> None:
         """A printer's retained state, availability and AMS trays, from the hub's live view."""

@@ -55,7 +55,7 @@ async def farm(site: Site) -> AsyncIterator[Site]:
         printer_id = site.printers[name]
         await wait_for(
             lambda pid=printer_id: site.hub.printer_status(pid)["state"] == "printing",
-            timeout=20,
+            timeout=30,
             what=f"{name} printing",
         )
     yield site
@@ -76,6 +76,16 @@ def assert_clean(page: Any) -> None:
     """No script error, CSP violation or dialog happened on the page."""
     assert page.watch.errors == [], page.watch.errors
     assert page.watch.dialogs == [], page.watch.dialogs
+
+
+async def test_an_empty_farm_says_how_to_add_printers(site: Site, page: Any) -> None:
+    """Runs first in this module, before the `farm` fixture has added any printer."""
+    assert not site.printers, "this test must run before the farm is set up"
+    await login(page, site.base, "admin", ADMIN_PASSWORD)
+    await expect(page.get_by_role("heading", name="No printers yet")).to_be_visible()
+    await expect(page.locator("main")).to_contain_text("POST /api/printers")
+    await screenshot(page, "00-empty-farm")
+    assert_clean(page)
 
 
 async def test_security_headers_and_assets(farm: Site) -> None:
@@ -106,6 +116,11 @@ async def test_login_overview_and_live_progress(farm: Site, page: Any) -> None:
     await expect(alpha.locator(".badge")).to_have_text("printing", timeout=10_000)
     await expect(alpha).to_contain_text("bracket")
     await expect(alpha.locator(".tray")).to_have_count(9)  # two AMS units + the external spool
+    # An HMS error on the idle printer shows on its card with its code.
+    farm.sims[XSS_NAME].printer.raise_hms(0x0C000300, 0x00010001)
+    await expect(card(page, farm, XSS_NAME).locator(".errors")).to_contain_text(
+        "0C00_0300_0001_0001", timeout=10_000
+    )
     await expect(card(page, farm, "Gone").locator(".badge")).to_have_text("offline")
     await expect(card(page, farm, "Gone")).to_contain_text("last seen never")
     first = await percent(alpha)

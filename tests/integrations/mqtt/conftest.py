@@ -182,6 +182,7 @@ def mqtt_settings(
         PRINTFORGE_MQTT_URL=f"{scheme}://127.0.0.1:{port}",
         PRINTFORGE_MQTT_BASE_TOPIC=base,
         PRINTFORGE_MQTT_DISCOVERY_PREFIX=prefix,
+        PRINTFORGE_MQTT_HA_STATUS_TOPIC=f"{prefix}/status",
         PRINTFORGE_MQTT_HUB_URL="https://hub.example.test:3443",
         **env,
     )
