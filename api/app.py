@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from quart import Quart, Request, Response, g, request
 
 from api import errors, ws
-from api.blueprints import auth, docs, metrics, notifications, printers, system, users
+from api.blueprints import (
+    auth,
+    dashboard,
+    docs,
+    filaments,
+    files,
+    history,
+    metrics,
+    notifications,
+    printers,
+    system,
+    tokens,
+    users,
+    webhooks,
+)
+from api.blueprints.files import MULTIPART_SLACK, UPLOAD_PATH
 from api.bodies import JsonBodies
 from api.errors import problem
 from api.ratelimit import MemoryRateLimitStore, RateLimiter, RateLimitStore
@@ -16,12 +33,18 @@ from hub.runtime import Hub
 
 BLUEPRINTS = (
     auth.bp,
+    tokens.bp,
     users.bp,
     printers.bp,
+    files.bp,
     notifications.bp,
+    webhooks.bp,
+    filaments.bp,
+    history.bp,
     system.bp,
     metrics.bp,
     docs.bp,
+    dashboard.bp,
     ws.bp,
 )
 
@@ -31,7 +54,15 @@ _BLUEPRINT_NAMES: dict[str | None, list[str]] = {}
 
 class ApiRequest(Request):
     """Quart's request with the matched endpoint's blueprint names worked out once per endpoint
-    (Quart derives them on every access: before-request, after-request and teardown)."""
+    (Quart derives them on every access: before-request, after-request and teardown), and the
+    file upload's own size limit in place of the app-wide one."""
+
+    upload_limit: int | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.upload_limit is not None and self.method == "POST" and self.path == UPLOAD_PATH:
+            self.body = self.body_class(self.content_length, self.upload_limit + MULTIPART_SLACK)
 
     @property
     def blueprints(self) -> list[str]:
@@ -49,7 +80,11 @@ def create_app(
     """Build the app serving `hub`; with manage_hub the app starts and stops the hub."""
     # No static folder: every route is a declared endpoint or a docs asset.
     app = Quart("printforge", static_folder=None)
-    app.request_class = ApiRequest
+
+    class AppRequest(ApiRequest):
+        upload_limit = hub.settings.files.max_bytes
+
+    app.request_class = AppRequest
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024 * 1024
     app.config["MAX_JSON_BODY"] = 1_000_000
     app.extensions["printforge.hub"] = hub

@@ -88,6 +88,21 @@ def _operation(ep: Endpoint) -> dict[str, Any]:
             "required": True,
             "content": {"application/json": {"schema": storable(ep.body)}},
         }
+    if ep.upload:
+        binary = {"type": "string", "format": "binary"}
+        op["requestBody"] = {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": {"file": binary},
+                    }
+                },
+                "application/octet-stream": {"schema": binary},
+            },
+        }
     success: dict[str, Any] = {"description": HTTPStatus(ep.status).phrase}
     if ep.response is not None and ep.status != 204:
         success["content"] = {ep.content_type: {"schema": copy.deepcopy(ep.response)}}

@@ -34,6 +34,7 @@ class Endpoint:
     status: int = 200
     errors: tuple[int, ...] = ()
     content_type: str = "application/json"
+    upload: bool = False  # the body is a file (multipart `file` or raw), read by the handler
 
     @property
     def openapi_path(self) -> str:
@@ -191,13 +192,15 @@ def endpoint(
     status: int = 200,
     errors: tuple[int, ...] = (),
     content_type: str = "application/json",
+    upload: bool = False,
 ) -> Callable[[Handler], Handler]:
     """Declare and register an endpoint: `role` None means public."""
     if role is not None and role not in ROLES:
         raise ValueError(f"unknown role {role!r}")
     spec = Endpoint(
-        method, rule, role, summary, tag, body, query, response, status, errors, content_type
-    )
+        method, rule, role, summary, tag, body, query, response, status, errors, content_type,
+        upload,
+    )  # fmt: skip
     REGISTRY.append(spec)
     body_validator = Draft202012Validator(body) if body is not None else None
     query_validator = Draft202012Validator(query) if query is not None else None

@@ -81,6 +81,44 @@ USER_UPDATE: dict[str, Any] = {
     "properties": {"password": PASSWORD, "role": {"enum": ROLE_ENUM}},
 }
 
+API_TOKEN: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "user_id", "username", "name", "role", "created_at", "expires_at"],
+    "properties": {
+        "id": {"type": "string"},
+        "user_id": {"type": "string"},
+        "username": {"type": "string"},
+        "name": {"type": "string"},
+        "role": {"enum": ROLE_ENUM},
+        "created_at": TIMESTAMP,
+        "expires_at": TIMESTAMP_OR_NULL,
+        "last_used_at": TIMESTAMP_OR_NULL,
+    },
+}
+
+API_TOKEN_CREATE: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name"],
+    "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 100},
+        "role": {"enum": ROLE_ENUM, "description": "default: the creator's role"},
+        "expires_at": {
+            **TIMESTAMP_OR_NULL,
+            "description": "in the future; null or absent: never expires",
+        },
+    },
+}
+
+API_TOKEN_CREATED: dict[str, Any] = {
+    **API_TOKEN,
+    "required": [*API_TOKEN["required"], "token"],
+    "properties": {
+        **API_TOKEN["properties"],
+        "token": {"type": "string", "description": "the secret, shown only in this answer"},
+    },
+}
+
 # Bounds keep the row offset inside a 64-bit integer on every engine.
 MAX_PAGE = 1_000_000
 MAX_PER_PAGE = 500
@@ -128,6 +166,9 @@ _PRINTER_FIELDS: dict[str, Any] = {
         "uniqueItems": True,
     },
     "enabled": {"type": "boolean"},
+    "maintenance": {"type": "boolean"},
+    "auto_clear_bed": {"type": "boolean"},
+    "ftps_port": {"type": ["integer", "null"], "minimum": 1, "maximum": 65535},
     "access_code": _SECRET,
     "api_key": _SECRET,
     "username": _SECRET,
@@ -168,6 +209,7 @@ PRINTER: dict[str, Any] = {
         "id": {"type": "string"},
         **{k: v for k, v in _PRINTER_FIELDS.items() if not v.get("writeOnly")},
         "has_secret": {"type": "object", "additionalProperties": {"type": "boolean"}},
+        "bed_clear": {"type": "boolean"},
         "created_at": TIMESTAMP,
         "updated_at": TIMESTAMP,
     },
@@ -316,5 +358,47 @@ HEALTH: dict[str, Any] = {
         "database": {"enum": ["ok", "unreachable"]},
         "version": {"type": "string"},
         "uptime_s": {"type": "number"},
+    },
+}
+
+
+SLOT_MATERIAL: dict[str, Any] = {
+    "type": "object",
+    "required": ["slot", "material", "color"],
+    "properties": {
+        "slot": {"type": "integer", "minimum": 1},
+        "material": {"type": ["string", "null"]},
+        "color": {"type": ["string", "null"]},
+        "grams": {"type": ["number", "null"]},
+    },
+}
+
+FILE_METADATA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "estimated_time_s": {"type": ["number", "null"]},
+        "layers": {"type": ["integer", "null"]},
+        "grams": {"type": ["number", "null"]},
+        "materials": {"type": "array", "items": SLOT_MATERIAL},
+        "nozzle_diameter": {"type": ["number", "null"]},
+        "printer_model": {"type": ["string", "null"]},
+        "plate_count": {"type": ["integer", "null"]},
+        "slicer": {"type": ["string", "null"]},
+    },
+}
+
+FILE: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "name", "kind", "size", "sha256", "metadata", "created_at"],
+    "properties": {
+        "id": {"type": "string"},
+        "name": {"type": "string"},
+        "kind": {"enum": ["gcode", "3mf"]},
+        "size": {"type": "integer"},
+        "sha256": {"type": "string"},
+        "metadata": FILE_METADATA,
+        "thumbnail_url": {"type": ["string", "null"]},
+        "uploaded_by": {"type": ["string", "null"]},
+        "created_at": TIMESTAMP,
     },
 }

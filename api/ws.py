@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
@@ -175,9 +176,10 @@ class Sessions:
             for session in group:
                 if user is None:
                     session.end(CLOSE_TOKEN_ENDED, "the token's user no longer exists")
-                elif user.role != session.principal.role:
-                    # As for REST requests, the stored role applies, not the token's.
-                    session.principal = replace(session.principal, role=user.role)
+                elif session.principal.role_for(user.role) != session.principal.role:
+                    # As for REST requests, the stored role applies (capped by an API token's).
+                    role = session.principal.role_for(user.role)
+                    session.principal = replace(session.principal, role=role)
 
 
 def _sessions(hub_: Hub) -> Sessions:
@@ -450,7 +452,10 @@ async def ws() -> Response | None:
             {
                 "user": principal.username,
                 "role": principal.role,
-                "expires_at": rfc3339(principal.expires_at),
+                # An API token without expiry has none to announce.
+                "expires_at": (
+                    None if math.isinf(principal.expires_at) else rfc3339(principal.expires_at)
+                ),
                 "types": list(MESSAGE_TYPES),
             },
         )

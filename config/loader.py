@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import json
 import os
 import tomllib
@@ -71,6 +72,27 @@ class RateLimitSettings:
 
 
 @dataclass(frozen=True)
+class FileSettings:
+    """The print file library."""
+
+    max_size_mb: int = 512
+
+    @property
+    def max_bytes(self) -> int:
+        """The largest upload accepted, in bytes."""
+        return self.max_size_mb * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    """The print queue's dispatcher."""
+
+    auto_dispatch: bool = True
+    start_timeout_s: float = 300.0
+    max_attempts: int = 3
+
+
+@dataclass(frozen=True)
 class SimulatorSettings:
     """The embedded simulated fleet started with the hub."""
 
@@ -85,6 +107,34 @@ class SimulatorSettings:
 
 
 @dataclass(frozen=True)
+class OutboxSettings:
+    """Delivery rules shared by webhooks and notification channels."""
+
+    timeout_s: float = 10.0
+    backoff_initial_s: float = 5.0
+    backoff_max_s: float = 3600.0
+    retry_for_s: float = 86400.0
+    disable_after_failures: int = 5
+    max_in_flight: int = 50
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """The webhooks plug-in."""
+
+    enabled: bool = True
+    # A list, not a tuple: the plug-in loader validates this section with JSON Schema.
+    allow_networks: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    """The notification channels plug-in."""
+
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
 class Settings:
     """The whole validated configuration."""
 
@@ -94,6 +144,11 @@ class Settings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     rate_limit: RateLimitSettings = field(default_factory=RateLimitSettings)
     simulator: SimulatorSettings = field(default_factory=SimulatorSettings)
+    outbox: OutboxSettings = field(default_factory=OutboxSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    notify: NotifySettings = field(default_factory=NotifySettings)
+    files: FileSettings = field(default_factory=FileSettings)
+    queue: QueueSettings = field(default_factory=QueueSettings)
 
 
 @cache
@@ -254,6 +309,16 @@ def build(data: Mapping[str, Any]) -> Settings:
     server["allowed_origins"] = tuple(server["allowed_origins"])
     database = _section(data, "database")
     url = database["url"] or f"sqlite+aiosqlite:///{data_dir / 'printforge.db'}"
+    webhooks = _section(data, "webhooks")
+    webhooks["allow_networks"] = list(webhooks["allow_networks"])
+    for network in webhooks["allow_networks"]:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"config: webhooks.allow_networks = {network!r}: not a network in CIDR form,"
+                " e.g. 192.168.1.0/24 (rule: cidr)"
+            ) from None
     return Settings(
         data_dir=data_dir,
         database_url=url,
@@ -261,6 +326,11 @@ def build(data: Mapping[str, Any]) -> Settings:
         auth=AuthSettings(**_section(data, "auth")),
         rate_limit=RateLimitSettings(**_section(data, "rate_limit")),
         simulator=SimulatorSettings(**_section(data, "simulator")),
+        outbox=OutboxSettings(**_section(data, "outbox")),
+        webhooks=WebhookSettings(**webhooks),
+        notify=NotifySettings(**_section(data, "notify")),
+        files=FileSettings(**_section(data, "files")),
+        queue=QueueSettings(**_section(data, "queue")),
     )
 
 

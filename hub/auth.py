@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import math
 import secrets
 import time
 import uuid
@@ -21,6 +22,7 @@ from config.loader import AuthSettings
 from hub.store import kv
 from hub.store import users as users_store
 from hub.store.users import ROLES, User
+from hub.tokens import ApiTokens, TokenRejected, is_api_token, jti_of
 
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ["sub", "role", "iat", "nbf", "exp", "jti", "iss", "aud"]
@@ -58,10 +60,19 @@ class Principal:
     role: str
     jti: str
     expires_at: float
+    # For an API token: its id, and the role it was given (the user's role caps it).
+    token_id: str | None = None
+    role_cap: str | None = None
 
     def allows(self, role: str) -> bool:
         """True when this caller's role is at least `role`."""
         return ROLE_RANK[self.role] >= ROLE_RANK[role]
+
+    def role_for(self, user_role: str) -> str:
+        """The role this caller has while its user holds `user_role` (an API token's is capped)."""
+        if self.role_cap is None:
+            return user_role
+        return min(user_role, self.role_cap, key=ROLE_RANK.__getitem__)
 
 
 class LoginThrottle:
@@ -121,6 +132,7 @@ class AuthService:
         # Tokens whose signature and claims were checked once (the secret never changes while
         # running): a repeat only needs the clock and the revocation list.
         self._verified: dict[str, Principal] = {}
+        self.tokens = ApiTokens(db)
 
     async def start(self) -> None:
         """Load or create the signing secret and the revocation list."""
@@ -227,6 +239,8 @@ class AuthService:
 
     async def authenticate(self, token: str) -> Principal:
         """Verify a token and check its user still exists; the role is the user's current one."""
+        if is_api_token(token):
+            return await self._authenticate_api_token(token)
         principal = self.verify(token)
         user = await self._user(principal.user_id)
         if user is None:
@@ -234,6 +248,25 @@ class AuthService:
         if user.role != principal.role or user.username != principal.username:
             principal = dataclasses.replace(principal, role=user.role, username=user.username)
         return principal
+
+    async def _authenticate_api_token(self, secret: str) -> Principal:
+        try:
+            token = await self.tokens.check(secret)
+        except TokenRejected as exc:
+            raise AuthError(exc.reason) from None
+        user = await self._user(token.user_id)
+        if user is None:
+            raise AuthError("the token's user no longer exists")
+        principal = Principal(
+            user_id=user.id,
+            username=user.username,
+            role=token.role,
+            jti=jti_of(token.id),
+            expires_at=token.expires_at if token.expires_at is not None else math.inf,
+            token_id=token.id,
+            role_cap=token.role,
+        )
+        return dataclasses.replace(principal, role=principal.role_for(user.role))
 
     async def _user(self, user_id: str) -> User | None:
         """The stored account, from the cache while no change to any account was made since.
@@ -273,8 +306,8 @@ class AuthService:
         await users_store.revoke_token(self.db, principal.jti, principal.expires_at)
 
     def is_revoked(self, jti: str) -> bool:
-        """True when the token id was revoked."""
-        return jti in self.revoked
+        """True when the token id was revoked (or names a deleted API token)."""
+        return jti in self.revoked or self.tokens.is_deleted(jti)
 
     async def ensure_admin(self, password: str | None) -> str | None:
         """Create the first admin account if there is none; return a generated password to print."""

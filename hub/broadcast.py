@@ -31,6 +31,7 @@ MESSAGE_TYPES = (
     "print.lifecycle",
     "printer.connection",
     "queue.update",
+    "filament.update",
 )
 # For these a newer message about the same printer replaces an older unsent one.
 COALESCED = frozenset({"printer.status", "print.progress", "ams.update", "printer.connection"})

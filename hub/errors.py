@@ -41,3 +41,10 @@ class Timeout(HubError):
 
     status = 504
     code = "printer_timeout"
+
+
+class TooLarge(HubError):
+    """The upload is over the configured size limit."""
+
+    status = 413
+    code = "payload_too_large"

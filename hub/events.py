@@ -19,6 +19,7 @@ __all__ = [
     "PrinterRemoved",
     "PrinterState",
     "ProgressEvent",
+    "SpoolChanged",
 ]
 
 # status$ (a PrinterState), progress$ and ams$: only the newest per printer matters.
@@ -61,3 +62,18 @@ class NotificationStored:
 
     printer_id: str | None
     note: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolChanged:
+    """A filament spool was created, edited, weighed, consumed from, (un)assigned or deleted.
+
+    `spool` is its public JSON form after the change (the last one known for `deleted`);
+    `printer_id` and `tray` say where it sits, if anywhere."""
+
+    spool_id: str
+    reason: str
+    printer_id: str | None
+    tray: int | None
+    remaining_g: float
+    spool: dict[str, Any]

@@ -61,6 +61,11 @@ class Job:
     started_at: float | None = None
     # A protocol-provided identifier of this print (task id, job id), when there is one.
     key: str | None = None
+    # Filament: the file's whole-print estimate (grams, or millimetres where the printer gives
+    # only a length) and what the printer counted as extruded so far (Moonraker).
+    filament_g: float | None = None
+    filament_mm: float | None = None
+    filament_used_mm: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +77,8 @@ class AmsTray:
     color: str | None = None
     remain: int | None = None
     empty: bool = False
+    # The spool's RFID identity where the printer reads one (Bambu `tray_uuid`).
+    uuid: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,10 +15,14 @@ from config.loader import Settings
 from hub.auth import AuthService
 from hub.broadcast import Broadcaster, Message, encode
 from hub.bus import EventBus
+from hub.consumption import Consumption
 from hub.context import Context
 from hub.errors import Conflict, Invalid, NotFound, Timeout
 from hub.events import PrinterConfigured, PrinterRemoved
+from hub.filament import FilamentService
+from hub.files import FileLibrary
 from hub.model import PrinterState, rfc3339
+from hub.outbox import Outbox
 from hub.printer_manager import PrinterManager, PrinterRecord
 from hub.store import db as store
 from hub.store import printers as printers_store
@@ -137,7 +141,11 @@ class Hub:
         self.bus = EventBus()
         self._manager: PrinterManager | None = None
         self._telemetry: Telemetry | None = None
+        self._filament: FilamentService | None = None
+        self._consumption: Consumption | None = None
         self._links: dict[str, LinkInfo] = {}
+        self._outbox: Outbox | None = None
+        self._files: FileLibrary | None = None
 
     @property
     def printers(self) -> PrinterTable:
@@ -154,6 +162,23 @@ class Hub:
         if self._db is None:
             raise RuntimeError("hub not started")
         return self._db
+
+    @property
+    def files(self) -> FileLibrary:
+        """The print file library (after start)."""
+        if self._files is None:
+            raise RuntimeError("hub not started")
+        return self._files
+
+    async def delete_file(self, file_id: str) -> None:
+        """Remove a print file unless a job that is not finished still uses it."""
+        row = await self.files.get(file_id)
+        in_use = await self.db.fetch_val(
+            "SELECT COUNT(*) FROM queue_jobs WHERE file_id = :f"
+            " AND state NOT IN ('done', 'failed', 'cancelled')",
+            {"f": file_id},
+        )
+        await self.files.delete(row, int(in_use or 0))
 
     @property
     def manager(self) -> PrinterManager:
@@ -197,6 +222,20 @@ class Hub:
             )
 
     @property
+    def outbox(self) -> Outbox:
+        """The delivery outbox of webhooks and notification channels (after start)."""
+        if self._outbox is None:
+            raise RuntimeError("hub not started")
+        return self._outbox
+
+    @property
+    def filament(self) -> FilamentService:
+        """Spools, tray assignments and their events (after start)."""
+        if self._filament is None:
+            raise RuntimeError("hub not started")
+        return self._filament
+
+    @property
     def auth(self) -> AuthService:
         """The auth service (after start)."""
         if self._auth is None:
@@ -221,6 +260,15 @@ class Hub:
                 flush=True,
             )
         self.printers = {p.id: p for p in await printers_store.list_all(self._db)}
+        self._filament = FilamentService(
+            self._db, self.bus, self.broadcaster, name_of=self._printer_name
+        )
+        self._filament.start()
+        self._consumption = Consumption(
+            self._db, self.bus, self._filament, has_trays=self._has_trays
+        )
+        await self._consumption.start()
+        self._files = FileLibrary(self._db, self.settings.data_dir, self.settings.files.max_bytes)
         self._telemetry = Telemetry(
             self._db,
             self.broadcaster,
@@ -234,10 +282,13 @@ class Hub:
         )
         if drivers:
             await self.start_drivers()
+        self._outbox = Outbox(self._db, self.settings.outbox, self.bus)
         self._context = Context(self.settings, self._db, self.bus, self.broadcaster, self)
         self.integrations = await loader.start(
             self.catalog.manifests(), self._context, self.settings
         )
+        # Senders are registered now: resume deliveries left pending by the last run.
+        await self._outbox.start()
 
     async def start_drivers(self) -> None:
         """Start a driver for every configured printer (after start)."""
@@ -246,7 +297,12 @@ class Hub:
 
     async def stop(self) -> None:
         """Stop integrations and drivers, let the writers finish, then close the database."""
+        if self._outbox is not None:
+            # Deliveries in flight finish (briefly); what is pending stays in the outbox, and
+            # the plug-ins' last events are still written to it as they stop.
+            await self._outbox.stop()
         await self.integrations.stop()
+        self._outbox = None
         self._context = None
         if self._manager is not None:
             await self._manager.stop_all()
@@ -254,6 +310,13 @@ class Hub:
         if self._telemetry is not None:
             await self._telemetry.stop()
             self._telemetry = None
+        if self._filament is not None:
+            await self.bus.drain(10.0)
+            if self._consumption is not None:
+                self._consumption.stop()
+                self._consumption = None
+            self._filament.stop()
+            self._filament = None
         await self.bus.close()
         if self._db is not None:
             await self._db.disconnect()
@@ -342,6 +405,10 @@ class Hub:
         if row is not None:
             self.bus.publish(PrinterRemoved(printer_id, row.name))
 
+    def _has_trays(self, printer_id: str) -> bool:
+        row = self.printers.get(printer_id)
+        return row is not None and row.protocol == "bambu"
+
     def _printer_name(self, printer_id: str) -> str:
         row = self.printers.get(printer_id)
         return row.name if row is not None else printer_id
@@ -422,4 +489,5 @@ def to_record(row: PrinterRow) -> PrinterRecord:
         model=row.model or "",
         enabled=row.enabled,
         secrets=dict(row.secrets),
+        options={"ftps_port": row.ftps_port} if row.ftps_port else {},
     )

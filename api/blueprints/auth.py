@@ -61,7 +61,11 @@ async def login(ctx: Ctx) -> dict[str, Any]:
 async def logout(ctx: Ctx) -> tuple[str, int]:
     """Revoke the token used for this request."""
     assert ctx.principal is not None
-    await hub().auth.revoke(ctx.principal)
+    if ctx.principal.token_id is not None:
+        # An API token has no expiry to wait out: logging out with it deletes it.
+        await hub().auth.tokens.delete(ctx.principal.token_id)
+    else:
+        await hub().auth.revoke(ctx.principal)
     return "", 204
 
 

@@ -32,6 +32,11 @@ class PrinterRow:
     secrets: dict[str, str] = field(repr=False)
     created_at: float
     updated_at: float
+    # Queue settings: kept out of the dispatcher's way, trusted to clear its own bed.
+    maintenance: bool = False
+    auto_clear_bed: bool = False
+    bed_clear: bool = False
+    ftps_port: int | None = None
 
     def public(self) -> dict[str, Any]:
         """The JSON form the API returns: secrets are write-only and never included."""
@@ -47,6 +52,10 @@ class PrinterRow:
             "tags": list(self.tags),
             "enabled": self.enabled,
             "has_secret": {k: True for k in SECRET_FIELDS if self.secrets.get(k)},
+            "maintenance": self.maintenance,
+            "auto_clear_bed": self.auto_clear_bed,
+            "bed_clear": self.bed_clear,
+            "ftps_port": self.ftps_port,
             "created_at": rfc3339(self.created_at),
             "updated_at": rfc3339(self.updated_at),
         }
@@ -67,6 +76,10 @@ def _row(row: Any) -> PrinterRow:
         secrets=json.loads(row["secrets"]),
         created_at=float(row["created_at"]),
         updated_at=float(row["updated_at"]),
+        maintenance=bool(row["maintenance"]),
+        auto_clear_bed=bool(row["auto_clear_bed"]),
+        bed_clear=bool(row["bed_clear"]),
+        ftps_port=None if row["ftps_port"] is None else int(row["ftps_port"]),
     )
 
 
@@ -85,6 +98,10 @@ def _values(p: PrinterRow) -> dict[str, Any]:
         "secrets": json.dumps(p.secrets),
         "created_at": p.created_at,
         "updated_at": p.updated_at,
+        "maintenance": 1 if p.maintenance else 0,
+        "auto_clear_bed": 1 if p.auto_clear_bed else 0,
+        "bed_clear": 1 if p.bed_clear else 0,
+        "ftps_port": p.ftps_port,
     }
 
 
@@ -108,9 +125,10 @@ async def conflict(
 
 INSERT = (
     "INSERT INTO printers (id, name, protocol, host, port, serial, model, nozzle_diameter,"
-    " tags, enabled, secrets, created_at, updated_at) VALUES (:id, :name, :protocol, :host,"
-    " :port, :serial, :model, :nozzle_diameter, :tags, :enabled, :secrets, :created_at,"
-    " :updated_at)"
+    " tags, enabled, secrets, created_at, updated_at, maintenance, auto_clear_bed, bed_clear,"
+    " ftps_port) VALUES (:id, :name, :protocol, :host, :port, :serial, :model,"
+    " :nozzle_diameter, :tags, :enabled, :secrets, :created_at, :updated_at, :maintenance,"
+    " :auto_clear_bed, :bed_clear, :ftps_port)"
 )
 
 
@@ -129,6 +147,9 @@ def _new_row(data: dict[str, Any], now: float) -> PrinterRow:
         secrets={k: data[k] for k in SECRET_FIELDS if data.get(k) is not None},
         created_at=now,
         updated_at=now,
+        maintenance=bool(data.get("maintenance", False)),
+        auto_clear_bed=bool(data.get("auto_clear_bed", False)),
+        ftps_port=data.get("ftps_port"),
     )
 
 
@@ -183,12 +204,17 @@ async def replace(db: Database, current: PrinterRow, data: dict[str, Any]) -> Pr
         secrets=secrets,
         created_at=current.created_at,
         updated_at=time.time(),
+        maintenance=bool(data.get("maintenance", current.maintenance)),
+        auto_clear_bed=bool(data.get("auto_clear_bed", current.auto_clear_bed)),
+        bed_clear=current.bed_clear,
+        ftps_port=data.get("ftps_port", current.ftps_port),
     )
     await db.execute(
         "UPDATE printers SET name = :name, protocol = :protocol, host = :host, port = :port,"
         " serial = :serial, model = :model, nozzle_diameter = :nozzle_diameter, tags = :tags,"
         " enabled = :enabled, secrets = :secrets, created_at = :created_at,"
-        " updated_at = :updated_at WHERE id = :id",
+        " updated_at = :updated_at, maintenance = :maintenance, auto_clear_bed = :auto_clear_bed,"
+        " bed_clear = :bed_clear, ftps_port = :ftps_port WHERE id = :id",
         _values(printer),
     )
     return printer
@@ -233,3 +259,11 @@ async def create_many(
         async with db.transaction():
             await db.execute_many(INSERT, [_values(p) for p in added])
     return added, skipped
+
+
+async def set_bed_clear(db: Database, printer_id: str, clear: bool) -> None:
+    """Record whether a printer's bed is confirmed clear (the dispatcher's gate)."""
+    await db.execute(
+        "UPDATE printers SET bed_clear = :c WHERE id = :id",
+        {"c": 1 if clear else 0, "id": printer_id},
+    )

@@ -126,6 +126,9 @@ async def delete(db: Database, user_id: str) -> bool:
     """Remove a user; False when absent."""
     if await by_id(db, user_id) is None:
         return False
+    # The foreign key cascades on PostgreSQL; SQLite enforces it only where the connection
+    # enabled it, so the user's API tokens go explicitly.
+    await db.execute("DELETE FROM api_tokens WHERE user_id = :id", {"id": user_id})
     await db.execute("DELETE FROM users WHERE id = :id", {"id": user_id})
     _changed()
     return True

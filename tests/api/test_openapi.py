@@ -56,7 +56,10 @@ def test_schemas_are_the_validating_schemas(document: dict[str, Any]) -> None:
         op = document["paths"][ep.openapi_path][ep.method.lower()]
         assert op["summary"] == ep.summary
         assert op["tags"] == [ep.tag]
-        if ep.body is None:
+        if ep.upload:
+            content = op["requestBody"]["content"]
+            assert set(content) == {"multipart/form-data", "application/octet-stream"}
+        elif ep.body is None:
             assert "requestBody" not in op
         else:
             schema = op["requestBody"]["content"]["application/json"]["schema"]

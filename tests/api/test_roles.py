@@ -14,6 +14,10 @@ DOCS_ROUTES = {
     ("GET", "/api/docs"),
     ("GET", "/api/docs/init.js"),
     ("GET", "/api/docs/assets/<path:name>"),
+    # The dashboard's page and static files: public, like any login page; its data comes
+    # from the role-checked API.
+    ("GET", "/"),
+    ("GET", "/ui/<path:name>"),
 }
 
 # WebSocket routes authenticate on their own (Bearer header or a first `auth` message).
@@ -31,6 +35,10 @@ SAMPLE_BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/printers"): {"name": "probe", "protocol": "moonraker", "host": "127.0.0.9"},
     ("PUT", "/api/printers/<printer_id>"): {"name": "renamed"},
     ("POST", "/api/printers/<printer_id>/command"): {"command": "pause"},
+    ("POST", "/api/filaments"): {"material": "PLA", "color": "#FF8800"},
+    ("PUT", "/api/filaments/<spool_id>"): {"name": "probe"},
+    ("POST", "/api/webhooks"): {"url": "https://example.com/hook", "events": ["*"]},
+    ("PUT", "/api/webhooks/<webhook_id>"): {"description": "probe"},
 }
 
 

@@ -428,6 +428,7 @@ def test_message_types_match_the_documented_contract() -> None:
         "print.lifecycle",
         "printer.connection",
         "queue.update",
+        "filament.update",
     }
 
 

@@ -109,7 +109,8 @@ async def toy_hub(db_url: str, tmp_path: Path) -> AsyncIterator[Hub]:
 
 async def test_toy_printer_and_toy_outbound_end_to_end(toy_hub: Hub) -> None:
     hub = toy_hub
-    assert hub.integrations.names == ["toyout"] and "crashing" in hub.integrations.failed
+    # The shipped outbound plug-ins run too; the toy one was started after them.
+    assert hub.integrations.names[-1] == "toyout" and "crashing" in hub.integrations.failed
     assert "toy" in hub.drivers.available_protocols()
     (box,) = toyout.INSTANCES
 

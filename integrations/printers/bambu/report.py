@@ -114,11 +114,14 @@ def _tray(raw: dict[str, Any], slot: int) -> AmsTray:
         return AmsTray(slot=slot, empty=True)
     remain = _int(raw.get("remain"))
     color = raw.get("tray_color")
+    uuid = raw.get("tray_uuid")
     return AmsTray(
         slot=slot,
         material=raw.get("tray_type") or None,
         color=color.upper() if isinstance(color, str) and color else None,
         remain=remain if remain is not None and remain >= 0 else None,
+        # All zeros: a spool without an RFID tag.
+        uuid=uuid.upper() if isinstance(uuid, str) and uuid.strip("0") else None,
     )
 
 

@@ -113,6 +113,8 @@ class KlipperStatus:
             total_layers=_int(info.get("total_layer")),
             remaining_s=remaining,
             started_at=self._started_at,
+            # Millimetres Klipper has extruded for this print so far.
+            filament_used_mm=_float(stats.get("filament_used")),
         )
 
     def to_state(self, printer_id: str) -> PrinterState:

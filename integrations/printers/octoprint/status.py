@@ -76,11 +76,16 @@ class OctoPrintStatus:
         left = _float(progress.get("printTimeLeft"))
         file = _dict(_dict(job.get("job")).get("file"))
         done = _float(progress.get("completion")) or 0.0
+        filament = _dict(_dict(job.get("job")).get("filament"))
+        # The slicer's length for the whole file, summed over the tools.
+        lengths = [_float(_dict(tool).get("length")) for tool in filament.values()]
+        known = [length for length in lengths if length is not None]
         self._last_job = Job(
             file=str(file.get("display") or file.get("name") or ""),
             progress=round(done, 2),
             remaining_s=int(left) if left is not None else None,
             started_at=self._started_at,
+            filament_mm=sum(known) if known else None,
         )
         return self._last_job
 
@@ -107,7 +112,7 @@ class OctoPrintStatus:
         if state is PrintState.FINISHED and self._last_job is not None:
             self._last_job = Job(
                 file=self._last_job.file, progress=100.0, remaining_s=0,
-                started_at=self._last_job.started_at,
+                started_at=self._last_job.started_at, filament_mm=self._last_job.filament_mm,
             )  # fmt: skip
         temps = _dict(printer.get("temperature"))
         tool, bed, chamber = (_dict(temps.get(k)) for k in ("tool0", "bed", "chamber"))

@@ -46,6 +46,7 @@ class PrusaLinkStatus:
         self.job_file: str | None = None
         self._started_at: float | None = None
         self._last_job: Job | None = None
+        self.job_grams: float | None = None
 
     def needs_job_details(self, status: dict[str, Any]) -> bool:
         """Whether `/api/v1/job` must be fetched (a job we have no file name for)."""
@@ -62,12 +63,17 @@ class PrusaLinkStatus:
             self._started_at = None
         self.job_id = job_id
         self.job_file = job_file_name(details)
+        file = details.get("file")
+        meta = file.get("meta") if isinstance(file, dict) else None
+        # The slicer's estimate for the whole file, from its G-code header.
+        self.job_grams = _float(meta.get("filament used [g]")) if isinstance(meta, dict) else None
 
     def _job(self, state: PrintState, job: dict[str, Any] | None) -> Job | None:
         if isinstance(job, dict) and _int(job.get("id")) is not None:
             job_id = _int(job.get("id"))
             if job_id != self.job_id:
                 self.job_id, self.job_file, self._started_at = job_id, None, None
+                self.job_grams = None
             printing = _int(job.get("time_printing"))
             if self._started_at is None:
                 self._started_at = time.time() - (printing or 0)
@@ -78,6 +84,7 @@ class PrusaLinkStatus:
                 remaining_s=_int(job.get("time_remaining")),
                 started_at=self._started_at,
                 key=str(job_id),
+                filament_g=self.job_grams,
             )
             return self._last_job
         if state in _ENDED and self._last_job is not None:

@@ -43,7 +43,7 @@ def test_x1c_full_report_maps_every_field(payload):
     assert units[0].humidity == 31 and units[0].temperature == 22.7
     assert units[1].humidity is None
     trays = units[0].trays
-    assert trays[0] == AmsTray(slot=0, material="PLA", color="FF0000FF", remain=80)
+    assert trays[0] == AmsTray(slot=0, material="PLA", color="FF0000FF", remain=80, uuid="A1B2")
     assert trays[1] == AmsTray(slot=1, material="PLA", color="FFFFFFFF", remain=None)
     assert trays[2] == AmsTray(slot=2, empty=True)
     assert [t.slot for t in units[1].trays] == [4, 5, 6, 7]

@@ -1,0 +1,259 @@
+"""Filament consumption: what each print used, per tray and spool, deducted exactly once.
+
+A print's use is worked out at its terminal lifecycle step (`PrintRecorded` of a finished,
+failed, cancelled or unknown print), from the trays it was seen drawing from and the printer's
+own figures (see docs/filament.md for which source wins). The ledger's unique (print, spool)
+makes a replayed finish or a restart harmless; the record's `filament_g` marks it accounted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from databases import Database
+
+from hub.bus import EventBus, Unsubscribe
+from hub.events import AmsEvent, PrintRecorded, ProgressEvent
+from hub.filament import EXTERNAL_TRAY, FilamentService
+from hub.model import HmsError, Job, PrinterState
+from hub.store import history as history_store
+from hub.store import prints as prints_store
+from hub.store import spools as spools_store
+from hub.store.spools import DENSITIES, Spool
+from streams.events import LifecycleKind
+
+log = logging.getLogger(__name__)
+
+# 1.75 mm PLA: what a millimetre weighs when no spool says otherwise.
+DEFAULT_G_PER_MM = 3.141592653589793 * (0.175 / 2) ** 2 * 0.1 * DENSITIES["PLA"]
+STARTED = LifecycleKind.STARTED
+IN_BETWEEN = (LifecycleKind.PAUSED, LifecycleKind.RESUMED)
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """How much of the whole file a print used: grams, or millimetres, or nothing known."""
+
+    grams: float | None
+    mm: float | None
+    source: str
+
+
+def usage_of(job: Job, outcome: str, progress: float) -> Usage:
+    """The print's total use by the best source the printer offers.
+
+    Moonraker's `filament_used` counter wins: it is what the extruder actually pushed (purges,
+    retractions, speed and flow changes included) up to the very end, whatever the outcome. Else
+    the file's estimate (grams, or a length) scaled by the progress reached: a finished print
+    used all of it, a failed or cancelled one its share."""
+    if job.filament_used_mm is not None and job.filament_used_mm > 0:
+        return Usage(None, job.filament_used_mm, "printer_counter")
+    share = 1.0 if outcome == "finished" else min(max(progress, 0.0), 100.0) / 100.0
+    if job.filament_g is not None:
+        return Usage(job.filament_g * share, None, "file_estimate")
+    if job.filament_mm is not None:
+        return Usage(None, job.filament_mm * share, "file_estimate")
+    return Usage(None, None, "unknown")
+
+
+class Consumption:
+    """Bus subscriber that books each print's filament once and watches for running out."""
+
+    def __init__(
+        self,
+        db: Database,
+        bus: EventBus,
+        filament: FilamentService,
+        has_trays: Callable[[str], bool] = lambda printer_id: True,
+    ) -> None:
+        self.db = db
+        # Whether a printer reports trays (Bambu AMS); the others print from tray 254.
+        self.has_trays = has_trays
+        self.bus = bus
+        self.filament = filament
+        self._unsubscribe: list[Unsubscribe] = []
+        self._open: dict[str, str] = {}  # printer -> print id of its running print
+        self._active: dict[str, int | None] = {}  # printer -> active tray
+        self._job: dict[str, Job] = {}  # printer -> latest job seen
+        self._errors: dict[str, tuple[HmsError, ...]] = {}  # printer -> errors during the print
+        self._runout: set[tuple[str, str]] = set()  # (print, spool) already warned
+
+    async def start(self) -> None:
+        """Resume tracking the prints the database says are running; subscribe."""
+        for record in await prints_store.open_prints(self.db):
+            self._open[record.printer_id] = record.id
+        bus = self.bus
+        self._unsubscribe = [
+            bus.subscribe(PrinterState, self._on_state, name="consumption-state", inline=True),
+            bus.subscribe(AmsEvent, self._on_ams, name="consumption-ams"),
+            bus.subscribe(ProgressEvent, self._on_progress, name="consumption-progress"),
+            bus.subscribe(PrintRecorded, self._on_print, name="consumption", max_pending=None),
+        ]
+
+    def stop(self) -> None:
+        """Stop listening."""
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe = []
+
+    # Following prints -------------------------------------------------------------------------
+
+    def _on_state(self, state: PrinterState) -> None:
+        # Inline and cheap: keep only what the terminal step needs.
+        if state.job is not None:
+            self._job[state.printer_id] = state.job
+        if state.errors:
+            self._errors[state.printer_id] = state.errors
+
+    async def _on_ams(self, event: AmsEvent) -> None:
+        self._active[event.printer_id] = event.active_tray
+        print_id = self._open.get(event.printer_id)
+        if print_id is not None and event.active_tray is not None:
+            await self._note_tray(event.printer_id, print_id, event.active_tray)
+        if print_id is not None:
+            for unit in event.units:
+                for tray in unit.trays:
+                    if tray.empty and tray.slot == event.active_tray:
+                        await self._warn_runout(event.printer_id, print_id, tray.slot, None)
+
+    async def _note_tray(self, printer_id: str, print_id: str, tray: int) -> None:
+        spool = await self._spool_on(printer_id, tray)
+        await history_store.note_tray(
+            self.db, print_id, tray, None if spool is None else spool.id,
+            None if spool is None else spool.material, None if spool is None else spool.color,
+        )  # fmt: skip
+
+    async def _spool_on(self, printer_id: str, tray: int) -> Spool | None:
+        spool_id = (await spools_store.assignments(self.db, printer_id)).get((printer_id, tray))
+        return None if spool_id is None else await spools_store.get(self.db, spool_id)
+
+    async def _on_print(self, event: PrintRecorded) -> None:
+        kind = event.event.kind
+        if kind is STARTED:
+            self._open[event.printer_id] = event.print_id
+            self._errors.pop(event.printer_id, None)
+            await history_store.set_printer_name(
+                self.db, event.print_id, self.filament.name_of(event.printer_id)
+            )
+            active = self._active.get(event.printer_id)
+            if not self.has_trays(event.printer_id):
+                active = EXTERNAL_TRAY
+            if active is not None:
+                await self._note_tray(event.printer_id, event.print_id, active)
+            return
+        if kind in IN_BETWEEN:
+            return
+        if self._open.get(event.printer_id) == event.print_id:
+            del self._open[event.printer_id]
+        await history_store.set_printer_name(
+            self.db, event.print_id, self.filament.name_of(event.printer_id)
+        )
+        await self.account(event)
+
+    # Booking a finished print -----------------------------------------------------------------
+
+    async def account(self, event: PrintRecorded) -> None:
+        """Deduct what the print used from its spools (once) and write its filament record."""
+        if await history_store.accounted(self.db, event.print_id):
+            return  # a replayed terminal step: already booked
+        lifecycle = event.event
+        job = lifecycle.job
+        outcome = lifecycle.kind.value
+        usage = usage_of(job, outcome, lifecycle.progress)
+        trays = await history_store.noted_trays(self.db, event.print_id)
+        if not trays:
+            tray = self._active.get(event.printer_id)
+            if tray is None or not self.has_trays(event.printer_id):
+                tray = EXTERNAL_TRAY
+            spool = await self._spool_on(event.printer_id, tray)
+            trays = [{"tray": tray, "spool_id": None if spool is None else spool.id,
+                      "material": None if spool is None else spool.material,
+                      "color": None if spool is None else spool.color}]  # fmt: skip
+        share = 1.0 / len(trays)  # the protocols give one figure per print: split evenly
+        booked: list[dict[str, Any]] = []
+        for entry in trays:
+            spool = None
+            if entry["spool_id"] is not None:
+                spool = await spools_store.get(self.db, entry["spool_id"])
+            g_per_mm = DEFAULT_G_PER_MM if spool is None else spool.grams_per_mm()
+            if usage.grams is not None:
+                grams, mm = usage.grams * share, usage.grams * share / g_per_mm
+            elif usage.mm is not None:
+                grams, mm = usage.mm * share * g_per_mm, usage.mm * share
+            else:
+                grams, mm = 0.0, 0.0
+            price = None if spool is None else spool.price_per_kg
+            booked.append({
+                **entry,
+                "material": entry["material"] or (spool.material if spool else None),
+                "color": entry["color"] or (spool.color if spool else None),
+                "grams": round(grams, 3), "mm": round(mm, 1),
+                "cost": None if price is None else round(grams * price / 1000.0, 4),
+            })  # fmt: skip
+            if spool is not None and grams > 0:
+                await self._deduct(event, spool, entry["tray"], grams, usage.source)
+        errors = [
+            {"code": e.code, "message": e.text} for e in self._errors.pop(event.printer_id, ())
+        ]
+        layer = job.layer if job.layer is not None else None
+        await history_store.write_usage(self.db, event.print_id, booked, layer=layer, errors=errors)
+
+    async def _deduct(
+        self, event: PrintRecorded, spool: Spool, tray: int, grams: float, source: str
+    ) -> None:
+        new = await spools_store.record(
+            self.db, spool.id, "print", -grams, print_id=event.print_id,
+            printer_id=event.printer_id, tray=tray, note=f"{event.event.kind.value} ({source})",
+        )  # fmt: skip
+        if not new:
+            return
+        after = await spools_store.get(self.db, spool.id)
+        if after is None:
+            return
+        await self.filament.check_low(after)
+        after = await spools_store.get(self.db, spool.id) or after
+        self.filament.changed(after, "consumed", where=(event.printer_id, tray))
+
+    # Running out ------------------------------------------------------------------------------
+
+    async def _on_progress(self, event: ProgressEvent) -> None:
+        print_id = self._open.get(event.printer_id)
+        job = self._job.get(event.printer_id)
+        if print_id is None or job is None:
+            return
+        usage = usage_of(job, "running", float(event.progress))
+        if usage.grams is None and usage.mm is None:
+            return
+        trays = await history_store.noted_trays(self.db, print_id)
+        for entry in trays:
+            if entry["spool_id"] is None:
+                continue
+            spool = await spools_store.get(self.db, entry["spool_id"])
+            if spool is None:
+                continue
+            if usage.grams is not None:
+                used = usage.grams / len(trays)
+            else:
+                used = (usage.mm or 0.0) / len(trays) * spool.grams_per_mm()
+            if spool.remaining_g - used <= 0:
+                await self._warn_runout(event.printer_id, print_id, entry["tray"], spool)
+
+    async def _warn_runout(
+        self, printer_id: str, print_id: str, tray: int, spool: Spool | None
+    ) -> None:
+        if spool is None:
+            spool = await self._spool_on(printer_id, tray)
+        key = (print_id, spool.id if spool is not None else f"tray-{tray}")
+        if key in self._runout:
+            return
+        self._runout.add(key)
+        name = self.filament.name_of(printer_id)
+        what = "" if spool is None else f" (spool {spool.name or spool.material} {spool.color})"
+        await self.filament.notify(
+            printer_id, "filament_runout", "Filament ran out",
+            f"{name}: tray {tray}{what} ran out during the print",
+            {"tray": tray, "print_id": print_id, "spool_id": None if spool is None else spool.id},
+        )  # fmt: skip

@@ -1,0 +1,263 @@
+"""The outbox dispatcher: delivers stored messages to webhook endpoints and notification channels.
+
+Messages are rows (`hub/store/outbox.py`) written when an event is taken from the bus, so a
+restart or a kill loses none: on start every target with pending rows gets its worker again.
+Each target has at most one worker and so at most one delivery in flight; it sends its oldest
+pending message and moves on only once that one is delivered or has failed for good, so a slow
+receiver gets events in order. Failures are retried with exponential backoff and jitter (or when
+the receiver's Retry-After says) until `retry_for_s` has passed; then the message is `failed`.
+A target whose deliveries keep failing is disabled and a notification says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from databases import Database
+
+from config.loader import OutboxSettings
+from hub.bus import EventBus
+from hub.events import NotificationStored
+from hub.store import notifications as notes_store
+from hub.store import outbox as store
+from hub.store.outbox import Delivery, NewMessage
+from hub.telemetry import RETRY_S
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """What one try at sending a message came to."""
+
+    ok: bool
+    status: int | None = None
+    error: str | None = None
+    # False for answers that a retry cannot change (a refused address, a 4xx).
+    retry: bool = True
+    retry_after: float | None = None
+
+
+Sender = Callable[[Delivery], Awaitable[Attempt]]
+
+
+@dataclass(frozen=True, slots=True)
+class TargetKind:
+    """A kind of target the outbox delivers to: how to send, and how people name it."""
+
+    kind: str
+    label: str
+    send: Sender
+
+
+class Outbox:
+    """Per-target delivery workers over the outbox table."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: OutboxSettings,
+        bus: EventBus,
+        *,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.bus = bus
+        self.rng = rng
+        self._kinds: dict[str, TargetKind] = {}
+        self._workers: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._wakes: dict[tuple[str, str], asyncio.Event] = {}
+        self._slots = asyncio.Semaphore(settings.max_in_flight)
+        self._stopping = False
+        self.attempted = 0
+        self.delivered = 0
+
+    def register(self, kind: TargetKind) -> Callable[[], None]:
+        """Deliver messages of `kind.kind` with `kind.send`; the result unregisters it."""
+        self._kinds[kind.kind] = kind
+        for key in [k for k in self._wakes if k[0] == kind.kind]:
+            self.wake(*key)
+
+        def unregister() -> None:
+            self._kinds.pop(kind.kind, None)
+
+        return unregister
+
+    async def start(self) -> None:
+        """Resume every target that has pending messages (after a restart or a kill)."""
+        for kind, target_id in await store.pending_targets(self.db):
+            self.wake(kind, target_id)
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        """Let deliveries in flight finish (up to `grace_s`), then stop every worker."""
+        self._stopping = True
+        for event in self._wakes.values():
+            event.set()
+        workers = list(self._workers.values())
+        if workers:
+            await asyncio.wait(workers, timeout=grace_s)
+        for task in workers:
+            task.cancel()
+        for task in workers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def enqueue(self, messages: list[NewMessage]) -> None:
+        """Store messages (retrying until the database takes them), then wake their targets."""
+        if not messages:
+            return
+        attempt = 0
+        while True:
+            try:
+                await store.enqueue(self.db, messages)
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                delay = RETRY_S[min(attempt, len(RETRY_S) - 1)]
+                log.exception("outbox write of %d message(s) failed; retrying", len(messages))
+                attempt += 1
+                await asyncio.sleep(delay)
+        for target in {(m.target_kind, m.target_id) for m in messages}:
+            self.wake(*target)
+
+    def wake(self, kind: str, target_id: str) -> None:
+        """Have the target's worker look at its messages now (starting one if none runs)."""
+        if self._stopping:
+            return
+        key = (kind, target_id)
+        self._wakes.setdefault(key, asyncio.Event()).set()
+        if key not in self._workers:
+            self._workers[key] = asyncio.get_running_loop().create_task(
+                self._work(key), name=f"outbox:{kind}:{target_id}"
+            )
+
+    def idle(self) -> bool:
+        """True when no worker runs (for tests and the benchmark)."""
+        return not self._workers
+
+    # One worker per target -------------------------------------------------------------
+
+    async def _work(self, key: tuple[str, str]) -> None:
+        kind, target_id = key
+        wake = self._wakes.setdefault(key, asyncio.Event())
+        try:
+            while not self._stopping:
+                wake.clear()
+                target = self._kinds.get(kind)
+                delivery = await store.next_pending(self.db, kind, target_id)
+                enabled = await store.target_state(self.db, kind, target_id)
+                if target is None or delivery is None or not enabled:
+                    if wake.is_set():
+                        continue
+                    # Nothing to do: a later `wake` starts a new worker.
+                    return
+                delay = delivery.next_attempt_at - time.time()
+                if delay > 0:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(delay):
+                            await wake.wait()
+                    continue
+                async with self._slots:
+                    await self._attempt(target, delivery)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # A broken database or sender must not end deliveries for good: try again later.
+            log.exception("outbox worker for %s %s failed; restarting it", kind, target_id)
+            await asyncio.sleep(1.0)
+            if not self._stopping:
+                self._workers.pop(key, None)
+                self.wake(kind, target_id)
+            return
+        finally:
+            if self._workers.get(key) is asyncio.current_task():
+                del self._workers[key]
+
+    async def _attempt(self, target: TargetKind, delivery: Delivery) -> None:
+        settings = self.settings
+        self.attempted += 1
+        try:
+            # The sender has its own timeout; this one bounds a sender that ignores it.
+            async with asyncio.timeout(settings.timeout_s + 5.0):
+                result = await target.send(delivery)
+        except TimeoutError:
+            result = Attempt(False, error=f"timed out after {settings.timeout_s:g} s")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("%s delivery %s raised", target.label, delivery.id)
+            result = Attempt(False, error=f"{type(exc).__name__}: {exc}")
+        now = time.time()
+        attempts = delivery.attempts + 1
+        if result.ok:
+            self.delivered += 1
+            await store.record(
+                self.db,
+                delivery.id,
+                state=store.DELIVERED,
+                attempts=attempts,
+                next_attempt_at=now,
+                at=now,
+                status=result.status,
+                error=None,
+            )
+            await store.target_succeeded(self.db, target.kind, delivery.target_id)
+            return
+        delay = self.backoff(attempts, result.retry_after)
+        exhausted = now + delay - delivery.retry_from > settings.retry_for_s
+        final = not result.retry or exhausted
+        await store.record(
+            self.db,
+            delivery.id,
+            state=store.FAILED if final else store.PENDING,
+            attempts=attempts,
+            next_attempt_at=now if final else now + delay,
+            at=now,
+            status=result.status,
+            error=result.error,
+        )
+        if final:
+            await self._failed_for_good(target, delivery, result, exhausted)
+
+    def backoff(self, attempts: int, retry_after: float | None = None) -> float:
+        """Seconds before the next try: the receiver's Retry-After when it gave one, else
+        exponential from `backoff_initial_s` up to `backoff_max_s`, with jitter (50-100 %)."""
+        if retry_after is not None:
+            return max(0.0, retry_after)
+        settings = self.settings
+        base = min(settings.backoff_max_s, settings.backoff_initial_s * 2 ** (attempts - 1))
+        return base * (0.5 + 0.5 * self.rng())
+
+    async def _failed_for_good(
+        self, target: TargetKind, delivery: Delivery, result: Attempt, exhausted: bool
+    ) -> None:
+        streak = await store.target_failed(self.db, target.kind, delivery.target_id)
+        if not exhausted and streak < self.settings.disable_after_failures:
+            return
+        why = result.error or (f"HTTP {result.status}" if result.status else "failed")
+        if exhausted:
+            window = self.settings.retry_for_s
+            span = f"{window / 3600:g} h" if window >= 3600 else f"{window:g} s"
+            reason = f"deliveries failed for {span}; last error: {why}"
+        else:
+            reason = f"{streak} deliveries in a row failed; last error: {why}"
+        await store.disable_target(self.db, target.kind, delivery.target_id, reason)
+        log.warning("%s %s disabled: %s", target.label, delivery.target_id, reason)
+        note = await notes_store.add(
+            self.db,
+            printer_id=None,
+            kind=f"{target.kind}_disabled",
+            severity="error",
+            title=f"{target.label.capitalize()} disabled",
+            message=f"{target.label.capitalize()} {delivery.target_id} was disabled: {reason}",
+            data={"target_id": delivery.target_id, "target_kind": target.kind},
+        )
+        self.bus.publish(NotificationStored(None, note.public()))

@@ -1,0 +1,301 @@
+"""Print history queries: filtered pages (offset or keyset), batched export, notes, per-tray use.
+
+Every list is newest first with the id as tie-break (`started_at DESC, id DESC`), which the
+indexes of migration 0003 serve directly: (started_at, id), (printer_id, started_at, id) and
+(outcome, started_at, id), so a page reads only its own rows.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from databases import Database
+
+from hub.model import rfc3339
+from hub.store.errors import is_unique_violation
+
+OUTCOMES = ("finished", "failed", "cancelled", "unknown")
+RUNNING = "running"  # the outcome filter's name for prints not yet ended
+EXPORT_BATCH = 2000
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What a history query keeps (every field optional)."""
+
+    printer_id: str | None = None
+    outcome: str | None = None
+    since: float | None = None
+    until: float | None = None
+    file: str | None = None
+    material: str | None = None
+
+    def where(self) -> tuple[list[str], dict[str, Any]]:
+        """SQL conditions on `prints` and their parameters."""
+        conds: list[str] = []
+        params: dict[str, Any] = {}
+        if self.printer_id is not None:
+            conds.append("printer_id = :f_printer")
+            params["f_printer"] = self.printer_id
+        if self.outcome == RUNNING:
+            conds.append("outcome IS NULL")
+        elif self.outcome is not None:
+            conds.append("outcome = :f_outcome")
+            params["f_outcome"] = self.outcome
+        if self.since is not None:
+            conds.append("started_at >= :f_since")
+            params["f_since"] = self.since
+        if self.until is not None:
+            conds.append("started_at < :f_until")
+            params["f_until"] = self.until
+        if self.file:
+            escaped = (
+                self.file.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            )
+            conds.append("LOWER(file) LIKE :f_file ESCAPE '\\'")
+            params["f_file"] = f"%{escaped}%"
+        if self.material is not None:
+            conds.append(
+                "EXISTS (SELECT 1 FROM print_filament pf WHERE pf.print_id = prints.id"
+                " AND pf.material = :f_material)"
+            )
+            params["f_material"] = self.material
+        return conds, params
+
+
+def encode_cursor(started_at: float, print_id: str) -> str:
+    """The opaque keyset cursor that continues after this row."""
+    return base64.urlsafe_b64encode(f"{started_at!r}|{print_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[float, str]:
+    """(started_at, id) of a cursor; ValueError when it is not one of ours."""
+    padded = cursor + "=" * (-len(cursor) % 4)
+    text = base64.urlsafe_b64decode(padded.encode()).decode()
+    started, _, print_id = text.partition("|")
+    if not print_id:
+        raise ValueError("not a history cursor")
+    return float(started), print_id
+
+
+def _clause(conds: list[str]) -> str:
+    return f" WHERE {' AND '.join(conds)}" if conds else ""
+
+
+async def page(
+    db: Database,
+    filters: Filters,
+    *,
+    limit: int,
+    offset: int = 0,
+    after: tuple[float, str] | None = None,
+    count: bool = True,
+) -> tuple[list[dict[str, Any]], int | None]:
+    """A page of history records (public form) and the filtered total."""
+    conds, params = filters.where()
+    total = None
+    if count:
+        total = int(await db.fetch_val(f"SELECT COUNT(*) FROM prints{_clause(conds)}", params) or 0)
+    rows_conds = list(conds)
+    if after is not None:
+        rows_conds.append("(started_at < :k_at OR (started_at = :k_at AND id < :k_id))")
+        params = {**params, "k_at": after[0], "k_id": after[1]}
+    rows = await db.fetch_all(
+        f"SELECT * FROM prints{_clause(rows_conds)} ORDER BY started_at DESC, id DESC"
+        " LIMIT :limit OFFSET :offset",
+        {**params, "limit": limit, "offset": offset},
+    )
+    return await _publics(db, rows), total
+
+
+async def get(db: Database, print_id: str) -> dict[str, Any] | None:
+    """One history record, or None."""
+    row = await db.fetch_one("SELECT * FROM prints WHERE id = :id", {"id": print_id})
+    if row is None:
+        return None
+    return (await _publics(db, [row]))[0]
+
+
+async def set_notes(db: Database, print_id: str, notes: str | None) -> bool:
+    """Change a record's notes; False when there is no such record."""
+    found = await db.fetch_val("SELECT COUNT(*) FROM prints WHERE id = :id", {"id": print_id})
+    if not found:
+        return False
+    await db.execute(
+        "UPDATE prints SET notes = :n, updated_at = :now WHERE id = :id",
+        {"n": notes, "now": time.time(), "id": print_id},
+    )
+    return True
+
+
+async def export_rows(db: Database, filters: Filters) -> AsyncIterator[dict[str, Any]]:
+    """Every matching record, newest first, read in keyset batches so memory stays flat."""
+    after: tuple[float, str] | None = None
+    while True:
+        batch, _ = await page(db, filters, limit=EXPORT_BATCH, after=after, count=False)
+        for item in batch:
+            yield item
+        if len(batch) < EXPORT_BATCH:
+            return
+        last = batch[-1]
+        after = (last["_started_at"], last["id"])
+
+
+async def trays_of(db: Database, print_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Per print, the trays it drew filament from (tray order)."""
+    if not print_ids:
+        return {}
+    names = {f"p{i}": pid for i, pid in enumerate(print_ids)}
+    rows = await db.fetch_all(
+        "SELECT * FROM print_filament WHERE print_id IN ("
+        + ", ".join(f":{k}" for k in names)
+        + ") ORDER BY print_id, tray",
+        names,
+    )
+    found: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        found.setdefault(r["print_id"], []).append(
+            {
+                "tray": int(r["tray"]),
+                "spool_id": r["spool_id"],
+                "material": r["material"],
+                "color": r["color"],
+                "grams": round(float(r["grams"]), 3),
+                "mm": round(float(r["mm"]), 1),
+                "cost": None if r["cost"] is None else round(float(r["cost"]), 4),
+            }
+        )
+    return found
+
+
+def _num(value: Any, digits: int) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
+async def _publics(db: Database, rows: list[Any]) -> list[dict[str, Any]]:
+    trays = await trays_of(db, [r["id"] for r in rows])
+    out = []
+    for r in rows:
+        started, ended = float(r["started_at"]), r["ended_at"]
+        ended = None if ended is None else float(ended)
+        out.append(
+            {
+                "id": r["id"],
+                "job_key": r["job_key"],
+                "printer": {"id": r["printer_id"], "name": r["printer_name"]},
+                "file": r["file"],
+                "queue_job_id": r["queue_job_id"],
+                "started_by": r["started_by"],
+                "started_at": rfc3339(started),
+                "ended_at": rfc3339(ended),
+                "duration_s": None if ended is None else round(ended - started, 3),
+                "state": r["state"],
+                "outcome": r["outcome"],
+                "progress": float(r["progress"]),
+                "layer": r["layer"],
+                "total_layers": r["total_layers"],
+                "errors": json.loads(r["errors"]) if r["errors"] else [],
+                "filament": {
+                    "grams": _num(r["filament_g"], 3),
+                    "mm": _num(r["filament_mm"], 1),
+                    "trays": trays.get(r["id"], []),
+                },
+                "cost": _num(r["cost"], 4),
+                "notes": r["notes"],
+                "_started_at": started,  # the keyset position; dropped before answering
+            }
+        )
+    return out
+
+
+# Writing the filament side of a record (hub/consumption.py) ----------------------------------
+
+
+async def note_tray(
+    db: Database, print_id: str, tray: int, spool_id: str | None, material: str | None,
+    color: str | None,
+) -> None:  # fmt: skip
+    """Remember that a print drew from a tray (nothing yet counted); once per tray."""
+    exists = await db.fetch_val(
+        "SELECT COUNT(*) FROM print_filament WHERE print_id = :p AND tray = :t",
+        {"p": print_id, "t": tray},
+    )
+    if exists:
+        return
+    try:
+        await db.execute(
+            "INSERT INTO print_filament (print_id, tray, spool_id, material, color, grams, mm,"
+            " cost) VALUES (:p, :t, :s, :m, :c, 0, 0, NULL)",
+            {"p": print_id, "t": tray, "s": spool_id, "m": material, "c": color},
+        )
+    except Exception as exc:
+        if not is_unique_violation(exc):  # a concurrent note of the same tray is fine
+            raise
+
+
+async def noted_trays(db: Database, print_id: str) -> list[dict[str, Any]]:
+    """The trays a print is known to have drawn from, with the spool seen there."""
+    rows = await db.fetch_all(
+        "SELECT tray, spool_id, material, color FROM print_filament WHERE print_id = :p"
+        " ORDER BY tray",
+        {"p": print_id},
+    )
+    return [
+        {"tray": int(r["tray"]), "spool_id": r["spool_id"], "material": r["material"],
+         "color": r["color"]}
+        for r in rows
+    ]  # fmt: skip
+
+
+async def write_usage(
+    db: Database,
+    print_id: str,
+    trays: list[dict[str, Any]],
+    *,
+    layer: int | None,
+    errors: list[dict[str, str]],
+) -> None:
+    """Store what a print used per tray, its totals and cost, its last layer and errors."""
+    async with db.transaction():
+        await db.execute("DELETE FROM print_filament WHERE print_id = :p", {"p": print_id})
+        for t in trays:
+            await db.execute(
+                "INSERT INTO print_filament (print_id, tray, spool_id, material, color, grams,"
+                " mm, cost) VALUES (:p, :t, :s, :m, :c, :g, :mm, :cost)",
+                {
+                    "p": print_id, "t": t["tray"], "s": t["spool_id"], "m": t["material"],
+                    "c": t["color"], "g": t["grams"], "mm": t["mm"], "cost": t["cost"],
+                },
+            )  # fmt: skip
+        costs = [t["cost"] for t in trays if t["cost"] is not None]
+        await db.execute(
+            "UPDATE prints SET filament_g = :g, filament_mm = :mm, cost = :cost,"
+            " layer = COALESCE(:layer, layer), errors = :errors WHERE id = :p",
+            {
+                "g": sum(t["grams"] for t in trays),
+                "mm": sum(t["mm"] for t in trays),
+                "cost": sum(costs) if costs else None,
+                "layer": layer,
+                "errors": json.dumps(errors) if errors else None,
+                "p": print_id,
+            },
+        )
+
+
+async def accounted(db: Database, print_id: str) -> bool:
+    """True once a print's filament has been written (its ledger deductions are done)."""
+    value = await db.fetch_val("SELECT filament_g FROM prints WHERE id = :p", {"p": print_id})
+    return value is not None
+
+
+async def set_printer_name(db: Database, print_id: str, name: str) -> None:
+    """Keep the printer's name as it was when the print ran."""
+    await db.execute(
+        "UPDATE prints SET printer_name = :n WHERE id = :p AND printer_name IS NULL",
+        {"n": name, "p": print_id},
+    )

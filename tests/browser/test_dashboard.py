@@ -1,0 +1,244 @@
+"""The dashboard in Debian's Chromium against a served hub and a 60x simulated fleet."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from playwright.async_api import expect
+
+from integrations.simulator.cli import demo_gcode
+from tests.api.conftest import ADMIN_PASSWORD
+from tests.browser.conftest import VIEWER_PASSWORD, Site, login, screenshot
+from tests.helpers import wait_for
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+XSS_NAME = "<img src=x onerror=alert(1)>"
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def farm(site: Site) -> AsyncIterator[Site]:
+    """Two printers printing a two-hour file (two minutes at 60x), one idle, one unreachable."""
+    for name, model in (("Alpha", "X1C"), ("Bravo", "P1S")):
+        await site.add_bambu(name, model)
+        sim = site.sims[name]
+        await site.fleet.load_file(sim, "bracket.gcode", demo_gcode(7200, 300, 60.0))
+        sim.printer.start_print("bracket.gcode")
+    await site.add_bambu(XSS_NAME, "A1")
+    status, body = await site.call(
+        "POST",
+        "/api/printers",
+        {"name": "Gone", "protocol": "octoprint", "host": "127.0.0.1", "port": 9, "api_key": "k"},
+    )
+    assert status == 201, body
+    site.printers["Gone"] = body["id"]
+    status, body = await site.call(
+        "POST", "/api/users", {"username": "vera", "password": VIEWER_PASSWORD, "role": "viewer"}
+    )
+    assert status == 201, body
+    for name in ("Alpha", "Bravo"):
+        printer_id = site.printers[name]
+        await wait_for(
+            lambda pid=printer_id: site.hub.printer_status(pid)["state"] == "printing",
+            timeout=20,
+            what=f"{name} printing",
+        )
+    yield site
+
+
+def card(page: Any, site: Site, name: str) -> Any:
+    """The overview card of a printer."""
+    return page.locator(f'[data-printer="{site.printers[name]}"]')
+
+
+async def percent(locator: Any) -> int:
+    """The whole percent a card or detail page shows."""
+    text = await locator.locator(".pct").first.text_content()
+    return int(str(text).rstrip("%"))
+
+
+def assert_clean(page: Any) -> None:
+    """No script error, CSP violation or dialog happened on the page."""
+    assert page.watch.errors == [], page.watch.errors
+    assert page.watch.dialogs == [], page.watch.dialogs
+
+
+async def test_security_headers_and_assets(farm: Site) -> None:
+    async with farm.session.get(farm.base + "/") as r:
+        assert r.status == 200
+        csp = r.headers["Content-Security-Policy"]
+        page = await r.text()
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert "frame-ancestors 'none'" in csp
+    assert '<script type="module" src="/ui/js/main.js">' in page
+    async with farm.session.get(farm.base + "/ui/vendor/preact.js") as r:
+        assert r.status == 200 and r.content_type == "text/javascript"
+        assert "Preact 11.2.0" in (await r.text())[:200]
+    async with farm.session.get(farm.base + "/ui/../api/app.py") as r:
+        assert r.status == 404
+
+
+async def test_login_overview_and_live_progress(farm: Site, page: Any) -> None:
+    await page.goto(farm.base + "/")
+    await page.get_by_label("Username").fill("admin")
+    await page.get_by_label("Password").fill("wrong-password")
+    await page.get_by_role("button", name="Log in").click()
+    await expect(page.get_by_role("alert")).to_contain_text("Error 401")
+    await screenshot(page, "01-login-error")
+    await login(page, farm.base, "admin", ADMIN_PASSWORD)
+
+    alpha = card(page, farm, "Alpha")
+    await expect(alpha.locator(".badge")).to_have_text("printing", timeout=10_000)
+    await expect(alpha).to_contain_text("bracket")
+    await expect(alpha.locator(".tray")).to_have_count(9)  # two AMS units + the external spool
+    await expect(card(page, farm, "Gone").locator(".badge")).to_have_text("offline")
+    await expect(card(page, farm, "Gone")).to_contain_text("last seen never")
+    first = await percent(alpha)
+    # The same page, no reload: the card follows the print over /ws.
+    await wait_for(lambda: _rose(alpha, first), timeout=15, what="Alpha's progress rising")
+    await screenshot(page, "02-farm")
+
+    # Filters and search work on the live grid.
+    await page.get_by_label("Search by name").fill("bra")
+    await expect(page.locator(".grid > li")).to_have_count(1)
+    await page.get_by_label("Search by name").fill("")
+    await page.get_by_label("State", exact=True).select_option("offline")
+    await expect(page.locator(".grid > li")).to_have_count(1)
+    await expect(page.locator(".grid")).to_contain_text("Gone")
+    await page.get_by_label("State", exact=True).select_option("")
+    await page.get_by_label("Tag", exact=True).select_option("lab")
+    await expect(page.locator(".grid > li")).to_have_count(1)
+    await page.get_by_label("Tag", exact=True).select_option("")
+    await page.get_by_label("Protocol", exact=True).select_option("octoprint")
+    await expect(page.locator(".grid > li")).to_have_count(1)
+    assert_clean(page)
+
+
+async def _rose(locator: Any, first: int) -> bool:
+    return await percent(locator) > first
+
+
+async def test_pause_and_resume_from_the_detail_page(farm: Site, page: Any) -> None:
+    await login(page, farm.base, "admin", ADMIN_PASSWORD)
+    await page.get_by_role("link", name="Bravo").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Bravo")
+    state = page.locator(".detail-head .badge")
+    await expect(state).to_have_text("printing", timeout=10_000)
+    await page.get_by_role("button", name="Pause").click()
+    await expect(state).to_have_text("paused", timeout=10_000)
+    assert farm.sims["Bravo"].printer.state.value == "paused"
+    await expect(page.get_by_role("button", name="Resume")).to_be_visible()
+    await screenshot(page, "03-printer-paused")
+    await page.get_by_role("button", name="Resume").click()
+    await expect(state).to_have_text("printing", timeout=10_000)
+    await expect(page.get_by_role("button", name="Pause")).to_be_visible()
+    # The temperature chart has drawn lines from the live stream.
+    nozzle = page.locator(".chart polyline.c1")
+    await expect(nozzle).to_have_attribute("points", re.compile(r"^\S+ \S+"), timeout=10_000)
+    await screenshot(page, "04-printer-detail")
+    assert_clean(page)
+
+
+async def test_viewer_sees_no_controls_and_the_api_refuses(farm: Site, page: Any) -> None:
+    await login(page, farm.base, "vera", VIEWER_PASSWORD)
+    await expect(page.get_by_role("link", name="Users")).to_have_count(0)
+    await page.get_by_role("link", name="Alpha").click()
+    await expect(page.locator(".detail-head .badge")).to_have_text("printing", timeout=10_000)
+    await expect(page.get_by_role("heading", name="Controls")).to_have_count(0)
+    await expect(page.get_by_role("button", name="Pause")).to_have_count(0)
+    await screenshot(page, "05-printer-as-viewer")
+    # The page's own token, used directly: the hub refuses, whatever the page shows.
+    result = await page.evaluate(
+        """async (id) => {
+            const token = sessionStorage.getItem("printforge.token");
+            const r = await fetch(`/api/printers/${id}/command`, {method: "POST",
+              headers: {"Authorization": `Bearer ${token}`, "Content-Type": "application/json"},
+              body: JSON.stringify({command: "pause"})});
+            return [r.status, (await r.json()).detail];
+        }""",
+        farm.printers["Alpha"],
+    )
+    assert result[0] == 403 and "operator" in result[1], result
+    assert farm.sims["Alpha"].printer.state.value == "printing"
+    await page.goto(farm.base + "/#/users")
+    await expect(page.get_by_role("alert")).to_contain_text("needs the admin role")
+
+
+async def test_printer_name_with_markup_shows_as_text(farm: Site, page: Any) -> None:
+    await login(page, farm.base, "admin", ADMIN_PASSWORD)
+    xss = card(page, farm, XSS_NAME)
+    await expect(xss.get_by_role("heading")).to_have_text(XSS_NAME)
+    assert await page.locator(".grid img").count() == 0
+    await xss.get_by_role("link").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text(XSS_NAME)
+    assert await page.locator("main img").count() == 0
+    assert_clean(page)  # no alert() ran
+
+
+async def test_hub_lost_and_back_the_page_reconnects(farm: Site, page: Any) -> None:
+    await login(page, farm.base, "admin", ADMIN_PASSWORD)
+    alpha = card(page, farm, "Alpha")
+    await expect(alpha.locator(".badge")).to_have_text("printing", timeout=10_000)
+    await farm.server.stop()
+    banner = page.get_by_role("alert").filter(has_text="Connection to the hub lost")
+    await expect(banner).to_be_visible(timeout=10_000)
+    await screenshot(page, "06-connection-lost", full_page=False)
+    before = await percent(alpha)
+    await farm.server.start()
+    await expect(banner).to_have_count(0, timeout=15_000)
+    await expect(page.locator(".dot.open")).to_have_count(1)
+    # Resubscribed: live values move again without a reload.
+    await wait_for(lambda: _rose(alpha, before), timeout=15, what="progress after reconnect")
+
+
+async def test_revoked_session_returns_to_login(farm: Site, page: Any) -> None:
+    await login(page, farm.base, "admin", ADMIN_PASSWORD)
+    token = await page.evaluate("sessionStorage.getItem('printforge.token')")
+    status, _ = await farm.call("POST", "/api/auth/logout", token=token)
+    assert status == 204
+    await expect(page.get_by_role("status")).to_contain_text("session ended", timeout=10_000)
+    await expect(page.get_by_label("Username")).to_be_visible()
+    assert await page.evaluate("sessionStorage.getItem('printforge.token')") is None
+    await screenshot(page, "07-session-ended")
+    # Logging out from the page revokes the token on the hub.
+    await login(page, farm.base, "admin", ADMIN_PASSWORD)
+    token = await page.evaluate("sessionStorage.getItem('printforge.token')")
+    await page.get_by_role("button", name="Log out").click()
+    await expect(page.get_by_role("status")).to_contain_text("logged out")
+    status, _ = await farm.call("GET", "/api/auth/me", token=token)
+    assert status == 401
+
+
+async def test_notifications_and_users_pages(farm: Site, page: Any) -> None:
+    await login(page, farm.base, "admin", ADMIN_PASSWORD)
+    await page.get_by_role("link", name="Notifications").click()
+    await expect(page.locator(".feed .note").first).to_be_visible(timeout=10_000)
+    await expect(page.locator(".feed")).to_contain_text("Print started")
+    await screenshot(page, "08-notifications")
+    await page.get_by_role("button", name="Mark all read").click()
+    await expect(page.locator("header .count")).to_have_count(0)
+    await page.get_by_role("link", name="Users").click()
+    await expect(page.get_by_role("rowheader", name="vera")).to_be_visible()
+    # A rule the API enforces comes back as the problem's detail.
+    await page.get_by_label("Username").fill("bad name!")
+    await page.get_by_label("Password (8+ characters)").fill("long-enough-pw")
+    await page.get_by_role("button", name="Add user").click()
+    await expect(page.get_by_role("alert")).to_contain_text("username")
+    await screenshot(page, "09-users")
+
+
+async def test_phone_width(farm: Site, browser: Any) -> None:
+    context = await browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    tab = await context.new_page()
+    try:
+        await login(tab, farm.base, "admin", ADMIN_PASSWORD)
+        await expect(card(tab, farm, "Alpha").locator(".badge")).to_have_text("printing")
+        width = await tab.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"the page scrolls sideways at phone width ({width}px)"
+        await screenshot(tab, "10-farm-phone", full_page=False)
+    finally:
+        await context.close()
