@@ -17,6 +17,7 @@ from hub.events import (
     PrintRecorded,
     SpoolChanged,
 )
+from hub.model import parse_rfc3339
 
 #: Bus event classes the outbound plug-ins subscribe to.
 OUTBOUND_EVENTS: tuple[type, ...] = (
@@ -122,7 +123,7 @@ def outbound(event: object, now: float) -> list[Outbound]:
     if isinstance(event, NotificationStored):
         note = event.note
         common: dict[str, Any] = {
-            "at": float(note.get("created_at", now)),
+            "at": _at(note.get("created_at"), now),
             "data": note,
             "severity": str(note.get("severity", "info")),
             "title": str(note.get("title", "")),
@@ -159,3 +160,15 @@ def outbound(event: object, now: float) -> list[Outbound]:
         data = {"printer_id": event.printer_id, "name": event.name}
         return [Outbound("printer.removed", message_id(f"removed:{uuid.uuid4()}"), now, data)]
     return []
+
+
+def _at(value: Any, default: float) -> float:
+    """A notification's time as Unix seconds: the API form is RFC 3339 text."""
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return parse_rfc3339(value)
+        except ValueError:
+            return default
+    return default
