@@ -9,6 +9,7 @@ from quart import Quart, Request, Response, g, request
 from api import errors, ws
 from api.blueprints import (
     auth,
+    channels,
     dashboard,
     docs,
     filaments,
@@ -17,6 +18,7 @@ from api.blueprints import (
     metrics,
     notifications,
     printers,
+    queue,
     system,
     tokens,
     users,
@@ -37,8 +39,10 @@ BLUEPRINTS = (
     users.bp,
     printers.bp,
     files.bp,
+    queue.bp,
     notifications.bp,
     webhooks.bp,
+    channels.bp,
     filaments.bp,
     history.bp,
     system.bp,
@@ -107,7 +111,7 @@ def create_app(
 
     @app.errorhandler(HubError)
     async def _hub_error(error: HubError) -> Response:
-        extra = {"errors": [{"field": error.field, "rule": error.code, "message": error.detail}]}
+        extra = {"errors": [{"field": error.field, "rule": error.rule, "message": error.detail}]}
         return problem(error.status, error.code, error.detail, extra=extra if error.field else None)
 
     @app.before_request

@@ -85,7 +85,7 @@ def _operation(ep: Endpoint) -> dict[str, Any]:
         op["parameters"] = params
     if ep.body is not None:
         op["requestBody"] = {
-            "required": True,
+            "required": not ep.optional_body,
             "content": {"application/json": {"schema": storable(ep.body)}},
         }
     if ep.upload:

@@ -9,14 +9,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
 from quart import Blueprint, Response, current_app, g, request
 
 from api import request_json
 from api.errors import ApiError
 from hub.auth import Principal
-
-ROLES = ("viewer", "operator", "admin")
+from hub.store.users import ROLES
+from hub.validation import validation_errors
 
 
 @dataclass(frozen=True)
@@ -35,6 +34,7 @@ class Endpoint:
     errors: tuple[int, ...] = ()
     content_type: str = "application/json"
     upload: bool = False  # the body is a file (multipart `file` or raw), read by the handler
+    optional_body: bool = False  # an empty body stands for `{}`
 
     @property
     def openapi_path(self) -> str:
@@ -82,36 +82,6 @@ class Page:
 
 
 Handler = Callable[..., Awaitable[Any]]
-
-
-def _field_of(error: ValidationError) -> str:
-    path = ".".join(str(p) for p in error.absolute_path)
-    if error.validator == "required":
-        missing = re.match(r"'([^']+)'", error.message)
-        name = missing.group(1) if missing else "?"
-        return f"{path}.{name}" if path else name
-    if error.validator == "additionalProperties":
-        extra = re.findall(r"'([^']+)'", error.message)
-        name = extra[0] if extra else "?"
-        return f"{path}.{name}" if path else name
-    return path or "(body)"
-
-
-def _message(error: ValidationError) -> str:
-    """The validator's message, without echoing write-only values (secrets) or whole objects."""
-    instance = error.instance
-    write_only = isinstance(error.schema, dict) and bool(error.schema.get("writeOnly"))
-    if write_only or isinstance(instance, dict | list):
-        return error.message.replace(repr(instance), "the value")
-    return error.message
-
-
-def validation_errors(validator: Draft202012Validator, data: Any) -> list[dict[str, str]]:
-    """Every rule the data breaks, each naming the field, the rule and a message."""
-    found = sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
-    return [
-        {"field": _field_of(e), "rule": str(e.validator), "message": _message(e)} for e in found
-    ]
 
 
 _UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
@@ -193,13 +163,14 @@ def endpoint(
     errors: tuple[int, ...] = (),
     content_type: str = "application/json",
     upload: bool = False,
+    optional_body: bool = False,
 ) -> Callable[[Handler], Handler]:
     """Declare and register an endpoint: `role` None means public."""
     if role is not None and role not in ROLES:
         raise ValueError(f"unknown role {role!r}")
     spec = Endpoint(
         method, rule, role, summary, tag, body, query, response, status, errors, content_type,
-        upload,
+        upload, optional_body,
     )  # fmt: skip
     REGISTRY.append(spec)
     body_validator = Draft202012Validator(body) if body is not None else None
@@ -223,7 +194,14 @@ def endpoint(
                     _raise_invalid("query", errs)
             if body_validator is not None:
                 max_body = current_app.config.get("MAX_JSON_BODY", 1_000_000)
-                data = await request_json.read(request, max_body)
+                if (
+                    optional_body
+                    and not request.content_length
+                    and not (await request.get_data()).strip()
+                ):
+                    data = {}
+                else:
+                    data = await request_json.read(request, max_body)
                 bad = unstorable_text(data)
                 if bad is not None:
                     message = "text must not contain NUL (U+0000) or unpaired surrogates"

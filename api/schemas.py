@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from hub.model import PROTOCOLS
+from hub.model import Connection, PrintState
+from hub.outbound import PATTERN
+from hub.protocols import COMMAND, PRINTER_CREATE, PRINTER_FIELDS, PRINTER_UPDATE
+from hub.store.users import ROLES
 
-ROLE_ENUM = ["viewer", "operator", "admin"]
+__all__ = ["COMMAND", "PRINTER_CREATE", "PRINTER_UPDATE"]
+
+ROLE_ENUM = list(ROLES)
 
 # Every timestamp the API sends or takes: RFC 3339 in UTC (hub/model.py: rfc3339, parse_rfc3339).
 TIMESTAMP: dict[str, Any] = {"type": "string", "format": "date-time"}
@@ -144,70 +149,12 @@ def collection(item: dict[str, Any], paginated: bool = False) -> dict[str, Any]:
     return {"type": "object", "required": ["items", "total"], "properties": props}
 
 
-_SECRET = {"type": ["string", "null"], "minLength": 1, "maxLength": 256, "writeOnly": True}
-
-_PRINTER_FIELDS: dict[str, Any] = {
-    "name": {"type": "string", "minLength": 1, "maxLength": 100},
-    "protocol": {"enum": list(PROTOCOLS)},
-    "host": {
-        "type": "string",
-        "minLength": 1,
-        "maxLength": 255,
-        "pattern": r"^[A-Za-z0-9.:\[\]_-]+$",
-    },
-    "port": {"type": "integer", "minimum": 1, "maximum": 65535},
-    "serial": {"type": ["string", "null"], "pattern": "^[A-Za-z0-9_-]{1,64}$"},
-    "model": {"type": ["string", "null"], "maxLength": 64},
-    "nozzle_diameter": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 2},
-    "tags": {
-        "type": "array",
-        "maxItems": 32,
-        "items": {"type": "string", "minLength": 1, "maxLength": 40},
-        "uniqueItems": True,
-    },
-    "enabled": {"type": "boolean"},
-    "maintenance": {"type": "boolean"},
-    "auto_clear_bed": {"type": "boolean"},
-    "ftps_port": {"type": ["integer", "null"], "minimum": 1, "maximum": 65535},
-    "access_code": _SECRET,
-    "api_key": _SECRET,
-    "username": _SECRET,
-    "password": _SECRET,
-}
-
-PRINTER_CREATE: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["name", "protocol", "host"],
-    "properties": _PRINTER_FIELDS,
-    "allOf": [
-        {
-            "if": {"properties": {"protocol": {"const": "bambu"}}},
-            # Present and not null: a Bambu printer is reached by serial + LAN access code.
-            "then": {
-                "required": ["serial", "access_code"],
-                "properties": {
-                    "serial": {"type": "string"},
-                    "access_code": {"type": "string", "writeOnly": True},
-                },
-            },
-        }
-    ],
-}
-
-PRINTER_UPDATE: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "minProperties": 1,
-    "properties": _PRINTER_FIELDS,
-}
-
 PRINTER: dict[str, Any] = {
     "type": "object",
     "required": ["id", "name", "protocol", "host", "port", "enabled"],
     "properties": {
         "id": {"type": "string"},
-        **{k: v for k, v in _PRINTER_FIELDS.items() if not v.get("writeOnly")},
+        **{k: v for k, v in PRINTER_FIELDS.items() if not v.get("writeOnly")},
         "has_secret": {"type": "object", "additionalProperties": {"type": "boolean"}},
         "bed_clear": {"type": "boolean"},
         "created_at": TIMESTAMP,
@@ -221,20 +168,8 @@ PRINTER_STATUS: dict[str, Any] = {
     "properties": {
         "printer_id": {"type": "string"},
         "online": {"type": "boolean"},
-        "state": {
-            "enum": [
-                "idle",
-                "preparing",
-                "printing",
-                "paused",
-                "finished",
-                "failed",
-                "cancelled",
-                "error",
-                "offline",
-            ]
-        },
-        "connection": {"type": "string"},
+        "state": {"enum": [s.value for s in PrintState]},
+        "connection": {"enum": [c.value for c in Connection]},
         "last_seen": TIMESTAMP_OR_NULL,
         "last_error": {"type": ["string", "null"]},
         "job": {"type": ["object", "null"]},
@@ -248,100 +183,6 @@ PRINTER_STATUS: dict[str, Any] = {
         "light": {"type": ["boolean", "null"]},
         "updated_at": TIMESTAMP,
     },
-}
-
-COMMANDS = [
-    "pause",
-    "resume",
-    "stop",
-    "light",
-    "speed",
-    "gcode",
-    "ams_change",
-    "home",
-    "set_temperature",
-]
-
-COMMAND: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["command"],
-    "properties": {
-        "command": {"enum": COMMANDS},
-        "params": {"type": "object"},
-    },
-    "allOf": [
-        {
-            "if": {"properties": {"command": {"const": "light"}}},
-            "then": {
-                "required": ["params"],
-                "properties": {
-                    "params": {
-                        "type": "object",
-                        "required": ["on"],
-                        "properties": {"on": {"type": "boolean"}},
-                    }
-                },
-            },
-        },
-        {
-            "if": {"properties": {"command": {"const": "speed"}}},
-            "then": {
-                "required": ["params"],
-                "properties": {
-                    "params": {
-                        "type": "object",
-                        "required": ["level"],
-                        "properties": {"level": {"type": "integer", "minimum": 1, "maximum": 4}},
-                    }
-                },
-            },
-        },
-        {
-            "if": {"properties": {"command": {"const": "gcode"}}},
-            "then": {
-                "required": ["params"],
-                "properties": {
-                    "params": {
-                        "type": "object",
-                        "required": ["line"],
-                        "properties": {
-                            "line": {"type": "string", "minLength": 1, "maxLength": 4096}
-                        },
-                    }
-                },
-            },
-        },
-        {
-            "if": {"properties": {"command": {"const": "ams_change"}}},
-            "then": {
-                "required": ["params"],
-                "properties": {
-                    "params": {
-                        "type": "object",
-                        "required": ["tray"],
-                        "properties": {"tray": {"type": "integer", "minimum": 0, "maximum": 254}},
-                    }
-                },
-            },
-        },
-        {
-            "if": {"properties": {"command": {"const": "set_temperature"}}},
-            "then": {
-                "required": ["params"],
-                "properties": {
-                    "params": {
-                        "type": "object",
-                        "required": ["heater", "target"],
-                        "properties": {
-                            "heater": {"enum": ["nozzle", "bed"]},
-                            "target": {"type": "number", "minimum": 0, "maximum": 350},
-                        },
-                    }
-                },
-            },
-        },
-    ],
 }
 
 COMMAND_RESULT: dict[str, Any] = {
@@ -400,5 +241,161 @@ FILE: dict[str, Any] = {
         "thumbnail_url": {"type": ["string", "null"]},
         "uploaded_by": {"type": ["string", "null"]},
         "created_at": TIMESTAMP,
+    },
+}
+
+
+# Outbound deliveries (webhooks and notification channels) ------------------------------
+
+EVENT_FILTER: dict[str, Any] = {
+    "type": "array",
+    "minItems": 1,
+    "maxItems": 50,
+    "uniqueItems": True,
+    "items": {"type": "string", "pattern": PATTERN, "maxLength": 64},
+    "description": "Event types wanted: `*`, a type such as `print.finished`, or `print.*`.",
+}
+DELIVERY: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "event_id", "event_type", "state", "attempts", "created_at"],
+    "properties": {
+        "id": {"type": "string"},
+        "event_id": {"type": "string", "description": "The webhook-id header of every attempt."},
+        "event_type": {"type": "string"},
+        "state": {"enum": ["pending", "delivered", "failed"]},
+        "attempts": {"type": "integer"},
+        "created_at": TIMESTAMP,
+        "next_attempt_at": TIMESTAMP_OR_NULL,
+        "last_attempt_at": TIMESTAMP_OR_NULL,
+        "last_status": {"type": ["integer", "null"]},
+        "last_error": {"type": ["string", "null"]},
+        "delivered_at": TIMESTAMP_OR_NULL,
+    },
+}
+
+DELIVERY_QUERY: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        **PAGE_QUERY["properties"],
+        "state": {"enum": ["pending", "delivered", "failed"]},
+    },
+}
+
+_TARGET: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "description": "{} any printer; {printer_id} one printer; {model, tags} any matching printer",
+    "properties": {
+        "printer_id": {"type": "string", "minLength": 1, "maxLength": 36},
+        "model": {"type": "string", "minLength": 1, "maxLength": 64},
+        "tags": {
+            "type": "array",
+            "maxItems": 32,
+            "items": {"type": "string", "minLength": 1, "maxLength": 40},
+            "uniqueItems": True,
+        },
+    },
+    "not": {"required": ["printer_id", "model"]},
+}
+
+_JOB_MATERIALS: dict[str, Any] = {
+    "type": "array",
+    "maxItems": 32,
+    "items": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["slot"],
+        "properties": {
+            "slot": {"type": "integer", "minimum": 1, "maximum": 32},
+            "material": {"type": ["string", "null"], "minLength": 1, "maxLength": 32},
+            "color": {"type": ["string", "null"], "pattern": "^#[0-9A-Fa-f]{6}$"},
+            "grams": {"type": ["number", "null"], "minimum": 0},
+        },
+    },
+}
+
+_JOB_FIELDS: dict[str, Any] = {
+    "copies": {"type": "integer", "minimum": 1, "maximum": 1000},
+    "priority": {"type": "integer", "minimum": -1000, "maximum": 1000},
+    "position": {"type": "number"},
+    "target": _TARGET,
+    "materials": _JOB_MATERIALS,
+    "hold": {"type": "boolean"},
+}
+
+JOB_CREATE: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["file_id"],
+    "properties": {
+        "file_id": {"type": "string", "minLength": 1, "maxLength": 36},
+        "plate": {"type": "integer", "minimum": 1, "maximum": 64},
+        **_JOB_FIELDS,
+    },
+}
+
+JOB_UPDATE: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "minProperties": 1,
+    "properties": _JOB_FIELDS,
+}
+
+QUEUE_JOB: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "file_id", "state", "copies", "priority", "position", "target"],
+    "properties": {
+        "id": {"type": "string"},
+        "file_id": {"type": "string"},
+        "file_name": {"type": ["string", "null"]},
+        "plate": {"type": "integer"},
+        "copies": {"type": "integer"},
+        "copies_done": {"type": "integer"},
+        "priority": {"type": "integer"},
+        "position": {"type": "number"},
+        "target": {"type": "object"},
+        "materials": {"type": "array"},
+        "state": {
+            "enum": ["queued", "held", "dispatching", "printing", "done", "failed", "cancelled"]
+        },
+        "attempts": {"type": "integer"},
+        "waiting_reason": {"type": ["string", "null"]},
+        "last_error": {"type": ["string", "null"]},
+        "added_by": {"type": ["string", "null"]},
+        "printer_id": {"type": ["string", "null"]},
+        "prints": {"type": "array", "items": {"type": "string"}},
+        "runs": {"type": "array", "items": {"type": "object"}},
+        "created_at": TIMESTAMP,
+        "updated_at": TIMESTAMP,
+    },
+}
+
+DISPATCH: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "job_id": {"type": "string", "minLength": 1, "maxLength": 36},
+        "printer_id": {"type": "string", "minLength": 1, "maxLength": 36},
+    },
+}
+
+DISPATCH_RESULT: dict[str, Any] = {
+    "type": "object",
+    "required": ["dispatched"],
+    "properties": {
+        "dispatched": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "job_id": {"type": "string"},
+                    "printer_id": {"type": "string"},
+                    "run_id": {"type": "string"},
+                    "filename": {"type": "string"},
+                    "ams_mapping": {"type": ["array", "null"]},
+                },
+            },
+        }
     },
 }

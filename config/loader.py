@@ -107,6 +107,23 @@ class SimulatorSettings:
 
 
 @dataclass(frozen=True)
+class MqttSettings:
+    """The outbound MQTT integration (integrations/mqtt); off while `url` is unset."""
+
+    url: str | None = None
+    username: str | None = None
+    password: str | None = None
+    client_id: str | None = None
+    base_topic: str = "printforge"
+    tls_ca: str | None = None
+    tls_insecure: bool = False
+    discovery: bool = True
+    discovery_prefix: str = "homeassistant"
+    commands: bool = True
+    hub_url: str | None = None
+
+
+@dataclass(frozen=True)
 class OutboxSettings:
     """Delivery rules shared by webhooks and notification channels."""
 
@@ -144,6 +161,7 @@ class Settings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     rate_limit: RateLimitSettings = field(default_factory=RateLimitSettings)
     simulator: SimulatorSettings = field(default_factory=SimulatorSettings)
+    mqtt: MqttSettings = field(default_factory=MqttSettings)
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     notify: NotifySettings = field(default_factory=NotifySettings)
@@ -326,6 +344,7 @@ def build(data: Mapping[str, Any]) -> Settings:
         auth=AuthSettings(**_section(data, "auth")),
         rate_limit=RateLimitSettings(**_section(data, "rate_limit")),
         simulator=SimulatorSettings(**_section(data, "simulator")),
+        mqtt=MqttSettings(**_section(data, "mqtt")),
         outbox=OutboxSettings(**_section(data, "outbox")),
         webhooks=WebhookSettings(**webhooks),
         notify=NotifySettings(**_section(data, "notify")),

@@ -139,8 +139,7 @@ def cmd_user_passwd(args: argparse.Namespace) -> int:
 
 def _read_printers(file: str) -> list[dict[str, Any]]:
     """The validated entries of a printers file (the simulator's --write output)."""
-    from api.schemas import PRINTER_CREATE
-    from hub.model import DEFAULT_PORTS
+    from hub.protocols import DEFAULT_PORTS, PRINTER_CREATE
 
     try:
         entries = json.loads(Path(file).read_text(encoding="utf-8"))

@@ -161,6 +161,14 @@ class Consumption:
             return  # a replayed terminal step: already booked
         lifecycle = event.event
         job = lifecycle.job
+        live = self._job.get(event.printer_id)
+        if (
+            job.filament_used_mm is None and job.filament_g is None and job.filament_mm is None
+            and live is not None and live.file == job.file
+        ):  # fmt: skip
+            # A step learnt after the fact (a printer's job history) may lack the figures the
+            # live reports of the same print carried.
+            job = live
         outcome = lifecycle.kind.value
         usage = usage_of(job, outcome, lifecycle.progress)
         trays = await history_store.noted_trays(self.db, event.print_id)

@@ -12,15 +12,10 @@ from config.loader import SimulatorSettings
 from hub.runtime import Hub
 from integrations.simulator import Fleet, SimPrinter
 from integrations.simulator.cli import bambu_models, keep_busy
+from integrations.simulator.fleet import FRONT_ENDS
 
 log = logging.getLogger(__name__)
 
-SECRET_FIELD = {
-    "bambu": "access_code",
-    "moonraker": "api_key",
-    "prusalink": "password",
-    "octoprint": "api_key",
-}
 # Unprivileged stand-ins for ports below 1024 when the hub does not run as root.
 UNPRIVILEGED = {"prusalink": 8080}
 UNPRIVILEGED_FTPS = 8990
@@ -39,8 +34,9 @@ class Demo:
     def _plan(self) -> list[tuple[str, str | None]]:
         s = self.settings
         plan: list[tuple[str, str | None]] = [("bambu", m) for m in bambu_models(s.bambu)]
-        for protocol in ("moonraker", "prusalink", "octoprint"):
-            plan += [(protocol, None)] * getattr(s, protocol)
+        for protocol in FRONT_ENDS:
+            if protocol != "bambu":  # per model, above
+                plan += [(protocol, None)] * getattr(s, protocol, 0)
         return plan
 
     async def start(self) -> None:
@@ -53,7 +49,9 @@ class Demo:
             known = by_host.get(host)
             kwargs: dict[str, Any] = {"host": host}
             if known is not None and known.protocol == protocol:
-                kwargs.update(serial=known.serial, secret=known.secrets.get(SECRET_FIELD[protocol]))
+                kwargs.update(
+                    serial=known.serial, secret=known.secrets.get(FRONT_ENDS[protocol].secret_key)
+                )
             if not privileged:
                 if protocol in UNPRIVILEGED:
                     kwargs["port"] = UNPRIVILEGED[protocol]
@@ -83,7 +81,7 @@ class Demo:
                 "port",
                 "serial",
                 "model",
-                SECRET_FIELD[sim.protocol],
+                sim.frontend.secret_key,
             )
             if entry.get(key) is not None
         }

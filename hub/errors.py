@@ -9,10 +9,12 @@ class HubError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, detail: str, *, field: str | None = None) -> None:
+    def __init__(self, detail: str, *, field: str | None = None, rule: str | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
         self.field = field
+        # The rule the field breaks, when it is a JSON Schema keyword (`required`, …).
+        self.rule = rule or self.code
 
 
 class NotFound(HubError):

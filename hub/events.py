@@ -19,6 +19,7 @@ __all__ = [
     "PrinterRemoved",
     "PrinterState",
     "ProgressEvent",
+    "QueueJobChanged",
     "SpoolChanged",
 ]
 
@@ -62,6 +63,16 @@ class NotificationStored:
 
     printer_id: str | None
     note: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class QueueJobChanged:
+    """A print queue job was added or changed; `job` is its public JSON form."""
+
+    job_id: str
+    state: str
+    printer_id: str | None
+    job: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,6 +69,16 @@ class Job:
 
 
 @dataclass(frozen=True, slots=True)
+class EndedJob:
+    """A print the printer says has ended, learned after the fact (e.g. from its job history)."""
+
+    job: Job
+    # finished | failed | cancelled | unknown (the printer kept no verdict)
+    outcome: str
+    ended_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class AmsTray:
     """One filament slot of an AMS unit (or the external spool)."""
 
@@ -118,11 +128,15 @@ class PrinterState:
     wifi_signal: int | None = None
     light: bool | None = None
     updated_at: float = field(default_factory=time.time)
+    # Prints that ended while nobody watched, as the printer reports them once after a
+    # reconnect (oldest first); for the print tracker, never part of the shown status.
+    ended: tuple[EndedJob, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready form of this snapshot."""
         data: dict[str, Any] = plain(self)
         data["state"] = self.state.value
+        del data["ended"]
         return data
 
 
@@ -163,11 +177,6 @@ def _plain_container(value: Any) -> Any:
 def offline_state(printer_id: str) -> PrinterState:
     """The state of a printer the hub has no live link to."""
     return PrinterState(printer_id=printer_id, online=False, state=PrintState.OFFLINE)
-
-
-# Protocols the hub speaks and the port each listens on when a printer record omits it.
-DEFAULT_PORTS: dict[str, int] = {"bambu": 8883, "moonraker": 7125, "prusalink": 80, "octoprint": 80}
-PROTOCOLS: tuple[str, ...] = tuple(DEFAULT_PORTS)
 
 
 # Timestamps ---------------------------------------------------------------------------------

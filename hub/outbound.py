@@ -6,7 +6,6 @@ import hashlib
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -15,9 +14,11 @@ from hub.events import (
     PrinterConfigured,
     PrinterRemoved,
     PrintRecorded,
+    QueueJobChanged,
     SpoolChanged,
 )
-from hub.model import parse_rfc3339
+from hub.model import rfc3339
+from hub.store.queue import STATES as QUEUE_STATES
 
 #: Bus event classes the outbound plug-ins subscribe to.
 OUTBOUND_EVENTS: tuple[type, ...] = (
@@ -26,6 +27,7 @@ OUTBOUND_EVENTS: tuple[type, ...] = (
     PrinterConfigured,
     PrinterRemoved,
     SpoolChanged,
+    QueueJobChanged,
 )
 
 #: Every type name a webhook may receive (patterns are checked against these in the docs).
@@ -53,6 +55,7 @@ EVENT_TYPES = (
     "filament.spool.assigned",
     "filament.spool.unassigned",
     "filament.spool.deleted",
+    *(f"queue.job.{state}" for state in QUEUE_STATES),
     "webhook.test",
 )
 
@@ -77,12 +80,7 @@ class Outbound:
 
     def body(self) -> dict[str, Any]:
         """The Standard Webhooks payload: `{"type", "timestamp", "data"}`."""
-        return {"type": self.type, "timestamp": iso_time(self.at), "data": self.data}
-
-
-def iso_time(at: float) -> str:
-    """A UTC ISO 8601 time with a Z, as Standard Webhooks payloads carry it."""
-    return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return {"type": self.type, "timestamp": rfc3339(self.at), "data": self.data}
 
 
 def message_id(key: str) -> str:
@@ -116,14 +114,14 @@ def outbound(event: object, now: float) -> list[Outbound]:
             "job_key": event.job_key,
             "file": step.job.file,
             "progress": step.progress,
-            "at": step.at,
+            "at": rfc3339(step.at),
             "inferred": step.inferred,
         }
         return [Outbound(f"print.{kind}", message_id(f"print:{event.job_key}:{kind}"), now, data)]
     if isinstance(event, NotificationStored):
         note = event.note
         common: dict[str, Any] = {
-            "at": _at(note.get("created_at"), now),
+            "at": now,
             "data": note,
             "severity": str(note.get("severity", "info")),
             "title": str(note.get("title", "")),
@@ -156,19 +154,11 @@ def outbound(event: object, now: float) -> list[Outbound]:
             "spool": event.spool,
         }
         return [Outbound(kind, message_id(f"{kind}:{uuid.uuid4()}"), now, data)]
+    if isinstance(event, QueueJobChanged):
+        kind = f"queue.job.{event.state}"
+        data = {"job_id": event.job_id, "printer_id": event.printer_id, "job": event.job}
+        return [Outbound(kind, message_id(f"{kind}:{uuid.uuid4()}"), now, data)]
     if isinstance(event, PrinterRemoved):
         data = {"printer_id": event.printer_id, "name": event.name}
         return [Outbound("printer.removed", message_id(f"removed:{uuid.uuid4()}"), now, data)]
     return []
-
-
-def _at(value: Any, default: float) -> float:
-    """A notification's time as Unix seconds: the API form is RFC 3339 text."""
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return parse_rfc3339(value)
-        except ValueError:
-            return default
-    return default

@@ -128,6 +128,23 @@ class Outbox:
         for target in {(m.target_kind, m.target_id) for m in messages}:
             self.wake(*target)
 
+    async def send_now(self, message: NewMessage) -> Delivery:
+        """Queue one message (behind any its target still waits for) and return its row."""
+        await self.enqueue([message])
+        found = await store.by_event(
+            self.db, message.target_kind, message.target_id, message.event_id
+        )
+        if found is None:
+            raise RuntimeError("the message was not stored")
+        return found
+
+    async def redeliver(self, kind: str, target_id: str, delivery_id: str) -> Delivery | None:
+        """Send a target's message again (same event id, a fresh retry window); None if absent."""
+        found = await store.redeliver(self.db, kind, target_id, delivery_id)
+        if found is not None:
+            self.wake(kind, target_id)
+        return found
+
     def wake(self, kind: str, target_id: str) -> None:
         """Have the target's worker look at its messages now (starting one if none runs)."""
         if self._stopping:

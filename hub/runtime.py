@@ -24,6 +24,9 @@ from hub.files import FileLibrary
 from hub.model import PrinterState, rfc3339
 from hub.outbox import Outbox
 from hub.printer_manager import PrinterManager, PrinterRecord
+from hub.protocols import check_required_fields
+from hub.queue.dispatcher import Dispatcher
+from hub.queue.service import QueueService
 from hub.store import db as store
 from hub.store import printers as printers_store
 from hub.store.errors import is_unique_violation
@@ -39,7 +42,12 @@ from integrations.printers.base import (
     InvalidParams,
     LinkInfo,
 )
-from integrations.printers.registry import DriverRegistry, default_registry
+from integrations.printers.registry import (
+    DriverManifest,
+    DriverRegistry,
+    DriverUnavailable,
+    default_registry,
+)
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +154,8 @@ class Hub:
         self._links: dict[str, LinkInfo] = {}
         self._outbox: Outbox | None = None
         self._files: FileLibrary | None = None
+        self._queue: QueueService | None = None
+        self._dispatcher: Dispatcher | None = None
 
     @property
     def printers(self) -> PrinterTable:
@@ -169,6 +179,20 @@ class Hub:
         if self._files is None:
             raise RuntimeError("hub not started")
         return self._files
+
+    @property
+    def queue(self) -> QueueService:
+        """The print queue's jobs (after start)."""
+        if self._queue is None:
+            raise RuntimeError("hub not started")
+        return self._queue
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        """The print queue's dispatcher (after start)."""
+        if self._dispatcher is None:
+            raise RuntimeError("hub not started")
+        return self._dispatcher
 
     async def delete_file(self, file_id: str) -> None:
         """Remove a print file unless a job that is not finished still uses it."""
@@ -280,6 +304,10 @@ class Hub:
         self._manager = PrinterManager(
             self._on_state, self.driver_options, load_driver=self.drivers.load_driver_class
         )
+        self._queue = QueueService(self)
+        await self._queue.start()
+        self._dispatcher = Dispatcher(self, self._queue)
+        await self._dispatcher.start()
         if drivers:
             await self.start_drivers()
         self._outbox = Outbox(self._db, self.settings.outbox, self.bus)
@@ -304,6 +332,9 @@ class Hub:
         await self.integrations.stop()
         self._outbox = None
         self._context = None
+        if self._dispatcher is not None:
+            await self._dispatcher.stop()
+            self._dispatcher = None
         if self._manager is not None:
             await self._manager.stop_all()
             self._manager = None
@@ -357,7 +388,8 @@ class Hub:
     async def add_printer(self, data: dict[str, Any]) -> PrinterRow:
         """Store a new printer (protocol default port when omitted)."""
         data = dict(data)
-        data.setdefault("port", self.drivers.manifest(data["protocol"]).default_port)
+        data.setdefault("port", self._driver(data["protocol"]).default_port)
+        check_required_fields(self.drivers, data["protocol"], data)
         await self._check_unique(data)
         try:
             row = await printers_store.create(self.db, data)
@@ -374,6 +406,9 @@ class Hub:
     async def update_printer(self, printer_id: str, data: dict[str, Any]) -> PrinterRow:
         """Change a printer's fields; omitted secrets are kept."""
         current = self.printer(printer_id)
+        protocol = data.get("protocol", current.protocol)
+        after = {"serial": current.serial, "model": current.model, **current.secrets, **data}
+        check_required_fields(self.drivers, protocol, after)
         merged = {
             "serial": current.serial,
             "host": current.host,
@@ -381,7 +416,7 @@ class Hub:
             **{k: v for k, v in data.items() if k in {"serial", "host", "port"}},
         }
         if "protocol" in data and "port" not in data and data["protocol"] != current.protocol:
-            merged["port"] = self.drivers.manifest(data["protocol"]).default_port
+            merged["port"] = self._driver(protocol).default_port
             data = {**data, "port": merged["port"]}
         await self._check_unique(merged, exclude=printer_id)
         row = await printers_store.replace(self.db, current, data)
@@ -404,6 +439,12 @@ class Hub:
         await self.manager.remove(printer_id)
         if row is not None:
             self.bus.publish(PrinterRemoved(printer_id, row.name))
+
+    def _driver(self, protocol: str) -> DriverManifest:
+        try:
+            return self.drivers.manifest(protocol)
+        except DriverUnavailable as exc:
+            raise Invalid(str(exc), field="protocol", rule="enum") from None
 
     def _has_trays(self, printer_id: str) -> bool:
         row = self.printers.get(printer_id)

@@ -27,6 +27,7 @@ from streams import (
     LifecycleKind,
     NotificationEvent,
     ProgressEvent,
+    RecordedPrints,
     StreamSettings,
     build_pipelines,
     subscribe_isolated,
@@ -52,6 +53,36 @@ async def load_seed(db: Database) -> dict[str, ActiveJob]:
             record.job_key, job, record.started_at, paused=record.state == "paused"
         )
     return seed
+
+
+async def load_recorded(db: Database) -> dict[str, RecordedPrints]:
+    """What the history holds of each printer's recent prints, so replays are not news twice."""
+    return {
+        printer_id: RecordedPrints(tuple(keys), newest)
+        for printer_id, (keys, newest) in (await prints_store.recent_by_printer(db)).items()
+    }
+
+
+def ams_payload(event: AmsEvent) -> dict[str, Any]:
+    """An AMS change as `ams.update` messages (and outbound integrations) show it."""
+    return {
+        "printer_id": event.printer_id,
+        "units": [plain(u) for u in event.units],
+        "active_tray": event.active_tray,
+    }
+
+
+def lifecycle_payload(event: LifecycleEvent) -> dict[str, Any]:
+    """A print's lifecycle step as `print.lifecycle` messages (and outbound integrations) show it."""
+    return {
+        "printer_id": event.printer_id,
+        "kind": event.kind.value,
+        "job_key": event.job_key,
+        "file": event.job.file,
+        "progress": event.progress,
+        "at": rfc3339(event.at),
+        "inferred": event.inferred,
+    }
 
 
 class Telemetry:
@@ -83,8 +114,9 @@ class Telemetry:
     async def start(self) -> None:
         """Seed lifecycle tracking from the database, subscribe the sinks, start the pipelines."""
         seed = await load_seed(self.db)
+        recorded = await load_recorded(self.db)
         scheduler = AsyncIOScheduler(asyncio.get_running_loop())
-        pipes = build_pipelines(self.subject, scheduler, self.settings, seed)
+        pipes = build_pipelines(self.subject, scheduler, self.settings, seed, recorded)
         bus = self.bus
         # The sinks are bus subscribers like any other consumer. Fan-out to /ws is inline
         # (the broadcaster buffers per client); the writers have buffers and tasks of their
@@ -143,24 +175,10 @@ class Telemetry:
         self.broadcaster.publish("print.progress", plain(event), event.printer_id)
 
     def _on_ams(self, event: AmsEvent) -> None:
-        payload = {
-            "printer_id": event.printer_id,
-            "units": [plain(u) for u in event.units],
-            "active_tray": event.active_tray,
-        }
-        self.broadcaster.publish("ams.update", payload, event.printer_id)
+        self.broadcaster.publish("ams.update", ams_payload(event), event.printer_id)
 
     def _on_lifecycle(self, event: LifecycleEvent) -> None:
-        payload = {
-            "printer_id": event.printer_id,
-            "kind": event.kind.value,
-            "job_key": event.job_key,
-            "file": event.job.file,
-            "progress": event.progress,
-            "at": rfc3339(event.at),
-            "inferred": event.inferred,
-        }
-        self.broadcaster.publish("print.lifecycle", payload, event.printer_id)
+        self.broadcaster.publish("print.lifecycle", lifecycle_payload(event), event.printer_id)
 
     # Writers: one task each, retrying until the database takes the write ---------------
 

@@ -83,13 +83,9 @@ async def send_test(hub: Hub, hook_id: str) -> Delivery:
         time.time(),
         {"webhook_id": hook.id, "message": "Test message from 3DPrintForge"},
     )
-    await hub.outbox.enqueue(
-        [NewMessage(KIND, hook.id, event.id, event.type, json.dumps(event.body()))]
+    return await hub.outbox.send_now(
+        NewMessage(KIND, hook.id, event.id, event.type, json.dumps(event.body()))
     )
-    found = await outbox_store.by_event(hub.db, KIND, hook.id, event.id)
-    if found is None:
-        raise RuntimeError("the test message was not stored")
-    return found
 
 
 async def deliveries(
@@ -105,8 +101,7 @@ async def deliveries(
 async def redeliver(hub: Hub, hook_id: str, delivery_id: str) -> Delivery:
     """Send a message again (same webhook-id, a fresh retry window)."""
     await get(hub, hook_id)
-    found = await outbox_store.redeliver(hub.db, KIND, hook_id, delivery_id)
+    found = await hub.outbox.redeliver(KIND, hook_id, delivery_id)
     if found is None:
         raise NotFound(f"no delivery with id {delivery_id} for webhook {hook_id}")
-    hub.outbox.wake(KIND, hook_id)
     return found

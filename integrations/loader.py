@@ -51,6 +51,8 @@ MANIFEST_SCHEMA: dict[str, Any] = {
         "protocol": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
         "default_port": {"type": "integer", "minimum": 1, "maximum": 65535},
         "capabilities": {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
+        # Fields a printer record of this protocol must have (present and not empty).
+        "required_fields": {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
     },
     "if": {"properties": {"kind": {"const": PRINTER}}},
     "then": {"required": ["protocol", "default_port", "capabilities", "config_schema"]},

@@ -9,6 +9,7 @@ from streams.events import (
     NotificationEvent,
     NotificationKind,
     ProgressEvent,
+    RecordedPrints,
     Severity,
 )
 from streams.lifecycle import job_key_for
@@ -26,6 +27,7 @@ __all__ = [
     "NotificationKind",
     "Pipelines",
     "ProgressEvent",
+    "RecordedPrints",
     "Severity",
     "StreamSettings",
     "build_pipelines",

@@ -18,10 +18,14 @@ class LifecycleKind(StrEnum):
     FINISHED = "finished"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    # Ended while unobserved, and the printer cannot tell how (never reported as a failure).
+    UNKNOWN = "unknown"
 
 
 #: Kinds that end a print; exactly one of them is emitted per job_key.
-TERMINAL_KINDS = frozenset({LifecycleKind.FINISHED, LifecycleKind.FAILED, LifecycleKind.CANCELLED})
+TERMINAL_KINDS = frozenset(
+    {LifecycleKind.FINISHED, LifecycleKind.FAILED, LifecycleKind.CANCELLED, LifecycleKind.UNKNOWN}
+)
 
 
 class Severity(StrEnum):
@@ -40,6 +44,7 @@ class NotificationKind(StrEnum):
     PRINT_FINISHED = "print_finished"
     PRINT_FAILED = "print_failed"
     PRINT_CANCELLED = "print_cancelled"
+    PRINT_UNOBSERVED = "print_ended_unobserved"
     HMS_RAISED = "hms_raised"
     HMS_CLEARED = "hms_cleared"
     PRINTER_OFFLINE = "printer_offline"
@@ -57,6 +62,16 @@ class ActiveJob:
     # When the print started (the job's own started_at, else when the hub first saw it).
     started_at: float
     paused: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedPrints:
+    """What the history holds of one printer's prints, so a replayed end is not news twice."""
+
+    # job_keys of the prints closed lately, oldest first.
+    ended: tuple[str, ...] = ()
+    # When the newest recorded print started: a printer's history from before it is old news.
+    latest_start: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,10 +4,13 @@ The rules (also in docs/streams.md):
 - Reports over a dead link are ignored: a reconnect continues the same print.
 - A print is identified by its protocol key, else by file + started_at (within
   a tolerance), else by file alone, where progress falling back means the file
-  was started again.
+  was started again. Two different protocol keys are always two prints.
+- Prints a report lists as ended while unobserved (`PrinterState.ended`, from the
+  printer's own history) are settled first, with the outcome the printer gives;
+  one the history already holds, or from before the newest recorded print, is old news.
 - A print that vanishes without a final state (printing → idle, or printing A
   → printing B) is closed as finished if it had reached `complete_pct`, else
-  as failed, with `inferred=True`.
+  as `unknown` (never as failed), with `inferred=True`.
 - ERROR closes the running print as failed; it never starts one.
 - A final state of a print never seen running is news (started + final) unless
   it is the first live report of a printer the hub had no seed for: then it is
@@ -17,17 +20,19 @@ The rules (also in docs/streams.md):
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import NamedTuple
 
 from reactivex import Observable
 
-from hub.model import ACTIVE_STATES, Job, PrinterState, PrintState
+from hub.model import ACTIVE_STATES, EndedJob, Job, PrinterState, PrintState
 from streams.events import (
     TERMINAL_KINDS,
     ActiveJob,
     LifecycleEvent,
     LifecycleKind,
     ProgressEvent,
+    RecordedPrints,
 )
 from streams.operators import NOTHING, scan_emit
 from streams.reports import identified_job, is_up
@@ -39,6 +44,7 @@ _FINAL_KINDS: dict[PrintState, LifecycleKind] = {
     PrintState.CANCELLED: LifecycleKind.CANCELLED,
     PrintState.ERROR: LifecycleKind.FAILED,
 }
+_OUTCOMES = {kind.value: kind for kind in TERMINAL_KINDS}
 
 JobOutput = LifecycleEvent | ProgressEvent
 
@@ -69,6 +75,8 @@ class _Track(NamedTuple):
     seen: bool  # a live report or a seed came before, so final states are news
     shown: ProgressEvent | None  # the last progress sent
     ended: tuple[str, ...]  # job_keys of the prints ended lately, oldest first
+    # Start of the newest print known (or of the first live report): older history is not news.
+    floor: float | None
 
 
 class JobTracker:
@@ -82,14 +90,72 @@ class JobTracker:
         self.tolerance = settings.start_tolerance_s
         self.restart_drop = settings.restart_drop_pct
 
-    def initial(self, seed: ActiveJob | None) -> _Track:
-        """The state before the first report: the seeded print, if the database had one."""
-        return _Track(seed, None, seed is not None, None, ())
+    def initial(self, seed: ActiveJob | None, recorded: RecordedPrints | None = None) -> _Track:
+        """The state before the first report: the seeded print and what history holds."""
+        recorded = recorded or RecordedPrints()
+        seen = seed is not None or recorded.latest_start is not None
+        floor = recorded.latest_start
+        if seed is not None:
+            floor = max(floor or seed.started_at, seed.started_at)
+        return _Track(seed, None, seen, None, recorded.ended[-_ENDED_MEMORY:], floor)
 
     def step(self, track: _Track, report: PrinterState) -> tuple[_Track, tuple[JobOutput, ...]]:
         """Fold one report into the track; return the events it causes."""
-        if not is_up(report):
+        if not report.online:
             return track, NOTHING  # a dead link says nothing about the print
+        settled: tuple[JobOutput, ...] = NOTHING
+        if report.ended:  # told even while the printer itself is not ready
+            track, settled = self._settle(track, report.ended, report.updated_at)
+        if not is_up(report):
+            return track, settled
+        if track.floor is None:
+            track = track._replace(floor=report.updated_at)
+        track, events = self._live(track, report)
+        return track, settled + events
+
+    def _settle(
+        self, track: _Track, ended: tuple[EndedJob, ...], now: float
+    ) -> tuple[_Track, tuple[JobOutput, ...]]:
+        """Close the prints the printer says ended while unobserved, with its own outcome."""
+        events: tuple[JobOutput, ...] = NOTHING
+        for item in ended:
+            kind = _OUTCOMES.get(item.outcome, LifecycleKind.UNKNOWN)
+            job, at = item.job, item.ended_at if item.ended_at is not None else now
+            active = track.active
+            if active is not None and self._identity(active, job):
+                # Progress: what the printer reports, else what was seen last.
+                final = job if job.progress > 0 else replace(job, progress=active.job.progress)
+                record = ActiveJob(active.job_key, final, active.started_at)
+                step = self._event(kind, record, final, at, inferred=kind is LifecycleKind.UNKNOWN)
+                events += (step,)
+                track = track._replace(
+                    active=None, closed=record, ended=_remember(track.ended, (step,), record)
+                )
+                continue
+            if not track.seen or self._is_old(track, job):
+                continue  # history from before the hub knew the printer, or already recorded
+            record = self._new(track, job, job.started_at or at)
+            started = self._event(LifecycleKind.STARTED, record, job, record.started_at)
+            step = self._event(kind, record, job, at, inferred=kind is LifecycleKind.UNKNOWN)
+            events += (started, step)
+            floor = max(track.floor or record.started_at, record.started_at)
+            track = track._replace(
+                closed=record, ended=_remember(track.ended, (step,), record), floor=floor
+            )
+        return track, events
+
+    def _is_old(self, track: _Track, job: Job) -> bool:
+        """Is an ended print from history already recorded, or older than the newest known?"""
+        if job.key and _protocol_key(self.printer_id, job.key) in {
+            key.split("#", 1)[0] for key in track.ended
+        }:
+            return True
+        if track.closed is not None and self._identity(track.closed, job):
+            return True
+        return job.started_at is None or (track.floor is not None and job.started_at <= track.floor)
+
+    def _live(self, track: _Track, report: PrinterState) -> tuple[_Track, tuple[JobOutput, ...]]:
+        """Fold the report's live state into the track."""
         state = report.state
         events: tuple[JobOutput, ...]
         if state in ACTIVE_STATES:
@@ -107,7 +173,10 @@ class JobTracker:
             if progress is not None:
                 shown = progress
                 events += (progress,)
-        return _Track(active, closed, True, shown, ended), events
+        floor = track.floor
+        if active is not None and active is not track.active:
+            floor = max(floor or active.started_at, active.started_at)
+        return _Track(active, closed, True, shown, ended, floor), events
 
     def _running(
         self, track: _Track, report: PrinterState
@@ -184,9 +253,10 @@ class JobTracker:
         return ActiveJob(key, job, started_at)
 
     def _vanished(self, active: ActiveJob, at: float) -> LifecycleEvent:
-        """Close a print that ended without a final state, judging by how far it got."""
+        """Close a print that ended without a final state: finished if it got that far, else
+        unknown (it ended unobserved; nothing says it failed)."""
         done = active.job.progress >= self.complete_pct
-        kind = LifecycleKind.FINISHED if done else LifecycleKind.FAILED
+        kind = LifecycleKind.FINISHED if done else LifecycleKind.UNKNOWN
         return self._event(kind, active, active.job, at, inferred=True)
 
     def _event(
@@ -195,13 +265,22 @@ class JobTracker:
         progress = 100.0 if kind is LifecycleKind.FINISHED else job.progress
         return LifecycleEvent(self.printer_id, kind, job, active.job_key, at, progress, inferred)
 
+    def _known_key(self, known: ActiveJob) -> str | None:
+        """The protocol key of a known print: its job's, else the one its job_key was made of."""
+        if known.job.key:
+            return known.job.key
+        rest = known.job_key.removeprefix(f"{self.printer_id}/").split("#", 1)[0]
+        name, _, stamp = rest.rpartition("@")
+        if name and stamp.isdigit():
+            return None  # a file + start time key: the print had no protocol key
+        return rest
+
     def _identity(self, known: ActiveJob, job: Job) -> bool | None:
         """Whether `job` is `known`'s print, by key, file or start time; None if only the file agrees."""
         if job.key:
-            if known.job.key:
-                return known.job.key == job.key
-            if known.job_key == _protocol_key(self.printer_id, job.key):
-                return True  # a seed keeps only the job_key
+            known_key = self._known_key(known)
+            if known_key:
+                return known_key == job.key  # two protocol keys: never the same print twice
         if job.file and known.job.file and job.file != known.job.file:
             return False
         if known.job.started_at is not None and job.started_at is not None:
@@ -260,8 +339,11 @@ def _remember(
 
 
 def track_jobs(
-    printer_id: str, settings: StreamSettings, seed: ActiveJob | None
+    printer_id: str,
+    settings: StreamSettings,
+    seed: ActiveJob | None,
+    recorded: RecordedPrints | None = None,
 ) -> Callable[[Observable[PrinterState]], Observable[JobOutput]]:
     """One printer's reports → its LifecycleEvents and ProgressEvents, resuming from `seed`."""
     tracker = JobTracker(printer_id, settings)
-    return scan_emit("lifecycle", tracker.step, tracker.initial(seed))
+    return scan_emit("lifecycle", tracker.step, tracker.initial(seed, recorded))

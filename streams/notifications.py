@@ -33,6 +33,12 @@ _LIFECYCLE_NOTES: dict[LifecycleKind, tuple[NotificationKind, Severity, str]] = 
         Severity.WARNING,
         "Print cancelled",
     ),
+    # Not a failure: the print ended while unobserved and the printer kept no verdict.
+    LifecycleKind.UNKNOWN: (
+        NotificationKind.PRINT_UNOBSERVED,
+        Severity.INFO,
+        "Print ended unobserved",
+    ),
 }
 
 # Printer health levels as drivers pass them (Bambu: fatal, serious, common, info).
@@ -53,7 +59,9 @@ def lifecycle_notice(event: LifecycleEvent) -> NotificationEvent | None:
         return None
     kind, severity, title = spec
     message = f"{event.printer_id}: {event.job.file} ({event.progress:.0f}%)"
-    if event.inferred:
+    if event.kind is LifecycleKind.UNKNOWN:
+        message += " — ended while unobserved; the printer does not say how"
+    elif event.inferred:
         message += " — ended without a final state from the printer"
     data = {
         "job_key": event.job_key,

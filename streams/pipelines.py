@@ -13,7 +13,14 @@ from reactivex.observable import ConnectableObservable
 from reactivex.subject import Subject
 
 from hub.model import PrinterState
-from streams.events import ActiveJob, AmsEvent, LifecycleEvent, NotificationEvent, ProgressEvent
+from streams.events import (
+    ActiveJob,
+    AmsEvent,
+    LifecycleEvent,
+    NotificationEvent,
+    ProgressEvent,
+    RecordedPrints,
+)
 from streams.lifecycle import track_jobs
 from streams.notifications import (
     announce_lifecycle,
@@ -51,6 +58,7 @@ def printer_pipeline(
     scheduler: abc.SchedulerBase,
     settings: StreamSettings,
     seed: ActiveJob | None,
+    recorded: RecordedPrints | None = None,
 ) -> Observable[PrinterEvent]:
     """Every output of one printer's reports, merged; each part keeps its state per subscription."""
     printer_id: str = reports.key
@@ -62,7 +70,7 @@ def printer_pipeline(
             status_updates(settings.status_interval_s, settings.temperature_jitter_c, scheduler)
         ),
         reports.pipe(link_notifications()),
-        reports.pipe(track_jobs(printer_id, settings, seed), announce_lifecycle()),
+        reports.pipe(track_jobs(printer_id, settings, seed, recorded), announce_lifecycle()),
         reports.pipe(hms_notifications()),
         ams.pipe(ops.map(ams_event)),
         ams.pipe(filament_low(settings.filament_low_pct, settings.filament_rearm_margin_pct)),
@@ -79,8 +87,10 @@ def build_pipelines(
     scheduler: abc.SchedulerBase,
     settings: StreamSettings = StreamSettings(),
     seed: Mapping[str, ActiveJob] | None = None,
+    recorded: Mapping[str, RecordedPrints] | None = None,
 ) -> Pipelines:
-    """Compose every stream over `telemetry`; `seed` holds the prints the database says are running.
+    """Compose every stream over `telemetry`; `seed` holds the prints the database says are running,
+    `recorded` what it holds of each printer's recent prints.
 
     The work runs once, whatever the number of subscribers: one grouped
     subscription to telemetry feeds the per-printer pipelines, whose merged
@@ -88,6 +98,7 @@ def build_pipelines(
     flows until connect(), so sinks subscribed before it miss nothing.
     """
     seeds = dict(seed or {})
+    history = dict(recorded or {})
     # publish(), not replay(): a ReplaySubject delivers through a scheduler, and a
     # group delivered late would lose the report that created it.
     groups: ConnectableObservable[GroupedObservable[str, PrinterState]] = telemetry.pipe(
@@ -111,7 +122,9 @@ def build_pipelines(
         """Errors reach the sinks through the routed outputs; this observer only keeps a list."""
 
     def per_printer(group: GroupedObservable[str, PrinterState]) -> Observable[PrinterEvent]:
-        return printer_pipeline(group, scheduler, settings, seeds.get(group.key))
+        return printer_pipeline(
+            group, scheduler, settings, seeds.get(group.key), history.get(group.key)
+        )
 
     merged: Observable[PrinterEvent] = groups.pipe(ops.flat_map(per_printer))
     status: Subject[PrinterState] = Subject()

@@ -14,10 +14,11 @@ from streams.events import AmsEvent
 from streams.operators import NOTHING, scan_emit, throttle_latest
 from streams.reports import is_up
 
-# Every field but the clock, the temperatures (compared with a tolerance) and the
-# printer id (one group is one printer). Derived from the model so a field added
-# there counts as meaningful without touching this module.
-_IGNORED = frozenset({"printer_id", "updated_at", "temps"})
+# Every field but the clock, the temperatures (compared with a tolerance), the
+# printer id (one group is one printer) and the prints ended unobserved (for the print
+# tracker only, never shown). Derived from the model so a field added there counts as
+# meaningful without touching this module.
+_IGNORED = frozenset({"printer_id", "updated_at", "temps", "ended"})
 _EXACT_FIELDS = tuple(f.name for f in fields(PrinterState) if f.name not in _IGNORED)
 _exact_key = attrgetter(*_EXACT_FIELDS)
 

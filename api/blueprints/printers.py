@@ -8,9 +8,7 @@ from quart import Blueprint, Response, jsonify
 
 from api import schemas
 from api.context import bodies, hub
-from api.errors import ApiError
 from api.registry import Ctx, Page, endpoint
-from hub.store.printers import PrinterRow
 
 bp = Blueprint("printers", __name__)
 
@@ -83,32 +81,7 @@ async def get_printer(ctx: Ctx, printer_id: str) -> dict[str, Any]:
 )
 async def update_printer(ctx: Ctx, printer_id: str) -> dict[str, Any]:
     """Change fields; omitted secrets are kept; the driver restarts when needed."""
-    _check_bambu_fields(hub().printer(printer_id), ctx.body)
     return (await hub().update_printer(printer_id, ctx.body)).public()
-
-
-def _check_bambu_fields(current: PrinterRow, change: dict[str, Any]) -> None:
-    """After the change a Bambu printer must still have a serial and an access code."""
-    if change.get("protocol", current.protocol) != "bambu":
-        return
-    after = {
-        "serial": change["serial"] if "serial" in change else current.serial,
-        "access_code": change["access_code"]
-        if "access_code" in change
-        else current.secrets.get("access_code"),
-    }
-    missing = [name for name, value in after.items() if not value]
-    if missing:
-        errors = [
-            {"field": name, "rule": "required", "message": f"a bambu printer needs '{name}'"}
-            for name in missing
-        ]
-        raise ApiError(
-            400,
-            "validation_error",
-            f"body field '{missing[0]}' breaks rule 'required': a bambu printer needs it",
-            extra={"errors": errors},
-        )
 
 
 @endpoint(
@@ -157,3 +130,19 @@ async def printer_command(ctx: Ctx, printer_id: str) -> dict[str, Any]:
     """Run a command; answers once the printer acknowledged it."""
     params: dict[str, Any] = ctx.body.get("params") or {}
     return await hub().command(printer_id, ctx.body["command"], params)
+
+
+@endpoint(
+    bp,
+    "POST",
+    "/api/printers/<printer_id>/bed-cleared",
+    role="operator",
+    summary="Confirm the bed is clear (the queue may start the next job)",
+    tag="Printers",
+    response=schemas.PRINTER,
+    errors=(401, 403, 404),
+)
+async def bed_cleared(ctx: Ctx, printer_id: str) -> dict[str, Any]:
+    """The printer's bed is empty: it is ready for the queue again (also after printing by hand)."""
+    hub().printer(printer_id)
+    return (await hub().dispatcher.ready.bed_cleared(printer_id)).public()

@@ -10,18 +10,9 @@ from api import schemas
 from api.context import hub
 from api.registry import Ctx, Page, endpoint
 from hub import webhooks as service
-from hub.outbound import PATTERN
 
 bp = Blueprint("webhooks", __name__)
 
-EVENTS = {
-    "type": "array",
-    "minItems": 1,
-    "maxItems": 50,
-    "uniqueItems": True,
-    "items": {"type": "string", "pattern": PATTERN, "maxLength": 64},
-    "description": "Event types wanted: `*`, a type such as `print.finished`, or `print.*`.",
-}
 URL = {"type": "string", "pattern": "^https?://", "minLength": 8, "maxLength": 2048}
 DESCRIPTION = {"type": "string", "maxLength": 500}
 
@@ -35,8 +26,8 @@ WEBHOOK: dict[str, Any] = {
         "enabled": {"type": "boolean"},
         "description": {"type": "string"},
         "disabled_reason": {"type": ["string", "null"]},
-        "created_at": {"type": "number"},
-        "updated_at": {"type": "number"},
+        "created_at": schemas.TIMESTAMP,
+        "updated_at": schemas.TIMESTAMP,
         "secret": {
             "type": "string",
             "description": "The signing secret (`whsec_…`), only in the answer that made it.",
@@ -50,7 +41,7 @@ WEBHOOK_CREATE: dict[str, Any] = {
     "required": ["url", "events"],
     "properties": {
         "url": URL,
-        "events": EVENTS,
+        "events": schemas.EVENT_FILTER,
         "enabled": {"type": "boolean", "default": True},
         "description": DESCRIPTION,
     },
@@ -62,40 +53,13 @@ WEBHOOK_UPDATE: dict[str, Any] = {
     "minProperties": 1,
     "properties": {
         "url": URL,
-        "events": EVENTS,
+        "events": schemas.EVENT_FILTER,
         "enabled": {"type": "boolean"},
         "description": DESCRIPTION,
         "rotate_secret": {
             "const": True,
             "description": "Make a new secret (shown once in the answer).",
         },
-    },
-}
-
-DELIVERY: dict[str, Any] = {
-    "type": "object",
-    "required": ["id", "event_id", "event_type", "state", "attempts", "created_at"],
-    "properties": {
-        "id": {"type": "string"},
-        "event_id": {"type": "string", "description": "The webhook-id header of every attempt."},
-        "event_type": {"type": "string"},
-        "state": {"enum": ["pending", "delivered", "failed"]},
-        "attempts": {"type": "integer"},
-        "created_at": {"type": "number"},
-        "next_attempt_at": {"type": ["number", "null"]},
-        "last_attempt_at": {"type": ["number", "null"]},
-        "last_status": {"type": ["integer", "null"]},
-        "last_error": {"type": ["string", "null"]},
-        "delivered_at": {"type": ["number", "null"]},
-    },
-}
-
-DELIVERY_QUERY: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        **schemas.PAGE_QUERY["properties"],
-        "state": {"enum": ["pending", "delivered", "failed"]},
     },
 }
 
@@ -196,7 +160,7 @@ async def delete_webhook(ctx: Ctx, webhook_id: str) -> tuple[str, int]:
     role="admin",
     summary="Send a test message",
     tag="Webhooks",
-    response=DELIVERY,
+    response=schemas.DELIVERY,
     status=202,
     errors=(401, 403, 404),
 )
@@ -213,8 +177,8 @@ async def test_webhook(ctx: Ctx, webhook_id: str) -> tuple[dict[str, Any], int]:
     role="admin",
     summary="List a webhook's deliveries",
     tag="Webhooks",
-    query=DELIVERY_QUERY,
-    response=schemas.collection(DELIVERY, paginated=True),
+    query=schemas.DELIVERY_QUERY,
+    response=schemas.collection(schemas.DELIVERY, paginated=True),
     errors=ERRORS,
 )
 async def list_deliveries(ctx: Ctx, webhook_id: str) -> dict[str, Any]:
@@ -233,7 +197,7 @@ async def list_deliveries(ctx: Ctx, webhook_id: str) -> dict[str, Any]:
     role="admin",
     summary="Send a delivery again",
     tag="Webhooks",
-    response=DELIVERY,
+    response=schemas.DELIVERY,
     status=202,
     errors=(401, 403, 404),
 )

@@ -9,6 +9,8 @@ from typing import Any
 
 from databases import Database
 
+from hub.model import rfc3339
+
 PENDING = "pending"
 DELIVERED = "delivered"
 FAILED = "failed"
@@ -69,12 +71,12 @@ class Delivery:
             "event_type": self.event_type,
             "state": self.state,
             "attempts": self.attempts,
-            "created_at": self.created_at,
-            "next_attempt_at": self.next_attempt_at if self.state == PENDING else None,
-            "last_attempt_at": self.last_attempt_at,
+            "created_at": rfc3339(self.created_at),
+            "next_attempt_at": rfc3339(self.next_attempt_at) if self.state == PENDING else None,
+            "last_attempt_at": rfc3339(self.last_attempt_at),
             "last_status": self.last_status,
             "last_error": self.last_error,
-            "delivered_at": self.delivered_at,
+            "delivered_at": rfc3339(self.delivered_at),
         }
 
 
@@ -127,7 +129,7 @@ async def enqueue(db: Database, messages: list[NewMessage]) -> None:
         "INSERT INTO outbox (id, seq, target_kind, target_id, event_id, event_type, payload,"
         " state, attempts, next_attempt_at, created_at, retry_from)"
         " VALUES (:id, :seq, :kind, :target, :event_id, :type, :payload, 'pending', 0, :due,"
-        " :now, :now) ON CONFLICT (target_kind, target_id, event_id) DO NOTHING",
+        " :now, :due) ON CONFLICT (target_kind, target_id, event_id) DO NOTHING",
         values,
     )
 

@@ -11,8 +11,9 @@ from typing import Any
 from databases import Database
 
 from hub.model import rfc3339
+from hub.protocols import SECRET_FIELDS
 
-SECRET_FIELDS = ("access_code", "api_key", "username", "password")
+__all__ = ["SECRET_FIELDS", "PrinterRow"]
 
 
 @dataclass(frozen=True)

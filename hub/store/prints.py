@@ -194,6 +194,27 @@ async def open_prints(db: Database) -> list[PrintRecord]:
     return [_record(r) for r in rows]
 
 
+async def recent_by_printer(
+    db: Database, per_printer: int = 32
+) -> dict[str, tuple[list[str], float]]:
+    """Per printer: the job_keys of its latest closed prints (oldest first) and when its newest
+    print started (so a replayed printer history is recognised as already recorded)."""
+    rows = await db.fetch_all(
+        "SELECT printer_id, job_key, started_at, outcome FROM (SELECT printer_id, job_key,"
+        " started_at, outcome, ROW_NUMBER() OVER (PARTITION BY printer_id"
+        " ORDER BY started_at DESC, id DESC) AS n FROM prints) AS latest WHERE n <= :n"
+        " ORDER BY printer_id, started_at",
+        {"n": per_printer},
+    )
+    recent: dict[str, tuple[list[str], float]] = {}
+    for row in rows:
+        keys, newest = recent.setdefault(row["printer_id"], ([], float(row["started_at"])))
+        if row["outcome"] is not None:
+            keys.append(row["job_key"])
+        recent[row["printer_id"]] = (keys, max(newest, float(row["started_at"])))
+    return recent
+
+
 async def list_page(
     db: Database, *, printer_id: str | None, limit: int, offset: int
 ) -> tuple[list[PrintRecord], int]:

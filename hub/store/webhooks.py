@@ -12,6 +12,8 @@ from typing import Any
 
 from databases import Database
 
+from hub.model import rfc3339
+
 
 def new_secret() -> str:
     """A signing secret in the Standard Webhooks form: `whsec_` + base64 of 32 random bytes."""
@@ -42,8 +44,8 @@ class Webhook:
             "enabled": self.enabled,
             "description": self.description,
             "disabled_reason": self.disabled_reason,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
+            "created_at": rfc3339(self.created_at),
+            "updated_at": rfc3339(self.updated_at),
         }
         if with_secret:
             body["secret"] = self.secret

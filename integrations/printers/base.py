@@ -178,6 +178,9 @@ class PrinterDriver(abc.ABC):
         self._last_data = 0.0  # monotonic time of the last byte of data, for the watchdog
         self.messages_received = 0  # protocol messages since start (the hub's /api/metrics)
         self._online_since: float | None = None
+        # Set by a protocol whose reconnect after a stale link is no proof of life: the link
+        # stays stale until the printer reports again (the watchdog still bounds the wait).
+        self._awaiting_report = False
         self._supervisor: asyncio.Task[None] | None = None
         self._backoff = Backoff(self.options.backoff_initial_s, self.options.backoff_max_s)
 
@@ -287,7 +290,9 @@ class PrinterDriver(abc.ABC):
 
     def _publish(self, state: PrinterState) -> None:
         """Store a new snapshot and hand it to the hub."""
-        self._state = state
+        # Prints ended unobserved are told once: a later copy of this snapshot (a link change)
+        # must not tell them again.
+        self._state = replace(state, ended=()) if state.ended else state
         try:
             self._on_state(state)
         except Exception:  # a failing listener must not take the link down
@@ -324,7 +329,9 @@ class PrinterDriver(abc.ABC):
 
     def _go_offline(self, connection: Connection, error: str | None) -> None:
         self._online_since = None
-        self._state = replace(self._state, online=False, state=PrintState.OFFLINE)
+        # What the printer said about itself (errors) is not known while it is unreachable;
+        # the link error says what is.
+        self._state = replace(self._state, online=False, state=PrintState.OFFLINE, errors=())
         self._set_link(connection, error)
 
     async def _supervise(self) -> None:
@@ -394,6 +401,9 @@ class PrinterDriver(abc.ABC):
                         raise LinkStale(f"no data from the printer for {opts.stale_after_s:g}s")
                     if quiet > opts.stale_after_s / 3 and (probe is None or probe.done()):
                         probe = asyncio.create_task(self._probe_quietly())
+                elif self._awaiting_report:
+                    if now - started > opts.stale_after_s:
+                        raise LinkStale("still no data from the printer after a reconnect")
                 elif now - started > connect_deadline:
                     raise TimeoutError(f"not connected within {connect_deadline:g}s")
         finally:

@@ -1,4 +1,4 @@
-"""Protocol-independent command names, parameter validation and state preconditions."""
+"""The command catalogue (a JSON Schema per command), parameter checks and state preconditions."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from jsonschema import Draft202012Validator
+
 from hub.model import ACTIVE_STATES, PrintState
+from hub.validation import validation_errors
 
 PAUSE = "pause"
 RESUME = "resume"
@@ -18,10 +21,6 @@ AMS_CHANGE = "ams_change"
 HOME = "home"
 SET_TEMPERATURE = "set_temperature"
 
-ALL_COMMANDS = frozenset(
-    {PAUSE, RESUME, STOP, LIGHT, SPEED, GCODE, AMS_CHANGE, HOME, SET_TEMPERATURE}
-)
-
 # Speed levels follow Bambu's four profiles; drivers of other protocols map them to
 # these feed-rate percentages so one farm-wide control means the same thing everywhere.
 SPEED_PERCENT = {1: 50, 2: 100, 3: 124, 4: 166}
@@ -30,8 +29,63 @@ SPEED_PERCENT = {1: 50, 2: 100, 3: 124, 4: 166}
 # any current consumer printer's limits, the firmware enforces the real ones.
 MAX_TARGET = {"nozzle": 350.0, "bed": 150.0}
 
-# AMS tray numbers: 4 units x 4 trays, AMS-HT units 128-135, external spool 254.
-_VALID_TRAYS = frozenset(range(16)) | frozenset(range(128, 136)) | {254}
+
+def _params(required: list[str], properties: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"type": "object", "required": required, "properties": properties, **extra}
+
+
+# The command catalogue: one JSON Schema per command for its `params`. The API validates
+# request bodies and documents them in OpenAPI with it, drivers check it again (a command may
+# come from elsewhere than the API); drivers keep only the state preconditions below.
+CATALOGUE: dict[str, dict[str, Any]] = {
+    PAUSE: _params([], {}, description="Pause the running print."),
+    RESUME: _params([], {}, description="Resume a paused print."),
+    STOP: _params([], {}, description="Cancel the running print."),
+    LIGHT: _params(["on"], {"on": {"type": "boolean"}}, description="Chamber light on or off."),
+    SPEED: _params(
+        ["level"],
+        {"level": {"type": "integer", "minimum": 1, "maximum": len(SPEED_PERCENT)}},
+        description="Speed profile: 1 silent (50 %), 2 standard, 3 sport (124 %), 4 ludicrous.",
+    ),
+    GCODE: _params(
+        ["line"],
+        {"line": {"type": "string", "minLength": 1, "maxLength": 4096, "pattern": r"\S"}},
+        description="Send one line of G-code.",
+    ),
+    AMS_CHANGE: _params(
+        ["tray"],
+        {
+            "tray": {
+                "type": "integer",
+                "description": "AMS tray 0-15 (4 units x 4), AMS-HT 128-135, external spool 254.",
+                "anyOf": [
+                    {"minimum": 0, "maximum": 15},
+                    {"minimum": 128, "maximum": 135},
+                    {"const": 254},
+                ],
+            }
+        },
+        description="Load the filament of another tray.",
+    ),
+    HOME: _params([], {}, description="Home all axes."),
+    SET_TEMPERATURE: _params(
+        ["heater", "target"],
+        {
+            "heater": {"enum": list(MAX_TARGET)},
+            "target": {"type": "number", "minimum": 0, "maximum": max(MAX_TARGET.values())},
+        },
+        description="Set a heater's target in degrees Celsius (0 turns it off).",
+        allOf=[
+            {
+                "if": {"required": ["heater"], "properties": {"heater": {"const": heater}}},
+                "then": {"properties": {"target": {"maximum": limit}}},
+            }
+            for heater, limit in MAX_TARGET.items()
+        ],
+    ),
+}
+ALL_COMMANDS = frozenset(CATALOGUE)
+_VALIDATORS = {name: Draft202012Validator(schema) for name, schema in CATALOGUE.items()}
 
 
 class InvalidParams(ValueError):
@@ -40,57 +94,27 @@ class InvalidParams(ValueError):
     http_status = 400
 
 
-def _require_int(params: Mapping[str, Any], key: str, name: str) -> int:
-    value = params.get(key)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidParams(f"command '{name}': '{key}' must be an integer, got {value!r}")
-    return value
-
-
 def validate_params(name: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Check and normalize the parameters of command `name`; raise InvalidParams naming the field."""
+    """Check `params` against the catalogue and normalize them; InvalidParams names the field."""
     params = params or {}
     if not isinstance(params, Mapping):
         raise InvalidParams(f"command '{name}': params must be an object")
-    if name == LIGHT:
-        on = params.get("on")
-        if not isinstance(on, bool):
-            raise InvalidParams(f"command 'light': 'on' must be true or false, got {on!r}")
-        return {"on": on}
-    if name == SPEED:
-        level = _require_int(params, "level", name)
-        if level not in SPEED_PERCENT:
-            raise InvalidParams(f"command 'speed': 'level' must be 1-4, got {level}")
-        return {"level": level}
+    validator = _VALIDATORS.get(name)
+    if validator is None:
+        return {}
+    errors = validation_errors(validator, dict(params), whole="params")
+    if errors:
+        first = errors[0]
+        raise InvalidParams(f"command '{name}': '{first['field']}' {first['message']}")
+    clean = {key: params[key] for key in CATALOGUE[name]["properties"] if key in params}
     if name == GCODE:
-        line = params.get("line")
-        if not isinstance(line, str) or not line.strip():
-            raise InvalidParams("command 'gcode': 'line' must be a non-empty string")
-        return {"line": line.strip()}
-    if name == AMS_CHANGE:
-        tray = _require_int(params, "tray", name)
-        if tray not in _VALID_TRAYS:
-            raise InvalidParams(
-                f"command 'ams_change': 'tray' must be 0-15, 128-135 or 254, got {tray}"
-            )
-        return {"tray": tray}
+        clean["line"] = clean["line"].strip()
     if name == SET_TEMPERATURE:
-        heater = params.get("heater")
-        if heater not in MAX_TARGET:
-            raise InvalidParams(
-                f"command 'set_temperature': 'heater' must be 'nozzle' or 'bed', got {heater!r}"
-            )
-        target = params.get("target")
-        if isinstance(target, bool) or not isinstance(target, int | float):
-            raise InvalidParams(
-                f"command 'set_temperature': 'target' must be a number, got {target!r}"
-            )
-        if not math.isfinite(target) or not 0 <= target <= MAX_TARGET[heater]:
-            raise InvalidParams(
-                f"command 'set_temperature': 'target' must be 0-{MAX_TARGET[heater]:g}, got {target}"
-            )
-        return {"heater": heater, "target": float(target)}
-    return {}
+        target = clean["target"]
+        if not math.isfinite(target):  # JSON Schema's bounds let NaN through
+            raise InvalidParams(f"command '{name}': 'target' must be a finite number")
+        clean["target"] = float(target)
+    return clean
 
 
 # name -> (states in which it is allowed, what the printer must be doing)

@@ -31,6 +31,7 @@ class DriverManifest:
     module: str
     class_name: str
     plugin: Manifest
+    required_fields: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, manifest: Manifest) -> DriverManifest:
@@ -45,6 +46,7 @@ class DriverManifest:
             module=manifest.module,
             class_name=manifest.attr,
             plugin=manifest,
+            required_fields=tuple(manifest.extra.get("required_fields", ())),
         )
 
 

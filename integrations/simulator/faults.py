@@ -99,6 +99,10 @@ class Faults:
         """Clear all HMS errors."""
         self._printer.clear_hms()
 
+    def ignore_starts(self, on: bool = True) -> None:
+        """Acknowledge every print start and never begin it (a firmware stuck at the start)."""
+        self._printer.ignore_starts = on
+
     def runout(self) -> None:
         """Run the active tray out of filament (a running print pauses with an HMS error)."""
         self._printer.runout()

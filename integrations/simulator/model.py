@@ -135,6 +135,8 @@ class PrintModel:
         self.lights: dict[str, str] = {"chamber_light": "on", "work_light": "off"}
         # Every print started on this printer, in order; survives power cycles.
         self.log: list[PrintLogEntry] = []
+        self.ignore_starts = False  # acknowledge print starts without beginning them
+        self.ignored_starts = 0
         # Front ends that announce jobs (Moonraker history, OctoPrint events) listen here.
         self.job_listeners: list[JobListener] = []
         self._last = clock.now()
@@ -213,6 +215,10 @@ class PrintModel:
         entry = self.find_file(filename)
         if entry is None:
             raise SimError(f"no such file: {filename}")
+        if self.ignore_starts:
+            # Firmware that acknowledges the start and then never begins (the fault below).
+            self.ignored_starts += 1
+            return SimJob(file=entry.name, meta=entry.meta, task_id="0", subtask_name="", slot=0)
         meta = entry.meta
         if plate and entry.data is not None and entry.name.lower().endswith(".3mf"):
             meta = parse_file(entry.name, entry.data, plate)

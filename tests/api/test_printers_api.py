@@ -457,3 +457,17 @@ async def test_command_body_is_validated(api: Api) -> None:
         r = await api.client.post(url, headers=api.auth("operator"), json=body)
         problem = await assert_problem(r, 400, "validation_error")
         assert (problem["errors"][0]["field"], problem["errors"][0]["rule"]) == (field, rule)
+
+
+async def test_a_bed_target_over_the_driver_limit_is_a_400_naming_the_field(api: Api) -> None:
+    printer = await _created(api, MOONRAKER)
+    r = await api.client.post(
+        f"/api/printers/{printer['id']}/command",
+        headers=api.auth("operator"),
+        json={"command": "set_temperature", "params": {"heater": "bed", "target": 200}},
+    )
+    problem = await assert_problem(r, 400, "validation_error")
+    assert (problem["errors"][0]["field"], problem["errors"][0]["rule"]) == (
+        "params.target",
+        "maximum",
+    )

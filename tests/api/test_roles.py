@@ -39,6 +39,7 @@ SAMPLE_BODIES: dict[tuple[str, str], Any] = {
     ("PUT", "/api/filaments/<spool_id>"): {"name": "probe"},
     ("POST", "/api/webhooks"): {"url": "https://example.com/hook", "events": ["*"]},
     ("PUT", "/api/webhooks/<webhook_id>"): {"description": "probe"},
+    ("POST", "/api/notifications/channels"): {"name": "probe", "url": "ntfy://probe"},
 }
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -242,3 +244,62 @@ async def test_phone_width(farm: Site, browser: Any) -> None:
         await screenshot(tab, "10-farm-phone", full_page=False)
     finally:
         await context.close()
+
+
+async def test_edit_a_spool_and_see_its_ledger(farm: Site, page: Any) -> None:
+    status, spool = await farm.call(
+        "POST",
+        "/api/filaments",
+        {"material": "PETG", "color": "#112233", "name": "Night blue", "weight_total_g": 1000},
+    )
+    assert status == 201, spool
+    await login(page, farm.base, "admin", ADMIN_PASSWORD)
+    await page.get_by_role("link", name="Filament").click()
+    row = page.locator(f'[data-spool="{spool["id"]}"]')
+    await expect(row).to_contain_text("1000 / 1000 g")
+    await row.get_by_role("button", name="Edit").click()
+    await page.get_by_label("Remaining (g)").fill("450")
+    await page.get_by_label("Low below (g)").fill("500")
+    await page.get_by_label("On printer").select_option(label="Alpha")
+    await page.get_by_label("Tray (0 to 15 AMS, 254 external)").fill("2")
+    await page.get_by_role("button", name="Save spool").click()
+    await expect(page.get_by_role("status")).to_contain_text("saved")
+    await expect(row).to_contain_text("450 / 1000 g")
+    await expect(row).to_contain_text("low stock")
+    await expect(row).to_contain_text("Alpha · AMS 1 slot 3")
+    status, stored = await farm.call("GET", f"/api/filaments/{spool['id']}")
+    assert stored["weight_remaining_g"] == 450 and stored["low_threshold_g"] == 500
+    assert stored["assigned_to"] == {"printer_id": farm.printers["Alpha"], "tray": 2}
+    await row.get_by_role("button", name="Ledger").click()
+    ledger = page.locator(".ledger")
+    await expect(ledger.locator("tbody tr")).to_have_count(2)  # initial, then the correction
+    await expect(ledger).to_contain_text("-550.0")
+    await screenshot(page, "11-filament")
+    # The spool shows on its printer's page.
+    await page.goto(f"{farm.base}/#/printers/{farm.printers['Alpha']}")
+    await expect(page.locator(".tray-spools")).to_contain_text("PETG, 450 g left")
+    assert_clean(page)
+
+
+async def test_history_lists_prints_and_exports_csv(farm: Site, page: Any) -> None:
+    await login(page, farm.base, "admin", ADMIN_PASSWORD)
+    await page.get_by_role("link", name="History").click()
+    table = page.locator("table.history")
+    await expect(table).to_contain_text("Alpha", timeout=10_000)
+    await expect(table).to_contain_text("bracket")
+    await page.get_by_label("Printer", exact=True).select_option(label="Bravo")
+    await expect(table.locator("tbody tr")).to_have_count(1)
+    await page.get_by_label("Printer", exact=True).select_option("")
+    await expect(page.locator(".charts svg").first).to_be_visible()
+    await screenshot(page, "12-history")
+    async with page.expect_download() as info:
+        await page.get_by_role("button", name="Export CSV").click()
+    download = await info.value
+    assert download.url.startswith("blob:"), "the export must not put the token in a URL"
+    assert download.suggested_filename.startswith("print-history-")
+    saved = Path(await download.path())
+    text = await asyncio.to_thread(saved.read_text, encoding="utf-8")
+    lines = text.splitlines()
+    assert lines[0].startswith("id,printer_id,printer_name,file")
+    assert any("Alpha" in line and "bracket" in line for line in lines[1:]), lines
+    assert_clean(page)

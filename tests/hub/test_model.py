@@ -25,6 +25,7 @@ from hub.model import (
 def _reference(state: PrinterState) -> dict[str, Any]:
     data = asdict(state)
     data["state"] = state.state.value
+    del data["ended"]  # prints ended unobserved are for the print tracker, never shown
     return data
 
 

@@ -17,6 +17,7 @@ from streams import (
     LifecycleEvent,
     NotificationEvent,
     ProgressEvent,
+    RecordedPrints,
     StreamSettings,
     build_pipelines,
 )
@@ -95,13 +96,16 @@ def run(
     settings: StreamSettings | None = None,
     seed: dict[str, ActiveJob] | None = None,
     until: float | None = None,
+    recorded: dict[str, RecordedPrints] | None = None,
 ) -> Run:
     """Feed each report at its updated_at on virtual time and record every output."""
     scheduler = TestScheduler()
     telemetry = scheduler.create_hot_observable(
         [ReactiveTest.on_next(r.updated_at, r) for r in reports]
     )
-    pipes = build_pipelines(telemetry, scheduler, settings or StreamSettings(), seed or {})
+    pipes = build_pipelines(
+        telemetry, scheduler, settings or StreamSettings(), seed or {}, recorded or {}
+    )
     out = Run()
     for name in ("status", "progress", "ams", "lifecycle", "notification"):
         recorded: list[tuple[float, Any]] = getattr(out, name)

@@ -7,6 +7,7 @@ from tests.streams.harness import P, job, offline, report, run
 
 STARTED, PAUSED, RESUMED = "started", "paused", "resumed"
 FINISHED, FAILED, CANCELLED = "finished", "failed", "cancelled"
+UNKNOWN = "unknown"
 
 
 def test_a_print_from_start_to_finish() -> None:
@@ -60,7 +61,7 @@ def test_started_at_jitter_within_tolerance_is_the_same_print() -> None:
         ],
         StreamSettings(start_tolerance_s=60.0),
     )
-    assert out.kinds() == [STARTED, FAILED, STARTED]
+    assert out.kinds() == [STARTED, UNKNOWN, STARTED]
 
 
 def test_partial_reports_without_job_neither_start_nor_end_a_print() -> None:
@@ -195,14 +196,14 @@ def test_restart_finds_the_seeded_print_cancelled_without_job_details() -> None:
 def test_restart_finds_the_printer_idle_judges_by_progress() -> None:
     failed = run([report(2.0, P.IDLE)], seed={"p1": seeded(progress=40.0)})
     done = run([report(2.0, P.IDLE)], seed={"p1": seeded(progress=99.5)})
-    assert failed.kinds() == [FAILED] and failed.lifecycle[0][1].inferred
+    assert failed.kinds() == [UNKNOWN] and failed.lifecycle[0][1].inferred
     assert done.kinds() == [FINISHED] and done.lifecycle[0][1].inferred
 
 
 def test_restart_finds_another_print_running() -> None:
     out = run([report(2.0, P.PRINTING, job(5.0, key="T2"))], seed={"p1": seeded()})
     assert [(e.kind, e.job_key) for _, e in out.lifecycle] == [
-        (LifecycleKind.FAILED, "p1/T1"),
+        (LifecycleKind.UNKNOWN, "p1/T1"),
         (LifecycleKind.STARTED, "p1/T2"),
     ]
 
@@ -273,7 +274,7 @@ def test_print_a_to_print_b_closes_a_by_its_progress() -> None:
         (LifecycleKind.FINISHED, "p1/A", True),
         (LifecycleKind.STARTED, "p1/B", False),
     ]
-    assert halfway.kinds() == [STARTED, FAILED, STARTED]
+    assert halfway.kinds() == [STARTED, UNKNOWN, STARTED]
 
 
 def test_print_a_to_finished_b_closes_a_then_records_b() -> None:
@@ -282,7 +283,7 @@ def test_print_a_to_finished_b_closes_a_then_records_b() -> None:
     )
     assert [(e.kind, e.job_key) for _, e in out.lifecycle] == [
         (LifecycleKind.STARTED, "p1/A"),
-        (LifecycleKind.FAILED, "p1/A"),
+        (LifecycleKind.UNKNOWN, "p1/A"),
         (LifecycleKind.STARTED, "p1/B"),
         (LifecycleKind.FINISHED, "p1/B"),
     ]
@@ -296,7 +297,7 @@ def test_same_file_restarted_is_a_new_print() -> None:
             report(3.0, P.PRINTING, job(3.0)),
         ]
     )
-    assert out.kinds() == [STARTED, FAILED, STARTED]
+    assert out.kinds() == [STARTED, UNKNOWN, STARTED]
     assert out.lifecycle[0][1].job_key != out.lifecycle[2][1].job_key
 
 
@@ -311,7 +312,7 @@ def test_printing_to_idle_closes_by_progress() -> None:
     )
     assert [(e.kind, e.inferred) for _, e in out.lifecycle] == [
         (LifecycleKind.STARTED, False),
-        (LifecycleKind.FAILED, True),
+        (LifecycleKind.UNKNOWN, True),
         (LifecycleKind.STARTED, False),
         (LifecycleKind.FINISHED, True),
     ]
@@ -326,7 +327,7 @@ def test_a_closed_print_is_never_reopened() -> None:
             report(4.0, P.FINISHED, job(100.0, key="A")),
         ]
     )
-    assert out.kinds() == [STARTED, FAILED]
+    assert out.kinds() == [STARTED, UNKNOWN]
 
 
 def test_pause_resume_pairs() -> None:

@@ -40,9 +40,17 @@ def test_lifecycle_notifications_and_severities() -> None:
 
 
 def test_an_inferred_outcome_says_so() -> None:
+    out = run([report(1.0, P.PRINTING, job(99.5, key="A")), report(2.0, P.IDLE)])
+    finished = out.notification[-1][1]
+    assert finished.kind == "print_finished"
+    assert finished.data["inferred"] is True and "without a final state" in finished.message
+
+
+def test_a_print_ended_unobserved_is_no_failure() -> None:
     out = run([report(1.0, P.PRINTING, job(30.0, key="A")), report(2.0, P.IDLE)])
-    failed = out.notification[-1][1]
-    assert failed.data["inferred"] is True and "without a final state" in failed.message
+    assert out.notes() == ["print_started", "print_ended_unobserved"]
+    note = out.notification[-1][1]
+    assert note.severity == "info" and "unobserved" in note.message
 
 
 def test_hms_each_code_once_on_raise_and_once_on_clear() -> None:

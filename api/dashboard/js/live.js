@@ -1,6 +1,6 @@
 // The live farm: printer configurations from REST, their state from /ws batch frames.
-// Each printer's subscribers are told once per animation frame at most, and only about their
-// own printer, so a message re-renders one card, never the grid.
+// Each printer's subscribers are told at most four times a second, and only about their own
+// printer, so a message re-renders one card, never the grid.
 
 import { api, endSession, session } from "./api.js";
 
@@ -42,12 +42,17 @@ function emit(topic, payload) {
   for (const fn of topicListeners.get(topic) || []) fn(payload);
 }
 
+// How often changed printers are redrawn. Printers report at most twice a second, so 4 redraws
+// a second lose nothing a person can see, and each costs one layout and paint of the page
+// however many cards changed (60 a second would cost fifteen times that on a busy farm).
+const FLUSH_MS = 250;
+
 function touch(id) {
   dirty.add(id);
   if (!flushQueued) {
     flushQueued = true;
     // rAF pauses in hidden tabs: the state is kept, and cards catch up when shown again.
-    requestAnimationFrame(flush);
+    setTimeout(() => requestAnimationFrame(flush), FLUSH_MS);
   }
 }
 

@@ -10,12 +10,16 @@ import { FarmPage } from "./pages/farm.js";
 import { PrinterPage } from "./pages/printer.js";
 import { NotificationsPage } from "./pages/notifications.js";
 import { UsersPage } from "./pages/users.js";
+import { FilamentPage } from "./pages/filament.js";
+import { HistoryPage } from "./pages/history.js";
 import { html, Loading } from "./ui.js";
 
 // Each page: hash pattern, title, component, minimum role, shown in the navigation.
 const ROUTES = [
   { path: /^\/$/, title: "Farm", nav: "#/", page: FarmPage, role: "viewer" },
   { path: /^\/printers\/([^/]+)$/, title: "Printer", page: PrinterPage, role: "viewer" },
+  { path: /^\/filament$/, title: "Filament", nav: "#/filament", page: FilamentPage, role: "viewer" },
+  { path: /^\/history$/, title: "History", nav: "#/history", page: HistoryPage, role: "viewer" },
   { path: /^\/notifications$/, title: "Notifications", nav: "#/notifications", page: NotificationsPage, role: "viewer" },
   { path: /^\/users$/, title: "Users", nav: "#/users", page: UsersPage, role: "admin" },
 ];

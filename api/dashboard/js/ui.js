@@ -36,24 +36,39 @@ export function duration(seconds) {
   return `${Math.floor(m / 60)}h ${String(m % 60).padStart(2, "0")}m`;
 }
 
+// Formatters are built once: toLocale*String with options builds one per call (slow).
+const HOUR_MINUTE = new Intl.DateTimeFormat([], { hour: "2-digit", minute: "2-digit" });
+const WEEKDAY = new Intl.DateTimeFormat([], { weekday: "short" });
+const DATE_TIME = new Intl.DateTimeFormat([], { dateStyle: "short", timeStyle: "short" });
+
 /** Wall-clock time `seconds` from now, e.g. "14:32" (with the weekday when not today). */
 export function eta(seconds) {
   if (seconds === null || seconds === undefined) return "–";
   const at = new Date(Date.now() + seconds * 1000);
-  const time = at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-  return at.toDateString() === new Date().toDateString() ? time : `${at.toLocaleDateString([], { weekday: "short" })} ${time}`;
+  const time = HOUR_MINUTE.format(at);
+  return at.toDateString() === new Date().toDateString() ? time : `${WEEKDAY.format(at)} ${time}`;
 }
 
-/** A Unix time (seconds) as local date and time. */
+/** A time from the API as Unix seconds: REST answers RFC 3339 strings, /ws Unix seconds. */
+export function seconds(ts) {
+  if (ts === null || ts === undefined || ts === "") return null;
+  if (typeof ts === "number") return ts;
+  const ms = Date.parse(ts);
+  return Number.isNaN(ms) ? null : ms / 1000;
+}
+
+/** A time from the API as local date and time. */
 export function when(ts) {
-  if (!ts) return "–";
-  return new Date(ts * 1000).toLocaleString([], { dateStyle: "short", timeStyle: "short" });
+  const s = seconds(ts);
+  if (s === null) return "–";
+  return DATE_TIME.format(new Date(s * 1000));
 }
 
-/** How long ago a Unix time (seconds) was. */
+/** How long ago a time from the API was. */
 export function ago(ts) {
-  if (!ts) return "never";
-  return `${duration(Date.now() / 1000 - ts)} ago`;
+  const s = seconds(ts);
+  if (s === null) return "never";
+  return `${duration(Date.now() / 1000 - s)} ago`;
 }
 
 /** "215 / 220 °C" from a measured and a target temperature. */
@@ -123,11 +138,17 @@ export function LineChart({ series, title, xFormat = String, yFormat = String, h
   let [x0, x1] = [Math.min(...all.map((p) => p[0])), Math.max(...all.map((p) => p[0]))];
   let [y0, y1] = [Math.min(0, ...all.map((p) => p[1])), Math.max(...all.map((p) => p[1]))];
   if (x1 === x0) x1 = x0 + 1;
-  if (y1 === y0) y1 = y0 + 1;
-  y1 = y1 * 1.08;
+  // Counts and grams of a quiet period: still four whole steps, not fractions of one.
+  if (y1 - y0 < 4) y1 = y0 + 4;
+  // Round steps (1, 2, 2.5 or 5 times a power of ten) for about four grid lines.
+  const raw = (y1 - y0) / 4;
+  const pow = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * pow).find((v) => v >= raw);
+  y1 = Math.ceil(y1 / step) * step;
   const sx = (x) => L + ((x - x0) / (x1 - x0)) * (W - L - R);
   const sy = (y) => T + (1 - (y - y0) / (y1 - y0)) * (H - T - B);
-  const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => y0 + f * (y1 - y0));
+  const ticks = [];
+  for (let y = y0; y <= y1 + step / 2; y += step) ticks.push(y);
   const xticks = [0, 0.5, 1].map((f) => x0 + f * (x1 - x0));
   const bw = bars ? Math.max(2, (W - L - R) / (new Set(all.map((p) => p[0])).size + 1) / series.length) : 0;
   return html`<figure class="chart">
@@ -137,9 +158,38 @@ export function LineChart({ series, title, xFormat = String, yFormat = String, h
       ${series.map((s, si) =>
         bars
           ? html`<g class=${`series ${s.cls}`}>${s.points.map(([x, y]) => html`<rect x=${sx(x) - (bw * series.length) / 2 + si * bw} y=${sy(y)} width=${bw} height=${Math.max(0, sy(y0) - sy(y))}><title>${`${s.name} ${xFormat(x)}: ${yFormat(y)}`}</title></rect>`)}</g>`
-          : html`<polyline class=${`series ${s.cls}`} points=${s.points.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(" ")} />`,
+          : html`<g class=${`series ${s.cls}`}><polyline class=${s.cls} points=${s.points.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(" ")} />
+              ${s.points.length <= 40 && s.points.map(([x, y]) => html`<circle cx=${sx(x)} cy=${sy(y)} r="3"><title>${`${s.name} ${xFormat(x)}: ${yFormat(y)}`}</title></circle>`)}</g>`,
       )}
     </svg>
     <figcaption>${title}: ${series.map((s) => html`<span class=${`key ${s.cls}`}>${s.name}</span>`)}</figcaption>
   </figure>`;
+}
+
+/** Horizontal bars for a few labelled values: [{label, value}], largest first. */
+export function BarList({ items, title, unit = "" }) {
+  if (!items.length) return html`<p class="muted">No ${title} yet.</p>`;
+  const sorted = [...items].sort((a, b) => b.value - a.value);
+  const max = Math.max(...sorted.map((i) => i.value), 1);
+  const W = 420, row = 20, L = 130, H = sorted.length * row + 4;
+  return html`<figure class="chart bars">
+    <svg viewBox="0 0 ${W} ${H}" role="img" aria-label=${`${title}: ${sorted.map((i) => `${i.label} ${Math.round(i.value)} ${unit}`).join(", ")}`}>
+      ${sorted.map((i, n) => html`<g>
+        <text x=${L - 6} y=${n * row + 15} text-anchor="end">${String(i.label).slice(0, 24)}</text>
+        <rect class="c2" x=${L} y=${n * row + 4} height="14" width=${Math.max(1, ((W - L - 70) * i.value) / max)} />
+        <text x=${L + Math.max(1, ((W - L - 70) * i.value) / max) + 6} y=${n * row + 15}>${`${Math.round(i.value)} ${unit}`}</text>
+      </g>`)}
+    </svg>
+    <figcaption>${title}</figcaption>
+  </figure>`;
+}
+
+let openapi = null;
+
+/** The `enum` of a request body field as the hub's OpenAPI document declares it. */
+export async function bodyEnum(path, method, field) {
+  openapi ||= fetch("/api/openapi.json").then((r) => r.json());
+  const doc = await openapi;
+  const schema = doc.paths?.[path]?.[method]?.requestBody?.content?.["application/json"]?.schema;
+  return schema?.properties?.[field]?.enum || [];
 }

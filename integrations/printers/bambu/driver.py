@@ -19,6 +19,7 @@ import aiomqtt
 from paho.mqtt.matcher import MQTTMatcher
 from paho.mqtt.reasoncodes import ReasonCode
 
+from hub.model import Connection
 from integrations.printers import commands as cmd
 from integrations.printers.bambu import ftps
 from integrations.printers.bambu.report import BambuReport
@@ -186,7 +187,12 @@ class BambuDriver(PrinterDriver):
             self._client = client
             tasks: set[asyncio.Task[None]] = set()
             try:
-                self._set_online()
+                if self._connection is Connection.STALE:
+                    # The broker answered, but the printer behind it had gone quiet: only a
+                    # report shows it is back (a hung firmware leaves the broker running).
+                    self._awaiting_report = True
+                else:
+                    self._set_online()
                 self._needs_publish = True
                 await self._after_connect(tasks)
                 async for message in client.messages:
@@ -195,6 +201,7 @@ class BambuDriver(PrinterDriver):
                 raise ConnectionError(f"MQTT link lost: {exc}") from None
             finally:
                 self._client = None
+                self._awaiting_report = False
                 for task in tasks:
                     task.cancel()
                 self._fail_pending("the link to the printer was lost")
@@ -217,7 +224,7 @@ class BambuDriver(PrinterDriver):
 
     async def _after_connect(self, tasks: set[asyncio.Task[None]]) -> None:
         await self._send({"info": {"command": "get_version"}})
-        if self._report.raw:
+        if self._report.raw and not self._awaiting_report:
             # Show what we knew right away; deltas update it.
             self._publish_report()
         wait = self._pushall_wait()
@@ -269,6 +276,9 @@ class BambuDriver(PrinterDriver):
                 continue
             command = body.get("command")
             if kind == "print" and command == "push_status":
+                if self._awaiting_report:
+                    self._awaiting_report = False
+                    self._set_online()
                 if self._report.apply(body) or self._needs_publish:
                     self._publish_report()
                 continue

@@ -31,7 +31,7 @@ RELEVANT_KEYS = frozenset(
         "chamber_temper", "gcode_file", "subtask_name", "task_id", "subtask_id",
         "print_error", "hms", "spd_lvl", "cooling_fan_speed", "big_fan1_speed",
         "big_fan2_speed", "heatbreak_fan_speed", "stg_cur", "wifi_signal",
-        "lights_report", "ams", "vt_tray", "gcode_start_time",
+        "lights_report", "ams", "vt_tray", "gcode_start_time", "job_id",
     }
 )  # fmt: skip
 
@@ -110,7 +110,8 @@ def _tray_slot(unit: int, tray: int) -> int:
 
 
 def _tray(raw: dict[str, Any], slot: int) -> AmsTray:
-    if len(raw) <= 1:
+    # An empty slot is only its id; an unset external spool has every field, the type empty.
+    if len(raw) <= 1 or raw.get("tray_type") == "":
         return AmsTray(slot=slot, empty=True)
     remain = _int(raw.get("remain"))
     color = raw.get("tray_color")
@@ -230,13 +231,15 @@ class BambuReport:
             return None
         remaining = _int(raw.get("mc_remaining_time"))
         started = _float(raw.get("gcode_start_time"))
+        # The print's identity: its task / subtask / job id, else (LAN prints may carry none)
+        # the second it started, which two prints never share.
         key = next(
             (
                 str(raw[k])
-                for k in ("task_id", "subtask_id")
+                for k in ("task_id", "subtask_id", "job_id")
                 if str(raw.get(k, "0")) not in ("", "0")
             ),
-            None,
+            f"start-{int(started)}" if started else None,
         )
         return Job(
             file=str(raw.get("subtask_name") or raw.get("gcode_file") or ""),

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 CLIENT_NAME = "3DPrintForge"
 CLIENT_VERSION = "0.1.0"
 KLIPPY_POLL_S = 2.0
+HISTORY_LIMIT = 50  # history jobs read after a (re)connect
 
 _RPC_METHODS = {
     cmd.PAUSE: "printer.print.pause",
@@ -51,6 +52,7 @@ class MoonrakerDriver(PrinterDriver):
         self._rpc: JsonRpcClient | None = None
         self._http: aiohttp.ClientSession | None = None
         self._klippy_changed = asyncio.Event()
+        self._history_since: float | None = None  # start_time of the newest history job seen
 
     @property
     def _base_url(self) -> str:
@@ -103,6 +105,7 @@ class MoonrakerDriver(PrinterDriver):
                         {"client_name": CLIENT_NAME, "version": CLIENT_VERSION,
                          "type": "agent", "url": ""},
                     )  # fmt: skip
+                    await self._sync_history()
                     self._set_online()
                     self._set_klippy(str(info.get("klippy_state") or "disconnected"), None)
                     watcher = asyncio.create_task(self._keep_klippy_subscribed())
@@ -118,6 +121,34 @@ class MoonrakerDriver(PrinterDriver):
                         if task is not None:
                             task.cancel()
                     await asyncio.wait({t for t in (watcher, reader) if t is not None})
+
+    async def _sync_history(self) -> None:
+        """Learn from Moonraker's job history what ended while the hub was not looking.
+
+        Jobs since the newest one already seen (all recent ones after a hub restart: the
+        print tracker knows which it has recorded); the newest in progress is the current print.
+        """
+        params: dict[str, Any] = {"limit": HISTORY_LIMIT, "order": "desc"}
+        if self._history_since is not None:
+            params["since"] = self._history_since - 0.001
+        try:
+            result = await self._call("server.history.list", params)
+        except RpcError as exc:
+            # No history component: prints are told apart by file and start time only.
+            log.info("printer %s: no job history (%s)", self.printer_id, exc.message)
+            return
+        jobs = result.get("jobs") if isinstance(result, dict) else None
+        for job in sorted(
+            (j for j in jobs or [] if isinstance(j, dict)),
+            key=lambda j: float(j.get("start_time") or 0.0),
+        ):
+            self._note_history(job)
+
+    def _note_history(self, job: dict[str, Any]) -> None:
+        self._status.note_history_job(job)
+        start = job.get("start_time")
+        if isinstance(start, int | float):
+            self._history_since = max(self._history_since or start, start)
 
     def _set_klippy(self, state: str, message: str | None) -> None:
         self._status.klippy_state = state
@@ -182,6 +213,12 @@ class MoonrakerDriver(PrinterDriver):
     def _on_notification(self, method: str, params: list[Any]) -> None:
         if method == "notify_status_update":
             if params and isinstance(params[0], dict) and self._status.update(params[0]):
+                self._publish_if_changed(self._status.to_state(self.printer_id))
+        elif method == "notify_history_changed":
+            change = params[0] if params and isinstance(params[0], dict) else {}
+            job = change.get("job")
+            if isinstance(job, dict) and change.get("action") in ("added", "finished"):
+                self._note_history(job)
                 self._publish_if_changed(self._status.to_state(self.printer_id))
         elif method == "notify_klippy_ready":
             self._set_klippy("ready", None)

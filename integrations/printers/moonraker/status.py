@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from hub.model import HmsError, Job, PrinterState, PrintState, Temperatures
+from hub.model import EndedJob, HmsError, Job, PrinterState, PrintState, Temperatures
 from integrations.printers.merge import merge
 
 SUBSCRIBED_OBJECTS = (
@@ -30,6 +30,20 @@ _KLIPPY_STATES = {
 }
 
 
+# How Moonraker's job history says a job ended → the hub's outcome. "server_exit": Moonraker
+# stopped while Klipper may have printed on, so nobody knows.
+HISTORY_OUTCOMES = {
+    "completed": "finished",
+    "cancelled": "cancelled",
+    "error": "failed",
+    "klippy_shutdown": "failed",
+    "klippy_disconnect": "failed",
+    "interrupted": "failed",
+    "server_exit": "unknown",
+}
+IN_PROGRESS = "in_progress"
+
+
 def _float(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
@@ -48,6 +62,28 @@ class KlipperStatus:
         self.klippy_message: str | None = None
         self._job_file: str | None = None
         self._started_at: float | None = None
+        # The history job of the current print (Moonraker's job_id), when history is on.
+        self.history_job: dict[str, Any] | None = None
+        self.history_available = False
+        self._ended: list[EndedJob] = []  # history jobs ended unobserved, not yet told
+
+    def note_history_job(self, job: dict[str, Any]) -> None:
+        """A job from `server.history.list` or `notify_history_changed` (newest last)."""
+        self.history_available = True
+        status = str(job.get("status") or "")
+        current = self.history_job
+        if status == IN_PROGRESS:
+            self.history_job = job
+        elif current is not None and current.get("job_id") == job.get("job_id"):
+            self.history_job = job  # the current print ended; its id names it until the next
+        outcome = HISTORY_OUTCOMES.get(status)
+        if outcome is not None:
+            self._ended.append(EndedJob(history_job(job), outcome, _float(job.get("end_time"))))
+
+    def take_ended(self) -> tuple[EndedJob, ...]:
+        """The ended history jobs not yet reported (once)."""
+        ended, self._ended = tuple(self._ended), []
+        return ended
 
     def replace(self, status: dict[str, Any]) -> None:
         """Take the full status from a subscribe reply."""
@@ -106,13 +142,24 @@ class KlipperStatus:
         info = stats.get("info")
         if not isinstance(info, dict):
             info = {}
+        key, started_at = None, self._started_at
+        current = self.history_job
+        if self.history_available and current is not None:
+            running = current.get("status") == IN_PROGRESS
+            if state in (PrintState.PRINTING, PrintState.PAUSED) and not running:
+                # A new print shows before its history entry: which job is it? Wait for
+                # `notify_history_changed`, so two prints never share one id.
+                return None
+            if current.get("filename") == filename:
+                key, started_at = str(current.get("job_id")), _float(current.get("start_time"))
         return Job(
             file=str(filename),
             progress=100.0 if state is PrintState.FINISHED else progress,
             layer=_int(info.get("current_layer")),
             total_layers=_int(info.get("total_layer")),
             remaining_s=remaining,
-            started_at=self._started_at,
+            started_at=started_at,
+            key=key,
             # Millimetres Klipper has extruded for this print so far.
             filament_used_mm=_float(stats.get("filament_used")),
         )
@@ -141,6 +188,7 @@ class KlipperStatus:
                         severity="error",
                     ),
                 ),
+                ended=self.take_ended(),
             )
         stats = self._obj("print_stats")
         state = _PRINT_STATES.get(str(stats.get("state")), PrintState.IDLE)
@@ -154,4 +202,26 @@ class KlipperStatus:
             job=self._job(state),
             temps=temps,
             errors=errors,
+            ended=self.take_ended(),
         )
+
+
+def history_job(job: dict[str, Any]) -> Job:
+    """A Moonraker history job as the hub's Job (progress from its own estimate, if any)."""
+    status = str(job.get("status") or "")
+    progress = 0.0
+    if status == "completed":
+        progress = 100.0
+    else:
+        metadata = job.get("metadata")
+        estimate = _float(metadata.get("estimated_time")) if isinstance(metadata, dict) else None
+        printed = _float(job.get("print_duration"))
+        if estimate and printed is not None:
+            progress = round(min(99.0, printed * 100 / estimate), 2)
+    return Job(
+        file=str(job.get("filename") or ""),
+        progress=progress,
+        started_at=_float(job.get("start_time")),
+        key=str(job.get("job_id") or "") or None,
+        filament_used_mm=_float(job.get("filament_used")),
+    )

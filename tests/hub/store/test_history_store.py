@@ -57,6 +57,20 @@ async def _progress_of_many(db: Database) -> None:
     await prints.set_progress_many(db, {})
 
 
+async def test_recent_prints_per_printer_and_the_unknown_outcome(db: Database) -> None:
+    for n, (printer, started) in enumerate([("p1", 100.0), ("p1", 300.0), ("p1", 200.0),
+                                            ("p2", 50.0), ("p1", 400.0)]):  # fmt: skip
+        key = f"{printer}/{n}"
+        await prints.start(db, job_key=key, printer_id=printer, file="a.gcode",
+                           started_at=started, progress=0.0, total_layers=None)  # fmt: skip
+        if started != 400.0:  # p1's newest is still open
+            await prints.finish(db, key, "unknown", started + 10, 40.0)
+    recent = await prints.recent_by_printer(db, per_printer=3)
+    assert recent == {"p1": (["p1/2", "p1/1"], 400.0), "p2": (["p2/3"], 50.0)}
+    record = await prints.by_key(db, "p1/0")
+    assert record is not None and (record.outcome, record.progress) == ("unknown", 40.0)
+
+
 async def test_progress_of_many_prints_in_one_write(db: Database) -> None:
     await _progress_of_many(db)
 

@@ -11,16 +11,16 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from api import schemas
-from hub.model import DEFAULT_PORTS
 from hub.store import printers as printers_store
 from hub.store.printers import SECRET_FIELDS
+from integrations.printers.registry import available_protocols
 
 # Text the API accepts (its validator refuses NUL and unpaired surrogates in every string).
 chars = st.characters(codec="utf-8", exclude_characters="\x00")
 text = st.text(alphabet=chars, min_size=1, max_size=40)
 required: dict[str, st.SearchStrategy[Any]] = {
     "name": st.text(alphabet=chars, min_size=1, max_size=100),
-    "protocol": st.sampled_from(sorted(DEFAULT_PORTS)),
+    "protocol": st.sampled_from(available_protocols()),
     "host": st.from_regex(r"\A[A-Za-z0-9.:_-]{1,60}\Z"),
     "port": st.integers(min_value=1, max_value=65535),
     "serial": st.from_regex(r"\A[A-Za-z0-9_-]{1,64}\Z"),

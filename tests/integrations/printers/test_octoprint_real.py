@@ -20,7 +20,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from hub.model import Connection, PrintState
+from hub.model import Connection, PrinterState, PrintState
 from integrations.printers.base import DriverConfig, PrintOptions
 from integrations.printers.octoprint.driver import OctoPrintDriver
 from tests.helpers import wait_for
@@ -203,3 +203,28 @@ async def test_real_octoprint_refuses_a_wrong_key(octoprint_server):
         assert "HTTP 403" in (driver.link.last_error or "")
     finally:
         await driver.stop()
+
+
+async def test_real_octoprint_push_events_tell_two_prints_of_one_file_apart(octoprint_server):
+    server = octoprint_server
+    await _connection(server, "connect")
+    states: list[PrinterState] = []
+    config = DriverConfig(
+        printer_id="real-octoprint", host=server.host, port=server.port,
+        secrets={"api_key": server.api_key}, options=FAST.with_overrides({"poll_interval_s": 0.2}),
+    )  # fmt: skip
+    driver = OctoPrintDriver(config, states.append)
+    await driver.start()
+    try:
+        await wait_for(lambda: driver._status.events, what="the push socket authenticated")
+        await wait_for(lambda: driver.state.state is PrintState.IDLE, what="operational")
+
+        def finished() -> set[str | None]:
+            return {s.job.key for s in states if s.state is PrintState.FINISHED and s.job}
+
+        for count in (1, 2):
+            await driver.start_print("twice.gcode", _gcode(30, 3000), PrintOptions())
+            await wait_for(lambda n=count: len(finished()) == n, what=f"print {count} finished")
+    finally:
+        await driver.stop()
+    assert None not in finished()  # each print under the key of its own PrintStarted

@@ -17,8 +17,8 @@ from hub.model import Job
 from hub.store import notifications as notes_store
 from streams.events import LifecycleEvent, LifecycleKind
 from tests.helpers import wait_for
+from tests.integrations.conftest import Outbound, outbound_hub
 from tests.integrations.receiver import Receiver
-from tests.integrations.webhooks.conftest import Outbound, outbound_hub
 
 
 def print_step(n: int, kind: LifecycleKind = LifecycleKind.STARTED) -> PrintRecorded:
@@ -36,6 +36,7 @@ def verified(secret: str, receiver: Receiver) -> list[dict[str, Any]]:
 
 async def test_signed_delivery_and_deliveries_list(outbound: Outbound) -> None:
     created = await outbound.add_webhook(events=["print.*"], description="farm log")
+    notes_hook = await outbound.add_webhook("/notes", events=["notification", "printer.*"])
     secret = created["secret"]
     assert secret.startswith("whsec_") and len(secret) > 40
     r = await outbound.client.get(f"/api/webhooks/{created['id']}", headers=outbound.admin)
@@ -51,7 +52,12 @@ async def test_signed_delivery_and_deliveries_list(outbound: Outbound) -> None:
     outbound.hub.bus.publish(NotificationStored("p1", note.public()))
     outbound.hub.bus.publish(print_step(1, LifecycleKind.FINISHED))
 
-    await wait_for(lambda: len(outbound.receiver.received) == 2, what="two deliveries")
+    await wait_for(lambda: len(outbound.receiver.received) == 4, what="four deliveries")
+    to_notes = [r for r in outbound.receiver.received if r.path == "/notes"]
+    outbound.receiver.received = [r for r in outbound.receiver.received if r.path == "/hook"]
+    notes = [Webhook(notes_hook["secret"]).verify(r.body, r.headers) for r in to_notes]
+    assert [n["type"] for n in notes] == ["notification", "printer.offline"]
+    assert notes[0]["data"]["id"] == note.id and notes[1]["data"]["kind"] == "printer_offline"
     bodies = verified(secret, outbound.receiver)
     assert [b["type"] for b in bodies] == ["print.started", "print.finished"]
     assert set(bodies[0]) == {"type", "timestamp", "data"}

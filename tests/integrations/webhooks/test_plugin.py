@@ -39,7 +39,7 @@ def test_event_filters() -> None:
 
 
 def test_bus_events_become_typed_messages() -> None:
-    from hub.events import NotificationStored, SpoolChanged
+    from hub.events import NotificationStored, QueueJobChanged, SpoolChanged
     from hub.outbound import outbound
 
     note = {"id": "n1", "kind": "printer_offline", "severity": "warning", "created_at": 5.0}
@@ -53,3 +53,6 @@ def test_bus_events_become_typed_messages() -> None:
     (item,) = outbound(spool, 9.0)
     assert item.type == "filament.spool.weighed" and item.data["remaining_g"] == 512.5
     assert item.type in EVENT_TYPES and outbound(object(), 9.0) == []
+    (job,) = outbound(QueueJobChanged("j1", "printing", "p1", {"id": "j1"}), 9.0)
+    assert job.type == "queue.job.printing" and job.type in EVENT_TYPES
+    assert job.data == {"job_id": "j1", "printer_id": "p1", "job": {"id": "j1"}}

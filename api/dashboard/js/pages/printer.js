@@ -4,6 +4,8 @@ import { useEffect, useRef, useState } from "../../vendor/hooks.js";
 import { api, can } from "../api.js";
 import { farm, watchPrinter } from "../live.js";
 import { ago, html, LineChart, Loading, Problem, temp } from "../ui.js";
+import { PrinterSpools } from "./filament.js";
+import { PrinterHistory } from "./history.js";
 import { Errors, JobLine, shownState, StateBadge, Trays, usePrinter } from "./farm.js";
 
 const WINDOW_S = 600; // the chart keeps the last ten minutes
@@ -141,9 +143,15 @@ export function PrinterPage({ params }) {
         <h2 id="chart-title">Temperatures</h2>
         <${TempChart} samples=${samples} />
       </section>
-      <section class="card" aria-labelledby="trays-title">
+      <section class="card span-all" aria-labelledby="trays-title">
         <h2 id="trays-title">Filament</h2>
         ${status?.ams?.length ? html`<${Trays} status=${status} />` : html`<p class="muted">No AMS or spool reported.</p>`}
+        <h3>Assigned spools</h3>
+        <${PrinterSpools} id=${id} status=${status} />
+      </section>
+      <section class="card span-all" aria-labelledby="hist-title">
+        <h2 id="hist-title">Recent prints</h2>
+        <${PrinterHistory} id=${id} />
       </section>
     </div>`;
 }

@@ -1,4 +1,5 @@
-"""Webhook fixtures: a hub with fast retry rules, an admin client, and a loopback receiver."""
+"""Outbound fixtures (webhooks, notification channels): a hub with fast retry rules, an admin
+client, and a loopback receiver."""
 
 from __future__ import annotations
 
@@ -49,10 +50,19 @@ class Outbound:
         created: dict[str, Any] = await r.get_json()
         return created
 
-    async def deliveries(self, hook_id: str, **query: str) -> list[dict[str, Any]]:
-        """The endpoint's deliveries, newest first."""
+    async def add_channel(self, **fields: Any) -> dict[str, Any]:
+        """Create a notification channel; return the answer."""
+        r = await self.client.post("/api/notifications/channels", json=fields, headers=self.admin)
+        assert r.status_code == 201, await r.get_data(as_text=True)
+        created: dict[str, Any] = await r.get_json()
+        return created
+
+    async def deliveries(
+        self, hook_id: str, base: str = "/api/webhooks", **query: str
+    ) -> list[dict[str, Any]]:
+        """A webhook's (or, with `base`, a channel's) deliveries, newest first."""
         r = await self.client.get(
-            f"/api/webhooks/{hook_id}/deliveries", query_string=query, headers=self.admin
+            f"{base}/{hook_id}/deliveries", query_string=query, headers=self.admin
         )
         assert r.status_code == 200, await r.get_data(as_text=True)
         items: list[dict[str, Any]] = (await r.get_json())["items"]

@@ -1,0 +1,1 @@
+"""The print queue: jobs, matching printers to jobs, and the dispatcher that starts them."""

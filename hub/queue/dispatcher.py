@@ -1,0 +1,474 @@
+"""The dispatcher: an idle, cleared, compatible printer gets the best queued job, exactly once.
+
+It listens on the bus: `PrinterState` (a printer became idle; a sent job is now printing),
+`LifecycleEvent` (a queued print ended; someone printed by hand), `PrintRecorded` (the history
+record of a queued print). A pass matches ready printers (longest idle first, which spreads ties
+across the farm) with queued jobs in priority, position and age order; each pair is claimed in
+the database (`hub.store.queue.claim`) before the printer's own driver uploads and starts it.
+A start watchdog puts a job back when its printer is not printing it in time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+import uuid
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from hub.bus import Unsubscribe
+from hub.errors import Conflict
+from hub.events import PrinterConfigured, PrinterRemoved, PrintRecorded, SpoolChanged
+from hub.filament import TraySpool, trays_with_spools
+from hub.model import ACTIVE_STATES, Connection, PrinterState, PrintState
+from hub.queue.matching import PrinterView, Tray, ams_mapping, fit, trays_from_ams
+from hub.queue.readiness import Readiness
+from hub.queue.service import QueueService
+from hub.slicer_meta import normalize_color
+from hub.store import queue as store
+from hub.store.printers import PrinterRow
+from hub.store.queue import ClaimLost, JobRow, RunRow
+from integrations.printers.base import PrintOptions, describe_error
+from streams.events import LifecycleEvent, LifecycleKind
+
+if TYPE_CHECKING:
+    from hub.runtime import Hub
+
+log = logging.getLogger(__name__)
+
+# After a restart, a job found `dispatching` is judged only once its printer has had this long
+# to show the print it may have been sent just before (a start takes the printer a moment).
+RECONCILE_GRACE_S = 10.0
+BACKSTOP_S = 5.0  # a pass at least this often, whatever the events said
+_TAG = re.compile(r"-(q[0-9a-f]{10})(?:\.gcode\.3mf|\.3mf|\.gcode)?$", re.I)
+
+
+def run_filename(name: str, tag: str) -> str:
+    """The name a run's file gets on the printer: the original stem plus the run's tag."""
+    lowered = name.lower()
+    ext = next((e for e in (".gcode.3mf", ".3mf", ".gcode") if lowered.endswith(e)), "")
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", name[: len(name) - len(ext)]).strip("._") or "job"
+    return f"{stem[:60]}-{tag}{ext}"
+
+
+class Dispatcher:
+    """Starts queued jobs on ready printers and follows them until they end."""
+
+    def __init__(self, hub: Hub, queue: QueueService) -> None:
+        self.hub = hub
+        self.queue = queue
+        self.settings = hub.settings.queue
+        self.ready = Readiness(hub, queue)
+        self.runs: dict[str, RunRow] = {}  # runs of jobs that are dispatching or printing
+        self.reconcile: set[str] = set()  # jobs found dispatching at start-up
+        self.latencies: list[float] = []  # idle seen -> start command sent, seconds
+        self.sends = 0
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._sending: set[asyncio.Task[None]] = set()
+        self._unsubscribe: list[Unsubscribe] = []
+        self._order: tuple[int, list[JobRow]] = (-1, [])
+        self.spools: dict[str, list[TraySpool]] = {}  # printer id -> spools on its trays
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load running jobs, mark those caught mid-dispatch for reconciliation, subscribe."""
+        active = [j for j in self.queue.jobs.values() if j.run_id]
+        for job in active:
+            run = await store.get_run(self.hub.db, job.run_id or "")
+            if run is not None:
+                self.runs[run.id] = run
+            if job.state == "dispatching":
+                self.reconcile.add(job.id)
+        for printer_id in list(self.hub.printers):
+            self.spools[printer_id] = await trays_with_spools(self.hub.db, printer_id)
+        bus = self.hub.bus
+        self._unsubscribe = [
+            bus.subscribe(SpoolChanged, self._on_spool, name="queue-spools", max_pending=None),
+            bus.subscribe(PrinterState, self._on_status, name="queue-status"),
+            bus.subscribe(LifecycleEvent, self._on_lifecycle, name="queue-lifecycle", max_pending=None),
+            bus.subscribe(PrintRecorded, self._on_recorded, name="queue-history", max_pending=None),
+            bus.subscribe(PrinterConfigured, lambda _: self.wake(), name="queue-printers", inline=True),
+            bus.subscribe(PrinterRemoved, lambda _: self.wake(), name="queue-printers-gone", inline=True),
+        ]  # fmt: skip
+        self._tasks = [
+            asyncio.create_task(self._loop(), name="queue-dispatch"),
+            asyncio.create_task(self._watchdog(), name="queue-watchdog"),
+        ]
+
+    async def stop(self) -> None:
+        """Stop listening and dispatching; starts under way are abandoned (reconciled next start)."""
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        tasks = [*self._tasks, *self._sending]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    def wake(self) -> None:
+        """Ask for a dispatch pass soon."""
+        self._wake.set()
+
+    async def _loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), BACKSTOP_S)
+            self._wake.clear()
+            if not self.settings.auto_dispatch:
+                continue
+            try:
+                await self.dispatch_pass()
+            except Exception:
+                log.exception("dispatch pass failed")
+
+    # --- choosing ------------------------------------------------------------------------
+
+    def trays(self, row: PrinterRow, state: PrinterState) -> tuple[Tray, ...]:
+        """The filament a printer offers: what its AMS reports (material, colour), with the
+        assigned spool's grams where one is assigned; spools alone where nothing is reported
+        (the single extruder of Moonraker, PrusaLink and OctoPrint printers)."""
+        spools = {s.tray: s for s in self.spools.get(row.id, ())}
+        live = trays_from_ams(state.ams)
+        trays = [
+            replace(t, grams=spools[t.slot].remaining_g) if t.slot in spools else t for t in live
+        ]
+        reported = {t.slot for t in live}
+        for slot, spool in spools.items():
+            if slot not in reported and not (row.protocol == "bambu" and live):
+                color = normalize_color(spool.color)
+                trays.append(Tray(slot, spool.material.upper(), color, spool.remaining_g))
+        return tuple(trays)
+
+    async def _on_spool(self, event: SpoolChanged) -> None:
+        holders = {
+            p for p, spools in self.spools.items() for s in spools if s.spool_id == event.spool_id
+        }
+        if event.printer_id:
+            holders.add(event.printer_id)
+        for printer_id in holders:
+            self.spools[printer_id] = await trays_with_spools(self.hub.db, printer_id)
+        self.wake()
+
+    def view(self, row: PrinterRow) -> PrinterView:
+        """A printer as matching sees it."""
+        try:
+            state = self.hub.manager.state(row.id)
+        except KeyError:
+            state = PrinterState(printer_id=row.id)
+        return PrinterView(
+            row.id, row.name, row.protocol, row.model, row.nozzle_diameter,
+            frozenset(row.tags), self.trays(row, state),
+        )  # fmt: skip
+
+    def _ordered(self) -> list[JobRow]:
+        version, jobs = self._order
+        if version != self.queue.version:
+            jobs = self.queue.ordered()
+            self._order = (self.queue.version, jobs)
+        return jobs
+
+    async def dispatch_pass(
+        self, *, job_id: str | None = None, printer_id: str | None = None, forced: bool = False
+    ) -> list[tuple[JobRow, RunRow]]:
+        """Match ready printers with queued jobs and claim each pair; the starts run on."""
+        started: list[tuple[JobRow, RunRow]] = []
+        async with self.queue.lock:
+            rows = [
+                r
+                for r in self.hub.printers.values()
+                if (printer_id is None or r.id == printer_id)
+                and self.ready.reason(r, forced=forced) is None
+            ]
+            rows.sort(key=lambda r: self.ready.idle_since.get(r.id, 0.0))
+            jobs = [j for j in self._ordered() if job_id is None or j.id == job_id]
+            taken: set[str] = set()
+            for row in rows:
+                view = self.view(row)
+                for job in jobs:
+                    if job.id in taken or job.state != "queued":
+                        continue
+                    mapping, _ = fit(self.queue.needs(job), view)
+                    if mapping is None:
+                        continue
+                    claimed = await self._claim(job, row, mapping)
+                    if claimed is None:
+                        continue
+                    taken.add(job.id)
+                    started.append(claimed)
+                    break
+        return started
+
+    async def _claim(
+        self, job: JobRow, row: PrinterRow, mapping: dict[int, int]
+    ) -> tuple[JobRow, RunRow] | None:
+        file = self.queue.files.get(job.file_id)
+        if file is None:
+            return None
+        run_id = str(uuid.uuid4())
+        tag = RunRow(run_id, job.id, row.id, 0, "", None, "claimed").tag
+        ams = list(ams_mapping(mapping)) if row.protocol == "bambu" and mapping else None
+        run = RunRow(
+            id=run_id, job_id=job.id, printer_id=row.id, copy=job.copies_done + 1,
+            filename=run_filename(file.name, tag), ams_mapping=ams, state="claimed",
+        )  # fmt: skip
+        try:
+            claimed = await store.claim(self.hub.db, job, run)
+        except ClaimLost as exc:
+            log.info("dispatch of job %s to %s lost: %s", job.id, row.name, exc)
+            fresh = await store.get_job(self.hub.db, job.id)
+            if fresh is not None:
+                self.queue.remember(fresh, announce=fresh.updated_at != job.updated_at)
+            return None
+        self.runs[run.id] = run
+        self.queue.remember(claimed)
+        await self.ready.bed_used(row.id)
+        task = asyncio.create_task(self._send(claimed, run, row), name=f"queue-send:{row.id}")
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+        return claimed, run
+
+    async def _send(self, job: JobRow, run: RunRow, row: PrinterRow) -> None:
+        mapping = tuple(run.ams_mapping) if run.ams_mapping else None
+        options = PrintOptions(
+            plate=job.plate,
+            use_ams=(any(t != 254 for t in mapping) if mapping else None),
+            ams_mapping=mapping,
+        )
+        try:
+            file = self.queue.files[job.file_id]
+            data = await self.hub.files.read(file)
+            seen = self.ready.idle_seen.pop(row.id, None)
+            if seen is not None:
+                self.latencies.append(time.monotonic() - seen)
+            self.sends += 1
+            await self.hub.manager.start_print(row.id, run.filename, data, options)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            await self.start_failed(
+                job.id, run.id, f"{row.name} refused the start: {describe_error(exc)}"
+            )
+            return
+        async with self.queue.lock:
+            current = self.runs.get(run.id)
+            if current is not None and current.state == "claimed":
+                self.runs[run.id] = replace(current, state="sent")
+                await store.save_run(self.hub.db, self.runs[run.id])
+
+    # --- following a started job ---------------------------------------------------------
+
+    def _ours(self, printer_id: str, file: str | None) -> tuple[JobRow, RunRow] | None:
+        job = self.queue.active_job(printer_id)
+        run = self.runs.get(job.run_id or "") if job is not None else None
+        if job is None or run is None or not file or run.tag not in file:
+            return None
+        return job, run
+
+    async def _on_status(self, state: PrinterState) -> None:
+        self.ready.observe(state)
+        if state.state in ACTIVE_STATES and state.job is not None:
+            found = self._ours(state.printer_id, state.job.file)
+            if found is not None and found[0].state == "dispatching":
+                await self.mark_printing(*found)
+
+    async def _on_lifecycle(self, event: LifecycleEvent) -> None:
+        found = self._ours(event.printer_id, event.job.file)
+        if event.kind is LifecycleKind.STARTED:
+            if found is not None:
+                await self.mark_printing(*found, job_key=event.job_key)
+            else:
+                self.ready.manual.add(event.printer_id)
+            return
+        if event.kind in (LifecycleKind.PAUSED, LifecycleKind.RESUMED):
+            return
+        await self.ready.bed_used(event.printer_id)
+        if found is not None:
+            await self.print_ended(found[0], found[1], event.kind)
+        self.wake()
+
+    async def _on_recorded(self, event: PrintRecorded) -> None:
+        tag = _TAG.search(event.event.job.file or "")
+        if tag is None:
+            return
+        async with self.queue.lock:
+            run = next((r for r in self.runs.values() if r.tag == tag.group(1).lower()), None)
+            if run is None or run.print_id == event.print_id:
+                return
+            run = replace(run, print_id=event.print_id, print_job_key=event.job_key)
+            self.runs[run.id] = run
+            await store.save_run(self.hub.db, run)
+            await store.link_print(self.hub.db, event.print_id, run.job_id)
+
+    def _name(self, printer_id: str | None) -> str:
+        row = self.hub.printers.get(printer_id or "")
+        return row.name if row is not None else str(printer_id)
+
+    async def mark_printing(self, job: JobRow, run: RunRow, job_key: str | None = None) -> None:
+        """The printer shows the run's print: the job is printing."""
+        async with self.queue.lock:
+            job = self.queue.jobs.get(job.id) or job
+            if job.run_id != run.id or job.state != "dispatching":
+                return
+            run = replace(
+                self.runs.get(run.id, run), state="printing", started_at=time.time(),
+                print_job_key=job_key or run.print_job_key,
+            )  # fmt: skip
+            self.runs[run.id] = run
+            await store.save_run(self.hub.db, run)
+            self.reconcile.discard(job.id)
+            job = await self.queue.saved(replace(job, state="printing", last_error=None))
+        name = (
+            self.queue.files[job.file_id].name if job.file_id in self.queue.files else job.file_id
+        )
+        await self.queue.notify(
+            "queue_job_started", "info", f"Job started: {name}",
+            f"{name} (copy {run.copy} of {job.copies}) started on {self._name(job.printer_id)}",
+            job,
+        )  # fmt: skip
+
+    async def print_ended(self, job: JobRow, run: RunRow, kind: LifecycleKind) -> None:
+        """A queued print ended: count the copy, retry, or hold the job."""
+        printer = self._name(job.printer_id)
+        async with self.queue.lock:
+            job = self.queue.jobs.get(job.id) or job
+            if job.run_id != run.id:
+                return
+            run = replace(self.runs.pop(run.id, run), state=kind.value, ended_at=time.time())
+            await store.save_run(self.hub.db, run)
+            self.reconcile.discard(job.id)
+            free: dict[str, Any] = {"printer_id": None, "run_id": None}
+            if kind is LifecycleKind.FINISHED:
+                done = job.copies_done + 1
+                state = "done" if done >= job.copies else "queued"
+                job = replace(
+                    job, copies_done=done, state=state, attempts=0, last_error=None, **free
+                )
+            elif kind is LifecycleKind.CANCELLED:
+                reason = f"the print was cancelled on {printer}; release the job to print it again"
+                job = replace(job, state="held", waiting_reason=reason, **free)
+            else:
+                error = f"the print failed on {printer}"
+                state = "failed" if job.attempts >= self.settings.max_attempts else "queued"
+                job = replace(job, state=state, last_error=error, **free)
+            job = await self.queue.saved(job)
+        await self._announce_end(job, printer)
+
+    async def _announce_end(self, job: JobRow, printer: str) -> None:
+        file = self.queue.files.get(job.file_id)
+        name = file.name if file is not None else job.file_id
+        if job.state == "done":
+            await self.queue.notify(
+                "queue_job_completed", "info", f"Job completed: {name}",
+                f"{name}: all {job.copies} cop{'y' if job.copies == 1 else 'ies'} printed"
+                f" (last on {printer})", job,
+            )  # fmt: skip
+        elif job.state == "failed":
+            await self.queue.notify(
+                "queue_job_failed", "error", f"Job failed: {name}",
+                f"{name} failed after {job.attempts} attempt(s): {job.last_error}", job,
+            )  # fmt: skip
+        if job.state in ("done", "failed") and await store.count_open(self.hub.db) == 0:
+            await self.queue.notify(
+                "queue_empty", "info", "Print queue empty", "Every queued job has finished.", None
+            )
+
+    async def start_failed(self, job_id: str, run_id: str, reason: str) -> None:
+        """A start did not happen: back to the queue with the reason, or failed after N tries."""
+        async with self.queue.lock:
+            job = self.queue.jobs.get(job_id)
+            if job is None or job.run_id != run_id or job.state != "dispatching":
+                return
+            run = self.runs.pop(run_id, None)
+            if run is not None:
+                run = replace(run, state="requeued", error=reason, ended_at=time.time())
+                await store.save_run(self.hub.db, run)
+            self.reconcile.discard(job_id)
+            failed = job.attempts >= self.settings.max_attempts
+            job = await self.queue.saved(
+                replace(
+                    job, state="failed" if failed else "queued", last_error=reason,
+                    printer_id=None, run_id=None,
+                )
+            )  # fmt: skip
+        log.warning("queue job %s not started: %s", job_id, reason)
+        if failed:
+            await self._announce_end(job, self._name(run.printer_id if run else None))
+        self.wake()
+
+    # --- watchdog and reconciliation -----------------------------------------------------
+
+    async def _watchdog(self) -> None:
+        interval = max(0.05, min(1.0, self.settings.start_timeout_s / 4))
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.check_starts()
+            except Exception:
+                log.exception("start watchdog failed")
+
+    async def check_starts(self) -> None:
+        """Requeue sends that did not become prints in time; settle jobs caught by a restart."""
+        now = time.time()
+        timeout = self.settings.start_timeout_s
+        for job in [j for j in self.queue.jobs.values() if j.state == "dispatching"]:
+            run = self.runs.get(job.run_id or "")
+            if run is None or job.printer_id is None:
+                continue
+            try:
+                state = self.hub.manager.state(job.printer_id)
+                link = self.hub.manager.link(job.printer_id)
+            except KeyError:
+                state, link = None, None
+            file = state.job.file if state is not None and state.job is not None else ""
+            shown = run.tag in (file or "")
+            online = state is not None and link is not None and link.connection is Connection.ONLINE
+            if online and shown and state is not None and state.state in ACTIVE_STATES:
+                await self.mark_printing(job, run)
+            elif job.id in self.reconcile and online and state is not None:
+                if shown and state.state is PrintState.FINISHED:
+                    await self.mark_printing(job, run)
+                    await self.print_ended(job, run, LifecycleKind.FINISHED)
+                elif now - run.created_at >= min(RECONCILE_GRACE_S, timeout):
+                    await self.start_failed(
+                        job.id, run.id,
+                        f"the hub restarted during the dispatch and {self._name(job.printer_id)}"
+                        " did not start it",
+                    )  # fmt: skip
+            elif now - run.created_at >= timeout:
+                await self.start_failed(
+                    job.id, run.id,
+                    f"{self._name(job.printer_id)} did not start printing within {timeout:g} s",
+                )  # fmt: skip
+
+    # --- forced dispatch -----------------------------------------------------------------
+
+    async def dispatch_now(
+        self, job_id: str | None, printer_id: str | None
+    ) -> list[tuple[JobRow, RunRow]]:
+        """`POST /api/queue/dispatch`: a pass now, or one job and/or one printer (409 + reason)."""
+        if job_id is None and printer_id is None:
+            return await self.dispatch_pass()
+        job = await self.queue.get(job_id) if job_id else None
+        if job is not None and job.state != "queued":
+            raise Conflict(f"job {job.id} is {job.state}, not queued")
+        row = self.hub.printer(printer_id) if printer_id else None
+        if row is not None:
+            not_ready = self.ready.reason(row, forced=True)
+            if not_ready:
+                raise Conflict(f"cannot dispatch to {row.name}: {not_ready}")
+            if job is not None:
+                _, why = fit(self.queue.needs(job), self.view(row))
+                if why:
+                    raise Conflict(f"job {job.id} does not fit {row.name}: {why}")
+        started = await self.dispatch_pass(job_id=job_id, printer_id=printer_id, forced=True)
+        if not started:
+            what = f"job {job_id}" if job_id else f"printer {row.name if row else printer_id}"
+            why = self.ready.why_waiting(job, self) if job is not None else "no queued job fits it"
+            raise Conflict(f"nothing dispatched for {what}: {why}")
+        return started

@@ -1,0 +1,308 @@
+"""Queue jobs and their dispatch runs: explicit SQL, and the one claim that makes a start exactly-once."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from databases import Database
+
+from hub.store.db import is_postgres
+from hub.store.errors import is_unique_violation
+
+ACTIVE = ("dispatching", "printing")
+WAITING = ("queued", "held")
+TERMINAL = ("done", "failed", "cancelled")
+STATES = WAITING + ACTIVE + TERMINAL
+
+
+@dataclass(frozen=True)
+class JobRow:
+    """One queue job as stored."""
+
+    id: str
+    file_id: str
+    plate: int
+    copies: int
+    copies_done: int
+    priority: int
+    position: float
+    target: dict[str, Any]
+    materials: list[dict[str, Any]]
+    state: str
+    attempts: int
+    waiting_reason: str | None
+    last_error: str | None
+    added_by: str | None
+    printer_id: str | None
+    run_id: str | None
+    created_at: float
+    updated_at: float
+
+    def sort_key(self) -> tuple[int, float, float, str]:
+        """Dispatch order: higher priority first, then position, then age."""
+        return (-self.priority, self.position, self.created_at, self.id)
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One attempt to print one copy of a job on one printer."""
+
+    id: str
+    job_id: str
+    printer_id: str
+    copy: int
+    filename: str
+    ams_mapping: list[int] | None
+    state: str  # claimed | sent | printing | finished | failed | cancelled | requeued
+    error: str | None = None
+    print_job_key: str | None = None
+    print_id: str | None = None
+    created_at: float = field(default_factory=time.time)
+    started_at: float | None = None
+    ended_at: float | None = None
+
+    @property
+    def tag(self) -> str:
+        """The marker in the file name sent to the printer, to recognise this run's print."""
+        return f"q{self.id.replace('-', '')[:10]}"
+
+
+_JOB_COLUMNS = (
+    "id, file_id, plate, copies, copies_done, priority, position, target, materials, state,"
+    " attempts, waiting_reason, last_error, added_by, printer_id, run_id, created_at, updated_at"
+)
+
+
+def _job(row: Any) -> JobRow:
+    return JobRow(
+        id=row["id"],
+        file_id=row["file_id"],
+        plate=int(row["plate"]),
+        copies=int(row["copies"]),
+        copies_done=int(row["copies_done"]),
+        priority=int(row["priority"]),
+        position=float(row["position"]),
+        target=json.loads(row["target"]),
+        materials=json.loads(row["materials"]),
+        state=row["state"],
+        attempts=int(row["attempts"]),
+        waiting_reason=row["waiting_reason"],
+        last_error=row["last_error"],
+        added_by=row["added_by"],
+        printer_id=row["printer_id"],
+        run_id=row["run_id"],
+        created_at=float(row["created_at"]),
+        updated_at=float(row["updated_at"]),
+    )
+
+
+def _job_values(job: JobRow) -> dict[str, Any]:
+    values = {name.strip(): getattr(job, name.strip()) for name in _JOB_COLUMNS.split(",")}
+    values["target"] = json.dumps(job.target)
+    values["materials"] = json.dumps(job.materials)
+    return values
+
+
+def _run(row: Any) -> RunRow:
+    mapping = row["ams_mapping"]
+    return RunRow(
+        id=row["id"],
+        job_id=row["job_id"],
+        printer_id=row["printer_id"],
+        copy=int(row["copy"]),
+        filename=row["filename"],
+        ams_mapping=json.loads(mapping) if mapping else None,
+        state=row["state"],
+        error=row["error"],
+        print_job_key=row["print_job_key"],
+        print_id=row["print_id"],
+        created_at=float(row["created_at"]),
+        started_at=None if row["started_at"] is None else float(row["started_at"]),
+        ended_at=None if row["ended_at"] is None else float(row["ended_at"]),
+    )
+
+
+async def insert_job(db: Database, job: JobRow) -> None:
+    """Store a new job."""
+    names = [n.strip() for n in _JOB_COLUMNS.split(",")]
+    await db.execute(
+        f"INSERT INTO queue_jobs ({_JOB_COLUMNS}) VALUES ({', '.join(':' + n for n in names)})",
+        _job_values(job),
+    )
+
+
+async def save_job(db: Database, job: JobRow) -> JobRow:
+    """Write every field of a job back (stamped now); returns what was stored."""
+    job = replace(job, updated_at=time.time())
+    names = [n.strip() for n in _JOB_COLUMNS.split(",") if n.strip() not in ("id", "created_at")]
+    values = _job_values(job)
+    values.pop("created_at")
+    await db.execute(
+        f"UPDATE queue_jobs SET {', '.join(f'{n} = :{n}' for n in names)} WHERE id = :id", values
+    )
+    return job
+
+
+async def get_job(db: Database, job_id: str) -> JobRow | None:
+    """One job by id."""
+    row = await db.fetch_one(
+        f"SELECT {_JOB_COLUMNS} FROM queue_jobs WHERE id = :id", {"id": job_id}
+    )
+    return None if row is None else _job(row)
+
+
+async def jobs_in(db: Database, states: tuple[str, ...]) -> list[JobRow]:
+    """Every job in one of `states`."""
+    marks = ", ".join(f":s{i}" for i in range(len(states)))
+    rows = await db.fetch_all(
+        f"SELECT {_JOB_COLUMNS} FROM queue_jobs WHERE state IN ({marks})",
+        {f"s{i}": s for i, s in enumerate(states)},
+    )
+    return [_job(r) for r in rows]
+
+
+async def max_position(db: Database) -> float:
+    """The largest position in use (0 when the queue is empty)."""
+    value = await db.fetch_val("SELECT MAX(position) FROM queue_jobs")
+    return float(value or 0.0)
+
+
+async def count_open(db: Database) -> int:
+    """Jobs not yet finished one way or another."""
+    value = await db.fetch_val(
+        "SELECT COUNT(*) FROM queue_jobs WHERE state IN ('queued', 'dispatching', 'printing')"
+    )
+    return int(value or 0)
+
+
+async def insert_run(db: Database, run: RunRow) -> None:
+    """Store a new run."""
+    await db.execute(
+        "INSERT INTO queue_runs (id, job_id, printer_id, copy, filename, ams_mapping, state,"
+        " error, print_job_key, print_id, created_at, started_at, ended_at) VALUES (:id, :job,"
+        " :printer, :copy, :filename, :mapping, :state, NULL, NULL, NULL, :at, NULL, NULL)",
+        {
+            "id": run.id,
+            "job": run.job_id,
+            "printer": run.printer_id,
+            "copy": run.copy,
+            "filename": run.filename,
+            "mapping": None if run.ams_mapping is None else json.dumps(run.ams_mapping),
+            "state": run.state,
+            "at": run.created_at,
+        },
+    )
+
+
+async def save_run(db: Database, run: RunRow) -> None:
+    """Write a run's progress fields back."""
+    await db.execute(
+        "UPDATE queue_runs SET state = :state, error = :error, print_job_key = :key,"
+        " print_id = :print_id, started_at = :started, ended_at = :ended WHERE id = :id",
+        {
+            "state": run.state,
+            "error": run.error,
+            "key": run.print_job_key,
+            "print_id": run.print_id,
+            "started": run.started_at,
+            "ended": run.ended_at,
+            "id": run.id,
+        },
+    )
+
+
+async def get_run(db: Database, run_id: str) -> RunRow | None:
+    """One run by id."""
+    row = await db.fetch_one("SELECT * FROM queue_runs WHERE id = :id", {"id": run_id})
+    return None if row is None else _run(row)
+
+
+async def runs_of(db: Database, job_ids: list[str]) -> dict[str, list[RunRow]]:
+    """The runs of each job, oldest first."""
+    if not job_ids:
+        return {}
+    marks = ", ".join(f":j{i}" for i in range(len(job_ids)))
+    rows = await db.fetch_all(
+        f"SELECT * FROM queue_runs WHERE job_id IN ({marks}) ORDER BY created_at, id",
+        {f"j{i}": j for i, j in enumerate(job_ids)},
+    )
+    found: dict[str, list[RunRow]] = {j: [] for j in job_ids}
+    for row in rows:
+        found[row["job_id"]].append(_run(row))
+    return found
+
+
+async def link_print(db: Database, print_id: str, job_id: str) -> None:
+    """Mark a history record as printed for a queue job (`prints.queue_job_id`)."""
+    await db.execute(
+        "UPDATE prints SET queue_job_id = :j WHERE id = :p AND queue_job_id IS NULL",
+        {"j": job_id, "p": print_id},
+    )
+
+
+@asynccontextmanager
+async def _write_transaction(db: Database) -> AsyncIterator[None]:
+    """A transaction that holds the write lock from its first statement.
+
+    SQLite: `BEGIN IMMEDIATE`, so two claimers never both read a job as queued. PostgreSQL: a
+    plain transaction; the claim locks the job row with `FOR UPDATE SKIP LOCKED`."""
+    if is_postgres(db):
+        async with db.transaction():
+            yield
+        return
+    async with db.connection() as conn:
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            await conn.execute("ROLLBACK")
+            raise
+        await conn.execute("COMMIT")
+
+
+class ClaimLost(Exception):
+    """The job or the printer was taken by another dispatch first."""
+
+
+async def claim(db: Database, job: JobRow, run: RunRow) -> JobRow:
+    """Move a queued job to `dispatching` on the run's printer and record the run, atomically.
+
+    Raises ClaimLost when the job is no longer queued, or the printer already holds a job."""
+    lock = " FOR UPDATE SKIP LOCKED" if is_postgres(db) else ""
+    try:
+        async with _write_transaction(db):
+            row = await db.fetch_one(
+                f"SELECT {_JOB_COLUMNS} FROM queue_jobs WHERE id = :id AND state = 'queued'{lock}",
+                {"id": job.id},
+            )
+            if row is None:
+                raise ClaimLost(f"job {job.id} is no longer queued")
+            busy = await db.fetch_val(
+                "SELECT COUNT(*) FROM queue_jobs WHERE printer_id = :p"
+                " AND state IN ('dispatching', 'printing')",
+                {"p": run.printer_id},
+            )
+            if busy:
+                raise ClaimLost(f"printer {run.printer_id} already has a job")
+            current = _job(row)
+            claimed = replace(
+                current,
+                state="dispatching",
+                printer_id=run.printer_id,
+                run_id=run.id,
+                attempts=current.attempts + 1,
+                waiting_reason=None,
+            )
+            claimed = await save_job(db, claimed)
+            await insert_run(db, run)
+    except Exception as exc:
+        # The one-job-per-printer index decided a race between two processes.
+        if is_unique_violation(exc):
+            raise ClaimLost(f"printer {run.printer_id} already has a job") from None
+        raise
+    return claimed

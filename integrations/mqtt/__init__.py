@@ -1,0 +1,1 @@
+"""Outbound MQTT: printer state and events for automations, with Home Assistant discovery."""

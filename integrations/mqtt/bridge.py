@@ -1,0 +1,343 @@
+"""The MQTT bridge: one broker connection fed by the hub's bus, reconnecting with backoff.
+
+The bus gives each of the two subscriptions here its own buffer and task, so a slow or absent
+broker delays neither telemetry nor another integration; state, progress and AMS updates are
+latest-wins per printer in that buffer. While disconnected nothing queues up: on every
+(re)connect the bridge announces `online`, then re-publishes discovery and the retained state
+of every printer from the hub's live view.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import ssl
+import weakref
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiomqtt
+
+from config.loader import MqttSettings
+from hub.context import Context
+from hub.errors import HubError
+from hub.events import (
+    AmsEvent,
+    LifecycleEvent,
+    NotificationStored,
+    PrinterConfigured,
+    PrinterRemoved,
+    PrinterState,
+    ProgressEvent,
+)
+from hub.model import AmsUnit, plain
+from hub.store.printers import PrinterRow
+from hub.telemetry import ams_payload, lifecycle_payload
+from integrations.mqtt.discovery import Discovery
+from integrations.mqtt.payloads import (
+    COMMANDS,
+    OFFLINE,
+    ONLINE,
+    state_message,
+    tray_message,
+    trays,
+)
+
+log = logging.getLogger(__name__)
+
+#: Waits between reconnect attempts (each with ±20 % jitter); the last one repeats.
+RECONNECT_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+KEEPALIVE_S = 30
+Payload = str | dict[str, Any]
+#: The bridges running in this process (for metrics and tests).
+RUNNING: weakref.WeakSet[MqttBridge] = weakref.WeakSet()
+
+
+def client_options(settings: MqttSettings, client_id: str, will_topic: str) -> dict[str, Any]:
+    """Keyword arguments of `aiomqtt.Client` for the configured broker."""
+    url = urlsplit(settings.url or "")
+    secure = url.scheme == "mqtts"
+    tls_context = None
+    if secure:
+        tls_context = ssl.create_default_context(cafile=settings.tls_ca)
+        if settings.tls_insecure:
+            tls_context.check_hostname = False
+            tls_context.verify_mode = ssl.CERT_NONE
+    return {
+        "hostname": url.hostname or "localhost",
+        "port": url.port or (8883 if secure else 1883),
+        "username": settings.username,
+        "password": settings.password,
+        "identifier": client_id,
+        "will": aiomqtt.Will(will_topic, OFFLINE, qos=1, retain=True),
+        "tls_context": tls_context,
+        "keepalive": KEEPALIVE_S,
+        "timeout": 10,
+    }
+
+
+class MqttBridge:
+    """Publishes the hub's printers to one broker and takes commands from it."""
+
+    def __init__(self, ctx: Context, settings: MqttSettings, discovery: Discovery) -> None:
+        self.ctx = ctx
+        self.settings = settings
+        self.topics = discovery.topics
+        self.discovery = discovery
+        self.client_id = settings.client_id or f"printforge-{discovery.hub_id[:12]}"
+        self.client: aiomqtt.Client | None = None
+        self.connected = asyncio.Event()
+        self.connects = 0
+        self.published = 0
+        self._online: dict[str, bool] = {}
+        self._trays: dict[str, dict[int, dict[str, Any]]] = {}
+        self._unsubscribe: list[Any] = []
+        self._task: asyncio.Task[None] | None = None
+        self._jobs: set[asyncio.Task[None]] = set()
+
+    # Lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Subscribe to the bus and start connecting."""
+        bus = self.ctx.bus
+        self._unsubscribe = [
+            bus.subscribe(
+                (PrinterState, ProgressEvent, AmsEvent), self._on_telemetry, name="mqtt.telemetry"
+            ),
+            bus.subscribe(
+                (LifecycleEvent, NotificationStored, PrinterConfigured, PrinterRemoved),
+                self._on_event,
+                name="mqtt.events",
+            ),
+        ]
+        self._task = asyncio.create_task(self._run(), name="mqtt-bridge")
+        RUNNING.add(self)
+
+    async def stop(self) -> None:
+        """Say `offline`, disconnect cleanly and leave the bus."""
+        RUNNING.discard(self)
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        if self.client is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._publish(self.topics.hub_status, OFFLINE, True, 1), 2)
+        tasks = [t for t in (self._task, *self._jobs) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _run(self) -> None:
+        attempt = 0
+        options = client_options(self.settings, self.client_id, self.topics.hub_status)
+        where = f"{options['hostname']}:{options['port']}"
+        while True:
+            try:
+                client = aiomqtt.Client(**options)
+                # A printer's configs go out together (a dozen or so at once): not a backlog.
+                client.pending_calls_threshold = 100
+                async with client:
+                    self.client = client
+                    attempt = 0
+                    await self._subscribe(client)
+                    # Announced beside the message loop, so a link that dies half-way through
+                    # is noticed at once, not after a publish has timed out.
+                    announce = asyncio.create_task(self._announce(where))
+                    try:
+                        async for message in client.messages:
+                            self._on_message(message)
+                    finally:
+                        announce.cancel()
+            except aiomqtt.MqttError as exc:
+                log.warning("MQTT broker %s: %s", where, exc)
+            except Exception:  # never let one bad message end the bridge
+                log.exception("MQTT bridge failed; reconnecting")
+            finally:
+                self.client = None
+                self.connected.clear()
+            delay = RECONNECT_S[min(attempt, len(RECONNECT_S) - 1)] * random.uniform(0.8, 1.2)
+            attempt += 1
+            await asyncio.sleep(delay)
+
+    async def _announce(self, where: str) -> None:
+        await self._publish_all()
+        self.connects += 1
+        self.connected.set()
+        log.info("MQTT connected to %s as %s", where, self.client_id)
+
+    async def _subscribe(self, client: aiomqtt.Client) -> None:
+        if self.settings.discovery:
+            await client.subscribe(self.discovery.ha_status, qos=1)
+        if self.settings.commands:
+            await client.subscribe(self.topics.commands, qos=1)
+
+    # Publishing ---------------------------------------------------------------------------
+
+    async def _publish(
+        self, topic: str, payload: Payload, retain: bool = False, qos: int = 0
+    ) -> bool:
+        """Send one message; False when there is no connection (the reconnect re-publishes)."""
+        client = self.client
+        if client is None:
+            return False
+        data = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
+        try:
+            await client.publish(topic, data, qos=qos, retain=retain)
+        except aiomqtt.MqttError:
+            return False
+        self.published += 1
+        return True
+
+    async def _publish_all(self) -> None:
+        """After a (re)connect: `online`, discovery, then every printer's retained state."""
+        await self._publish(self.topics.hub_status, ONLINE, True, 1)
+        await self._publish_discovery()
+        for row in list(self.ctx.hub.printers.values()):
+            await self._publish_printer(row)
+
+    async def _publish_discovery(self) -> None:
+        if not self.settings.discovery:
+            return
+        topic, config = self.discovery.hub()
+        await self._publish(topic, config, True, 1)
+        for row in list(self.ctx.hub.printers.values()):
+            await self._publish_printer_discovery(row)
+
+    async def _publish_printer_discovery(self, row: PrinterRow) -> None:
+        if not self.settings.discovery:
+            return
+        await asyncio.gather(
+            *(self._publish(t, c, True, 1) for t, c in self.discovery.printer(row))
+        )
+
+    async def _publish_printer(self, row: PrinterRow) -> None:
+        """A printer's retained state, availability and AMS trays, from the hub's live view."""
+        try:
+            state, link = self.ctx.hub.live(row.id)
+        except (HubError, KeyError, RuntimeError):
+            return
+        self._online.pop(row.id, None)
+        self._trays.pop(row.id, None)
+        await self._state(state, link)
+        await self._ams(row.id, state.ams, state.active_tray)
+
+    async def _state(self, state: PrinterState, link: Any) -> None:
+        row = self.ctx.hub.printers.get(state.printer_id)
+        if row is None:
+            return
+        await self._publish(
+            self.topics.printer(row.id, "state"), state_message(state, link, row.name), True
+        )
+        if self._online.get(row.id) is not state.online:
+            self._online[row.id] = state.online
+            availability = ONLINE if state.online else OFFLINE
+            await self._publish(self.topics.printer(row.id, "availability"), availability, True, 1)
+
+    async def _ams(self, printer_id: str, units: tuple[AmsUnit, ...], active: int | None) -> None:
+        row = self.ctx.hub.printers.get(printer_id)
+        if row is None:
+            return
+        known = self._trays.setdefault(printer_id, {})
+        for unit, tray in trays(units):
+            message = tray_message(unit, tray, active)
+            if known.get(tray.slot) == message:
+                continue
+            if tray.slot not in known and self.settings.discovery:
+                topic, config = self.discovery.tray(row, unit, tray)
+                await self._publish(topic, config, True, 1)
+            known[tray.slot] = message
+            await self._publish(self.topics.tray(printer_id, tray.slot), message, True)
+
+    # Bus handlers -------------------------------------------------------------------------
+
+    async def _on_telemetry(self, event: PrinterState | ProgressEvent | AmsEvent) -> None:
+        if self.client is None:
+            return  # the reconnect publishes the latest of everything
+        if isinstance(event, PrinterState):
+            try:
+                _, link = self.ctx.hub.live(event.printer_id)
+            except (HubError, KeyError, RuntimeError):
+                return
+            await self._state(event, link)
+        elif isinstance(event, ProgressEvent):
+            await self._publish(self.topics.printer(event.printer_id, "progress"), plain(event))
+        else:
+            await self._publish(
+                self.topics.printer(event.printer_id, "ams"), ams_payload(event), True
+            )
+            await self._ams(event.printer_id, event.units, event.active_tray)
+
+    async def _on_event(
+        self, event: LifecycleEvent | NotificationStored | PrinterConfigured | PrinterRemoved
+    ) -> None:
+        if isinstance(event, LifecycleEvent):
+            topic = self.topics.printer(event.printer_id, "lifecycle")
+            await self._publish(topic, lifecycle_payload(event), False, 1)
+        elif isinstance(event, NotificationStored):
+            topic = (
+                self.topics.printer(event.printer_id, "notification")
+                if event.printer_id
+                else self.topics.notifications
+            )
+            await self._publish(topic, event.note, False, 1)
+        elif isinstance(event, PrinterConfigured):
+            row = self.ctx.hub.printers.get(event.printer_id)
+            if row is not None:
+                await self._publish_printer_discovery(row)
+                await self._publish_printer(row)
+        else:
+            await self._remove(event.printer_id)
+
+    async def _remove(self, printer_id: str) -> None:
+        """Empty retained messages: Home Assistant drops the entities, the broker the state."""
+        slots = set(self._trays.pop(printer_id, {}))
+        self._online.pop(printer_id, None)
+        topics = self.discovery.removals(printer_id, slots) if self.settings.discovery else []
+        topics += [
+            self.topics.printer(printer_id, leaf) for leaf in ("state", "availability", "ams")
+        ]
+        topics += [self.topics.tray(printer_id, slot) for slot in sorted(slots)]
+        await asyncio.gather(*(self._publish(t, "", True, 1) for t in topics))
+
+    # Incoming -----------------------------------------------------------------------------
+
+    def _on_message(self, message: aiomqtt.Message) -> None:
+        topic = str(message.topic)
+        payload = message.payload if isinstance(message.payload, bytes) else b""
+        if topic == self.discovery.ha_status:
+            if payload.strip() == b"online":
+                # Home Assistant (re)started: it forgets non-retained configs, so send them again.
+                self._spawn(self._publish_discovery())
+            return
+        parsed = self.topics.parse_command(topic)
+        if parsed is not None and self.settings.commands:
+            self._spawn(self._command(*parsed, payload))
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.create_task(work)
+        self._jobs.add(task)
+        task.add_done_callback(self._jobs.discard)
+
+    async def _command(self, printer_id: str, name: str, payload: bytes) -> None:
+        """A button or the light switch: the same command path as the REST API's, as an
+        operator may use it."""
+        answer: dict[str, Any] = {"command": name}
+        params: dict[str, Any] = {}
+        text = payload.decode(errors="replace").strip().upper()
+        if name not in COMMANDS:
+            answer.update(result="error", code="invalid", detail=f"unknown command {name!r}")
+        elif name == "light" and text not in ("ON", "OFF"):
+            answer.update(result="error", code="invalid", detail="light takes ON or OFF")
+        else:
+            if name == "light":
+                params = {"on": text == "ON"}
+            try:
+                await self.ctx.hub.command(printer_id, name, params)
+                answer["result"] = "ok"
+                log.info("MQTT command %s on printer %s done", name, printer_id)
+            except HubError as exc:
+                answer.update(result="error", code=exc.code, detail=exc.detail)
+                log.warning("MQTT command %s on printer %s: %s", name, printer_id, exc.detail)
+        await self._publish(self.topics.printer(printer_id, "command_result"), answer, False, 1)

@@ -1,0 +1,1 @@
+"""Notification channels: apprise URLs fed by the hub's notifications through the outbox."""

@@ -1,0 +1,125 @@
+"""The queue when things go wrong: a printer that never starts, forced dispatch, a hub restart."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.helpers import wait_for
+from tests.hub.queue.conftest import Farm, FarmFactory, set_tray
+from tests.slicer_files import bambu_3mf
+
+
+async def _job_state(farm: Farm, job_id: str, *states: str) -> dict[str, Any] | None:
+    job = await farm.job(job_id)
+    return job if job["state"] in states else None
+
+
+async def _bambu(farm: Farm, **settings: Any) -> tuple[Any, str]:
+    sim = await farm.fleet.add("bambu", model="X1C")
+    for slot in range(4):
+        set_tray(sim, slot, "PLA", "FFFFFF")
+    printer_id = await farm.add(sim, **settings)
+    await farm.online(printer_id)
+    return sim, printer_id
+
+
+async def _pla_job(farm: Farm, prediction: int = 60, **fields: Any) -> dict[str, Any]:
+    file = await farm.upload(
+        f"pla-{prediction}.gcode.3mf",
+        bambu_3mf(plates=((("PLA", "#FFFFFF", 5.0),),), prediction=prediction),
+    )
+    body: dict[str, Any] = await farm.ok("POST", "/api/queue", {"file_id": file["id"], **fields})
+    return body
+
+
+async def test_watchdog_requeues_then_fails_a_start_that_never_happens(
+    farm_factory: FarmFactory,
+) -> None:
+    farm = await farm_factory(
+        PRINTFORGE_QUEUE_START_TIMEOUT_S="1", PRINTFORGE_QUEUE_MAX_ATTEMPTS="2"
+    )
+    sim, _ = await _bambu(farm, auto_clear_bed=True)
+    sim.faults.ignore_starts(True)
+    job = await _pla_job(farm)
+    failed = await wait_for(
+        lambda: _job_state(farm, job["id"], "failed"), timeout=20, what="job failed"
+    )
+    assert failed["attempts"] == 2
+    assert "did not start printing within 1 s" in failed["last_error"]
+    assert [r["state"] for r in failed["runs"]] == ["requeued", "requeued"]
+    assert sim.printer.ignored_starts == 2 and sim.printer.log == []
+    notes = await farm.ok("GET", "/api/notifications?per_page=100")
+    assert any(n["kind"] == "queue_job_failed" for n in notes["items"])
+
+
+async def test_forced_dispatch_checks_fit_and_skips_the_bed_gate(farm_factory: FarmFactory) -> None:
+    farm = await farm_factory()
+    sim, printer_id = await _bambu(farm)  # bed never confirmed
+    abs_file = await farm.upload(
+        "abs.gcode.3mf", bambu_3mf(plates=((("ABS", "#000000", 5.0),),), prediction=60)
+    )
+    abs_job = await farm.ok("POST", "/api/queue", {"file_id": abs_file["id"]})
+    pla_job = await _pla_job(farm)
+    status, body = await farm.call(
+        "POST", "/api/queue/dispatch", {"job_id": abs_job["id"], "printer_id": printer_id}
+    )
+    assert status == 409 and "no ABS #000000 loaded" in body["detail"], body
+    # A plain pass respects the bed gate: nothing goes out.
+    assert (await farm.ok("POST", "/api/queue/dispatch"))["dispatched"] == []
+    result = await farm.ok(
+        "POST", "/api/queue/dispatch", {"job_id": pla_job["id"], "printer_id": printer_id}
+    )
+    assert [d["job_id"] for d in result["dispatched"]] == [pla_job["id"]]
+    assert result["dispatched"][0]["ams_mapping"] == [0]
+    status, body = await farm.call("POST", "/api/queue/dispatch", {"job_id": pla_job["id"]})
+    assert status == 409, body
+    await wait_for(lambda: _job_state(farm, pla_job["id"], "done"), timeout=20, what="printed")
+    assert len(sim.printer.log) == 1
+    status, body = await farm.call("DELETE", f"/api/queue/{abs_job['id']}")
+    assert status == 204
+    assert (await farm.job(abs_job["id"]))["state"] == "cancelled"
+
+
+async def test_restart_mid_dispatch_never_sends_twice(farm_factory: FarmFactory) -> None:
+    farm = await farm_factory(PRINTFORGE_QUEUE_START_TIMEOUT_S="2")
+    sim, _ = await _bambu(farm, auto_clear_bed=True)
+    # 1. The hub goes away while the start is on its way (the printer answers slowly): the
+    # start never reached the printer, so the next hub finds it idle and dispatches again.
+    sim.faults.slow(3.0)
+    first = await _pla_job(farm)
+    await wait_for(lambda: _job_state(farm, first["id"], "dispatching"), timeout=10, what="sent")
+    await farm.stop_hub()
+    sim.faults.slow(0)
+    await farm.start_hub()
+    done = await wait_for(
+        lambda: _job_state(farm, first["id"], "done"), timeout=30, what="first job done"
+    )
+    assert "did not start it" in (done["runs"][0]["error"] or "")
+    assert [e.outcome for e in sim.printer.log] == ["finished"]
+    # 2. The printer started the job but the hub died before it noticed: the next hub sees
+    # the print on the printer and follows it; it is never sent again.
+    second = await _pla_job(farm, prediction=3000)
+    printing = await wait_for(
+        lambda: _job_state(farm, second["id"], "printing"), timeout=10, what="printing"
+    )
+    await farm.stop_hub()
+    database = await _reopen(farm)
+    await database.execute(
+        "UPDATE queue_jobs SET state = 'dispatching' WHERE id = :j", {"j": second["id"]}
+    )
+    await database.execute(
+        "UPDATE queue_runs SET state = 'sent' WHERE id = :r", {"r": printing["runs"][-1]["id"]}
+    )
+    await database.disconnect()
+    await farm.start_hub()
+    again = await wait_for(
+        lambda: _job_state(farm, second["id"], "printing", "done"), timeout=15, what="followed"
+    )
+    assert len(again["runs"]) == 1
+    assert [e.file for e in sim.printer.log].count(again["runs"][0]["filename"]) == 1
+
+
+async def _reopen(farm: Farm) -> Any:
+    from hub.store import db as store
+
+    return await store.connect(farm.settings.database_url)

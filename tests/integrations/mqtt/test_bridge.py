@@ -1,0 +1,100 @@
+"""The bridge on the real broker: commands from Home Assistant's buttons and light reach the
+printer, the last will marks the hub offline when its link dies, and a broker restart ends in a
+reconnect that re-publishes the retained state."""
+
+from __future__ import annotations
+
+from hub.model import PrintState
+from tests.helpers import wait_for
+from tests.integrations.mqtt.conftest import MqttHub
+from tests.integrations.mqtt.test_discovery import running_print
+
+
+async def test_a_button_press_pauses_a_simulated_print(mqtt_hub: MqttHub) -> None:
+    m = mqtt_hub
+    printer_id, sim = await running_print(m)
+    state_topic = f"{m.base}/printer/{printer_id}/state"
+    result_topic = f"{m.base}/printer/{printer_id}/command_result"
+    command = f"{m.base}/printer/{printer_id}/command"
+    async with m.watch() as ha:
+        await wait_for(
+            lambda: (ha.json(state_topic) or {}).get("state") == "printing",
+            timeout=15,
+            what="printing",
+        )
+        await ha.client.publish(f"{command}/pause", b"PRESS", qos=1)
+        await wait_for(lambda: sim.printer.state is PrintState.PAUSED, what="the printer paused")
+        await wait_for(
+            lambda: (ha.json(state_topic) or {}).get("state") == "paused", what="paused state"
+        )
+        assert ha.json(result_topic) == {"command": "pause", "result": "ok"}
+
+        await ha.client.publish(f"{command}/light", b"maybe", qos=1)
+        await wait_for(
+            lambda: (ha.json(result_topic) or {}).get("command") == "light", what="light answer"
+        )
+        assert ha.json(result_topic)["result"] == "error"
+        assert sim.printer.lights["chamber_light"] == "on"  # a bad payload changes nothing
+        await ha.client.publish(f"{command}/light", b"OFF", qos=1)
+        await wait_for(lambda: sim.printer.lights["chamber_light"] == "off", what="light off")
+        await wait_for(lambda: ha.json(state_topic)["light"] is False, what="light in state")
+
+        await ha.client.publish(f"{command}/resume", b"PRESS", qos=1)
+        await wait_for(lambda: sim.printer.state is PrintState.PRINTING, what="printing again")
+        await ha.client.publish(f"{m.base}/printer/no-such-printer/command/stop", b"PRESS")
+        missing = f"{m.base}/printer/no-such-printer/command_result"
+        await wait_for(lambda: ha.json(missing), what="answer for an unknown printer")
+        assert ha.json(missing)["result"] == "error" and ha.json(missing)["code"] == "not_found"
+    assert sim.printer.state is PrintState.PRINTING
+
+
+async def test_last_will_reconnect_and_republish_after_a_broker_restart(
+    mqtt_hub: MqttHub,
+) -> None:
+    m = mqtt_hub
+    sim = await m.fleet.add("bambu", model="A1")
+    printer_id = await m.add_bambu(sim)
+    status = f"{m.base}/status"
+    state_topic = f"{m.base}/printer/{printer_id}/state"
+    availability = f"{m.base}/printer/{printer_id}/availability"
+    bridge = m.bridge
+    async with m.watch() as ha:
+        await wait_for(lambda: ha.last(status) == b"online" and ha.json(state_topic), what="up")
+
+        # The hub's link dies without a DISCONNECT: the broker publishes its last will, and the
+        # hub comes back on its own and says so.
+        connects = bridge.connects
+        seen = len(ha.messages)
+        m.proxy.cut()
+        await wait_for(
+            lambda: (
+                (status, b"offline", True) in ha.messages[seen:]
+                or (status, b"offline", False) in ha.messages[seen:]
+            ),
+            what="the last will",
+        )
+        await wait_for(lambda: bridge.connects > connects, timeout=5, what="reconnect")
+        await wait_for(lambda: ha.last(status) == b"online", what="online again")
+
+        # A broker restart: connections refused for a while, its retained messages gone.
+        await m.proxy.down()
+        await wait_for(lambda: not bridge.connected.is_set(), what="the hub noticed")
+        for topic in (state_topic, availability, status):
+            await ha.client.publish(topic, b"", qos=1, retain=True)
+        await wait_for(lambda: m.proxy.accepted > 0 and ha.last(state_topic) == b"", what="wiped")
+        # Telemetry goes on meanwhile: the bridge drops nothing into a backlog.
+        pending = m.hub.bus.stats()["mqtt.telemetry"]["pending"]
+        assert pending <= 3, pending
+        accepted = m.proxy.accepted
+        await m.proxy.up()
+        await wait_for(lambda: m.proxy.accepted > accepted, timeout=10, what="a new attempt")
+        await wait_for(lambda: ha.last(status) == b"online", timeout=10, what="online")
+        await wait_for(lambda: ha.json(state_topic), what="state re-published")
+        await wait_for(lambda: ha.last(availability) == b"online", what="availability")
+    async with m.watch() as fresh:
+        await wait_for(
+            lambda: fresh.json(state_topic) and fresh.last(status) == b"online",
+            what="retained state after the restart",
+        )
+        assert fresh.json(state_topic)["printer_id"] == printer_id
+        assert fresh.json(state_topic)["online"] is True
