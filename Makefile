@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed
 # Every install takes the exact versions in constraints.txt (`make lock` refreshes it).
 CONSTRAINTS := constraints.txt
 
-.PHONY: install lock run test lint typecheck pytest openapi bench bench-ws bench-soak bench-ui clean
+
+.PHONY: install lock run test lint typecheck pytest openapi bench bench-ws bench-soak bench-ui bench-history bench-outbox bench-queue clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -55,9 +56,21 @@ bench-ws: install
 bench-soak: install
 	$(BIN)/python bench/bench_hub.py soak
 
+# The print queue's dispatcher: 1,000 simulated printers, 10,000 queued jobs (docs/performance.md).
+bench-queue: install
+	$(BIN)/python bench/bench_queue.py
+
 # The dashboard in Debian's Chromium: 200 printers at 60x, the overview open for 60 s.
 bench-ui: install
 	$(BIN)/python bench/bench_ui.py
+
+# Print history at a million rows on SQLite and PostgreSQL (docs/performance.md).
+bench-history: install
+	$(BIN)/python bench/bench_history.py
+
+# Webhook deliveries through the outbox (docs/performance.md).
+bench-outbox: install
+	$(BIN)/python bench/bench_outbox.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

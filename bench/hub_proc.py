@@ -74,8 +74,8 @@ class HubProcess:
         self.session: aiohttp.ClientSession | None = None
         self.config = workdir / "bench.toml"
 
-    async def prepare(self, entries: list[dict[str, Any]]) -> None:
-        """Write the configuration and store the printers."""
+    async def prepare(self, entries: list[dict[str, Any]], extra: str = "") -> None:
+        """Write the configuration (plus `extra` TOML sections) and store the printers."""
         data = self.workdir / "data"
         data.mkdir(parents=True, exist_ok=True)
         self.config.write_text(
@@ -86,7 +86,8 @@ class HubProcess:
             "[auth]\n"
             f'admin_password = "{ADMIN_PASSWORD}"\n'
             "[rate_limit]\n"
-            f"enabled = true\nper_minute = {RATE_PER_MINUTE}\nper_second = {RATE_PER_SECOND}\n",
+            f"enabled = true\nper_minute = {RATE_PER_MINUTE}\nper_second = {RATE_PER_SECOND}\n"
+            + extra,
             encoding="utf-8",
         )
         await store_printers(f"sqlite+aiosqlite:///{data / 'printforge.db'}", entries)

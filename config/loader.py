@@ -119,6 +119,7 @@ class MqttSettings:
     tls_insecure: bool = False
     discovery: bool = True
     discovery_prefix: str = "homeassistant"
+    ha_status_topic: str = "homeassistant/status"
     commands: bool = True
     hub_url: str | None = None
 

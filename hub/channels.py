@@ -8,7 +8,7 @@ from typing import Any
 
 from hub.errors import Invalid, NotFound
 from hub.model import rfc3339
-from hub.outbound import message_id
+from hub.outbound import message_id, notification_type, unmatched
 from hub.runtime import Hub
 from hub.store import channels as store
 from hub.store import outbox as outbox_store
@@ -16,8 +16,27 @@ from hub.store.channels import Channel
 from hub.store.outbox import Delivery, NewMessage
 from integrations.notify.apprise_urls import describe
 from integrations.notify.quiet import zone
+from streams.events import NotificationKind
 
 KIND = "channel"
+
+#: The types a channel can be sent: every notification kind, dotted (`print_failed` → `print.failed`).
+CHANNEL_TYPES = (
+    *(notification_type(kind.value) for kind in NotificationKind),
+    # Raised by the hub's services rather than the stream pipelines.
+    *(
+        notification_type(kind)
+        for kind in (
+            "filament_runout",
+            "queue_empty",
+            "queue_job_started",
+            "queue_job_completed",
+            "queue_job_failed",
+            "webhook_disabled",
+            "channel_disabled",
+        )
+    ),
+)
 
 
 def public(channel: Channel) -> dict[str, Any]:
@@ -44,6 +63,14 @@ def _check(data: dict[str, Any]) -> None:
             "url is not a notification URL apprise understands (e.g. ntfy://topic,"
             " mailto://user:pass@host, json://host/path)",
             field="url",
+        )
+    events = data.get("events", [])
+    index = unmatched(events, CHANNEL_TYPES)
+    if index is not None:
+        raise Invalid(
+            f"events.{index}: {events[index]!r} matches no notification type"
+            " (see docs/notifications.md)",
+            field=f"events.{index}",
         )
     quiet = data.get("quiet_hours")
     if quiet and zone(quiet["timezone"]) is None:
@@ -79,8 +106,8 @@ async def update(hub: Hub, channel_id: str, data: dict[str, Any]) -> Channel:
     channel = await store.update(hub.db, channel_id, data)
     if channel is None:
         raise NotFound(f"no notification channel with id {channel_id}")
-    if channel.enabled:
-        hub.outbox.wake(KIND, channel.id)
+    # The worker reads the target again: resumes it when enabled, stops when disabled.
+    hub.outbox.wake(KIND, channel.id)
     return channel
 
 

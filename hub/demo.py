@@ -2,34 +2,33 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import os
+from collections.abc import AsyncIterator
 from typing import Any
 
 from config.loader import SimulatorSettings
 from hub.runtime import Hub
 from integrations.simulator import Fleet, SimPrinter
-from integrations.simulator.cli import bambu_models, keep_busy
+from integrations.simulator.cli import DEMO_FILES, bambu_models, demo_gcode, demo_project
 from integrations.simulator.fleet import FRONT_ENDS
 
 log = logging.getLogger(__name__)
 
+# Copies queued of each demo file at first start: hours of work for the farm at demo speed.
+DEMO_COPIES = 25
 # Unprivileged stand-ins for ports below 1024 when the hub does not run as root.
 UNPRIVILEGED = {"prusalink": 8080}
 UNPRIVILEGED_FTPS = 8990
 
 
 class Demo:
-    """Runs a simulated fleet inside the hub process and keeps prints going."""
+    """Runs a simulated fleet inside the hub process, fed by the print queue."""
 
     def __init__(self, hub: Hub, settings: SimulatorSettings) -> None:
         self.hub = hub
         self.settings = settings
         self.fleet = Fleet(speed=settings.speed, subnet=settings.subnet)
-        self.stop_event = asyncio.Event()
-        self.task: asyncio.Task[None] | None = None
 
     def _plan(self) -> list[tuple[str, str | None]]:
         s = self.settings
@@ -64,7 +63,10 @@ class Demo:
                 continue
             if known is None:
                 await self._register(sim)
-        self.task = asyncio.create_task(keep_busy(self.fleet, self.stop_event), name="demo")
+            elif sim.ftps_port and known.ftps_port != sim.ftps_port:
+                await self.hub.update_printer(known.id, {"ftps_port": sim.ftps_port})
+        if self.settings.demo:
+            await self._seed_queue()
         print(
             f"Simulated fleet: {len(self.fleet.printers)} printers at {self.settings.speed}x speed",
             flush=True,
@@ -87,12 +89,35 @@ class Demo:
         }
         if sim.protocol == "prusalink":
             data["username"] = "maker"
+        if sim.ftps_port:
+            data["ftps_port"] = sim.ftps_port
+        # A demo farm trusts its (imaginary) operators to clear the beds.
+        data["auto_clear_bed"] = True
         await self.hub.add_printer(data)
 
+    async def _seed_queue(self) -> None:
+        """At first start: the demo files in the library and jobs for them in the queue (a G-code
+        and a Bambu project of each, so every protocol has work)."""
+        if await self.hub.db.fetch_val("SELECT COUNT(*) FROM queue_jobs"):
+            return
+        hosts = {sim.host for sim in self.fleet.printers}
+        for row in list(self.hub.printers.values()):
+            if row.host in hosts and not row.auto_clear_bed:
+                await self.hub.update_printer(row.id, {"auto_clear_bed": True})
+        for name, seconds, layers, grams in DEMO_FILES:
+            project = name.replace(".gcode", ".gcode.3mf")
+            for file_name, data in (
+                (name, demo_gcode(seconds, layers, grams)),
+                (project, demo_project(seconds, layers, grams)),
+            ):
+                file, _ = await self.hub.files.save(file_name, _one_chunk(data), "demo")
+                await self.hub.queue.create({"file_id": file.id, "copies": DEMO_COPIES}, "demo")
+        self.hub.dispatcher.wake()
+
     async def stop(self) -> None:
-        """Stop the prints loop and the simulated printers."""
-        self.stop_event.set()
-        if self.task is not None:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(self.task, 5)
+        """Stop the simulated printers."""
         await self.fleet.close()
+
+
+async def _one_chunk(data: bytes) -> AsyncIterator[bytes]:
+    yield data

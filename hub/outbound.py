@@ -42,6 +42,7 @@ EVENT_TYPES = (
     "printer.offline",
     "printer.online",
     "filament.low",
+    "filament.runout",
     "humidity.high",
     "hms.raised",
     "hms.cleared",
@@ -57,6 +58,19 @@ EVENT_TYPES = (
     "filament.spool.deleted",
     *(f"queue.job.{state}" for state in QUEUE_STATES),
     "webhook.test",
+)
+
+#: Notifications about a printer's condition, also sent under their own type.
+CONDITION_TYPES = frozenset(
+    {
+        "printer.offline",
+        "printer.online",
+        "filament.low",
+        "filament.runout",
+        "humidity.high",
+        "hms.raised",
+        "hms.cleared",
+    }
 )
 
 #: An event filter entry: `*`, a type name, or a prefix ending in `.*` (`print.*`).
@@ -98,9 +112,18 @@ def valid_pattern(pattern: str) -> bool:
     return bool(_PATTERN.match(pattern))
 
 
+def unmatched(patterns: list[str], known: tuple[str, ...]) -> int | None:
+    """The index of the first filter entry that selects none of the `known` types, or None."""
+    for index, pattern in enumerate(patterns):
+        if not any(fnmatchcase(t, pattern) for t in known):
+            return index
+    return None
+
+
 def notification_type(kind: str) -> str:
-    """A notification kind as a dotted type: `printer_offline` → `printer.offline`."""
-    return kind.replace("_", ".", 1)
+    """A notification kind as a dotted type: `printer_offline` → `printer.offline`,
+    `queue_job_failed` → `queue.job.failed`."""
+    return kind.replace("_", ".")
 
 
 def outbound(event: object, now: float) -> list[Outbound]:
@@ -129,9 +152,9 @@ def outbound(event: object, now: float) -> list[Outbound]:
         }
         found = [Outbound("notification", message_id(f"note:{note['id']}"), **common)]
         dotted = notification_type(str(note.get("kind", "")))
-        # print_* notifications repeat the print.* lifecycle events: only the others get a
-        # type of their own.
-        if not dotted.startswith("print.") and dotted in EVENT_TYPES:
+        # Print and queue notifications repeat the print.* and queue.job.* events: only the
+        # printer's own conditions get a type of their own.
+        if dotted in CONDITION_TYPES:
             found.append(Outbound(dotted, message_id(f"note:{note['id']}:{dotted}"), **common))
         return found
     if isinstance(event, PrinterConfigured):

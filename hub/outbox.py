@@ -31,6 +31,9 @@ from hub.telemetry import RETRY_S
 
 log = logging.getLogger(__name__)
 
+#: Pending messages a worker reads at once (it still sends them one at a time, in order).
+BATCH = 20
+
 
 @dataclass(frozen=True, slots=True)
 class Attempt:
@@ -76,6 +79,8 @@ class Outbox:
         self._wakes: dict[tuple[str, str], asyncio.Event] = {}
         self._slots = asyncio.Semaphore(settings.max_in_flight)
         self._stopping = False
+        # Targets whose failure streak is known to be 0 (no need to reset it again).
+        self._clean: set[tuple[str, str]] = set()
         self.attempted = 0
         self.delivered = 0
 
@@ -156,9 +161,9 @@ class Outbox:
                 self._work(key), name=f"outbox:{kind}:{target_id}"
             )
 
-    def idle(self) -> bool:
-        """True when no worker runs (for tests and the benchmark)."""
-        return not self._workers
+    def busy(self) -> int:
+        """Targets with a worker now: messages waiting (maybe for a retry) or in flight."""
+        return len(self._workers)
 
     # One worker per target -------------------------------------------------------------
 
@@ -169,21 +174,22 @@ class Outbox:
             while not self._stopping:
                 wake.clear()
                 target = self._kinds.get(kind)
-                delivery = await store.next_pending(self.db, kind, target_id)
-                enabled = await store.target_state(self.db, kind, target_id)
-                if target is None or delivery is None or not enabled:
-                    if wake.is_set():
+                # One connection for a batch: with SQLite every query outside one opens its own.
+                async with self.db.connection():
+                    batch = await store.next_pending(self.db, kind, target_id, BATCH)
+                    enabled = bool(batch) and await store.target_state(self.db, kind, target_id)
+                    if target is None or not batch or not enabled:
+                        if wake.is_set():
+                            continue
+                        # Nothing to do: a later `wake` starts a new worker.
+                        return
+                    delay = batch[0].next_attempt_at - time.time()
+                    if delay <= 0:
+                        await self._send_batch(target, batch, wake)
                         continue
-                    # Nothing to do: a later `wake` starts a new worker.
-                    return
-                delay = delivery.next_attempt_at - time.time()
-                if delay > 0:
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(delay):
-                            await wake.wait()
-                    continue
-                async with self._slots:
-                    await self._attempt(target, delivery)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await wake.wait()
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -197,8 +203,23 @@ class Outbox:
         finally:
             if self._workers.get(key) is asyncio.current_task():
                 del self._workers[key]
+                # A later `wake` makes a new event with a new worker.
+                self._wakes.pop(key, None)
 
-    async def _attempt(self, target: TargetKind, delivery: Delivery) -> None:
+    async def _send_batch(
+        self, target: TargetKind, batch: list[Delivery], wake: asyncio.Event
+    ) -> None:
+        """Send due messages in order until one is not delivered, one is not due yet, or the
+        worker is woken (a change to the target or its messages: read them again)."""
+        for delivery in batch:
+            if self._stopping or wake.is_set() or delivery.next_attempt_at > time.time():
+                return
+            async with self._slots:
+                delivered = await self._attempt(target, delivery)
+            if not delivered:
+                return
+
+    async def _attempt(self, target: TargetKind, delivery: Delivery) -> bool:
         settings = self.settings
         self.attempted += 1
         try:
@@ -226,8 +247,12 @@ class Outbox:
                 status=result.status,
                 error=None,
             )
-            await store.target_succeeded(self.db, target.kind, delivery.target_id)
-            return
+            key = (target.kind, delivery.target_id)
+            if key not in self._clean:
+                # The run of failures (if any) ends; skipped while this process saw no failure.
+                await store.target_succeeded(self.db, target.kind, delivery.target_id)
+                self._clean.add(key)
+            return True
         delay = self.backoff(attempts, result.retry_after)
         exhausted = now + delay - delivery.retry_from > settings.retry_for_s
         final = not result.retry or exhausted
@@ -242,7 +267,9 @@ class Outbox:
             error=result.error,
         )
         if final:
+            self._clean.discard((target.kind, delivery.target_id))
             await self._failed_for_good(target, delivery, result, exhausted)
+        return False
 
     def backoff(self, attempts: int, retry_after: float | None = None) -> float:
         """Seconds before the next try: the receiver's Retry-After when it gave one, else

@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from hub.errors import Invalid, NotFound
-from hub.outbound import Outbound, message_id
+from hub.outbound import EVENT_TYPES, Outbound, message_id, unmatched
 from hub.runtime import Hub
 from hub.store import outbox as outbox_store
 from hub.store import webhooks as store
@@ -36,6 +36,16 @@ def check_url(hub: Hub, url: str) -> None:
         raise Invalid(f"url: {reason}", field="url")
 
 
+def check_events(events: list[str]) -> None:
+    """Refuse a filter entry that selects no event type (a typo would silently get nothing)."""
+    index = unmatched(events, EVENT_TYPES)
+    if index is not None:
+        raise Invalid(
+            f"events.{index}: {events[index]!r} matches no event type (see docs/webhooks.md)",
+            field=f"events.{index}",
+        )
+
+
 async def list_page(hub: Hub, limit: int, offset: int) -> tuple[list[Webhook], int]:
     """A page of endpoints, oldest first."""
     return await store.list_page(hub.db, limit, offset)
@@ -52,6 +62,7 @@ async def get(hub: Hub, hook_id: str) -> Webhook:
 async def create(hub: Hub, data: dict[str, Any]) -> Webhook:
     """Add an endpoint (its secret is in the result, shown this once)."""
     check_url(hub, data["url"])
+    check_events(data["events"])
     return await store.create(hub.db, data)
 
 
@@ -59,11 +70,13 @@ async def update(hub: Hub, hook_id: str, data: dict[str, Any]) -> Webhook:
     """Change an endpoint; enabling it resumes its waiting deliveries."""
     if "url" in data:
         check_url(hub, data["url"])
+    if "events" in data:
+        check_events(data["events"])
     hook = await store.update(hub.db, hook_id, data)
     if hook is None:
         raise NotFound(f"no webhook with id {hook_id}")
-    if hook.enabled:
-        hub.outbox.wake(KIND, hook.id)
+    # The worker reads the target again: resumes it when enabled, stops when disabled.
+    hub.outbox.wake(KIND, hook.id)
     return hook
 
 

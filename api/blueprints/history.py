@@ -162,9 +162,53 @@ async def list_history(ctx: Ctx) -> dict[str, Any]:
     return body
 
 
+_GRAMS_BY = {"type": "object", "properties": {"grams": {"type": "number"},
+                                               "cost": {"type": "number"}}}  # fmt: skip
+STATS: dict[str, Any] = {
+    "type": "object",
+    "required": ["prints", "by_outcome", "success_rate", "print_hours", "filament", "per_day"],
+    "properties": {
+        "since": schemas.TIMESTAMP,
+        "until": schemas.TIMESTAMP,
+        "prints": {"type": "integer"},
+        "by_outcome": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "success_rate": {"type": ["number", "null"]},
+        "print_hours": {"type": "number"},
+        "filament": {
+            "type": "object",
+            "properties": {
+                "grams": {"type": "number"},
+                "cost": {"type": "number"},
+                "by_material": {"type": "array", "items": _GRAMS_BY},
+                "by_color": {"type": "array", "items": _GRAMS_BY},
+                "by_printer": {"type": "array", "items": _GRAMS_BY},
+            },
+        },
+        "per_day": {
+            "type": "array",
+            "description": "one entry per UTC day of the window, oldest first",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "date": {"type": "string", "format": "date"},
+                    **{k: {"type": "integer"} for k in ("prints", *OUTCOMES)},
+                    "hours": {"type": "number"},
+                    "grams": {"type": "number"},
+                    "grams_by_material": {
+                        "type": "object",
+                        "description": "grams used that day per material",
+                        "additionalProperties": {"type": "number"},
+                    },
+                },
+            },
+        },
+    },
+}
+
+
 @endpoint(
     bp, "GET", "/api/history/stats", role="viewer", summary="Print statistics", tag="History",
-    query=FILTER_QUERY, response={"type": "object"}, errors=(400, 401),
+    query=FILTER_QUERY, response=STATS, errors=(400, 401),
 )  # fmt: skip
 async def stats(ctx: Ctx) -> dict[str, Any]:
     """Over since/until (default: the last 30 days; at most 366 days)."""

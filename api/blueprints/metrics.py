@@ -72,6 +72,25 @@ class HubCollector(Collector):
             "Live messages published to the WebSocket broadcaster.",
             value=broadcaster.published,
         )
+        try:
+            outbox = h.outbox
+        except RuntimeError:  # not started yet, or stopping
+            return
+        yield CounterMetricFamily(
+            "printforge_outbox_attempts",
+            "Delivery attempts to webhook endpoints and notification channels.",
+            value=outbox.attempted,
+        )
+        yield CounterMetricFamily(
+            "printforge_outbox_delivered",
+            "Messages delivered to webhook endpoints and notification channels.",
+            value=outbox.delivered,
+        )
+        yield GaugeMetricFamily(
+            "printforge_outbox_busy_targets",
+            "Webhook endpoints and channels with messages waiting or in flight in this process.",
+            value=outbox.busy(),
+        )
 
 
 def _registry() -> CollectorRegistry:

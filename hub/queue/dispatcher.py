@@ -17,16 +17,17 @@ import re
 import time
 import uuid
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hub.bus import Unsubscribe
 from hub.errors import Conflict
 from hub.events import PrinterConfigured, PrinterRemoved, PrintRecorded, SpoolChanged
 from hub.filament import TraySpool, trays_with_spools
-from hub.model import ACTIVE_STATES, Connection, PrinterState, PrintState
+from hub.model import ACTIVE_STATES, PrinterState
 from hub.queue.matching import PrinterView, Tray, ams_mapping, fit, trays_from_ams
 from hub.queue.readiness import Readiness
 from hub.queue.service import QueueService
+from hub.queue.tracking import Tracking
 from hub.slicer_meta import normalize_color
 from hub.store import queue as store
 from hub.store.printers import PrinterRow
@@ -39,9 +40,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# After a restart, a job found `dispatching` is judged only once its printer has had this long
-# to show the print it may have been sent just before (a start takes the printer a moment).
-RECONCILE_GRACE_S = 10.0
 BACKSTOP_S = 5.0  # a pass at least this often, whatever the events said
 _TAG = re.compile(r"-(q[0-9a-f]{10})(?:\.gcode\.3mf|\.3mf|\.gcode)?$", re.I)
 
@@ -54,7 +52,7 @@ def run_filename(name: str, tag: str) -> str:
     return f"{stem[:60]}-{tag}{ext}"
 
 
-class Dispatcher:
+class Dispatcher(Tracking):
     """Starts queued jobs on ready printers and follows them until they end."""
 
     def __init__(self, hub: Hub, queue: QueueService) -> None:
@@ -64,6 +62,7 @@ class Dispatcher:
         self.ready = Readiness(hub, queue)
         self.runs: dict[str, RunRow] = {}  # runs of jobs that are dispatching or printing
         self.reconcile: set[str] = set()  # jobs found dispatching at start-up
+        self.idle_printing: dict[str, float] = {}
         self.latencies: list[float] = []  # idle seen -> start command sent, seconds
         self.sends = 0
         self._wake = asyncio.Event()
@@ -110,10 +109,6 @@ class Dispatcher:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-
-    def wake(self) -> None:
-        """Ask for a dispatch pass soon."""
-        self._wake.set()
 
     async def _loop(self) -> None:
         while True:
@@ -305,102 +300,6 @@ class Dispatcher:
             await store.save_run(self.hub.db, run)
             await store.link_print(self.hub.db, event.print_id, run.job_id)
 
-    def _name(self, printer_id: str | None) -> str:
-        row = self.hub.printers.get(printer_id or "")
-        return row.name if row is not None else str(printer_id)
-
-    async def mark_printing(self, job: JobRow, run: RunRow, job_key: str | None = None) -> None:
-        """The printer shows the run's print: the job is printing."""
-        async with self.queue.lock:
-            job = self.queue.jobs.get(job.id) or job
-            if job.run_id != run.id or job.state != "dispatching":
-                return
-            run = replace(
-                self.runs.get(run.id, run), state="printing", started_at=time.time(),
-                print_job_key=job_key or run.print_job_key,
-            )  # fmt: skip
-            self.runs[run.id] = run
-            await store.save_run(self.hub.db, run)
-            self.reconcile.discard(job.id)
-            job = await self.queue.saved(replace(job, state="printing", last_error=None))
-        name = (
-            self.queue.files[job.file_id].name if job.file_id in self.queue.files else job.file_id
-        )
-        await self.queue.notify(
-            "queue_job_started", "info", f"Job started: {name}",
-            f"{name} (copy {run.copy} of {job.copies}) started on {self._name(job.printer_id)}",
-            job,
-        )  # fmt: skip
-
-    async def print_ended(self, job: JobRow, run: RunRow, kind: LifecycleKind) -> None:
-        """A queued print ended: count the copy, retry, or hold the job."""
-        printer = self._name(job.printer_id)
-        async with self.queue.lock:
-            job = self.queue.jobs.get(job.id) or job
-            if job.run_id != run.id:
-                return
-            run = replace(self.runs.pop(run.id, run), state=kind.value, ended_at=time.time())
-            await store.save_run(self.hub.db, run)
-            self.reconcile.discard(job.id)
-            free: dict[str, Any] = {"printer_id": None, "run_id": None}
-            if kind is LifecycleKind.FINISHED:
-                done = job.copies_done + 1
-                state = "done" if done >= job.copies else "queued"
-                job = replace(
-                    job, copies_done=done, state=state, attempts=0, last_error=None, **free
-                )
-            elif kind is LifecycleKind.CANCELLED:
-                reason = f"the print was cancelled on {printer}; release the job to print it again"
-                job = replace(job, state="held", waiting_reason=reason, **free)
-            else:
-                error = f"the print failed on {printer}"
-                state = "failed" if job.attempts >= self.settings.max_attempts else "queued"
-                job = replace(job, state=state, last_error=error, **free)
-            job = await self.queue.saved(job)
-        await self._announce_end(job, printer)
-
-    async def _announce_end(self, job: JobRow, printer: str) -> None:
-        file = self.queue.files.get(job.file_id)
-        name = file.name if file is not None else job.file_id
-        if job.state == "done":
-            await self.queue.notify(
-                "queue_job_completed", "info", f"Job completed: {name}",
-                f"{name}: all {job.copies} cop{'y' if job.copies == 1 else 'ies'} printed"
-                f" (last on {printer})", job,
-            )  # fmt: skip
-        elif job.state == "failed":
-            await self.queue.notify(
-                "queue_job_failed", "error", f"Job failed: {name}",
-                f"{name} failed after {job.attempts} attempt(s): {job.last_error}", job,
-            )  # fmt: skip
-        if job.state in ("done", "failed") and await store.count_open(self.hub.db) == 0:
-            await self.queue.notify(
-                "queue_empty", "info", "Print queue empty", "Every queued job has finished.", None
-            )
-
-    async def start_failed(self, job_id: str, run_id: str, reason: str) -> None:
-        """A start did not happen: back to the queue with the reason, or failed after N tries."""
-        async with self.queue.lock:
-            job = self.queue.jobs.get(job_id)
-            if job is None or job.run_id != run_id or job.state != "dispatching":
-                return
-            run = self.runs.pop(run_id, None)
-            if run is not None:
-                run = replace(run, state="requeued", error=reason, ended_at=time.time())
-                await store.save_run(self.hub.db, run)
-            self.reconcile.discard(job_id)
-            failed = job.attempts >= self.settings.max_attempts
-            job = await self.queue.saved(
-                replace(
-                    job, state="failed" if failed else "queued", last_error=reason,
-                    printer_id=None, run_id=None,
-                )
-            )  # fmt: skip
-        log.warning("queue job %s not started: %s", job_id, reason)
-        if failed:
-            await self._announce_end(job, self._name(run.printer_id if run else None))
-        self.wake()
-
     # --- watchdog and reconciliation -----------------------------------------------------
 
     async def _watchdog(self) -> None:
@@ -411,40 +310,6 @@ class Dispatcher:
                 await self.check_starts()
             except Exception:
                 log.exception("start watchdog failed")
-
-    async def check_starts(self) -> None:
-        """Requeue sends that did not become prints in time; settle jobs caught by a restart."""
-        now = time.time()
-        timeout = self.settings.start_timeout_s
-        for job in [j for j in self.queue.jobs.values() if j.state == "dispatching"]:
-            run = self.runs.get(job.run_id or "")
-            if run is None or job.printer_id is None:
-                continue
-            try:
-                state = self.hub.manager.state(job.printer_id)
-                link = self.hub.manager.link(job.printer_id)
-            except KeyError:
-                state, link = None, None
-            file = state.job.file if state is not None and state.job is not None else ""
-            shown = run.tag in (file or "")
-            online = state is not None and link is not None and link.connection is Connection.ONLINE
-            if online and shown and state is not None and state.state in ACTIVE_STATES:
-                await self.mark_printing(job, run)
-            elif job.id in self.reconcile and online and state is not None:
-                if shown and state.state is PrintState.FINISHED:
-                    await self.mark_printing(job, run)
-                    await self.print_ended(job, run, LifecycleKind.FINISHED)
-                elif now - run.created_at >= min(RECONCILE_GRACE_S, timeout):
-                    await self.start_failed(
-                        job.id, run.id,
-                        f"the hub restarted during the dispatch and {self._name(job.printer_id)}"
-                        " did not start it",
-                    )  # fmt: skip
-            elif now - run.created_at >= timeout:
-                await self.start_failed(
-                    job.id, run.id,
-                    f"{self._name(job.printer_id)} did not start printing within {timeout:g} s",
-                )  # fmt: skip
 
     # --- forced dispatch -----------------------------------------------------------------
 

@@ -100,7 +100,7 @@ async def page(
     conds, params = filters.where()
     total = None
     if count:
-        total = int(await db.fetch_val(f"SELECT COUNT(*) FROM prints{_clause(conds)}", params) or 0)
+        total = await _total(db, filters, conds, params)
     rows_conds = list(conds)
     if after is not None:
         rows_conds.append("(started_at < :k_at OR (started_at = :k_at AND id < :k_id))")
@@ -111,6 +111,18 @@ async def page(
         {**params, "limit": limit, "offset": offset},
     )
     return await _publics(db, rows), total
+
+
+async def _total(db: Database, filters: Filters, conds: list[str], params: dict[str, Any]) -> int:
+    """The filtered count: from `print_counts` when only printer and outcome filter (kept by
+    hub/store/prints.py as records open and close), else counted over the matching rows."""
+    if (filters.since, filters.until, filters.file, filters.material) == (None, None, None, None):
+        where = conds[:]
+        if filters.outcome == RUNNING:
+            where = [c for c in where if c != "outcome IS NULL"] + ["outcome = 'running'"]
+        value = await db.fetch_val(f"SELECT SUM(n) FROM print_counts{_clause(where)}", params)
+        return int(value or 0)
+    return int(await db.fetch_val(f"SELECT COUNT(*) FROM prints{_clause(conds)}", params) or 0)
 
 
 async def get(db: Database, print_id: str) -> dict[str, Any] | None:

@@ -57,7 +57,9 @@ async def history_stats(db: Database, filters: Filters) -> dict[str, Any]:
         params,
     )
     grams_rows = await db.fetch_all(
-        f"SELECT {day} AS d, SUM(pf.grams) AS g {used_from} GROUP BY {day}", params
+        f"SELECT {day} AS d, pf.material AS m, SUM(pf.grams) AS g {used_from}"
+        f" GROUP BY {day}, pf.material",
+        params,
     )
     first = int(filters.since // DAY_S)
     last = int((filters.until - 1e-6) // DAY_S)
@@ -71,6 +73,7 @@ async def history_stats(db: Database, filters: Filters) -> dict[str, Any]:
             "unknown": 0,
             "hours": 0.0,
             "grams": 0.0,
+            "grams_by_material": {},
         }
         for d in range(first, last + 1)
     }
@@ -85,7 +88,8 @@ async def history_stats(db: Database, filters: Filters) -> dict[str, Any]:
     for r in grams_rows:
         entry = series.get(int(r["d"]))
         if entry is not None:
-            entry["grams"] = _r(r["g"])
+            entry["grams"] = _r(entry["grams"] + float(r["g"] or 0.0))
+            entry["grams_by_material"][r["m"] or "unknown"] = _r(r["g"])
     return {
         "since": filters.since,
         "until": filters.until,

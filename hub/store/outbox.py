@@ -134,14 +134,14 @@ async def enqueue(db: Database, messages: list[NewMessage]) -> None:
     )
 
 
-async def next_pending(db: Database, kind: str, target_id: str) -> Delivery | None:
-    """The target's oldest pending message (its deliveries go out strictly in order)."""
-    row = await db.fetch_one(
+async def next_pending(db: Database, kind: str, target_id: str, limit: int = 1) -> list[Delivery]:
+    """The target's oldest pending messages, in order (its deliveries go out strictly in order)."""
+    rows = await db.fetch_all(
         "SELECT * FROM outbox WHERE target_kind = :kind AND target_id = :target"
-        " AND state = 'pending' ORDER BY seq, id LIMIT 1",
-        {"kind": kind, "target": target_id},
+        " AND state = 'pending' ORDER BY seq, id LIMIT :limit",
+        {"kind": kind, "target": target_id, "limit": limit},
     )
-    return None if row is None else _delivery(row)
+    return [_delivery(r) for r in rows]
 
 
 async def pending_targets(db: Database) -> list[tuple[str, str]]:

@@ -82,22 +82,33 @@ async def start(
     """Open a record unless one exists for job_key; True when inserted."""
     if await by_key(db, job_key) is not None:
         return False
-    await db.execute(
-        "INSERT INTO prints (id, job_key, printer_id, file, state, outcome, progress,"
-        " total_layers, started_at, ended_at, updated_at) VALUES (:id, :k, :p, :f, 'printing',"
-        " NULL, :progress, :layers, :started, NULL, :now)",
-        {
-            "id": str(uuid.uuid4()),
-            "k": job_key,
-            "p": printer_id,
-            "f": file,
-            "progress": progress,
-            "layers": total_layers,
-            "started": started_at,
-            "now": time.time(),
-        },
-    )
+    async with db.transaction():
+        await db.execute(
+            "INSERT INTO prints (id, job_key, printer_id, file, state, outcome, progress,"
+            " total_layers, started_at, ended_at, updated_at) VALUES (:id, :k, :p, :f,"
+            " 'printing', NULL, :progress, :layers, :started, NULL, :now)",
+            {
+                "id": str(uuid.uuid4()),
+                "k": job_key,
+                "p": printer_id,
+                "f": file,
+                "progress": progress,
+                "layers": total_layers,
+                "started": started_at,
+                "now": time.time(),
+            },
+        )
+        await count(db, printer_id, "running", 1)
     return True
+
+
+async def count(db: Database, printer_id: str, outcome: str, delta: int) -> None:
+    """Move the history's count of a printer's prints with an outcome ('running': open)."""
+    await db.execute(
+        "INSERT INTO print_counts (printer_id, outcome, n) VALUES (:p, :o, :d)"
+        " ON CONFLICT (printer_id, outcome) DO UPDATE SET n = print_counts.n + excluded.n",
+        {"p": printer_id, "o": outcome, "d": delta},
+    )
 
 
 async def set_state(db: Database, job_key: str, state: str, progress: float | None) -> None:
@@ -173,18 +184,21 @@ async def finish(
     record = await by_key(db, job_key)
     if record is None or record.outcome is not None:
         return False
-    await db.execute(
-        "UPDATE prints SET state = :o, outcome = :o2, ended_at = :e, progress = :p,"
-        " updated_at = :now WHERE job_key = :k AND outcome IS NULL",
-        {
-            "o": outcome,
-            "o2": outcome,
-            "e": ended_at,
-            "p": max(progress, record.progress) if outcome == "finished" else progress,
-            "now": time.time(),
-            "k": job_key,
-        },
-    )
+    async with db.transaction():
+        await db.execute(
+            "UPDATE prints SET state = :o, outcome = :o2, ended_at = :e, progress = :p,"
+            " updated_at = :now WHERE job_key = :k AND outcome IS NULL",
+            {
+                "o": outcome,
+                "o2": outcome,
+                "e": ended_at,
+                "p": max(progress, record.progress) if outcome == "finished" else progress,
+                "now": time.time(),
+                "k": job_key,
+            },
+        )
+        await count(db, record.printer_id, "running", -1)
+        await count(db, record.printer_id, outcome, 1)
     return True
 
 

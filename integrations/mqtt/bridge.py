@@ -32,6 +32,8 @@ from hub.events import (
     PrinterRemoved,
     PrinterState,
     ProgressEvent,
+    QueueJobChanged,
+    SpoolChanged,
 )
 from hub.model import AmsUnit, plain
 from hub.store.printers import PrinterRow
@@ -51,6 +53,9 @@ log = logging.getLogger(__name__)
 #: Waits between reconnect attempts (each with ±20 % jitter); the last one repeats.
 RECONNECT_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 KEEPALIVE_S = 30
+#: Messages handed to the client and not yet confirmed; past this the handlers wait (and the
+#: bus's latest-wins buffers absorb the rest), so a stalled broker cannot grow memory.
+MAX_IN_FLIGHT = 1000
 Payload = str | dict[str, Any]
 #: The bridges running in this process (for metrics and tests).
 RUNNING: weakref.WeakSet[MqttBridge] = weakref.WeakSet()
@@ -97,6 +102,8 @@ class MqttBridge:
         self._unsubscribe: list[Any] = []
         self._task: asyncio.Task[None] | None = None
         self._jobs: set[asyncio.Task[None]] = set()
+        self._sending: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
 
     # Lifecycle ----------------------------------------------------------------------------
 
@@ -108,7 +115,14 @@ class MqttBridge:
                 (PrinterState, ProgressEvent, AmsEvent), self._on_telemetry, name="mqtt.telemetry"
             ),
             bus.subscribe(
-                (LifecycleEvent, NotificationStored, PrinterConfigured, PrinterRemoved),
+                (
+                    LifecycleEvent,
+                    NotificationStored,
+                    PrinterConfigured,
+                    PrinterRemoved,
+                    QueueJobChanged,
+                    SpoolChanged,
+                ),
                 self._on_event,
                 name="mqtt.events",
             ),
@@ -123,8 +137,10 @@ class MqttBridge:
             unsubscribe()
         if self.client is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._publish(self.topics.hub_status, OFFLINE, True, 1), 2)
-        tasks = [t for t in (self._task, *self._jobs) if t is not None]
+                await asyncio.wait_for(self._publish(self.topics.hub_status, OFFLINE, True), 2)
+                if self._sending:
+                    await asyncio.wait(self._sending, timeout=2)
+        tasks = [t for t in (self._task, *self._jobs, *self._sending) if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -136,8 +152,8 @@ class MqttBridge:
         while True:
             try:
                 client = aiomqtt.Client(**options)
-                # A printer's configs go out together (a dozen or so at once): not a backlog.
-                client.pending_calls_threshold = 100
+                # Messages are handed over without waiting (see _publish): not a backlog.
+                client.pending_calls_threshold = MAX_IN_FLIGHT
                 async with client:
                     self.client = client
                     attempt = 0
@@ -157,6 +173,9 @@ class MqttBridge:
             finally:
                 self.client = None
                 self.connected.clear()
+                # What the dead link never confirmed is re-published after the reconnect.
+                for task in list(self._sending):
+                    task.cancel()
             delay = RECONNECT_S[min(attempt, len(RECONNECT_S) - 1)] * random.uniform(0.8, 1.2)
             attempt += 1
             await asyncio.sleep(delay)
@@ -175,24 +194,41 @@ class MqttBridge:
 
     # Publishing ---------------------------------------------------------------------------
 
-    async def _publish(
-        self, topic: str, payload: Payload, retain: bool = False, qos: int = 0
-    ) -> bool:
-        """Send one message; False when there is no connection (the reconnect re-publishes)."""
+    async def _publish(self, topic: str, payload: Payload, retain: bool = False) -> None:
+        """Hand one message to the client without waiting for it to go out: waiting for each
+        would make every message cost an event-loop round trip. Dropped while disconnected
+        (the reconnect re-publishes); waits only while MAX_IN_FLIGHT are unconfirmed."""
         client = self.client
         if client is None:
-            return False
+            return
+        await self._slots.acquire()
+        if self.client is not client:
+            self._slots.release()
+            return
         data = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
+        # Tasks start in creation order, so messages reach the client in publishing order.
+        task = asyncio.create_task(self._send(client, topic, data, retain))
+        self._sending.add(task)
+        task.add_done_callback(self._sent)
+
+    async def _send(self, client: aiomqtt.Client, topic: str, data: str, retain: bool) -> None:
         try:
-            await client.publish(topic, data, qos=qos, retain=retain)
+            # QoS 0: with a clean session QoS 1 would buy nothing (unconfirmed messages are not
+            # resent after a reconnect; the reconnect re-publishes everything retained instead),
+            # and at most 20 unconfirmed QoS 1 messages would throttle a farm to the broker's
+            # round trip.
+            await client.publish(topic, data, qos=0, retain=retain)
+            self.published += 1
         except aiomqtt.MqttError:
-            return False
-        self.published += 1
-        return True
+            pass  # the link is gone: the reconnect re-publishes
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._sending.discard(task)
+        self._slots.release()
 
     async def _publish_all(self) -> None:
         """After a (re)connect: `online`, discovery, then every printer's retained state."""
-        await self._publish(self.topics.hub_status, ONLINE, True, 1)
+        await self._publish(self.topics.hub_status, ONLINE, True)
         await self._publish_discovery()
         for row in list(self.ctx.hub.printers.values()):
             await self._publish_printer(row)
@@ -201,16 +237,15 @@ class MqttBridge:
         if not self.settings.discovery:
             return
         topic, config = self.discovery.hub()
-        await self._publish(topic, config, True, 1)
+        await self._publish(topic, config, True)
         for row in list(self.ctx.hub.printers.values()):
             await self._publish_printer_discovery(row)
 
     async def _publish_printer_discovery(self, row: PrinterRow) -> None:
         if not self.settings.discovery:
             return
-        await asyncio.gather(
-            *(self._publish(t, c, True, 1) for t, c in self.discovery.printer(row))
-        )
+        for topic, config in self.discovery.printer(row):
+            await self._publish(topic, config, True)
 
     async def _publish_printer(self, row: PrinterRow) -> None:
         """A printer's retained state, availability and AMS trays, from the hub's live view."""
@@ -233,7 +268,7 @@ class MqttBridge:
         if self._online.get(row.id) is not state.online:
             self._online[row.id] = state.online
             availability = ONLINE if state.online else OFFLINE
-            await self._publish(self.topics.printer(row.id, "availability"), availability, True, 1)
+            await self._publish(self.topics.printer(row.id, "availability"), availability, True)
 
     async def _ams(self, printer_id: str, units: tuple[AmsUnit, ...], active: int | None) -> None:
         row = self.ctx.hub.printers.get(printer_id)
@@ -246,7 +281,7 @@ class MqttBridge:
                 continue
             if tray.slot not in known and self.settings.discovery:
                 topic, config = self.discovery.tray(row, unit, tray)
-                await self._publish(topic, config, True, 1)
+                await self._publish(topic, config, True)
             known[tray.slot] = message
             await self._publish(self.topics.tray(printer_id, tray.slot), message, True)
 
@@ -269,25 +304,37 @@ class MqttBridge:
             )
             await self._ams(event.printer_id, event.units, event.active_tray)
 
-    async def _on_event(
-        self, event: LifecycleEvent | NotificationStored | PrinterConfigured | PrinterRemoved
-    ) -> None:
+    async def _on_event(self, event: object) -> None:
         if isinstance(event, LifecycleEvent):
             topic = self.topics.printer(event.printer_id, "lifecycle")
-            await self._publish(topic, lifecycle_payload(event), False, 1)
+            await self._publish(topic, lifecycle_payload(event))
         elif isinstance(event, NotificationStored):
             topic = (
                 self.topics.printer(event.printer_id, "notification")
                 if event.printer_id
                 else self.topics.notifications
             )
-            await self._publish(topic, event.note, False, 1)
+            await self._publish(topic, event.note)
+        elif isinstance(event, SpoolChanged):
+            await self._publish(
+                self.topics.filament,
+                {
+                    "reason": event.reason,
+                    "spool_id": event.spool_id,
+                    "printer_id": event.printer_id,
+                    "tray": event.tray,
+                    "remaining_g": event.remaining_g,
+                    "spool": event.spool,
+                },
+            )
+        elif isinstance(event, QueueJobChanged):
+            await self._publish(self.topics.queue, event.job)
         elif isinstance(event, PrinterConfigured):
             row = self.ctx.hub.printers.get(event.printer_id)
             if row is not None:
                 await self._publish_printer_discovery(row)
                 await self._publish_printer(row)
-        else:
+        elif isinstance(event, PrinterRemoved):
             await self._remove(event.printer_id)
 
     async def _remove(self, printer_id: str) -> None:
@@ -299,7 +346,8 @@ class MqttBridge:
             self.topics.printer(printer_id, leaf) for leaf in ("state", "availability", "ams")
         ]
         topics += [self.topics.tray(printer_id, slot) for slot in sorted(slots)]
-        await asyncio.gather(*(self._publish(t, "", True, 1) for t in topics))
+        for topic in topics:
+            await self._publish(topic, "", True)
 
     # Incoming -----------------------------------------------------------------------------
 
@@ -340,4 +388,4 @@ class MqttBridge:
             except HubError as exc:
                 answer.update(result="error", code=exc.code, detail=exc.detail)
                 log.warning("MQTT command %s on printer %s: %s", name, printer_id, exc.detail)
-        await self._publish(self.topics.printer(printer_id, "command_result"), answer, False, 1)
+        await self._publish(self.topics.printer(printer_id, "command_result"), answer)

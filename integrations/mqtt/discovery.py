@@ -152,16 +152,12 @@ class Discovery:
     hub_url: str
     version: str
     commands: bool
+    ha_status: str = "homeassistant/status"  # where Home Assistant announces itself
 
     @property
     def hub_identifier(self) -> str:
         """The hub device's identifier (each printer's `via_device`)."""
         return f"printforge_hub_{self.hub_id}"
-
-    @property
-    def ha_status(self) -> str:
-        """Where Home Assistant announces itself (`online` after it starts)."""
-        return f"{self.prefix}/status"
 
     def topic(self, component: str, unique_id: str) -> str:
         """`<prefix>/<component>/<unique id>/config`."""

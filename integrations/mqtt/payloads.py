@@ -32,6 +32,16 @@ class Topics:
         return f"{self.base}/notification"
 
     @property
+    def filament(self) -> str:
+        """Spool changes: created, edited, weighed, consumed from, (un)assigned, deleted."""
+        return f"{self.base}/filament"
+
+    @property
+    def queue(self) -> str:
+        """Print queue jobs as they are added and change state."""
+        return f"{self.base}/queue"
+
+    @property
     def commands(self) -> str:
         """The filter the hub subscribes to for commands."""
         return f"{self.base}/printer/+/command/+"

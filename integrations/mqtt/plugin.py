@@ -40,6 +40,7 @@ async def setup(ctx: Context, config: MqttSettings | Mapping[str, Any]) -> MqttB
         hub_url=hub_url(ctx, settings),
         version=package_version(),
         commands=settings.commands,
+        ha_status=settings.ha_status_topic,
     )
     bridge = MqttBridge(ctx, settings, discovery)
     bridge.start()

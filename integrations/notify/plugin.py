@@ -59,19 +59,20 @@ def setup(ctx: Context, config: NotifySettings) -> Callable[[], Awaitable[None]]
         event_type = notification_type(str(note.get("kind", "")))
         severity = str(note.get("severity", "info"))
         now = time.time()
-        messages = [
-            NewMessage(
-                KIND,
-                channel.id,
-                message_id(f"note:{note['id']}"),
-                event_type,
-                json.dumps(message(note)),
-                not_before=quiet_until(now, channel.quiet_hours),
-            )
-            for channel in await channels_store.enabled(ctx.db)
-            if wants(channel, event_type, severity)
-        ]
-        await outbox.enqueue(messages)
+        async with ctx.db.connection():
+            messages = [
+                NewMessage(
+                    KIND,
+                    channel.id,
+                    message_id(f"note:{note['id']}"),
+                    event_type,
+                    json.dumps(message(note)),
+                    not_before=quiet_until(now, channel.quiet_hours),
+                )
+                for channel in await channels_store.enabled(ctx.db)
+                if wants(channel, event_type, severity)
+            ]
+            await outbox.enqueue(messages)
 
     unsubscribe = ctx.bus.subscribe(
         NotificationStored, on_note, name="notify-channels", max_pending=None

@@ -6,12 +6,14 @@ import argparse
 import asyncio
 import contextlib
 import errno
+import io
 import json
 import random
 import resource
 import signal
 import sys
 import urllib.parse
+import zipfile
 from pathlib import Path
 
 from aiohttp import web
@@ -47,6 +49,23 @@ def demo_gcode(seconds: int, layers: int, grams: float) -> bytes:
         f"; estimated printing time (normal mode) = {h}h {m}m {s}s\n"
         f"; total layer number: {layers}\n; filament used [g] = {grams}\nG28\nG1 Z0.2 F600\n"
     ).encode()
+
+
+def demo_project(seconds: int, layers: int, grams: float, material: str = "PLA") -> bytes:
+    """A small sliced Bambu Studio style project (`.gcode.3mf`): plate 1 G-code and slice info."""
+    buffer = io.BytesIO()
+    info = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<config>\n  <plate>\n'
+        '    <metadata key="index" value="1"/>\n'
+        f'    <metadata key="prediction" value="{seconds}"/>\n'
+        f'    <metadata key="weight" value="{grams}"/>\n'
+        f'    <filament id="1" type="{material}" used_g="{grams}"/>\n'
+        "  </plate>\n</config>\n"
+    )
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("Metadata/plate_1.gcode", demo_gcode(seconds, layers, grams))
+        archive.writestr("Metadata/slice_info.config", info)
+    return buffer.getvalue()
 
 
 def bambu_models(count: int) -> list[str]:

@@ -36,14 +36,16 @@ def setup(ctx: Context, config: WebhookSettings) -> Callable[[], Awaitable[None]
         items = outbound(event, time.time())
         if not items:
             return
-        hooks = await webhooks_store.enabled(ctx.db)
-        messages = [
-            NewMessage(KIND, hook.id, item.id, item.type, json.dumps(item.body()))
-            for item in items
-            for hook in hooks
-            if matches(hook.events, item.type)
-        ]
-        await outbox.enqueue(messages)
+        # One connection for the lookup and the write (SQLite opens one per query otherwise).
+        async with ctx.db.connection():
+            hooks = await webhooks_store.enabled(ctx.db)
+            messages = [
+                NewMessage(KIND, hook.id, item.id, item.type, json.dumps(item.body()))
+                for item in items
+                for hook in hooks
+                if matches(hook.events, item.type)
+            ]
+            await outbox.enqueue(messages)
 
     # No event may be shed: every one taken from the bus becomes outbox rows.
     unsubscribe = ctx.bus.subscribe(OUTBOUND_EVENTS, on_event, name="webhooks", max_pending=None)

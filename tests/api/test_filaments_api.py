@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from hub.events import AmsEvent, SpoolChanged
@@ -9,7 +10,7 @@ from hub.filament import trays_with_spools
 from hub.model import AmsTray, AmsUnit
 from hub.store import notifications as notes_store
 from tests.api.conftest import Api, assert_problem
-from tests.api.test_ws import add_disabled_printer
+from tests.api.test_ws import add_disabled_printer, recv_type
 from tests.helpers import wait_for
 
 
@@ -181,3 +182,30 @@ async def test_automatic_match_by_uuid_then_material_and_colour(api: Api) -> Non
     await wait_for(lambda: api.hub.bus.drain(5.0))
     # Now only one white spool is free: tray 2 gets it.
     assert await on(1) == white_1["id"] and await on(2) == white_2["id"]
+
+
+async def test_ws_filament_update_follows_the_printer_filter(api: Api) -> None:
+    watched = await add_disabled_printer(api, "w", "10.9.2.1")
+    other = await add_disabled_printer(api, "o", "10.9.2.2")
+    spool = await _spool(api)
+    op = api.auth("operator")
+    async with api.client.websocket("/ws", headers=api.auth("viewer")) as conn:
+        await conn.send(json.dumps(
+            {"type": "subscribe", "types": ["filament.update"], "printers": [watched]}
+        ))  # fmt: skip
+        await recv_type(conn, "subscribed")
+        # On another printer's tray: filtered out. On the watched printer's: sent.
+        await api.client.put(f"/api/printers/{other}/trays/0", json={"spool_id": spool["id"]},
+                             headers=op)  # fmt: skip
+        await api.client.put(f"/api/printers/{watched}/trays/3", json={"spool_id": spool["id"]},
+                             headers=op)  # fmt: skip
+        message = await recv_type(conn, "filament.update")
+        payload = message["payload"]
+        assert (payload["reason"], payload["printer_id"], payload["tray"]) == (
+            "assigned", watched, 3)  # fmt: skip
+        assert payload["spool"]["id"] == spool["id"] and message["ts"].endswith("Z")
+        await api.client.put(f"/api/filaments/{spool['id']}", json={"weight_remaining_g": 400},
+                             headers=op)  # fmt: skip
+        message = await recv_type(conn, "filament.update")
+        assert message["payload"]["reason"] == "corrected"
+        assert message["payload"]["spool"]["weight_remaining_g"] == 400

@@ -60,7 +60,9 @@ async def test_filters_order_record_and_notes(api: Api) -> None:
     assert body["total"] == 5 and body["page"] == 1
 
     async def ids(query: str) -> list[str]:
-        return [i["id"] for i in (await _get(api, f"/api/history?{query}"))["items"]]
+        body = await _get(api, f"/api/history?{query}")
+        assert body["total"] == len(body["items"]), query  # counted or from print_counts
+        return [i["id"] for i in body["items"]]
 
     assert await ids("printer=p2") == [d, b]
     assert await ids("outcome=failed") == [b]
@@ -169,6 +171,8 @@ async def test_stats_against_hand_computed_values(api: Api) -> None:
     assert (day1["date"], day1["prints"], day1["finished"], day1["failed"]) == (
         rfc3339(T0)[:10], 2, 1, 1)  # fmt: skip
     assert day1["grams"] == 37.0 and day1["hours"] == 2.5
+    assert day1["grams_by_material"] == {"PLA": 35.0, "PETG": 2.0}
+    assert day2["grams_by_material"] == {"PETG": 12.0}
     assert (day2["prints"], day2["cancelled"], day2["grams"], day2["hours"]) == (2, 1, 12.0, 1.25)
     p1 = await _get(api, f"/api/history/stats?since={since}&until={until}&printer=p1")
     assert p1["prints"] == 2 and p1["filament"]["grams"] == 37.0

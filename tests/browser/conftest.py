@@ -180,7 +180,7 @@ async def browser() -> AsyncIterator[Any]:
 
 
 class PageWatch:
-    """What a page reported: script errors, console errors and dialogs (e.g. an injected alert)."""
+    """What a page reported: script errors, console errors and alerts (e.g. an injected one)."""
 
     def __init__(self, page: Any) -> None:
         self.errors: list[str] = []
@@ -189,6 +189,11 @@ class PageWatch:
         page.on("console", self._console)
 
         async def dismiss(dialog: Any) -> None:
+            # The page's own "are you sure?" questions are answered yes; anything else (an
+            # alert() that injected markup would run) is recorded.
+            if dialog.type == "confirm":
+                await dialog.accept()
+                return
             self.dialogs.append(f"{dialog.type}: {dialog.message}")
             await dialog.dismiss()
 

@@ -24,7 +24,8 @@ XSS_NAME = "<img src=x onerror=alert(1)>"
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def farm(site: Site) -> AsyncIterator[Site]:
-    """Two printers printing a two-hour file (two minutes at 60x), one idle, one unreachable."""
+    """Two Bambu printers printing a two-hour file (two minutes at 60x), an idle Bambu and an
+    idle Klipper printer, and one that is never reachable."""
     for name, model in (("Alpha", "X1C"), ("Bravo", "P1S")):
         await site.add_bambu(name, model)
         sim = site.sims[name]
@@ -38,6 +39,14 @@ async def farm(site: Site) -> AsyncIterator[Site]:
     )
     assert status == 201, body
     site.printers["Gone"] = body["id"]
+    delta = await site.fleet.add("moonraker")
+    status, body = await site.call(
+        "POST",
+        "/api/printers",
+        {"name": "Delta", "protocol": "moonraker", "host": delta.host, "api_key": delta.secret},
+    )
+    assert status == 201, body
+    site.printers["Delta"] = body["id"]
     status, body = await site.call(
         "POST", "/api/users", {"username": "vera", "password": VIEWER_PASSWORD, "role": "viewer"}
     )
@@ -69,6 +78,16 @@ def assert_clean(page: Any) -> None:
     assert page.watch.dialogs == [], page.watch.dialogs
 
 
+async def test_an_empty_farm_says_how_to_add_printers(site: Site, page: Any) -> None:
+    """Runs first in this module, before the `farm` fixture has added any printer."""
+    assert not site.printers, "this test must run before the farm is set up"
+    await login(page, site.base, "admin", ADMIN_PASSWORD)
+    await expect(page.get_by_role("heading", name="No printers yet")).to_be_visible()
+    await expect(page.locator("main")).to_contain_text("POST /api/printers")
+    await screenshot(page, "00-empty-farm")
+    assert_clean(page)
+
+
 async def test_security_headers_and_assets(farm: Site) -> None:
     async with farm.session.get(farm.base + "/") as r:
         assert r.status == 200
@@ -97,6 +116,11 @@ async def test_login_overview_and_live_progress(farm: Site, page: Any) -> None:
     await expect(alpha.locator(".badge")).to_have_text("printing", timeout=10_000)
     await expect(alpha).to_contain_text("bracket")
     await expect(alpha.locator(".tray")).to_have_count(9)  # two AMS units + the external spool
+    # An HMS error on the idle printer shows on its card with its code.
+    farm.sims[XSS_NAME].printer.raise_hms(0x0C000300, 0x00010001)
+    await expect(card(page, farm, XSS_NAME).locator(".errors")).to_contain_text(
+        "0C00_0300_0001_0001", timeout=10_000
+    )
     await expect(card(page, farm, "Gone").locator(".badge")).to_have_text("offline")
     await expect(card(page, farm, "Gone")).to_contain_text("last seen never")
     first = await percent(alpha)
@@ -148,6 +172,7 @@ async def test_pause_and_resume_from_the_detail_page(farm: Site, page: Any) -> N
 async def test_viewer_sees_no_controls_and_the_api_refuses(farm: Site, page: Any) -> None:
     await login(page, farm.base, "vera", VIEWER_PASSWORD)
     await expect(page.get_by_role("link", name="Users")).to_have_count(0)
+    await expect(page.get_by_role("link", name="Webhooks")).to_have_count(0)
     await page.get_by_role("link", name="Alpha").click()
     await expect(page.locator(".detail-head .badge")).to_have_text("printing", timeout=10_000)
     await expect(page.get_by_role("heading", name="Controls")).to_have_count(0)
@@ -303,3 +328,75 @@ async def test_history_lists_prints_and_exports_csv(farm: Site, page: Any) -> No
     assert lines[0].startswith("id,printer_id,printer_name,file")
     assert any("Alpha" in line and "bracket" in line for line in lines[1:]), lines
     assert_clean(page)
+
+
+async def test_upload_queue_clear_the_bed_and_dispatch(farm: Site, page: Any) -> None:
+    await login(page, farm.base, "admin", ADMIN_PASSWORD)
+    await page.get_by_role("link", name="Queue").click()
+    await expect(page.get_by_text("The queue is empty")).to_be_visible()
+    gcode = demo_gcode(1200, 20, 4.0)
+    await page.locator("#upload-input").set_input_files(
+        files=[{"name": "clip.gcode", "mimeType": "text/x-gcode", "buffer": gcode}]
+    )
+    uploaded = page.locator(".files .file").filter(has_text="clip.gcode")
+    await expect(uploaded).to_contain_text("20")  # layers, from the file's header
+    await expect(uploaded).to_contain_text("20 min")
+    await uploaded.get_by_role("button", name="Queue clip.gcode").click()
+    await page.get_by_label("Print on").select_option("printer")
+    await page.get_by_label("Printer", exact=True).select_option(label="Delta")
+    await page.get_by_label("Hold").check()
+    await page.get_by_role("button", name="Add to queue").click()
+    job = page.locator(".jobs .job-row").filter(has_text="clip.gcode")
+    await expect(job.locator(".badge")).to_have_text("held")
+    await job.get_by_role("button", name="Release").click()
+    await expect(job.locator(".badge")).to_have_text("queued")
+    # A printer the hub has not seen emptied waits for a person to confirm its bed.
+    await expect(job).to_contain_text("Waiting: bed not cleared on Delta")
+    await screenshot(page, "13-queue-waiting")
+    await page.get_by_role("link", name="Farm").click()
+    delta = card(page, farm, "Delta")
+    await expect(delta).to_contain_text("Bed not cleared")
+    await delta.get_by_role("link").click()
+    await page.get_by_role("button", name="Bed cleared").click()
+    # The dispatcher sends the job at once; the page follows over /ws.
+    await expect(page.locator(".detail-head .badge")).to_have_text("printing", timeout=20_000)
+    await expect(page.locator(".job .file")).to_contain_text("clip")  # as the dispatcher named it
+    await page.get_by_role("link", name="Queue").click()
+    await expect(job.locator(".badge")).to_have_text("printing")
+    await screenshot(page, "14-queue-printing")
+    status, body = await farm.call("GET", "/api/queue")
+    assert status == 200 and body["items"][0]["printer_id"] == farm.printers["Delta"], body
+    assert_clean(page)
+
+
+async def test_api_tokens_and_webhooks(farm: Site, page: Any) -> None:
+    await login(page, farm.base, "admin", ADMIN_PASSWORD)
+    await page.get_by_role("link", name="Tokens").click()
+    await page.get_by_label("Name").fill("wall display")
+    await page.get_by_label("Role").select_option("viewer")
+    await page.get_by_role("button", name="Create token").click()
+    secret = await page.locator(".secret-value").text_content()
+    assert secret
+    status, me = await farm.call("GET", "/api/auth/me", token=secret)
+    assert status == 200 and me["username"] == "admin", me
+    await page.get_by_role("button", name="Done").click()
+    row = page.get_by_role("row").filter(has_text="wall display")
+    await row.get_by_role("button", name="Revoke").click()
+    await expect(row).to_have_count(0)
+    status, _ = await farm.call("GET", "/api/auth/me", token=secret)
+    assert status == 401
+
+    await page.get_by_role("link", name="Webhooks").click()
+    await page.get_by_label("URL").fill("http://127.0.0.1:9/hook")
+    await page.get_by_role("button", name="Add webhook").click()
+    # The hub's refusal (an address in a refused range) is shown as its problem detail.
+    await expect(page.get_by_role("alert")).to_contain_text("url")
+    await page.get_by_label("URL").fill("http://localhost:9/hook")
+    await page.get_by_role("button", name="Add webhook").click()
+    await expect(page.locator(".secret-value")).to_contain_text("whsec_")
+    hook = page.get_by_role("row").filter(has_text="http://localhost:9/hook")
+    await hook.get_by_role("button", name="Test").click()
+    await expect(page.get_by_role("status").filter(has_text="Test message queued")).to_be_visible()
+    await hook.get_by_role("button", name="Deliveries").click()
+    await expect(page.locator("table").first).to_contain_text("webhook.test")
+    await screenshot(page, "15-webhooks")

@@ -132,3 +132,41 @@ async def test_bambu_tray_is_matched_to_its_spool(
 
     await wait_for(freed, what="the empty tray freed")
     await served.shutdown()
+
+
+async def test_printer_disconnect_mid_print_books_once(
+    db_url: str,
+    tmp_path: Path,
+    fleet: Fleet,  # noqa: F811
+) -> None:
+    sim = await fleet.add("prusalink")
+    served = await serve(db_url, tmp_path)
+    printer_id = await register(served, sim)
+    spool = await call(served, "POST", "/api/filaments", {"material": "PETG", "color": "#0000FF"})
+    await call(served, "PUT", f"/api/printers/{printer_id}/trays/254", {"spool_id": spool["id"]})
+    await served.watch()
+    await fleet.load_file(sim, "lid.gcode", demo_gcode(150, 30, GRAMS))
+    sim.printer.start_print("lid.gcode")
+    await wait_for(lambda: "started" in served.lifecycle(), what="the started step")
+    gearbox(fleet).shift(CRAWL_SPEED)
+    sim.faults.go_silent(True)
+    await wait_for(
+        lambda: served.hub.printer_status(printer_id)["connection"] != "online",
+        timeout=20, what="the hub losing the printer",
+    )  # fmt: skip
+    sim.faults.go_silent(False)
+    gearbox(fleet).shift(FAST_SPEED)
+
+    async def booked() -> list[dict[str, Any]] | None:
+        items, _ = await history_store.page(
+            served.hub.db, history_store.Filters(printer_id=printer_id), limit=10
+        )
+        return items if any(i["filament"]["grams"] is not None for i in items) else None
+
+    (record,) = await wait_for(booked, timeout=30, what="the print booked")
+    assert record["outcome"] == "finished"
+    assert record["filament"]["grams"] == pytest.approx(GRAMS)
+    ledger = await call(served, "GET", f"/api/filaments/{spool['id']}/ledger")
+    assert [e["kind"] for e in ledger["items"]] == ["initial", "print"]
+    assert ledger["sum_g"] == pytest.approx(1000.0 - GRAMS)
+    await served.shutdown()

@@ -109,11 +109,18 @@ function handle(msg) {
       return;
     case "print.lifecycle":
       farm.messages++;
+      // A print's end changes the printer's `bed_clear` in its configuration.
+      if (["finished", "failed", "cancelled"].includes(p.kind)) refreshPrintersSoon();
       emit("lifecycle", p);
       return;
     case "queue.update":
       farm.messages++;
+      refreshPrintersSoon();
       emit("queue", p);
+      return;
+    case "filament.update":
+      farm.messages++;
+      emit("filament", p);
       return;
     default:
       // subscribed, pong, error, dropped: nothing to draw. A `dropped` only loses events, and
@@ -143,6 +150,13 @@ export async function refreshUnread() {
 }
 
 let refreshing = null;
+let refreshTimer = null;
+
+/** Re-read the printer list once after a burst of events. */
+function refreshPrintersSoon() {
+  clearTimeout(refreshTimer);
+  refreshTimer = setTimeout(() => refreshPrinters().catch(() => {}), 1000);
+}
 
 /** Re-read the printer configurations (names, tags...), e.g. after one was added. */
 export function refreshPrinters() {
@@ -150,7 +164,10 @@ export function refreshPrinters() {
     refreshing = api("GET", "/api/printers")
       .then((list) => {
         const items = Array.isArray(list) ? list : list.items;
+        const before = farm.printers;
         farm.printers = new Map(items.map((p) => [p.id, p]));
+        // Cards re-render on their own printer's changes only: tell those whose settings changed.
+        for (const p of items) if (JSON.stringify(before.get(p.id)) !== JSON.stringify(p)) touch(p.id);
         for (const id of [...farm.status.keys()]) if (!farm.printers.has(id)) farm.status.delete(id);
         farm.loaded = true;
         emit("printers", farm.printers);

@@ -12,15 +12,20 @@ import { NotificationsPage } from "./pages/notifications.js";
 import { UsersPage } from "./pages/users.js";
 import { FilamentPage } from "./pages/filament.js";
 import { HistoryPage } from "./pages/history.js";
+import { QueuePage } from "./pages/queue.js";
+import { TokensPage, WebhooksPage } from "./pages/integrations.js";
 import { html, Loading } from "./ui.js";
 
 // Each page: hash pattern, title, component, minimum role, shown in the navigation.
 const ROUTES = [
   { path: /^\/$/, title: "Farm", nav: "#/", page: FarmPage, role: "viewer" },
   { path: /^\/printers\/([^/]+)$/, title: "Printer", page: PrinterPage, role: "viewer" },
+  { path: /^\/queue$/, title: "Queue", nav: "#/queue", page: QueuePage, role: "viewer" },
   { path: /^\/filament$/, title: "Filament", nav: "#/filament", page: FilamentPage, role: "viewer" },
   { path: /^\/history$/, title: "History", nav: "#/history", page: HistoryPage, role: "viewer" },
   { path: /^\/notifications$/, title: "Notifications", nav: "#/notifications", page: NotificationsPage, role: "viewer" },
+  { path: /^\/tokens$/, title: "Tokens", nav: "#/tokens", page: TokensPage, role: "viewer" },
+  { path: /^\/webhooks$/, title: "Webhooks", nav: "#/webhooks", page: WebhooksPage, role: "admin" },
   { path: /^\/users$/, title: "Users", nav: "#/users", page: UsersPage, role: "admin" },
 ];
 

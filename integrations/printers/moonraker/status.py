@@ -73,6 +73,12 @@ class KlipperStatus:
         status = str(job.get("status") or "")
         current = self.history_job
         if status == IN_PROGRESS:
+            if current is not None and current.get("job_id") != job.get("job_id"):
+                # A new print starts from nothing: the progress still cached is the last one's.
+                for name in ("virtual_sdcard", "display_status"):
+                    obj = self.objects.get(name)
+                    if isinstance(obj, dict) and "progress" in obj:
+                        obj["progress"] = 0.0
             self.history_job = job
         elif current is not None and current.get("job_id") == job.get("job_id"):
             self.history_job = job  # the current print ended; its id names it until the next
@@ -146,12 +152,13 @@ class KlipperStatus:
         current = self.history_job
         if self.history_available and current is not None:
             running = current.get("status") == IN_PROGRESS
-            if state in (PrintState.PRINTING, PrintState.PAUSED) and not running:
-                # A new print shows before its history entry: which job is it? Wait for
-                # `notify_history_changed`, so two prints never share one id.
+            active = state in (PrintState.PRINTING, PrintState.PAUSED)
+            if active != running or current.get("filename") != filename:
+                # Between a history change and the status update that shows it (a new print
+                # running before its `added`, or the last print's final state after it): which
+                # job is it? Say none, so two prints never share one id and none is told twice.
                 return None
-            if current.get("filename") == filename:
-                key, started_at = str(current.get("job_id")), _float(current.get("start_time"))
+            key, started_at = str(current.get("job_id")), _float(current.get("start_time"))
         return Job(
             file=str(filename),
             progress=100.0 if state is PrintState.FINISHED else progress,

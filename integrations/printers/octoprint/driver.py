@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -92,6 +93,7 @@ class OctoPrintDriver(HttpPollingDriver):
                         self._publish(self._status.current(self.printer_id))
 
     async def _poll(self, http: aiohttp.ClientSession) -> PrinterState:
+        asked_at = time.monotonic()  # a print event arriving meanwhile makes this poll old news
         code, printer = await poll_json(
             http, "/api/printer", printer_id=self.printer_id, accept=(409,)
         )
@@ -100,6 +102,7 @@ class OctoPrintDriver(HttpPollingDriver):
             self.printer_id,
             printer if code == 200 and isinstance(printer, dict) else None,
             job if isinstance(job, dict) else {},
+            asked_at,
         )
 
     def _request_for(self, name: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:

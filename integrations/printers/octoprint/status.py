@@ -45,7 +45,9 @@ class OctoPrintStatus:
         self._started_at: float | None = None
         self._started_mono = 0.0
         self._last_job: Job | None = None
-        self._early = False  # the polled bodies predate the print's start event
+        self._file: str | None = None  # the file named by the print's start event
+        self._event_mono = 0.0  # when the last print event arrived
+        self._stale = False  # the polled bodies were asked for before the last print event
         self.printer: dict[str, Any] | None = None  # the last polled bodies
         self.job: dict[str, Any] = {}
 
@@ -53,7 +55,7 @@ class OctoPrintStatus:
         """Forget the print in flight and any final state: how it ended while the hub was not
         looking is for the print tracker to settle, and an old outcome is not the state now."""
         self._active, self._cancelling, self._outcome = False, False, None
-        self._key = self._started_at = self._last_job = None
+        self._key = self._started_at = self._last_job = self._file = None
         self.events = False
 
     def on_event(self, kind: str, payload: dict[str, Any]) -> bool:
@@ -63,7 +65,10 @@ class OctoPrintStatus:
             self._active, self._outcome, self._cancelling = True, None, False
             self._key = f"print-{time.time_ns()}-{next(_keys)}"
             self._started_at, self._started_mono = time.time(), time.monotonic()
+            self._file = name or None
             self._last_job = Job(file=name, started_at=self._started_at, key=self._key)
+            self._event_mono = self._started_mono
+            self._stale = True
             return True
         outcome = _END_EVENTS.get(kind)
         if kind == "PrintFailed":
@@ -73,6 +78,7 @@ class OctoPrintStatus:
             outcome = PrintState.CANCELLED if cancelled else PrintState.FAILED
         if outcome is None:
             return False
+        self._event_mono, self._stale = time.monotonic(), True
         self._active, self._cancelling, self._outcome = False, False, outcome
         if self._last_job is not None and outcome is PrintState.FINISHED:
             self._last_job = replace(self._last_job, progress=100.0, remaining_s=0)
@@ -88,11 +94,12 @@ class OctoPrintStatus:
             or flags.get("cancelling")
         )
         if busy and not self._active and self.events and self._outcome is not None:
-            return self._outcome  # a poll answered before the end event arrived
-        self._early = False
+            # Still cancelling or finishing, or polled before the end event: a new print
+            # always comes with its own PrintStarted.
+            return self._outcome
         if not busy and self._active and self.events:
-            if time.monotonic() - self._started_mono < _START_GRACE_S:
-                busy = self._early = True  # a poll answered before the start event arrived
+            if self._stale or time.monotonic() - self._started_mono < _START_GRACE_S:
+                busy = True  # polled before the start event, or OctoPrint still starting
         if busy:
             if not self._active:
                 # A print the hub did not see start (joined mid-print): no key, no start time.
@@ -125,14 +132,16 @@ class OctoPrintStatus:
         progress = _dict(job.get("progress"))
         file = _dict(_dict(job.get("job")).get("file"))
         name = str(file.get("display") or file.get("name") or "")
+        if self._key is not None and self._file:
+            name = self._file  # the start event names the print's file; a poll may be older
         done = _float(progress.get("completion"))
         if state is PrintState.IDLE:
             # The last job OctoPrint still shows: how far it got, for a print that ended
             # while the hub was away (no start time, no key: it is matched by file and progress).
             return Job(file=name, progress=round(done, 2)) if name and done is not None else None
         left = _float(progress.get("printTimeLeft"))
-        if self._early:
-            done, left = 0.0, None  # those numbers are the previous print's
+        if self._stale and self._key is not None:
+            done, left = 0.0, None  # polled before this print started: the last print's numbers
         filament = _dict(_dict(job.get("job")).get("filament"))
         # The slicer's length for the whole file, summed over the tools.
         lengths = [_float(_dict(tool).get("length")) for tool in filament.values()]
@@ -148,10 +157,17 @@ class OctoPrintStatus:
         return self._last_job
 
     def to_state(
-        self, printer_id: str, printer: dict[str, Any] | None, job: dict[str, Any]
+        self,
+        printer_id: str,
+        printer: dict[str, Any] | None,
+        job: dict[str, Any],
+        asked_at: float | None = None,
     ) -> PrinterState:
-        """Build the snapshot; `printer` is None when OctoPrint answered 409 (not operational)."""
+        """Build the snapshot from a poll asked at monotonic `asked_at`; `printer` is None when
+        OctoPrint answered 409 (not operational)."""
         self.printer, self.job = printer, job
+        asked = time.monotonic() if asked_at is None else asked_at
+        self._stale = asked < self._event_mono
         return self.current(printer_id)
 
     def current(self, printer_id: str) -> PrinterState:

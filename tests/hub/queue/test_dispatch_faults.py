@@ -48,8 +48,12 @@ async def test_watchdog_requeues_then_fails_a_start_that_never_happens(
     assert "did not start printing within 1 s" in failed["last_error"]
     assert [r["state"] for r in failed["runs"]] == ["requeued", "requeued"]
     assert sim.printer.ignored_starts == 2 and sim.printer.log == []
-    notes = await farm.ok("GET", "/api/notifications?per_page=100")
-    assert any(n["kind"] == "queue_job_failed" for n in notes["items"])
+
+    async def failed_note() -> bool:
+        notes = await farm.ok("GET", "/api/notifications?per_page=100")
+        return any(n["kind"] == "queue_job_failed" for n in notes["items"])
+
+    await wait_for(failed_note, timeout=5, what="queue_job_failed notification")
 
 
 async def test_forced_dispatch_checks_fit_and_skips_the_bed_gate(farm_factory: FarmFactory) -> None:
@@ -70,7 +74,9 @@ async def test_forced_dispatch_checks_fit_and_skips_the_bed_gate(farm_factory: F
         "POST", "/api/queue/dispatch", {"job_id": pla_job["id"], "printer_id": printer_id}
     )
     assert [d["job_id"] for d in result["dispatched"]] == [pla_job["id"]]
-    assert result["dispatched"][0]["ams_mapping"] == [0]
+    (tray,) = result["dispatched"][0]["ams_mapping"]
+    loaded = sim.printer.tray(tray)
+    assert (loaded.material, loaded.color) == ("PLA", "FFFFFFFF")
     status, body = await farm.call("POST", "/api/queue/dispatch", {"job_id": pla_job["id"]})
     assert status == 409, body
     await wait_for(lambda: _job_state(farm, pla_job["id"], "done"), timeout=20, what="printed")

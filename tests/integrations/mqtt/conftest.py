@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import ssl
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -29,7 +30,8 @@ class TcpProxy:
     """Forwards loopback connections to the broker; `cut` drops them like a dead link, `down`
     refuses new ones (a broker restart, as the hub sees it) until `up`."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        self.tls = tls  # terminate TLS here (an `mqtts://` broker, as the hub sees it)
         self.server: asyncio.Server | None = None
         self.port = 0
         self.writers: set[asyncio.StreamWriter] = set()
@@ -37,7 +39,7 @@ class TcpProxy:
 
     async def up(self) -> None:
         """Listen (on the same port as before, after a `down`)."""
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", self.port, ssl=self.tls)
         self.port = self.server.sockets[0].getsockname()[1]
 
     async def down(self) -> None:
@@ -171,15 +173,16 @@ class MqttHub:
 
 
 def mqtt_settings(
-    db_url: str, tmp_path: Path, port: int, base: str, prefix: str, **env: str
+    db_url: str, tmp_path: Path, port: int, base: str, prefix: str, scheme: str = "mqtt", **env: str
 ) -> Any:
     """Hub settings with MQTT on, through the proxy, on this test's topics."""
     return make_settings(
         db_url,
         tmp_path,
-        PRINTFORGE_MQTT_URL=f"mqtt://127.0.0.1:{port}",
+        PRINTFORGE_MQTT_URL=f"{scheme}://127.0.0.1:{port}",
         PRINTFORGE_MQTT_BASE_TOPIC=base,
         PRINTFORGE_MQTT_DISCOVERY_PREFIX=prefix,
+        PRINTFORGE_MQTT_HA_STATUS_TOPIC=f"{prefix}/status",
         PRINTFORGE_MQTT_HUB_URL="https://hub.example.test:3443",
         **env,
     )

@@ -4,6 +4,7 @@ reconnect that re-publishes the retained state."""
 
 from __future__ import annotations
 
+from hub.events import QueueJobChanged, SpoolChanged
 from hub.model import PrintState
 from tests.helpers import wait_for
 from tests.integrations.mqtt.conftest import MqttHub
@@ -28,6 +29,13 @@ async def test_a_button_press_pauses_a_simulated_print(mqtt_hub: MqttHub) -> Non
             lambda: (ha.json(state_topic) or {}).get("state") == "paused", what="paused state"
         )
         assert ha.json(result_topic) == {"command": "pause", "result": "ok"}
+        # The pause is an event too: a lifecycle step, then the stored notification.
+        lifecycle = f"{m.base}/printer/{printer_id}/lifecycle"
+        await wait_for(lambda: (ha.json(lifecycle) or {}).get("kind") == "paused", what="step")
+        notification = f"{m.base}/printer/{printer_id}/notification"
+        await wait_for(lambda: ha.json(notification), what="the notification")
+        assert ha.json(notification)["kind"] == "print_paused" and ha.json(notification)["id"]
+        assert (ha.json(f"{m.base}/printer/{printer_id}/progress") or {}).get("job_key")
 
         await ha.client.publish(f"{command}/light", b"maybe", qos=1)
         await wait_for(
@@ -98,3 +106,25 @@ async def test_last_will_reconnect_and_republish_after_a_broker_restart(
         )
         assert fresh.json(state_topic)["printer_id"] == printer_id
         assert fresh.json(state_topic)["online"] is True
+
+
+async def test_filament_and_queue_changes_are_published(mqtt_hub: MqttHub) -> None:
+    m = mqtt_hub
+    async with m.watch() as ha:
+        await wait_for(lambda: m.bridge.connected.is_set(), what="connected")
+        # As the filament and queue services announce their changes on the bus.
+        spool = {"id": "s-1", "material": "PETG", "remaining_g": 412.5}
+        m.hub.bus.publish(SpoolChanged("s-1", "consumed", "p-1", 2, 412.5, spool))
+        job = {"id": "j-1", "state": "queued", "file": "bracket.gcode"}
+        m.hub.bus.publish(QueueJobChanged("j-1", "queued", None, job))
+        await wait_for(lambda: ha.json(f"{m.base}/filament"), what="spool change")
+        await wait_for(lambda: ha.json(f"{m.base}/queue"), what="queue change")
+    assert ha.json(f"{m.base}/filament") == {
+        "reason": "consumed",
+        "spool_id": "s-1",
+        "printer_id": "p-1",
+        "tray": 2,
+        "remaining_g": 412.5,
+        "spool": spool,
+    }
+    assert ha.json(f"{m.base}/queue") == job

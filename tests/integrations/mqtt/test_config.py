@@ -18,6 +18,7 @@ def test_the_url_alone_turns_it_on_with_the_documented_defaults() -> None:
     settings = load(None, env={"PRINTFORGE_MQTT_URL": "mqtt://127.0.0.1:1883"}).mqtt
     assert settings == MqttSettings(url="mqtt://127.0.0.1:1883")
     assert (settings.base_topic, settings.discovery_prefix) == ("printforge", "homeassistant")
+    assert settings.ha_status_topic == "homeassistant/status"
     assert settings.discovery and settings.commands and not settings.tls_insecure
     assert load(None, env={}).mqtt.url is None  # off unless asked for
     options = client_options(settings, "c", "printforge/status")

@@ -21,7 +21,8 @@ classes and units), each checked below under its number:
   R7 A button has a `command_topic` and no `state_topic`.
   R8 A light (default schema) has a `command_topic`; `state_value_template` renders to
      `payload_on` or `payload_off`.
-  R9 HA publishes `online` to `<discovery_prefix>/status` when it starts; devices re-send
+  R9 HA publishes `online` to its birth topic (https://www.home-assistant.io/docs/mqtt/birth_will/,
+     default `homeassistant/status`; here the test's own) when it starts; devices re-send
      their configs then.
   R10 An empty retained payload on a config topic removes the entity.
 """
@@ -202,8 +203,13 @@ async def test_discovery_configs_follow_the_ha_rules_and_read_the_retained_state
     assert {"material", "color", "remain", "unit", "slot"} <= set(tray_state)
     assert render(tray["value_template"], tray_state) == (tray_state["label"])
 
-    # Unique ids and the hub's identity survive a restart.
-    await m.restart()
+    # Unique ids and the hub's identity survive a restart; a clean stop says `offline`.
+    async with m.watch() as around:
+        await wait_for(lambda: around.last(f"{m.base}/status") == b"online", what="online")
+        await m.restart()
+        await wait_for(lambda: around.count(f"{m.base}/status") >= 3, what="offline, online")
+        said = [p for t, p, _ in around.messages if t == f"{m.base}/status"]
+        assert said[-2:] == [b"offline", b"online"], said
     async with m.watch() as after:
         await wait_for(
             lambda: after.count(f"{m.base}/status") and after.last(f"{m.base}/status") == b"online",

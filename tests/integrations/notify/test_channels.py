@@ -182,6 +182,7 @@ async def test_channel_validation(outbound: Outbound) -> None:
             "quiet_hours.timezone",
         ),
         ({"name": "x", "url": "ntfy://t", "events": ["print*"]}, "events.0"),
+        ({"name": "x", "url": "ntfy://t", "events": ["queue.job.failed", "prnter.*"]}, "events.1"),
     ]  # fmt: skip
     for body, field in cases:
         r = await outbound.client.post(BASE, json=body, headers=outbound.admin)

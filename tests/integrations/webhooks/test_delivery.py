@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from prometheus_client.parser import text_string_to_metric_families
 from standardwebhooks.webhooks import Webhook
 
 from hub.events import NotificationStored, PrintRecorded
@@ -82,6 +83,18 @@ async def test_signed_delivery_and_deliveries_list(outbound: Outbound) -> None:
     )
     assert [d["event_type"] for d in items] == ["print.finished", "print.started"]
     assert all(d["last_status"] == 200 and d["attempts"] == 1 for d in items)
+
+    async def metrics() -> dict[str, float]:
+        r = await outbound.client.get("/api/metrics", headers=outbound.admin)
+        text = await r.get_data(as_text=True)
+        return {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
+
+    async def four_delivered() -> Any:
+        samples = await metrics()
+        return samples if samples["printforge_outbox_delivered_total"] == 4 else None
+
+    samples = await wait_for(four_delivered, what="the delivered counter")
+    assert samples["printforge_outbox_attempts_total"] == 4
 
 
 async def _all_delivered(outbound: Outbound, hook_id: str, count: int) -> Any:
@@ -230,6 +243,7 @@ async def test_test_message_and_validation(outbound: Outbound) -> None:
         ({"url": "http://10.1.2.3/hook", "events": ["*"]}, "url"),
         ({"url": "https://example.com/x", "events": ["Print!"]}, "events.0"),
         ({"url": "https://example.com/x", "events": []}, "events"),
+        ({"url": "https://example.com/x", "events": ["print.*", "print.strated"]}, "events.1"),
         ({"url": "https://example.com/x", "events": ["*"], "secret": "mine"}, "secret"),
     ]
     for body, field in cases:

@@ -7,12 +7,22 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.api.conftest import ADMIN_PASSWORD, reset_database
 from tests.helpers import wait_for
 from tests.integrations.conftest import FAST, outbound_hub
 from tests.integrations.receiver import Receiver
 
 REPO = Path(__file__).parents[3]
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    """SQLite only: the restart test in test_delivery.py covers both engines; this one is about
+    the process dying, which is the same on either."""
+    return f"sqlite+aiosqlite:///{tmp_path / 'kill.db'}"
+
 
 # The first hub runs in its own process: it stores an endpoint, takes 8 events from its bus
 # into the outbox, says "ready", and keeps trying to deliver until it is killed.

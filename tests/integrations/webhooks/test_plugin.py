@@ -53,6 +53,9 @@ def test_bus_events_become_typed_messages() -> None:
     (item,) = outbound(spool, 9.0)
     assert item.type == "filament.spool.weighed" and item.data["remaining_g"] == 512.5
     assert item.type in EVENT_TYPES and outbound(object(), 9.0) == []
+    # A queue notification is sent as `notification` only: queue.job.* carries the job itself.
+    queued = {**note, "id": "n3", "kind": "queue_job_failed"}
+    assert [i.type for i in outbound(NotificationStored("p1", queued), 9.0)] == ["notification"]
     (job,) = outbound(QueueJobChanged("j1", "printing", "p1", {"id": "j1"}), 9.0)
     assert job.type == "queue.job.printing" and job.type in EVENT_TYPES
     assert job.data == {"job_id": "j1", "printer_id": "p1", "job": {"id": "j1"}}

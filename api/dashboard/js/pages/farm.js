@@ -5,10 +5,52 @@ import { useEffect, useRef, useState } from "../../vendor/hooks.js";
 import { farm, on, refreshPrinters, watchPrinter } from "../live.js";
 import { ago, cssColor, duration, eta, html, Loading, memo, Problem, STATES, temp } from "../ui.js";
 
-/** Re-render the caller whenever printer `id` changes; returns [config, status]. */
-export function usePrinter(id) {
+// Which cards are on (or near) the screen. A card off screen is not re-rendered when its
+// printer changes, only marked stale and redrawn when it scrolls into view: with 200 printers
+// most updates then cost nothing but the store write.
+const shown = new WeakMap(); // element -> boolean
+const onShown = new WeakMap(); // element -> callback(isShown)
+const observer =
+  typeof IntersectionObserver === "function"
+    ? new IntersectionObserver(
+        (entries) => {
+          for (const e of entries) {
+            shown.set(e.target, e.isIntersecting);
+            onShown.get(e.target)?.(e.isIntersecting);
+          }
+        },
+        { rootMargin: "300px 0px" },
+      )
+    : null;
+
+/**
+ * Re-render the caller whenever printer `id` changes; returns [config, status]. With `ref` (the
+ * card's element), changes while the element is off screen wait until it is shown again.
+ */
+export function usePrinter(id, ref = null) {
   const [, setVersion] = useState(0);
-  useEffect(() => watchPrinter(id, () => setVersion((v) => v + 1)), [id]);
+  useEffect(() => {
+    const bump = () => setVersion((v) => v + 1);
+    const el = ref?.current;
+    if (!el || !observer) return watchPrinter(id, bump);
+    let stale = false;
+    onShown.set(el, (isShown) => {
+      if (isShown && stale) {
+        stale = false;
+        bump();
+      }
+    });
+    observer.observe(el);
+    const off = watchPrinter(id, () => {
+      if (shown.get(el) === false) stale = true;
+      else bump();
+    });
+    return () => {
+      off();
+      observer.unobserve(el);
+      onShown.delete(el);
+    };
+  }, [id]);
   return [farm.printers.get(id), farm.status.get(id)];
 }
 
@@ -75,12 +117,13 @@ export function JobLine({ status }) {
 }
 
 function Card({ id }) {
-  const [cfg, status] = usePrinter(id);
-  if (!cfg) return null;
+  const ref = useRef(null);
+  const [cfg, status] = usePrinter(id, ref);
+  if (!cfg) return html`<li ref=${ref} hidden></li>`;
   const state = shownState(status);
   const t = status?.temps || {};
   const offline = state === "offline";
-  return html`<li class=${`card printer s-${state}`} data-printer=${id}>
+  return html`<li ref=${ref} class=${`card printer s-${state}`} data-printer=${id}>
     <div class="cam" aria-hidden="true"><span>No camera</span></div>
     <div class="head">
       <h2><a href=${`#/printers/${id}`}>${cfg.name}</a></h2>
@@ -95,7 +138,8 @@ function Card({ id }) {
           <div><dt>Bed</dt><dd>${temp(t.bed, t.bed_target)}</dd></div>
         </dl>
         <${Trays} status=${status} />
-        <${Errors} errors=${status?.errors} />`}
+        <${Errors} errors=${status?.errors} />
+        ${cfg.bed_clear === false && !["printing", "preparing", "paused"].includes(state) && html`<p class="bed-note">Bed not cleared: the queue waits.</p>`}`}
   </li>`;
 }
 

@@ -69,6 +69,18 @@ function HistoryTable({ items, showPrinter = true }) {
   </table></div>`;
 }
 
+/** Grams per day of the most used materials (five at most; the rest together). */
+function materialSeries(days) {
+  const totals = {};
+  for (const [, d] of days) for (const [m, g] of Object.entries(d.grams_by_material || {})) totals[m] = (totals[m] || 0) + g;
+  const top = Object.keys(totals).sort((a, b) => totals[b] - totals[a]);
+  const shown = top.slice(0, 5);
+  const series = shown.map((m, i) => ({ name: m, cls: `c${i + 1}`, points: days.map(([x, d]) => [x, d.grams_by_material?.[m] || 0]) }));
+  if (top.length > 5)
+    series.push({ name: "other", cls: "c6", points: days.map(([x, d]) => [x, top.slice(5).reduce((sum, m) => sum + (d.grams_by_material?.[m] || 0), 0)]) });
+  return series.length ? series : [{ name: "grams", cls: "c2", points: days.map(([x, d]) => [x, d.grams]) }];
+}
+
 function Charts({ query }) {
   const stats = useLoad(() => api("GET", `/api/history/stats?${query}`), [query]);
   if (stats.error) return html`<${Problem} error=${stats.error} onRetry=${stats.reload} />`;
@@ -89,8 +101,8 @@ function Charts({ query }) {
           series=${[{ name: "finished", cls: "c3", points: days.map(([x, d]) => [x, d.finished]) }, { name: "failed or cancelled", cls: "c1", points: days.map(([x, d]) => [x, d.failed + d.cancelled]) }]} /></section>
       <section class="card"><h2>Success rate per day</h2>
         <${LineChart} title="finished of ended prints (%)" xFormat=${day} yFormat=${(y) => `${Math.round(y)}%`} series=${[{ name: "success rate", cls: "c3", points: rate }]} /></section>
-      <section class="card"><h2>Filament per day</h2>
-        <${LineChart} bars title="grams per day" xFormat=${day} yFormat=${(y) => `${Math.round(y)} g`} series=${[{ name: "grams", cls: "c2", points: days.map(([x, d]) => [x, d.grams]) }]} /></section>
+      <section class="card"><h2>Filament per day by material</h2>
+        <${LineChart} bars title="grams per day" xFormat=${day} yFormat=${(y) => `${Math.round(y)} g`} series=${materialSeries(days)} /></section>
       <section class="card"><h2>Filament by material</h2>
         <${BarList} title="grams by material" unit="g" items=${s.filament.by_material.map((r) => ({ label: r.material || "unknown", value: r.grams }))} />
         <${BarList} title="grams by printer" unit="g" items=${s.filament.by_printer.map((r) => ({ label: printerName(r.printer_id), value: r.grams }))} /></section>

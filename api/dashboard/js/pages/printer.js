@@ -2,7 +2,7 @@
 
 import { useEffect, useRef, useState } from "../../vendor/hooks.js";
 import { api, can } from "../api.js";
-import { farm, watchPrinter } from "../live.js";
+import { farm, refreshPrinters, watchPrinter } from "../live.js";
 import { ago, html, LineChart, Loading, Problem, temp } from "../ui.js";
 import { PrinterSpools } from "./filament.js";
 import { PrinterHistory } from "./history.js";
@@ -48,7 +48,7 @@ function TempChart({ samples }) {
   return html`<${LineChart} title="Temperatures (°C) since this page opened, last 10 min" series=${series} xFormat=${clock} yFormat=${(y) => `${Math.round(y)}°`} />`;
 }
 
-function Controls({ id, status }) {
+function Controls({ id, status, cfg }) {
   const [busy, setBusy] = useState(null);
   const [error, setError] = useState(null);
   const [done, setDone] = useState(null);
@@ -69,6 +69,20 @@ function Controls({ id, status }) {
       setConfirmStop(false);
     }
   };
+  const clearBed = async () => {
+    setBusy("bed-cleared");
+    setError(null);
+    setDone(null);
+    try {
+      await api("POST", `/api/printers/${encodeURIComponent(id)}/bed-cleared`);
+      await refreshPrinters();
+      setDone("Bed marked clear: the queue may start the next job here.");
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(null);
+    }
+  };
   const running = ["printing", "preparing"].includes(state);
   const stoppable = running || state === "paused";
   if (state === "offline")
@@ -83,6 +97,7 @@ function Controls({ id, status }) {
       ${confirmStop && html`<span class="confirm" role="group" aria-label="confirm stop">Stop this print for good?
         <button type="button" class="danger" onClick=${() => send("stop", null, "Stop")}>Yes, stop</button>
         <button type="button" onClick=${() => setConfirmStop(false)}>Keep printing</button></span>`}
+      ${cfg.bed_clear === false && !running && html`<button type="button" class="primary" disabled=${busy} onClick=${clearBed}>Bed cleared</button>`}
       ${status?.light != null && html`<button type="button" aria-pressed=${!!status.light} disabled=${busy} onClick=${() => send("light", { on: !status.light }, "Light")}>
         Light ${status.light ? "on" : "off"}</button>`}
     </div>
@@ -125,7 +140,7 @@ export function PrinterPage({ params }) {
         <${JobLine} status=${status} />
         <${Errors} errors=${status?.errors} />
       </section>
-      <${Controls} id=${id} status=${status} />
+      <${Controls} id=${id} status=${status} cfg=${cfg} />
       <section class="card" aria-labelledby="live-title">
         <h2 id="live-title">Live values</h2>
         <dl class="facts wide">

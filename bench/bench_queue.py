@@ -1,0 +1,181 @@
+"""`make bench-queue`: the print queue's dispatcher on a large simulated farm.
+
+1,000 simulated Bambu printers (a separate process, real MQTT + FTPS on loopback) and a hub
+(`printforge serve`, SQLite) with 10,000 queued jobs. Measured:
+- dispatch latency: from a printer becoming free (its print ended, or the window's start) to the
+  printer receiving the start command for its next job (upload included), as the printers log
+  it, p50/p99/max over a steady-state window;
+- the dispatcher's CPU: the hub's CPU over the window minus its CPU over an equally long window
+  of the same farm with an empty queue (a first hub run), as a share of one core.
+
+    python bench/bench_queue.py [--printers 1000] [--jobs 10000] [--window-s 120]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from _proc import Worker, percentile, raise_fd_limit
+from hub_proc import HubProcess, write_json
+
+from hub.files import FileLibrary
+from hub.store import db as store
+from hub.store import printers as printers_store
+from hub.store import queue as queue_store
+from hub.store.queue import JobRow
+from integrations.simulator.cli import demo_project
+
+RESULTS = Path(tempfile.gettempdir())
+
+
+async def _chunks(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+async def store_farm(url: str, data_dir: Path, printers: list[dict[str, Any]]) -> None:
+    """The printers, with beds that clear themselves (nobody walks the farm in a benchmark)."""
+    database = await store.connect(url)
+    try:
+        await store.migrate(database)
+        async with database.transaction():
+            for e in printers:
+                await printers_store.create(
+                    database,
+                    {
+                        "name": e["name"], "protocol": "bambu", "host": e["host"],
+                        "port": e["port"], "serial": e["serial"], "model": e["model"],
+                        "access_code": e["access_code"], "ftps_port": e["ftps_port"],
+                        "auto_clear_bed": True,
+                    },
+                )  # fmt: skip
+    finally:
+        await database.disconnect()
+
+
+async def store_jobs(url: str, data_dir: Path, count: int, print_s: int) -> None:
+    """`count` queued jobs: 95 % PLA (any colour), 5 % ABS that no printer has, queued first
+    (high priority) so that every pass walks past them as a real queue's stuck jobs make it."""
+    database = await store.connect(url)
+    try:
+        library = FileLibrary(database, data_dir, 1 << 30)
+        pla, _ = await library.save(
+            "pla.gcode.3mf", _chunks(demo_project(print_s, 100, 10.0)), "bench"
+        )
+        abs_, _ = await library.save(
+            "abs.gcode.3mf", _chunks(demo_project(print_s, 100, 10.0, material="ABS")), "bench"
+        )
+        now = time.time()
+        async with database.transaction():
+            for i in range(count):
+                stuck = i % 20 == 0
+                file = abs_ if stuck else pla
+                material = "ABS" if stuck else "PLA"
+                await queue_store.insert_job(
+                    database,
+                    JobRow(
+                        id=str(uuid.uuid4()), file_id=file.id, plate=1, copies=1,
+                        copies_done=0, priority=1 if stuck else 0, position=float(i + 1),
+                        target={}, materials=[{"slot": 1, "material": material,
+                                               "color": None, "grams": 10.0}],
+                        state="queued", attempts=0, waiting_reason=None, last_error=None,
+                        added_by="bench", printer_id=None, run_id=None, created_at=now + i * 1e-6,
+                        updated_at=now,
+                    ),
+                )  # fmt: skip
+    finally:
+        await database.disconnect()
+
+
+async def hub_cpu_over(hub: HubProcess, seconds: float) -> float:
+    """The hub's CPU seconds over a window of `seconds`."""
+    before = hub.cpu()
+    await asyncio.sleep(seconds)
+    return hub.cpu() - before
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Both hub runs; the figures."""
+    workdir = Path(tempfile.mkdtemp(prefix="bench-queue-"))
+    fleet = Worker(
+        "simulator", "queue_fleet.py", "--printers", str(args.printers),
+        "--speed", str(args.speed), "--subnet", args.subnet,
+    )  # fmt: skip
+    ready = await fleet.start(limit_s=900)
+    print(f"fleet: {len(ready['printers'])} printers", flush=True)
+    extra = "[queue]\nstart_timeout_s = 900\n"
+    try:
+        # Run 1: the same farm, an empty queue: the hub's CPU without dispatching.
+        hub = HubProcess(workdir)
+        await hub.prepare([], extra)
+        data_dir = workdir / "data"
+        url = f"sqlite+aiosqlite:///{data_dir / 'printforge.db'}"
+        await store_farm(url, data_dir, ready["printers"])
+        health, online = await hub.start()
+        print(f"hub 1: healthy {health:.1f} s, printers online {online:.1f} s", flush=True)
+        await hub.settled(5.0)
+        idle_cpu = await hub_cpu_over(hub, args.window_s)
+        await hub.stop()
+        # Run 2: 10,000 jobs queued; measure a window once every printer has had its first job.
+        await store_jobs(url, data_dir, args.jobs, args.print_s)
+        hub = HubProcess(workdir)
+        await hub.prepare([], extra)
+        health, online = await hub.start()
+        print(f"hub 2: healthy {health:.1f} s, printers online {online:.1f} s", flush=True)
+        await hub.settled(args.warmup_s)
+        await fleet.ask("go")
+        busy_cpu = await hub_cpu_over(hub, args.window_s)
+        stats = await fleet.ask("stats")
+        await hub.stop()
+    finally:
+        await fleet.stop()
+    gaps = sorted(stats["gaps"])
+    return {
+        "printers": args.printers,
+        "jobs": args.jobs,
+        "speed": args.speed,
+        "print_s": args.print_s,
+        "window_s": args.window_s,
+        "starts_in_window": stats["starts"],
+        "dispatch_latency_s": {
+            "count": len(gaps),
+            "p50": percentile(gaps, 50) if gaps else None,
+            "p99": percentile(gaps, 99) if gaps else None,
+            "max": gaps[-1] if gaps else None,
+        },
+        "hub_cpu_core_share": {
+            "empty_queue": idle_cpu / args.window_s,
+            "dispatching": busy_cpu / args.window_s,
+            "dispatcher": (busy_cpu - idle_cpu) / args.window_s,
+        },
+    }
+
+
+def main() -> None:
+    """Parse arguments, run, print and save the figures."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    p.add_argument("--printers", type=int, default=1000)
+    p.add_argument("--jobs", type=int, default=10_000)
+    p.add_argument("--speed", type=float, default=30.0, help="simulated seconds per second")
+    p.add_argument("--print-s", type=int, default=1800, help="simulated length of each print")
+    p.add_argument("--window-s", type=float, default=120.0)
+    p.add_argument("--warmup-s", type=float, default=30.0)
+    p.add_argument("--subnet", default="127.98.0.0")
+    args = p.parse_args()
+    raise_fd_limit()
+    result = asyncio.run(run(args))
+    print(json.dumps(result, indent=2))
+    path = write_json(RESULTS / "bench_queue.json", result)
+    print(f"written to {path}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
