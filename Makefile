@@ -6,7 +6,6 @@ STAMP := $(VENV)/.installed
 # Every install takes the exact versions in constraints.txt (`make lock` refreshes it).
 CONSTRAINTS := constraints.txt
 
-
 .PHONY: install lock run test lint typecheck pytest openapi bench bench-ws bench-soak bench-ui bench-history bench-outbox bench-queue clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)

@@ -101,7 +101,10 @@ def _loopback_only(case: Any) -> None:
     if isinstance(host, str) and HOST.fullmatch(host) and len(host) <= 255:
         case.body["host"] = "127.0.0.1"
     url = case.body.get("url")
-    if isinstance(url, str) and URL.match(url):
+    if isinstance(url, str) and case.path.startswith("/api/notifications/channels"):
+        if 3 <= len(url) <= 2048:  # any apprise URL: one that posts JSON to loopback
+            case.body["url"] = "json://127.0.0.1:9/fuzz"
+    elif isinstance(url, str) and URL.match(url):
         case.body["url"] = "http://127.0.0.1:9/fuzz"
 
 
