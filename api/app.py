@@ -29,7 +29,6 @@ from api.bodies import JsonBodies
 from api.errors import problem
 from api.ratelimit import MemoryRateLimitStore, RateLimiter, RateLimitStore
 from hub.auth import AuthError, Principal
-from hub.demo import Demo
 from hub.errors import HubError
 from hub.runtime import Hub
 
@@ -159,23 +158,13 @@ def create_app(
         return response
 
     if manage_hub:
-        demo: list[Demo] = []
 
         @app.before_serving
         async def _start() -> None:
-            simulated = hub.settings.simulator.enabled
-            # The built-in simulator listens before any driver dials it: no refused first tries.
-            await hub.start(drivers=not simulated)
-            if simulated:
-                demo.append(Demo(hub, hub.settings.simulator))
-                await demo[0].start()
-                await hub.start_drivers()
+            await hub.start()
 
         @app.after_serving
         async def _stop() -> None:
-            # Drivers first, so they do not report the simulated printers going away.
             await hub.stop()
-            for running in demo:
-                await running.stop()
 
     return app

@@ -1,17 +1,20 @@
-"""The embedded simulated fleet: started with the hub when `simulator.enabled`, registered as printers."""
+"""The embedded simulated fleet: started by the composition root (hub/runtime.py) when `[simulator]`
+is enabled for `serve`, its printers registered through the printers service."""
 
 from __future__ import annotations
 
 import logging
 import os
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from config.loader import SimulatorSettings
-from hub.runtime import Hub
 from integrations.simulator import Fleet, SimPrinter
 from integrations.simulator.cli import DEMO_FILES, bambu_models, demo_gcode, demo_project
 from integrations.simulator.fleet import FRONT_ENDS
+
+if TYPE_CHECKING:
+    from hub.runtime import Hub
 
 log = logging.getLogger(__name__)
 

@@ -131,6 +131,11 @@ class PrinterState:
     # Prints that ended while nobody watched, as the printer reports them once after a
     # reconnect (oldest first); for the print tracker, never part of the shown status.
     ended: tuple[EndedJob, ...] = ()
+    # The hub's link to the printer when this snapshot was taken (the printer manager stamps
+    # it on every report), so a link change is a state change like any other. A driver's
+    # report is online by default; `offline_state` is not.
+    connection: Connection = Connection.ONLINE
+    last_error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready form of this snapshot."""
@@ -176,7 +181,12 @@ def _plain_container(value: Any) -> Any:
 
 def offline_state(printer_id: str) -> PrinterState:
     """The state of a printer the hub has no live link to."""
-    return PrinterState(printer_id=printer_id, online=False, state=PrintState.OFFLINE)
+    return PrinterState(
+        printer_id=printer_id,
+        online=False,
+        state=PrintState.OFFLINE,
+        connection=Connection.OFFLINE,
+    )
 
 
 # Timestamps ---------------------------------------------------------------------------------

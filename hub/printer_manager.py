@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hub.model import Connection, PrinterState, offline_state
@@ -29,6 +29,14 @@ class PrinterNotFound(KeyError):
 
     def __str__(self) -> str:
         return f"no printer with id {self.args[0]}"
+
+
+def with_link(state: PrinterState, link: LinkInfo) -> PrinterState:
+    """`state` carrying the link's connection facts (the same object when it already does, as
+    a report over a healthy link does: nothing is copied on the hot path)."""
+    if state.connection is link.connection and state.last_error == link.last_error:
+        return state
+    return replace(state, connection=link.connection, last_error=link.last_error)
 
 
 @dataclass(frozen=True)
@@ -149,13 +157,13 @@ class PrinterManager:
         def forward(state: PrinterState) -> None:
             """Pass a driver's state on while that driver is still the printer's current one."""
             # A replaced or removed driver's last words are not news.
-            if self._entries.get(state.printer_id) is entry:
-                self._emit(state)
+            if self._entries.get(state.printer_id) is entry and entry.driver is not None:
+                self._emit(with_link(state, entry.driver.link))
 
         return forward
 
     def _set_idle(self, entry: _Entry, link: LinkInfo) -> None:
-        entry.idle_state = offline_state(entry.record.id)
+        entry.idle_state = with_link(offline_state(entry.record.id), link)
         entry.idle_link = link
         self._emit(entry.idle_state)
 

@@ -1,118 +1,50 @@
-"""Composition root: owns the database, auth, printer records and the live printer side."""
+"""Composition root: builds the hub's components and starts and stops them in one explicit order."""
 
 from __future__ import annotations
 
-import itertools
 import logging
 import time
-from collections.abc import Iterable
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from databases import Database
 
 from config.loader import Settings
 from hub.auth import AuthService
-from hub.broadcast import Broadcaster, Message, encode
+from hub.broadcast import Broadcaster, Message
 from hub.bus import EventBus
 from hub.consumption import Consumption
 from hub.context import Context
-from hub.errors import Conflict, Invalid, NotFound, Timeout
-from hub.events import PrinterConfigured, PrinterRemoved
 from hub.filament import FilamentService
 from hub.files import FileLibrary
-from hub.model import PrinterState, rfc3339
+from hub.model import PrinterState
 from hub.outbox import Outbox
-from hub.printer_manager import PrinterManager, PrinterRecord
-from hub.protocols import check_required_fields
+from hub.printer_manager import PrinterManager
+from hub.printers import PrinterService, PrinterTable, link_dict, status_payload, to_record
 from hub.queue.dispatcher import Dispatcher
 from hub.queue.service import QueueService
 from hub.store import db as store
 from hub.store import printers as printers_store
-from hub.store.errors import is_unique_violation
 from hub.store.printers import PrinterRow
 from hub.telemetry import Telemetry
 from integrations import loader
 from integrations.loader import Catalog
 from integrations.printers.base import (
-    CommandRejected,
-    CommandTimeout,
-    CommandUnsupported,
     DriverOptions,
-    InvalidParams,
     LinkInfo,
 )
 from integrations.printers.registry import (
-    DriverManifest,
     DriverRegistry,
-    DriverUnavailable,
     default_registry,
 )
 
+if TYPE_CHECKING:
+    from hub.demo import Demo
+
+# Re-exported: the printer helpers lived here first and are imported from here elsewhere.
+__all__ = ["Hub", "PrinterTable", "link_dict", "package_version", "status_payload", "to_record"]
+
 log = logging.getLogger(__name__)
-
-
-# Versions of the printers table: every change anywhere takes the next number, so a version
-# seen once never comes back, not even from a table that replaced another.
-_table_versions = itertools.count(1)
-
-
-class PrinterTable(dict[str, PrinterRow]):
-    """The configured printers by id; `version` changes with every change to the table."""
-
-    def __init__(self, rows: Iterable[tuple[str, PrinterRow]] = ()) -> None:
-        super().__init__(rows)
-        self.version = next(_table_versions)
-
-    def _changed(self) -> None:
-        self.version = next(_table_versions)
-
-    def __setitem__(self, key: str, value: PrinterRow) -> None:
-        """Add or replace a printer."""
-        super().__setitem__(key, value)
-        self._changed()
-
-    def __delitem__(self, key: str) -> None:
-        """Remove a printer."""
-        super().__delitem__(key)
-        self._changed()
-
-    def pop(self, key: str, *default: Any) -> Any:
-        """Remove a printer and return it (or the default)."""
-        try:
-            return super().pop(key, *default)
-        finally:
-            self._changed()
-
-    def popitem(self) -> tuple[str, PrinterRow]:
-        """Remove the last printer added."""
-        try:
-            return super().popitem()
-        finally:
-            self._changed()
-
-    def clear(self) -> None:
-        """Remove every printer."""
-        super().clear()
-        self._changed()
-
-    def setdefault(self, key: str, default: PrinterRow) -> PrinterRow:
-        """The printer under `key`, stored first when absent."""
-        try:
-            return super().setdefault(key, default)
-        finally:
-            self._changed()
-
-    def update(self, *args: Any, **kwargs: PrinterRow) -> None:
-        """Add or replace several printers."""
-        super().update(*args, **kwargs)
-        self._changed()
-
-    def __ior__(self, other: Any) -> PrinterTable:  # type: ignore[override,misc]
-        """Add or replace several printers."""
-        super().__ior__(other)
-        self._changed()
-        return self
 
 
 def package_version() -> str:
@@ -132,8 +64,13 @@ class Hub:
         driver_options: DriverOptions | None = None,
         *,
         plugins: Catalog | None = None,
+        simulator: bool = False,
     ) -> None:
         self.settings = settings
+        # Run the embedded simulated fleet of `[simulator]` (the serving composition root asks
+        # for it when the settings enable it; tools and tests that build a Hub do not).
+        self.simulator = simulator
+        self._demo: Demo | None = None
         self.driver_options = driver_options
         # Every plug-in the hub may use: printer drivers by protocol, integrations started below.
         self.catalog = plugins or Catalog()
@@ -144,6 +81,7 @@ class Hub:
         self._db: Database | None = None
         self._auth: AuthService | None = None
         self._printers = PrinterTable()
+        self.printer_service = PrinterService(self)
         self.generated_admin_password: str | None = None
         self.broadcaster = Broadcaster()
         self.bus = EventBus()
@@ -151,7 +89,6 @@ class Hub:
         self._telemetry: Telemetry | None = None
         self._filament: FilamentService | None = None
         self._consumption: Consumption | None = None
-        self._links: dict[str, LinkInfo] = {}
         self._outbox: Outbox | None = None
         self._files: FileLibrary | None = None
         self._queue: QueueService | None = None
@@ -226,24 +163,11 @@ class Hub:
         return self._telemetry
 
     def _on_state(self, state: PrinterState) -> None:
-        """Every driver report: into telemetry$, plus a connection message when the link changed."""
+        """Every driver report (carrying its link facts): into telemetry$, and into the
+        `printer.connection` stream derived from it."""
         if self._telemetry is not None:
             self._telemetry.feed(state)
-        if self._manager is None:
-            return
-        try:
-            link = self._manager.link(state.printer_id)
-        except KeyError:
-            return
-        # last_seen moves with every report: only a change of connection or error is news.
-        seen = self._links.get(state.printer_id)
-        if seen is None or (seen.connection, seen.last_error) != (link.connection, link.last_error):
-            self._links[state.printer_id] = link
-            self.broadcaster.publish(
-                "printer.connection",
-                {"printer_id": state.printer_id, **link_dict(link)},
-                state.printer_id,
-            )
+        self.printer_service.announce_link(state)
 
     @property
     def outbox(self) -> Outbox:
@@ -308,6 +232,12 @@ class Hub:
         await self._queue.start()
         self._dispatcher = Dispatcher(self, self._queue)
         await self._dispatcher.start()
+        if self.simulator:
+            # The simulated printers listen before any driver dials them: no refused first tries.
+            from hub.demo import Demo
+
+            self._demo = Demo(self, self.settings.simulator)
+            await self._demo.start()
         if drivers:
             await self.start_drivers()
         self._outbox = Outbox(self._db, self.settings.outbox, self.bus)
@@ -338,6 +268,10 @@ class Hub:
         if self._manager is not None:
             await self._manager.stop_all()
             self._manager = None
+        if self._demo is not None:
+            # After the drivers, so they do not report the simulated printers going away.
+            await self._demo.stop()
+            self._demo = None
         if self._telemetry is not None:
             await self._telemetry.stop()
             self._telemetry = None
@@ -361,90 +295,43 @@ class Hub:
         except Exception:
             return False
 
-    # Printers ---------------------------------------------------------------
+    # Printers: the printers service (hub/printers.py) -----------------------------
 
     def printer(self, printer_id: str) -> PrinterRow:
         """One configured printer, or NotFound."""
-        found = self.printers.get(printer_id)
-        if found is None:
-            raise NotFound(f"no printer with id {printer_id}")
-        return found
-
-    async def _check_unique(self, data: dict[str, Any], exclude: str | None = None) -> None:
-        clash = await printers_store.conflict(
-            self.db,
-            serial=data.get("serial"),
-            host=data["host"],
-            port=data["port"],
-            exclude_id=exclude,
-        )
-        if clash == "serial":
-            raise Conflict(f"another printer already has serial {data['serial']}", field="serial")
-        if clash == "host":
-            raise Conflict(
-                f"another printer already uses {data['host']}:{data['port']}", field="host"
-            )
+        return self.printer_service.get(printer_id)
 
     async def add_printer(self, data: dict[str, Any]) -> PrinterRow:
-        """Store a new printer (protocol default port when omitted)."""
-        data = dict(data)
-        data.setdefault("port", self._driver(data["protocol"]).default_port)
-        check_required_fields(self.drivers, data["protocol"], data)
-        await self._check_unique(data)
-        try:
-            row = await printers_store.create(self.db, data)
-        except Exception as exc:
-            # Two creates raced past the check above: the database's constraint decided.
-            if is_unique_violation(exc):
-                raise Conflict("another printer already has this serial or host:port") from None
-            raise
-        self.printers[row.id] = row
-        await self.manager.apply(to_record(row))
-        self.bus.publish(PrinterConfigured(row.id, row.name, row.protocol, row.model or "", True))
-        return row
+        """Store a new printer and start its driver (see PrinterService.add)."""
+        return await self.printer_service.add(data)
 
     async def update_printer(self, printer_id: str, data: dict[str, Any]) -> PrinterRow:
-        """Change a printer's fields; omitted secrets are kept."""
-        current = self.printer(printer_id)
-        protocol = data.get("protocol", current.protocol)
-        after = {"serial": current.serial, "model": current.model, **current.secrets, **data}
-        check_required_fields(self.drivers, protocol, after)
-        merged = {
-            "serial": current.serial,
-            "host": current.host,
-            "port": current.port,
-            **{k: v for k, v in data.items() if k in {"serial", "host", "port"}},
-        }
-        if "protocol" in data and "port" not in data and data["protocol"] != current.protocol:
-            merged["port"] = self._driver(protocol).default_port
-            data = {**data, "port": merged["port"]}
-        await self._check_unique(merged, exclude=printer_id)
-        row = await printers_store.replace(self.db, current, data)
-        self.printers[row.id] = row
-        await self.manager.apply(to_record(row))
-        self.bus.publish(PrinterConfigured(row.id, row.name, row.protocol, row.model or "", False))
-        return row
+        """Change a printer's fields (see PrinterService.update)."""
+        return await self.printer_service.update(printer_id, data)
 
     async def delete_printer(self, printer_id: str) -> None:
         """Remove a printer."""
-        self.printer(printer_id)
-        await printers_store.delete(self.db, printer_id)
-        await self.forget_printer(printer_id)
+        await self.printer_service.delete(printer_id)
 
     async def forget_printer(self, printer_id: str) -> None:
         """Drop a printer no longer stored: its driver, live state and table entry."""
-        row = self.printers.pop(printer_id, None)
-        self._links.pop(printer_id, None)
-        self.broadcaster.forget(printer_id)
-        await self.manager.remove(printer_id)
-        if row is not None:
-            self.bus.publish(PrinterRemoved(printer_id, row.name))
+        await self.printer_service.forget(printer_id)
 
-    def _driver(self, protocol: str) -> DriverManifest:
-        try:
-            return self.drivers.manifest(protocol)
-        except DriverUnavailable as exc:
-            raise Invalid(str(exc), field="protocol", rule="enum") from None
+    def live(self, printer_id: str) -> tuple[PrinterState, LinkInfo | None]:
+        """One printer's current state snapshot and link facts (see PrinterService.live)."""
+        return self.printer_service.live(printer_id)
+
+    def printer_status(self, printer_id: str) -> dict[str, Any]:
+        """Live state plus connection facts for one printer."""
+        return status_payload(*self.live(printer_id))
+
+    def status_message(self, printer_id: str) -> Message:
+        """A `printer.status` WebSocket message with the printer's current state."""
+        return self.printer_service.status_message(printer_id)
+
+    async def command(self, printer_id: str, name: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Send a command to a printer and wait for its acknowledgement."""
+        return await self.printer_service.command(printer_id, name, params)
 
     def _has_trays(self, printer_id: str) -> bool:
         row = self.printers.get(printer_id)
@@ -454,81 +341,5 @@ class Hub:
         row = self.printers.get(printer_id)
         return row.name if row is not None else printer_id
 
-    def _link(self, printer_id: str) -> LinkInfo | None:
-        try:
-            return self.manager.link(printer_id)
-        except KeyError:
-            return None
-
     def _status_payload(self, state: PrinterState) -> dict[str, Any]:
-        return status_payload(state, self._link(state.printer_id))
-
-    def live(self, printer_id: str) -> tuple[PrinterState, LinkInfo | None]:
-        """One printer's current state snapshot and link facts (NotFound when not configured).
-
-        A snapshot is never changed once published (a change publishes a new one), so callers
-        may key caches of what they derive from it on its identity plus the link facts."""
-        self.printer(printer_id)
-        state = self.manager.state(printer_id)
-        return state, self._link(state.printer_id)
-
-    def printer_status(self, printer_id: str) -> dict[str, Any]:
-        """Live state plus connection facts for one printer."""
-        return status_payload(*self.live(printer_id))
-
-    def status_message(self, printer_id: str) -> Message:
-        """A `printer.status` WebSocket message with the printer's current state."""
-        payload = self.printer_status(printer_id)
-        now = time.time()
-        return Message("printer.status", printer_id, encode("printer.status", payload, now), now)
-
-    async def command(self, printer_id: str, name: str, params: dict[str, Any]) -> dict[str, Any]:
-        """Send a command to a printer and wait for its acknowledgement."""
-        row = self.printer(printer_id)
-        try:
-            reply = await self.manager.command(printer_id, name, params)
-        except CommandUnsupported as exc:
-            raise Invalid(str(exc), field="command") from None
-        except CommandRejected as exc:
-            raise Conflict(f"printer {row.name}: {exc}") from None
-        except CommandTimeout as exc:
-            raise Timeout(f"printer {row.name}: {exc}") from None
-        except InvalidParams as exc:
-            raise Invalid(str(exc), field="params") from None
-        return {"command": name, "result": "ok", "detail": reply}
-
-
-def status_payload(state: PrinterState, link: LinkInfo | None) -> dict[str, Any]:
-    """A printer's status as the API and `printer.status` messages show it."""
-    payload = state.to_dict()
-    payload["updated_at"] = rfc3339(state.updated_at)
-    if state.job is not None:
-        payload["job"]["started_at"] = rfc3339(state.job.started_at)
-    if link is not None:
-        payload.update(link_dict(link))
-    return payload
-
-
-def link_dict(link: LinkInfo) -> dict[str, Any]:
-    """Connection facts as the API shows them."""
-    return {
-        "connection": link.connection.value,
-        "last_seen": rfc3339(link.last_seen),
-        "last_error": link.last_error,
-    }
-
-
-def to_record(row: PrinterRow) -> PrinterRecord:
-    """A stored printer as the printer manager takes it."""
-    return PrinterRecord(
-        id=row.id,
-        name=row.name,
-        protocol=row.protocol,
-        host=row.host,
-        port=row.port,
-        serial=row.serial or "",
-        model=row.model or "",
-        enabled=row.enabled,
-        secrets=dict(row.secrets),
-        options={"ftps_port": row.ftps_port} if row.ftps_port else {},
-    )
+        return status_payload(state, self.printer_service.link(state.printer_id))

@@ -107,7 +107,8 @@ async def until_stopped(serving: Awaitable[None], stop: asyncio.Event) -> None:
 async def run(settings: Settings) -> None:
     """Serve until SIGINT/SIGTERM."""
     raise_open_files_limit()
-    hub = Hub(settings)
+    # The composition root of a serving hub: the embedded simulator runs only here.
+    hub = Hub(settings, simulator=settings.simulator.enabled)
     app = create_app(hub)
     server = settings.server
     config = Config()

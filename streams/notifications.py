@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 from reactivex import Observable
 
-from hub.model import HmsError, PrinterState
+from hub.model import AmsTray, AmsUnit, HmsError, PrinterState
 from streams.events import (
     LifecycleEvent,
     LifecycleKind,
@@ -178,8 +178,52 @@ def hms_notifications() -> Callable[[Observable[PrinterState]], Observable[Notif
     return scan_emit("hms", step, _NO_ERRORS)
 
 
-_Trays = frozenset[tuple[int, int]]  # (unit, slot) of the trays alerted
-_NO_TRAYS: _Trays = frozenset()
+K = TypeVar("K")
+Item = TypeVar("Item")
+
+
+def threshold_alarm(
+    name: str,
+    readings: Callable[[PrinterState], Iterable[tuple[K, int, Item]]],
+    trips: Callable[[int], bool],
+    rearms: Callable[[int], bool],
+    note: Callable[[PrinterState, Item, int], NotificationEvent],
+) -> Callable[[Observable[PrinterState]], Observable[NotificationEvent]]:
+    """One notification when a keyed reading trips its threshold, then silence for that key
+    until the reading is back past the re-arm level (hysteresis: no flapping on noise).
+
+    `readings` yields (key, value, item) per report; keys without a reading keep their state."""
+    nothing: frozenset[K] = frozenset()
+
+    def step(alarmed: frozenset[K], report: PrinterState) -> tuple[frozenset[K], Notes]:
+        notes: list[NotificationEvent] = []
+        now = set(alarmed)
+        for key, value, item in readings(report):
+            if key in now:
+                if rearms(value):
+                    now.discard(key)
+            elif trips(value):
+                now.add(key)
+                notes.append(note(report, item, value))
+        return (alarmed if now == alarmed else frozenset(now)), tuple(notes)
+
+    return scan_emit(name, step, nothing)
+
+
+def _tray_remains(
+    report: PrinterState,
+) -> Iterator[tuple[tuple[int, int], int, tuple[AmsUnit, AmsTray]]]:
+    for unit in report.ams:
+        for tray in unit.trays:
+            remain = tray.remain
+            if remain is not None and remain >= 0 and not tray.empty:  # else: keep what we knew
+                yield (unit.unit, tray.slot), remain, (unit, tray)
+
+
+def _unit_humidities(report: PrinterState) -> Iterator[tuple[int, int, AmsUnit]]:
+    for unit in report.ams:
+        if unit.humidity is not None:
+            yield unit.unit, unit.humidity, unit
 
 
 def filament_low(
@@ -190,46 +234,35 @@ def filament_low(
     Fed by ams_moves(), so it runs only when the AMS changed.
     """
 
-    def step(low: _Trays, report: PrinterState) -> tuple[_Trays, Notes]:
-        notes: list[NotificationEvent] = []
-        now_low = set(low)
-        for unit in report.ams:
-            for tray in unit.trays:
-                remain = tray.remain
-                if remain is None or remain < 0 or tray.empty:
-                    continue  # unknown remain: keep what we knew
-                key = (unit.unit, tray.slot)
-                if key in now_low:
-                    if remain >= threshold_pct + rearm_margin_pct:
-                        now_low.discard(key)
-                elif remain < threshold_pct:
-                    now_low.add(key)
-                    notes.append(
-                        NotificationEvent(
-                            report.printer_id,
-                            NotificationKind.FILAMENT_LOW,
-                            Severity.WARNING,
-                            "Filament low",
-                            f"{report.printer_id}: AMS {unit.unit} tray {tray.slot} "
-                            f"({tray.material or '?'} {tray.color or ''}) at {remain}%",
-                            {
-                                "unit": unit.unit,
-                                "slot": tray.slot,
-                                "material": tray.material,
-                                "color": tray.color,
-                                "remain": remain,
-                                "threshold": threshold_pct,
-                            },
-                            report.updated_at,
-                        )
-                    )
-        return (low if now_low == low else frozenset(now_low)), tuple(notes)
+    def note(
+        report: PrinterState, where: tuple[AmsUnit, AmsTray], remain: int
+    ) -> NotificationEvent:
+        unit, tray = where
+        return NotificationEvent(
+            report.printer_id,
+            NotificationKind.FILAMENT_LOW,
+            Severity.WARNING,
+            "Filament low",
+            f"{report.printer_id}: AMS {unit.unit} tray {tray.slot} "
+            f"({tray.material or '?'} {tray.color or ''}) at {remain}%",
+            {
+                "unit": unit.unit,
+                "slot": tray.slot,
+                "material": tray.material,
+                "color": tray.color,
+                "remain": remain,
+                "threshold": threshold_pct,
+            },
+            report.updated_at,
+        )
 
-    return scan_emit("filament_low", step, _NO_TRAYS)
-
-
-_Units = frozenset[int]  # the units alerted
-_NO_UNITS: _Units = frozenset()
+    return threshold_alarm(
+        "filament_low",
+        _tray_remains,
+        lambda remain: remain < threshold_pct,
+        lambda remain: remain >= threshold_pct + rearm_margin_pct,
+        note,
+    )
 
 
 def humidity_high(
@@ -240,29 +273,21 @@ def humidity_high(
     Fed by ams_moves(), so it runs only when the AMS changed.
     """
 
-    def step(high: _Units, report: PrinterState) -> tuple[_Units, Notes]:
-        notes: list[NotificationEvent] = []
-        now_high = set(high)
-        for unit in report.ams:
-            humidity = unit.humidity
-            if humidity is None:
-                continue
-            if unit.unit in now_high:
-                if humidity <= threshold_pct - rearm_margin_pct:
-                    now_high.discard(unit.unit)
-            elif humidity > threshold_pct:
-                now_high.add(unit.unit)
-                notes.append(
-                    NotificationEvent(
-                        report.printer_id,
-                        NotificationKind.HUMIDITY_HIGH,
-                        Severity.WARNING,
-                        "AMS humidity high",
-                        f"{report.printer_id}: AMS {unit.unit} at {humidity}% humidity",
-                        {"unit": unit.unit, "humidity": humidity, "threshold": threshold_pct},
-                        report.updated_at,
-                    )
-                )
-        return (high if now_high == high else frozenset(now_high)), tuple(notes)
+    def note(report: PrinterState, unit: AmsUnit, humidity: int) -> NotificationEvent:
+        return NotificationEvent(
+            report.printer_id,
+            NotificationKind.HUMIDITY_HIGH,
+            Severity.WARNING,
+            "AMS humidity high",
+            f"{report.printer_id}: AMS {unit.unit} at {humidity}% humidity",
+            {"unit": unit.unit, "humidity": humidity, "threshold": threshold_pct},
+            report.updated_at,
+        )
 
-    return scan_emit("humidity_high", step, _NO_UNITS)
+    return threshold_alarm(
+        "humidity_high",
+        _unit_humidities,
+        lambda humidity: humidity > threshold_pct,
+        lambda humidity: humidity <= threshold_pct - rearm_margin_pct,
+        note,
+    )

@@ -8,10 +8,8 @@ from quart import Blueprint, Response, jsonify
 
 from api import schemas
 from api.context import hub
-from api.errors import ApiError
 from api.registry import Ctx, Page, endpoint
-from hub.store import users as users_store
-from hub.store.errors import is_unique_violation
+from hub import users
 
 bp = Blueprint("users", __name__)
 
@@ -30,7 +28,7 @@ bp = Blueprint("users", __name__)
 async def list_users(ctx: Ctx) -> dict[str, Any]:
     """A page of users."""
     page = Page.of(ctx)
-    found, total = await users_store.list_all(hub().db, page.per_page, page.offset)
+    found, total = await users.list_users(hub().db, page.per_page, page.offset)
     return page.envelope([u.public() for u in found], total)
 
 
@@ -49,21 +47,8 @@ async def list_users(ctx: Ctx) -> dict[str, Any]:
 async def create_user(ctx: Ctx) -> Response:
     """Add an account."""
     h = hub()
-    if await users_store.by_username(h.db, ctx.body["username"]) is not None:
-        raise ApiError(409, "conflict", f"user {ctx.body['username']!r} already exists")
-    try:
-        user = await users_store.create(
-            h.db,
-            ctx.body["username"],
-            await h.auth.hash_password_async(ctx.body["password"]),
-            ctx.body["role"],
-        )
-    except Exception as exc:
-        if is_unique_violation(exc):
-            raise ApiError(
-                409, "conflict", f"user {ctx.body['username']!r} already exists"
-            ) from None
-        raise
+    password_hash = await h.auth.hash_password_async(ctx.body["password"])
+    user = await users.create_user(h.db, ctx.body["username"], password_hash, ctx.body["role"])
     response = jsonify(user.public())
     response.status_code = 201
     response.headers["Location"] = f"/api/users/{user.id}"
@@ -82,20 +67,7 @@ async def create_user(ctx: Ctx) -> Response:
 )
 async def get_user(ctx: Ctx, user_id: str) -> dict[str, Any]:
     """One account."""
-    user = await users_store.by_id(hub().db, user_id)
-    if user is None:
-        raise ApiError(404, "not_found", f"no user with id {user_id}")
-    return user.public()
-
-
-async def _guard_last_admin(user_id: str, new_role: str | None) -> None:
-    h = hub()
-    user = await users_store.by_id(h.db, user_id)
-    if user is None:
-        raise ApiError(404, "not_found", f"no user with id {user_id}")
-    losing_admin = user.role == "admin" and new_role != "admin"
-    if losing_admin and await users_store.count_admins(h.db) <= 1:
-        raise ApiError(409, "last_admin", "the last admin account cannot be removed or demoted")
+    return (await users.get_user(hub().db, user_id)).public()
 
 
 @endpoint(
@@ -112,17 +84,13 @@ async def _guard_last_admin(user_id: str, new_role: str | None) -> None:
 async def update_user(ctx: Ctx, user_id: str) -> dict[str, Any]:
     """Update role and/or password."""
     h = hub()
-    if "role" in ctx.body:
-        await _guard_last_admin(user_id, ctx.body["role"])
     password = ctx.body.get("password")
-    user = await users_store.update(
+    user = await users.update_user(
         h.db,
         user_id,
         role=ctx.body.get("role"),
         password_hash=await h.auth.hash_password_async(password) if password else None,
     )
-    if user is None:
-        raise ApiError(404, "not_found", f"no user with id {user_id}")
     return user.public()
 
 
@@ -138,6 +106,5 @@ async def update_user(ctx: Ctx, user_id: str) -> dict[str, Any]:
 )
 async def delete_user(ctx: Ctx, user_id: str) -> tuple[str, int]:
     """Remove an account (never the last admin)."""
-    await _guard_last_admin(user_id, None)
-    await users_store.delete(hub().db, user_id)
+    await users.delete_user(hub().db, user_id)
     return "", 204

@@ -12,17 +12,16 @@ async def get(db: Database, key: str) -> str | None:
 
 
 async def get_or_create(db: Database, key: str, value: str) -> str:
-    """Return the stored value, storing `value` first if none exists (safe under races)."""
-    current = await get(db, key)
-    if current is not None:
-        return current
-    try:
-        await db.execute(
-            "INSERT INTO hub_settings (key, value) VALUES (:key, :value)",
-            {"key": key, "value": value},
-        )
-    except Exception:  # another process stored it first: its value wins
-        pass
+    """Return the stored value, storing `value` first if none exists (one statement decides
+    between racing processes: the first insert wins, the others read its value)."""
+    inserted = await db.fetch_one(
+        "INSERT INTO hub_settings (key, value) VALUES (:key, :value)"
+        " ON CONFLICT (key) DO NOTHING RETURNING value",
+        {"key": key, "value": value},
+    )
+    if inserted is not None:
+        return str(inserted["value"])
     stored = await get(db, key)
-    assert stored is not None
+    if stored is None:  # only if someone deleted it between the two statements
+        raise RuntimeError(f"hub setting {key!r} vanished while being created")
     return stored

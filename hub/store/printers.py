@@ -154,10 +154,17 @@ def _new_row(data: dict[str, Any], now: float) -> PrinterRow:
     )
 
 
+class Duplicate(Exception):
+    """Another printer already has this serial or host:port."""
+
+
 async def create(db: Database, data: dict[str, Any]) -> PrinterRow:
-    """Insert a printer from validated fields."""
+    """Insert a printer from validated fields; Duplicate when its serial or host:port is taken
+    (the unique constraints decide in the insert itself, so racing creates cannot both win)."""
     printer = _new_row(data, time.time())
-    await db.execute(INSERT, _values(printer))
+    inserted = await db.fetch_one(INSERT + " ON CONFLICT DO NOTHING RETURNING id", _values(printer))
+    if inserted is None:
+        raise Duplicate(f"printer {printer.name!r} clashes on serial or host:port")
     return printer
 
 

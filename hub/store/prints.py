@@ -79,14 +79,14 @@ async def start(
     progress: float,
     total_layers: int | None,
 ) -> bool:
-    """Open a record unless one exists for job_key; True when inserted."""
-    if await by_key(db, job_key) is not None:
-        return False
+    """Open a record unless one exists for job_key; True when inserted (the insert itself
+    decides, so two writers racing on the same print cannot both open it)."""
     async with db.transaction():
-        await db.execute(
+        inserted = await db.fetch_one(
             "INSERT INTO prints (id, job_key, printer_id, file, state, outcome, progress,"
             " total_layers, started_at, ended_at, updated_at) VALUES (:id, :k, :p, :f,"
-            " 'printing', NULL, :progress, :layers, :started, NULL, :now)",
+            " 'printing', NULL, :progress, :layers, :started, NULL, :now)"
+            " ON CONFLICT (job_key) DO NOTHING RETURNING id",
             {
                 "id": str(uuid.uuid4()),
                 "k": job_key,
@@ -98,8 +98,9 @@ async def start(
                 "now": time.time(),
             },
         )
-        await count(db, printer_id, "running", 1)
-    return True
+        if inserted is not None:
+            await count(db, printer_id, "running", 1)
+    return inserted is not None
 
 
 async def count(db: Database, printer_id: str, outcome: str, delta: int) -> None:

@@ -61,8 +61,12 @@ def _user(row: Any) -> User:
     )
 
 
+class Duplicate(Exception):
+    """A user with this name already exists."""
+
+
 async def create(db: Database, username: str, password_hash: str, role: str) -> User:
-    """Insert a user; raises the driver's integrity error on a duplicate username."""
+    """Insert a user; Duplicate when the name is taken (decided by the insert itself)."""
     now = time.time()
     values = {
         "id": str(uuid.uuid4()),
@@ -71,11 +75,14 @@ async def create(db: Database, username: str, password_hash: str, role: str) -> 
         "role": role,
         "now": now,
     }
-    await db.execute(
+    inserted = await db.fetch_one(
         "INSERT INTO users (id, username, password_hash, role, created_at, updated_at) "
-        "VALUES (:id, :username, :password_hash, :role, :now, :now)",
+        "VALUES (:id, :username, :password_hash, :role, :now, :now)"
+        " ON CONFLICT (username) DO NOTHING RETURNING id",
         values,
     )
+    if inserted is None:
+        raise Duplicate(f"user {username!r} already exists")
     _changed()
     return User(str(values["id"]), username, role, password_hash, now, now)
 
@@ -141,11 +148,10 @@ async def count_admins(db: Database) -> int:
 
 async def revoke_token(db: Database, jti: str, expires_at: float) -> None:
     """Record a revoked token id until its expiry."""
-    if await db.fetch_one("SELECT jti FROM revoked_tokens WHERE jti = :j", {"j": jti}) is None:
-        await db.execute(
-            "INSERT INTO revoked_tokens (jti, expires_at) VALUES (:j, :e)",
-            {"j": jti, "e": expires_at},
-        )
+    await db.execute(
+        "INSERT INTO revoked_tokens (jti, expires_at) VALUES (:j, :e) ON CONFLICT (jti) DO NOTHING",
+        {"j": jti, "e": expires_at},
+    )
 
 
 async def revoked_tokens(db: Database, now: float) -> dict[str, float]:

@@ -244,8 +244,15 @@ class MqttBridge:
     async def _publish_printer_discovery(self, row: PrinterRow) -> None:
         if not self.settings.discovery:
             return
-        for topic, config in self.discovery.printer(row):
+        for topic, config in self.discovery.printer(row, self._capabilities(row.protocol)):
             await self._publish(topic, config, True)
+
+    def _capabilities(self, protocol: str) -> frozenset[str]:
+        """The commands a protocol's driver declares in its manifest (all when unknown)."""
+        try:
+            return self.ctx.hub.drivers.manifest(protocol).capabilities
+        except Exception:  # an unknown or broken driver: let the command path say no
+            return frozenset(COMMANDS)
 
     async def _publish_printer(self, row: PrinterRow) -> None:
         """A printer's retained state, availability and AMS trays, from the hub's live view."""

@@ -229,16 +229,19 @@ class Discovery:
             config["command_topic"] = self.topics.command(row.id, entity.command)
         return config
 
-    def printer(self, row: PrinterRow) -> list[tuple[str, str | dict[str, Any]]]:
+    def printer(
+        self, row: PrinterRow, capabilities: frozenset[str]
+    ) -> list[tuple[str, str | dict[str, Any]]]:
         """(topic, config) of every entity of a printer; an empty string where a command
-        entity must be removed because commands are off."""
+        entity must be removed because commands are off or the printer's protocol lacks it."""
         out: list[tuple[str, str | dict[str, Any]]] = []
         for entity in PRINTER_ENTITIES:
             out.append((self.topic(entity.component, f"printforge_{row.id}_{entity.key}"),
                         self._config(row, entity)))  # fmt: skip
         for entity in COMMAND_ENTITIES:
             topic = self.topic(entity.component, f"printforge_{row.id}_{entity.key}")
-            out.append((topic, self._config(row, entity) if self.commands else ""))
+            offered = self.commands and entity.command in capabilities
+            out.append((topic, self._config(row, entity) if offered else ""))
         return out
 
     def tray(self, row: PrinterRow, unit: AmsUnit, tray: AmsTray) -> tuple[str, dict[str, Any]]:

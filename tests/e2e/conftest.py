@@ -21,6 +21,7 @@ from hub.store import db as store
 from integrations.simulator import Fleet
 from tests.api.conftest import ADMIN_PASSWORD, make_settings
 from tests.conftest import _clear
+from tests.helpers import wait_for
 from tests.integrations.printers.conftest import FAST, random_subnet
 
 
@@ -68,13 +69,15 @@ async def start_server(hub: Hub) -> tuple[asyncio.Task[None], asyncio.Event, int
     stop = asyncio.Event()
     task = asyncio.create_task(serve(app, config, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
     async with aiohttp.ClientSession() as session:
-        for _ in range(200):
+
+        async def answering() -> bool:
             with contextlib.suppress(aiohttp.ClientError):
                 async with session.get(f"http://127.0.0.1:{port}/api/health") as r:
-                    if r.status == 200:
-                        return task, stop, port
-            await asyncio.sleep(0.05)
-    raise AssertionError("the hub did not start answering on its port")
+                    return r.status == 200
+            return False
+
+        await wait_for(answering, timeout=10, interval=0.05, what="the hub answering on its port")
+    return task, stop, port
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from tests.e2e.conftest import LiveHub
 from tests.e2e.test_telemetry_ws import add_sim_printer, connect
 from tests.helpers import wait_for
@@ -87,7 +85,10 @@ async def test_manager_follows_api_changes_without_restart(live: LiveHub) -> Non
 
     await wait_for(lambda: changes() and changes()[-1] == "online", what="online message")
     before = len(changes())
-    await asyncio.sleep(2.5)  # several reports arrive meanwhile
+    driver = live.hub.manager.driver(printer_id)
+    assert driver is not None
+    received = driver.messages_received
+    await wait_for(lambda: driver.messages_received >= received + 3, what="several reports")
     assert len(changes()) == before, changes()
     assert {"disabled", "auth_failed", "online"} <= set(changes())
 

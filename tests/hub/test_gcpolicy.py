@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from hub import gcpolicy
+from tests.helpers import wait_for
 
 
 class Node:
@@ -32,16 +33,11 @@ async def test_survivors_are_frozen_and_a_frozen_cycle_is_reclaimed_by_the_refre
     alive = weakref.ref(node)
     task = asyncio.create_task(gcpolicy.housekeeping(freeze_after=(0.0,), refresh_s=0.2))
     try:
-        await asyncio.sleep(0.05)
-        assert gc.get_freeze_count() > 0
+        await wait_for(lambda: gc.get_freeze_count() > 0, timeout=5, what="first freeze")
         del node  # now cyclic garbage inside the frozen generation
         gc.collect()
         assert alive() is not None  # a full collection does not look at frozen objects
-        for _ in range(100):
-            await asyncio.sleep(0.02)
-            if alive() is None:
-                break
-        assert alive() is None
+        await wait_for(lambda: alive() is None, timeout=5, what="the refresh reclaiming it")
         assert gc.get_freeze_count() > 0  # frozen again after the refresh
     finally:
         task.cancel()
@@ -57,11 +53,11 @@ async def test_new_objects_are_frozen_often_so_young_collections_stay_small() ->
         gcpolicy.housekeeping(freeze_after=(0.0,), refresh_s=3600.0, every_s=0.01)
     )
     try:
-        await asyncio.sleep(0.02)
+        await wait_for(lambda: gc.get_freeze_count() > 0, timeout=5, what="first freeze")
         young: list[int] = []
         assert _in_a_generation(young)
-        await asyncio.sleep(0.05)
-        assert not _in_a_generation(young)  # in the frozen set now, out of every collection
+        # In the frozen set soon, out of every collection.
+        await wait_for(lambda: not _in_a_generation(young), timeout=5, what="young frozen")
         assert gc.get_count()[0] < 700
     finally:
         task.cancel()
@@ -75,7 +71,7 @@ async def test_a_grown_heap_is_refreshed_before_the_hour() -> None:
         )
     )
     try:
-        await asyncio.sleep(0.02)
+        await wait_for(lambda: gc.get_freeze_count() > 0, timeout=5, what="first freeze")
         node = Node()
         alive = weakref.ref(node)
         del node  # cyclic garbage, frozen at the next tick
@@ -83,11 +79,7 @@ async def test_a_grown_heap_is_refreshed_before_the_hour() -> None:
         assert alive() is not None  # not grown enough yet: no refresh
         # The heap half as big again.
         grown: list[list[int]] = [[] for _ in range(sys.getallocatedblocks() // 2)]
-        for _ in range(100):
-            await asyncio.sleep(0.02)
-            if alive() is None:
-                break
-        assert alive() is None
+        await wait_for(lambda: alive() is None, timeout=5, what="the refresh after growth")
         assert len(grown) > 0
     finally:
         task.cancel()

@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 from tests.e2e.conftest import free_port
+from tests.helpers import wait_for
 
 
 async def _start(tmp_path: Path, https: int, http: int) -> asyncio.subprocess.Process:
@@ -36,17 +37,15 @@ async def _start(tmp_path: Path, https: int, http: int) -> asyncio.subprocess.Pr
 
 
 async def _wait_healthy(session: aiohttp.ClientSession, url: str) -> None:
-    # Generous: a loaded CI machine can take a while to import and start the hub.
-    deadline = asyncio.get_running_loop().time() + 60
-    while asyncio.get_running_loop().time() < deadline:
+    async def healthy() -> bool:
         try:
             async with session.get(url) as r:
-                if r.status == 200:
-                    return
+                return r.status == 200
         except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{url} never answered")
+            return False
+
+    # Generous: a loaded CI machine can take a while to import and start the hub.
+    await wait_for(healthy, timeout=60, interval=0.05, what=f"{url} answering")
 
 
 async def test_https_redirect_certificate_reuse_and_going_away(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from dataclasses import fields, replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hub.model import PrinterState, PrintState
+from hub.model import Connection, PrinterState, PrintState
 from streams.status import _EXACT_FIELDS, same_status
 from tests.streams.harness import P, job, offline, report, run, temps
 
@@ -61,6 +61,9 @@ def test_every_other_field_is_meaningful() -> None:
         "errors": ("e",),
         "wifi_signal": -60,
         "light": True,
+        # The link's facts are part of the state: a link change is a status change.
+        "connection": Connection.STALE,
+        "last_error": "connection refused",
     }
     same = same_status(0.5)
     # Every model field is either listed here, compared with a tolerance, or deliberately ignored.

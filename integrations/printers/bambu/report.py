@@ -15,6 +15,7 @@ from hub.model import (
     Temperatures,
 )
 from integrations.printers.merge import merge
+from integrations.printers.values import parse_float, parse_int
 
 # print_error value the printer reports when the user cancelled the print.
 CANCELLED_BY_USER = 50348044
@@ -66,23 +67,6 @@ _HMS_MODULES = {0x03: "motion controller", 0x05: "mainboard", 0x07: "AMS", 0x08:
                 0x0C: "camera", 0x12: "AMS"}  # fmt: skip
 
 
-def _float(value: Any) -> float | None:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        try:
-            return int(float(value))
-        except (TypeError, ValueError):
-            return None
-
-
 def hms_code(attr: int, code: int) -> str:
     """`HMS_AAAA_AAAA_CCCC_CCCC` from the integer attr and code of an HMS entry."""
     return f"HMS_{attr >> 16:04X}_{attr & 0xFFFF:04X}_{code >> 16:04X}_{code & 0xFFFF:04X}"
@@ -113,7 +97,7 @@ def _tray(raw: dict[str, Any], slot: int) -> AmsTray:
     # An empty slot is only its id; an unset external spool has every field, the type empty.
     if len(raw) <= 1 or raw.get("tray_type") == "":
         return AmsTray(slot=slot, empty=True)
-    remain = _int(raw.get("remain"))
+    remain = parse_int(raw.get("remain"))
     color = raw.get("tray_color")
     uuid = raw.get("tray_uuid")
     return AmsTray(
@@ -130,20 +114,20 @@ def _ams_units(raw: dict[str, Any]) -> tuple[AmsUnit, ...]:
     units: list[AmsUnit] = []
     ams = raw.get("ams")
     for unit_raw in ams.get("ams", []) if isinstance(ams, dict) else []:
-        unit = _int(unit_raw.get("id"))
+        unit = parse_int(unit_raw.get("id"))
         if unit is None:
             continue
         trays = []
         for tray_raw in unit_raw.get("tray") or []:
-            tray_id = _int(tray_raw.get("id"))
+            tray_id = parse_int(tray_raw.get("id"))
             if tray_id is not None:
                 trays.append(_tray(tray_raw, _tray_slot(unit, tray_id)))
         units.append(
             AmsUnit(
                 unit=unit,
                 # Percent, as the model defines it; the 1-5 "humidity" field is only an index.
-                humidity=_int(unit_raw.get("humidity_raw")),
-                temperature=_float(unit_raw.get("temp")),
+                humidity=parse_int(unit_raw.get("humidity_raw")),
+                temperature=parse_float(unit_raw.get("temp")),
                 trays=tuple(sorted(trays, key=lambda t: t.slot)),
             )
         )
@@ -197,7 +181,7 @@ class BambuReport:
 
     def _track_job(self) -> None:
         raw = self.raw
-        error = _int(raw.get("print_error"))
+        error = parse_int(raw.get("print_error"))
         gcode_state = raw.get("gcode_state")
         if error == CANCELLED_BY_USER:
             # print_error resets to 0 a moment later while gcode_state stays FAILED,
@@ -219,8 +203,8 @@ class BambuReport:
             return PrintState.CANCELLED
         if (
             state is PrintState.PRINTING
-            and _int(raw.get("stg_cur")) in _PREPARATION_STAGES
-            and (_int(raw.get("layer_num")) or 0) <= 0
+            and parse_int(raw.get("stg_cur")) in _PREPARATION_STAGES
+            and (parse_int(raw.get("layer_num")) or 0) <= 0
         ):
             return PrintState.PREPARING
         return state
@@ -229,8 +213,8 @@ class BambuReport:
         raw = self.raw
         if state in (PrintState.IDLE, PrintState.OFFLINE, PrintState.ERROR):
             return None
-        remaining = _int(raw.get("mc_remaining_time"))
-        started = _float(raw.get("gcode_start_time"))
+        remaining = parse_int(raw.get("mc_remaining_time"))
+        started = parse_float(raw.get("gcode_start_time"))
         # The print's identity: its task / subtask / job id, else (LAN prints may carry none)
         # the second it started, which two prints never share.
         key = next(
@@ -243,9 +227,9 @@ class BambuReport:
         )
         return Job(
             file=str(raw.get("subtask_name") or raw.get("gcode_file") or ""),
-            progress=float(_int(raw.get("mc_percent")) or 0),
-            layer=_int(raw.get("layer_num")),
-            total_layers=_int(raw.get("total_layer_num")),
+            progress=float(parse_int(raw.get("mc_percent")) or 0),
+            layer=parse_int(raw.get("layer_num")),
+            total_layers=parse_int(raw.get("total_layer_num")),
             remaining_s=remaining * 60 if remaining is not None else None,
             started_at=started if started else self._job_seen_at,
             key=key,
@@ -258,7 +242,7 @@ class BambuReport:
             for entry in raw.get("hms") or []
             if isinstance(entry, dict)
         ]
-        error = _int(raw.get("print_error")) or 0
+        error = parse_int(raw.get("print_error")) or 0
         if error and error != CANCELLED_BY_USER:
             errors.append(print_error(error))
         return tuple(errors)
@@ -266,7 +250,7 @@ class BambuReport:
     def _fans(self) -> dict[str, int]:
         fans = {}
         for key, name in _FANS.items():
-            step = _int(self.raw.get(key))
+            step = parse_int(self.raw.get(key))
             if step is not None:
                 # Fan speeds come as a 0-15 step; the hub speaks percent.
                 fans[name] = round(min(max(step, 0), 15) * 100 / 15)
@@ -286,7 +270,7 @@ class BambuReport:
 
     def _active_tray(self) -> int | None:
         ams = self.raw.get("ams")
-        tray = _int(ams.get("tray_now")) if isinstance(ams, dict) else None
+        tray = parse_int(ams.get("tray_now")) if isinstance(ams, dict) else None
         return None if tray is None or tray == NO_TRAY else tray
 
     def to_state(self, printer_id: str) -> PrinterState:
@@ -300,18 +284,20 @@ class BambuReport:
             state=state,
             job=self._job(state),
             temps=Temperatures(
-                nozzle=_float(raw.get("nozzle_temper")),
-                nozzle_target=_float(raw.get("nozzle_target_temper")),
-                bed=_float(raw.get("bed_temper")),
-                bed_target=_float(raw.get("bed_target_temper")),
-                chamber=_float(raw.get("chamber_temper")),
+                nozzle=parse_float(raw.get("nozzle_temper")),
+                nozzle_target=parse_float(raw.get("nozzle_target_temper")),
+                bed=parse_float(raw.get("bed_temper")),
+                bed_target=parse_float(raw.get("bed_target_temper")),
+                chamber=parse_float(raw.get("chamber_temper")),
             ),
             fans=self._fans(),
-            speed_level=_int(raw.get("spd_lvl")),
+            speed_level=parse_int(raw.get("spd_lvl")),
             ams=self._ams_units(),
             active_tray=self._active_tray(),
             errors=self._errors(),
-            wifi_signal=_int(wifi.lower().removesuffix("dbm")) if isinstance(wifi, str) else None,
+            wifi_signal=parse_int(wifi.lower().removesuffix("dbm"))
+            if isinstance(wifi, str)
+            else None,
             light=self._light(),
             updated_at=time.time(),
         )

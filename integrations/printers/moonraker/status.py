@@ -7,6 +7,7 @@ from typing import Any
 
 from hub.model import EndedJob, HmsError, Job, PrinterState, PrintState, Temperatures
 from integrations.printers.merge import merge
+from integrations.printers.values import as_float, as_int
 
 SUBSCRIBED_OBJECTS = (
     "print_stats", "virtual_sdcard", "extruder", "heater_bed", "display_status", "webhooks",
@@ -44,15 +45,6 @@ HISTORY_OUTCOMES = {
 IN_PROGRESS = "in_progress"
 
 
-def _float(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def _int(value: Any) -> int | None:
-    number = _float(value)
-    return int(number) if number is not None else None
-
-
 class KlipperStatus:
     """The subscribed objects, kept current by `notify_status_update` deltas."""
 
@@ -84,7 +76,7 @@ class KlipperStatus:
             self.history_job = job  # the current print ended; its id names it until the next
         outcome = HISTORY_OUTCOMES.get(status)
         if outcome is not None:
-            self._ended.append(EndedJob(history_job(job), outcome, _float(job.get("end_time"))))
+            self._ended.append(EndedJob(history_job(job), outcome, as_float(job.get("end_time"))))
 
     def take_ended(self) -> tuple[EndedJob, ...]:
         """The ended history jobs not yet reported (once)."""
@@ -120,16 +112,16 @@ class KlipperStatus:
         filename = stats.get("filename") or None
         if state in ("printing", "paused"):
             if filename != self._job_file or self._started_at is None:
-                duration = _float(stats.get("total_duration")) or 0.0
+                duration = as_float(stats.get("total_duration")) or 0.0
                 self._job_file = filename
                 self._started_at = time.time() - duration
         elif state == "standby":
             self._job_file, self._started_at = None, None
 
     def _progress(self) -> float:
-        progress = _float(self._obj("virtual_sdcard").get("progress"))
+        progress = as_float(self._obj("virtual_sdcard").get("progress"))
         if progress is None:
-            progress = _float(self._obj("display_status").get("progress"))
+            progress = as_float(self._obj("display_status").get("progress"))
         return round(min(max(progress or 0.0, 0.0), 1.0) * 100, 2)
 
     def _job(self, state: PrintState) -> Job | None:
@@ -138,7 +130,7 @@ class KlipperStatus:
         if state in (PrintState.IDLE, PrintState.OFFLINE, PrintState.ERROR) or not filename:
             return None
         progress = self._progress()
-        duration = _float(stats.get("print_duration")) or 0.0
+        duration = as_float(stats.get("print_duration")) or 0.0
         remaining = None
         if 0 < progress < 100 and duration > 0:
             # Moonraker has no time estimate of its own: extrapolate from file progress.
@@ -158,27 +150,27 @@ class KlipperStatus:
                 # running before its `added`, or the last print's final state after it): which
                 # job is it? Say none, so two prints never share one id and none is told twice.
                 return None
-            key, started_at = str(current.get("job_id")), _float(current.get("start_time"))
+            key, started_at = str(current.get("job_id")), as_float(current.get("start_time"))
         return Job(
             file=str(filename),
             progress=100.0 if state is PrintState.FINISHED else progress,
-            layer=_int(info.get("current_layer")),
-            total_layers=_int(info.get("total_layer")),
+            layer=as_int(info.get("current_layer")),
+            total_layers=as_int(info.get("total_layer")),
             remaining_s=remaining,
             started_at=started_at,
             key=key,
             # Millimetres Klipper has extruded for this print so far.
-            filament_used_mm=_float(stats.get("filament_used")),
+            filament_used_mm=as_float(stats.get("filament_used")),
         )
 
     def to_state(self, printer_id: str) -> PrinterState:
         """Build the normalized snapshot."""
         extruder, bed = self._obj("extruder"), self._obj("heater_bed")
         temps = Temperatures(
-            nozzle=_float(extruder.get("temperature")),
-            nozzle_target=_float(extruder.get("target")),
-            bed=_float(bed.get("temperature")),
-            bed_target=_float(bed.get("target")),
+            nozzle=as_float(extruder.get("temperature")),
+            nozzle_target=as_float(extruder.get("target")),
+            bed=as_float(bed.get("temperature")),
+            bed_target=as_float(bed.get("target")),
         )
         klippy = self.effective_klippy_state()
         if klippy != "ready":
@@ -221,14 +213,14 @@ def history_job(job: dict[str, Any]) -> Job:
         progress = 100.0
     else:
         metadata = job.get("metadata")
-        estimate = _float(metadata.get("estimated_time")) if isinstance(metadata, dict) else None
-        printed = _float(job.get("print_duration"))
+        estimate = as_float(metadata.get("estimated_time")) if isinstance(metadata, dict) else None
+        printed = as_float(job.get("print_duration"))
         if estimate and printed is not None:
             progress = round(min(99.0, printed * 100 / estimate), 2)
     return Job(
         file=str(job.get("filename") or ""),
         progress=progress,
-        started_at=_float(job.get("start_time")),
+        started_at=as_float(job.get("start_time")),
         key=str(job.get("job_id") or "") or None,
-        filament_used_mm=_float(job.get("filament_used")),
+        filament_used_mm=as_float(job.get("filament_used")),
     )

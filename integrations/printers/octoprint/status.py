@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from hub.model import HmsError, Job, PrinterState, PrintState, Temperatures
+from integrations.printers.values import as_float
 
 # Completion at or above this when a print leaves the active states means it finished.
 _DONE_PERCENT = 99.9
@@ -23,10 +24,6 @@ _START_GRACE_S = 3.0
 _END_EVENTS = {"PrintDone": PrintState.FINISHED, "PrintCancelled": PrintState.CANCELLED}
 _FINAL = (PrintState.FINISHED, PrintState.CANCELLED, PrintState.FAILED)
 _keys = itertools.count(1)
-
-
-def _float(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -134,17 +131,17 @@ class OctoPrintStatus:
         name = str(file.get("display") or file.get("name") or "")
         if self._key is not None and self._file:
             name = self._file  # the start event names the print's file; a poll may be older
-        done = _float(progress.get("completion"))
+        done = as_float(progress.get("completion"))
         if state is PrintState.IDLE:
             # The last job OctoPrint still shows: how far it got, for a print that ended
             # while the hub was away (no start time, no key: it is matched by file and progress).
             return Job(file=name, progress=round(done, 2)) if name and done is not None else None
-        left = _float(progress.get("printTimeLeft"))
+        left = as_float(progress.get("printTimeLeft"))
         if self._stale and self._key is not None:
             done, left = 0.0, None  # polled before this print started: the last print's numbers
         filament = _dict(_dict(job.get("job")).get("filament"))
         # The slicer's length for the whole file, summed over the tools.
-        lengths = [_float(_dict(tool).get("length")) for tool in filament.values()]
+        lengths = [as_float(_dict(tool).get("length")) for tool in filament.values()]
         known = [length for length in lengths if length is not None]
         self._last_job = Job(
             file=name or (self._last_job.file if self._last_job else ""),
@@ -187,7 +184,7 @@ class OctoPrintStatus:
                 ),
             )
         flags = _dict(_dict(printer.get("state")).get("flags"))
-        completion = _float(_dict(job.get("progress")).get("completion")) or 0.0
+        completion = as_float(_dict(job.get("progress")).get("completion")) or 0.0
         state = self._print_state(flags, job_state, completion)
         if state is PrintState.FINISHED and self._last_job is not None:
             self._last_job = replace(self._last_job, progress=100.0, remaining_s=0)
@@ -203,11 +200,11 @@ class OctoPrintStatus:
             state=state,
             job=self._job(state, job),
             temps=Temperatures(
-                nozzle=_float(tool.get("actual")),
-                nozzle_target=_float(tool.get("target")),
-                bed=_float(bed.get("actual")),
-                bed_target=_float(bed.get("target")),
-                chamber=_float(chamber.get("actual")),
+                nozzle=as_float(tool.get("actual")),
+                nozzle_target=as_float(tool.get("target")),
+                bed=as_float(bed.get("actual")),
+                bed_target=as_float(bed.get("target")),
+                chamber=as_float(chamber.get("actual")),
             ),
             errors=errors,
         )

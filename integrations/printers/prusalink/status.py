@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 from hub.model import HmsError, Job, PrinterState, PrintState, Temperatures
+from integrations.printers.values import as_float, as_int
 
 _STATES = {
     "IDLE": PrintState.IDLE,
@@ -18,15 +19,6 @@ _STATES = {
     "ERROR": PrintState.ERROR,
 }
 _ENDED = (PrintState.FINISHED, PrintState.CANCELLED)
-
-
-def _float(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def _int(value: Any) -> int | None:
-    number = _float(value)
-    return int(number) if number is not None else None
 
 
 def job_file_name(job: dict[str, Any] | None) -> str | None:
@@ -51,14 +43,14 @@ class PrusaLinkStatus:
     def needs_job_details(self, status: dict[str, Any]) -> bool:
         """Whether `/api/v1/job` must be fetched (a job we have no file name for)."""
         job = status.get("job")
-        job_id = _int(job.get("id")) if isinstance(job, dict) else None
+        job_id = as_int(job.get("id")) if isinstance(job, dict) else None
         return job_id is not None and (job_id != self.job_id or self.job_file is None)
 
     def note_job(self, details: dict[str, Any] | None) -> None:
         """Remember the id and file of the current job (None body: no job)."""
         if not isinstance(details, dict):
             return
-        job_id = _int(details.get("id"))
+        job_id = as_int(details.get("id"))
         if job_id != self.job_id:
             self._started_at = None
         self.job_id = job_id
@@ -66,22 +58,22 @@ class PrusaLinkStatus:
         file = details.get("file")
         meta = file.get("meta") if isinstance(file, dict) else None
         # The slicer's estimate for the whole file, from its G-code header.
-        self.job_grams = _float(meta.get("filament used [g]")) if isinstance(meta, dict) else None
+        self.job_grams = as_float(meta.get("filament used [g]")) if isinstance(meta, dict) else None
 
     def _job(self, state: PrintState, job: dict[str, Any] | None) -> Job | None:
-        if isinstance(job, dict) and _int(job.get("id")) is not None:
-            job_id = _int(job.get("id"))
+        if isinstance(job, dict) and as_int(job.get("id")) is not None:
+            job_id = as_int(job.get("id"))
             if job_id != self.job_id:
                 self.job_id, self.job_file, self._started_at = job_id, None, None
                 self.job_grams = None
-            printing = _int(job.get("time_printing"))
+            printing = as_int(job.get("time_printing"))
             if self._started_at is None:
                 self._started_at = time.time() - (printing or 0)
-            progress = _float(job.get("progress")) or 0.0
+            progress = as_float(job.get("progress")) or 0.0
             self._last_job = Job(
                 file=self.job_file or "",
                 progress=100.0 if state is PrintState.FINISHED else progress,
-                remaining_s=_int(job.get("time_remaining")),
+                remaining_s=as_int(job.get("time_remaining")),
                 started_at=self._started_at,
                 key=str(job_id),
                 filament_g=self.job_grams,
@@ -124,10 +116,10 @@ class PrusaLinkStatus:
             state=state,
             job=self._job(state, job),
             temps=Temperatures(
-                nozzle=_float(printer.get("temp_nozzle")),
-                nozzle_target=_float(printer.get("target_nozzle")),
-                bed=_float(printer.get("temp_bed")),
-                bed_target=_float(printer.get("target_bed")),
+                nozzle=as_float(printer.get("temp_nozzle")),
+                nozzle_target=as_float(printer.get("target_nozzle")),
+                bed=as_float(printer.get("temp_bed")),
+                bed_target=as_float(printer.get("target_bed")),
             ),
             errors=errors,
         )

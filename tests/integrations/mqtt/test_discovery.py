@@ -249,7 +249,7 @@ async def test_ha_birth_republishes_and_a_deleted_printer_is_removed(mqtt_hub: M
         assert len(configs(fresh, m.prefix)) == 1  # the hub's own
 
 
-def test_commands_off_leaves_the_command_entities_out() -> None:
+def test_commands_off_or_unsupported_leave_the_command_entities_out() -> None:
     row = PrinterRow(
         id="p-1", name="Bench", protocol="bambu", host="127.0.0.1", port=8883, serial="S1",
         model="X1C", nozzle_diameter=None, tags=[], enabled=True, secrets={}, created_at=0.0,
@@ -257,8 +257,9 @@ def test_commands_off_leaves_the_command_entities_out() -> None:
     )  # fmt: skip
     base = {"prefix": "homeassistant", "topics": Topics("printforge"), "hub_id": "h",
             "hub_url": "https://hub:3443", "version": "1"}  # fmt: skip
-    on = dict(Discovery(**base, commands=True).printer(row))
-    off = dict(Discovery(**base, commands=False).printer(row))
+    every = frozenset({"pause", "resume", "stop", "light"})
+    on = dict(Discovery(**base, commands=True).printer(row, every))
+    off = dict(Discovery(**base, commands=False).printer(row, every))
     assert on.keys() == off.keys()
     commands = [t for t, c in on.items() if isinstance(c, dict) and "command_topic" in c]
     assert sorted(t.split("/")[1] for t in commands) == ["button", "button", "button", "light"]
@@ -269,3 +270,6 @@ def test_commands_off_leaves_the_command_entities_out() -> None:
         for t, c in off.items()
         if t not in commands
     )
+    # A protocol without a light (e.g. Moonraker's manifest) gets no light entity.
+    no_light = dict(Discovery(**base, commands=True).printer(row, every - {"light"}))
+    assert [t for t, c in no_light.items() if c == ""] == [t for t in commands if "/light/" in t]
