@@ -24,6 +24,11 @@ async def create_user(db: Database, username: str, password_hash: str, role: str
         raise Conflict(f"user {username!r} already exists", field="username") from None
 
 
+async def list_users(db: Database, limit: int, offset: int) -> tuple[list[User], int]:
+    """A page of accounts and how many there are in all."""
+    return await users_store.list_all(db, limit, offset)
+
+
 async def get_user(db: Database, user_id: str) -> User:
     """One account, or NotFound."""
     user = await users_store.by_id(db, user_id)

@@ -8,9 +8,8 @@ from quart import Blueprint
 
 from api import schemas
 from api.context import hub
-from api.errors import ApiError
 from api.registry import Ctx, Page, endpoint
-from hub.store import notifications as store
+from hub import notifications
 
 bp = Blueprint("notifications", __name__)
 
@@ -52,7 +51,7 @@ QUERY: dict[str, Any] = {
 async def list_notifications(ctx: Ctx) -> dict[str, Any]:
     """Newest first; `unread=true` for unread only."""
     page = Page.of(ctx)
-    items, total = await store.list_page(
+    items, total = await notifications.list_notifications(
         hub().db,
         unread_only=bool(ctx.query.get("unread", False)),
         limit=page.per_page,
@@ -73,10 +72,7 @@ async def list_notifications(ctx: Ctx) -> dict[str, Any]:
 )
 async def read_one(ctx: Ctx, notification_id: str) -> dict[str, Any]:
     """Mark one read."""
-    note = await store.mark_read(hub().db, notification_id)
-    if note is None:
-        raise ApiError(404, "not_found", f"no notification with id {notification_id}")
-    return note.public()
+    return (await notifications.mark_read(hub().db, notification_id)).public()
 
 
 @endpoint(
@@ -91,4 +87,4 @@ async def read_one(ctx: Ctx, notification_id: str) -> dict[str, Any]:
 )
 async def read_all(ctx: Ctx) -> dict[str, Any]:
     """Mark all read."""
-    return {"marked": await store.mark_all_read(hub().db)}
+    return {"marked": await notifications.mark_all_read(hub().db)}

@@ -10,7 +10,6 @@ from api import schemas
 from api.context import hub
 from api.registry import Ctx, Page, endpoint
 from hub import users
-from hub.store import users as users_store
 
 bp = Blueprint("users", __name__)
 
@@ -29,7 +28,7 @@ bp = Blueprint("users", __name__)
 async def list_users(ctx: Ctx) -> dict[str, Any]:
     """A page of users."""
     page = Page.of(ctx)
-    found, total = await users_store.list_all(hub().db, page.per_page, page.offset)
+    found, total = await users.list_users(hub().db, page.per_page, page.offset)
     return page.envelope([u.public() for u in found], total)
 
 

@@ -112,23 +112,18 @@ async def list_page(
 
 
 async def mark_read(db: Database, note_id: str) -> Notification | None:
-    """Mark one notification read; None when absent."""
-    row = await db.fetch_one("SELECT * FROM notifications WHERE id = :id", {"id": note_id})
-    if row is None:
-        return None
-    if row["read_at"] is None:
-        await db.execute(
-            "UPDATE notifications SET read_at = :now WHERE id = :id",
-            {"now": time.time(), "id": note_id},
-        )
-    row = await db.fetch_one("SELECT * FROM notifications WHERE id = :id", {"id": note_id})
-    return _note(row)
+    """Mark one notification read (keeping the first read time); None when absent."""
+    row = await db.fetch_one(
+        "UPDATE notifications SET read_at = COALESCE(read_at, :now) WHERE id = :id RETURNING *",
+        {"now": time.time(), "id": note_id},
+    )
+    return None if row is None else _note(row)
 
 
 async def mark_all_read(db: Database) -> int:
-    """Mark every unread notification read; return how many changed."""
-    count = int(await db.fetch_val("SELECT COUNT(*) FROM notifications WHERE read_at IS NULL") or 0)
-    await db.execute(
-        "UPDATE notifications SET read_at = :now WHERE read_at IS NULL", {"now": time.time()}
+    """Mark every unread notification read; return how many this call changed."""
+    rows = await db.fetch_all(
+        "UPDATE notifications SET read_at = :now WHERE read_at IS NULL RETURNING id",
+        {"now": time.time()},
     )
-    return count
+    return len(rows)
