@@ -28,6 +28,8 @@ from tests.helpers import wait_for
 from tests.integrations.printers.conftest import FAST, random_subnet
 
 playwright_api = pytest.importorskip("playwright.async_api")
+# Assertions wait up to 10 s (Playwright's default is 5): CI shares its two cores.
+playwright_api.expect.set_options(timeout=10_000)
 
 CHROMIUM = "/usr/bin/chromium"
 # The folder the README names: every run leaves a picture of each page here.
@@ -139,6 +141,7 @@ class Site:
         printer_id: str = body["id"]
         await wait_for(
             lambda: self.hub.printer_status(printer_id)["connection"] == "online",
+            timeout=30,  # generous: the machine running the suite may be busy
             what=f"{name} online",
         )
         self.printers[name] = printer_id

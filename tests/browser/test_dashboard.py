@@ -55,7 +55,7 @@ async def farm(site: Site) -> AsyncIterator[Site]:
         printer_id = site.printers[name]
         await wait_for(
             lambda pid=printer_id: site.hub.printer_status(pid)["state"] == "printing",
-            timeout=20,
+            timeout=30,
             what=f"{name} printing",
         )
     yield site
