@@ -80,6 +80,7 @@ class Consumption:
         self._job: dict[str, Job] = {}  # printer -> latest job seen
         self._errors: dict[str, tuple[HmsError, ...]] = {}  # printer -> errors during the print
         self._runout: set[tuple[str, str]] = set()  # (print, spool) already warned
+        self._checked: dict[str, int] = {}  # printer -> whole percent last checked for run-out
 
     async def start(self) -> None:
         """Resume tracking the prints the database says are running; subscribe."""
@@ -232,6 +233,10 @@ class Consumption:
         job = self._job.get(event.printer_id)
         if print_id is None or job is None:
             return
+        # progress$ also fires for remaining-time changes: look at the spools once per percent.
+        if self._checked.get(event.printer_id) == event.progress:
+            return
+        self._checked[event.printer_id] = event.progress
         usage = usage_of(job, "running", float(event.progress))
         if usage.grams is None and usage.mm is None:
             return

@@ -87,8 +87,6 @@ class Outbox:
     def register(self, kind: TargetKind) -> Callable[[], None]:
         """Deliver messages of `kind.kind` with `kind.send`; the result unregisters it."""
         self._kinds[kind.kind] = kind
-        for key in [k for k in self._wakes if k[0] == kind.kind]:
-            self.wake(*key)
 
         def unregister() -> None:
             self._kinds.pop(kind.kind, None)

@@ -17,11 +17,17 @@ from typing import Any
 from databases import Database
 
 from hub.model import rfc3339
+from hub.store.db import is_postgres
 from hub.store.errors import is_unique_violation
+from hub.store.prints import SQLITE_HAS_JSON_UPDATE
 
+_JSON_IDS = {
+    "postgresql": "SELECT json_array_elements_text(CAST(:ids AS json))",
+    "sqlite": "SELECT value FROM json_each(:ids)",
+}
 OUTCOMES = ("finished", "failed", "cancelled", "unknown")
 RUNNING = "running"  # the outcome filter's name for prints not yet ended
-EXPORT_BATCH = 2000
+EXPORT_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -122,6 +128,13 @@ async def _total(db: Database, filters: Filters, conds: list[str], params: dict[
             where = [c for c in where if c != "outcome IS NULL"] + ["outcome = 'running'"]
         value = await db.fetch_val(f"SELECT SUM(n) FROM print_counts{_clause(where)}", params)
         return int(value or 0)
+    if filters == Filters(material=filters.material):
+        # Material alone: counted on the (material, print_id) index, not print by print.
+        value = await db.fetch_val(
+            "SELECT COUNT(DISTINCT print_id) FROM print_filament WHERE material = :f_material",
+            params,
+        )
+        return int(value or 0)
     return int(await db.fetch_val(f"SELECT COUNT(*) FROM prints{_clause(conds)}", params) or 0)
 
 
@@ -162,13 +175,23 @@ async def trays_of(db: Database, print_ids: list[str]) -> dict[str, list[dict[st
     """Per print, the trays it drew filament from (tray order)."""
     if not print_ids:
         return {}
-    names = {f"p{i}": pid for i, pid in enumerate(print_ids)}
-    rows = await db.fetch_all(
-        "SELECT * FROM print_filament WHERE print_id IN ("
-        + ", ".join(f":{k}" for k in names)
-        + ") ORDER BY print_id, tray",
-        names,
-    )
+    if is_postgres(db) or SQLITE_HAS_JSON_UPDATE:
+        # The ids as one JSON parameter: a bind parameter per id would leave reference cycles
+        # per row (SQLAlchemy's BindParameter) for the collector, which the hub's GC policy
+        # keeps frozen: an export of a million rows would grow the heap by hundreds of MB.
+        ids = _JSON_IDS["postgresql" if is_postgres(db) else "sqlite"]
+        rows = await db.fetch_all(
+            f"SELECT * FROM print_filament WHERE print_id IN ({ids}) ORDER BY print_id, tray",
+            {"ids": json.dumps(print_ids)},
+        )
+    else:
+        names = {f"p{i}": pid for i, pid in enumerate(print_ids)}
+        rows = await db.fetch_all(
+            "SELECT * FROM print_filament WHERE print_id IN ("
+            + ", ".join(f":{k}" for k in names)
+            + ") ORDER BY print_id, tray",
+            names,
+        )
     found: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         found.setdefault(r["print_id"], []).append(

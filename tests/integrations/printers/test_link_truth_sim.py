@@ -99,3 +99,30 @@ async def test_moonraker_prints_of_one_file_get_their_history_ids(fleet, connect
     assert keys == set(ids) and len(ids) == 2
     outcomes = {e.job.key: e.outcome for s in rec.states for e in s.ended}
     assert outcomes == dict.fromkeys(ids, "finished")
+
+
+async def test_moonraker_reports_what_ended_while_the_link_was_down(fleet, connect):
+    printer = await fleet.add("moonraker", port=0)
+    await fleet.load_file(printer, "long.gcode", gcode(time_s=36000))
+    rec = await connect(printer, auth_retry_s=0.3)
+    await wait_for(lambda: rec.driver.state.state is PrintState.IDLE, what="ready")
+    printer.printer.start_print("long.gcode")
+    await wait_for(lambda: rec.driver.state.state is PrintState.PRINTING, what="printing")
+    first = rec.driver.state.job
+    assert first is not None and first.key
+    # The link goes and stays away while the print is cancelled and the next one starts.
+    printer.faults.refuse_auth(True)
+    printer.faults.drop_connection()
+    await wait_for(lambda: rec.driver.link.connection is Connection.AUTH_FAILED, what="away")
+    seen = len(rec.states)
+    printer.printer.cancel()
+    printer.printer.start_print("long.gcode")  # the same file again
+    printer.faults.refuse_auth(False)
+    await wait_for(lambda: rec.driver.state.state is PrintState.PRINTING and rec.driver.state.online,
+                   what="back, printing the next one")  # fmt: skip
+    ended = [e for s in rec.states[seen:] for e in s.ended]
+    assert [(e.job.key, e.outcome) for e in ended if e.job.key == first.key] == [
+        (first.key, "cancelled")
+    ]
+    current = rec.driver.state.job
+    assert current is not None and current.file == "long.gcode" and current.key != first.key
