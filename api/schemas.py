@@ -124,11 +124,15 @@ API_TOKEN_CREATED: dict[str, Any] = {
     },
 }
 
+# Bounds keep the row offset inside a 64-bit integer on every engine.
+MAX_PAGE = 1_000_000
+MAX_PER_PAGE = 500
 PAGE_QUERY: dict[str, Any] = {
     "type": "object",
+    "additionalProperties": False,
     "properties": {
-        "page": {"type": "integer", "minimum": 1, "default": 1},
-        "per_page": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50},
+        "page": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1},
+        "per_page": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE, "default": 50},
     },
 }
 

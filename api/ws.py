@@ -27,6 +27,7 @@ from hub.auth import AuthError, Principal
 from hub.broadcast import MESSAGE_TYPES, Client, encode
 from hub.model import rfc3339
 from hub.runtime import Hub
+from hub.store import api_tokens as tokens_store
 from hub.store import users as users_store
 
 log = logging.getLogger(__name__)
@@ -163,6 +164,7 @@ class Sessions:
                 session.end(CLOSE_TOKEN_ENDED, "token revoked")
             else:
                 by_user.setdefault(principal.user_id, []).append(session)
+        await self._check_api_tokens([s for group in by_user.values() for s in group])
         for user_id, group in by_user.items():
             try:
                 user = await users_store.by_id(self.hub.db, user_id)
@@ -176,6 +178,21 @@ class Sessions:
                     # As for REST requests, the stored role applies (capped by an API token's).
                     role = session.principal.role_for(user.role)
                     session.principal = replace(session.principal, role=role)
+
+    async def _check_api_tokens(self, sessions: list[Session]) -> None:
+        """End sockets whose API token was deleted, also by another process sharing the
+        database (this process's own deletions are caught by `is_revoked` at once)."""
+        ids = {s.principal.token_id for s in sessions if s.principal.token_id is not None}
+        if not ids:
+            return
+        try:
+            alive = await tokens_store.existing(self.hub.db, ids)
+        except Exception as exc:  # a database hiccup is no reason to drop dashboards
+            log.warning("websocket re-check: API token lookup failed: %r", exc)
+            return
+        for session in sessions:
+            if session.principal.token_id is not None and session.principal.token_id not in alive:
+                session.end(CLOSE_TOKEN_ENDED, "token revoked")
 
 
 def _sessions(hub_: Hub) -> Sessions:
