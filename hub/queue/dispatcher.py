@@ -291,12 +291,17 @@ class Dispatcher(Tracking):
         tag = _TAG.search(event.event.job.file or "")
         if tag is None:
             return
+        wanted = tag.group(1).lower()
         async with self.queue.lock:
-            run = next((r for r in self.runs.values() if r.tag == tag.group(1).lower()), None)
+            run = next((r for r in self.runs.values() if r.tag == wanted), None)
+            if run is None:
+                # A short print can end before its history record is written: the run is over.
+                run = await store.run_by_tag(self.hub.db, wanted)
             if run is None or run.print_id == event.print_id:
                 return
             run = replace(run, print_id=event.print_id, print_job_key=event.job_key)
-            self.runs[run.id] = run
+            if run.id in self.runs:
+                self.runs[run.id] = run
             await store.save_run(self.hub.db, run)
             await store.link_print(self.hub.db, event.print_id, run.job_id)
 

@@ -64,16 +64,19 @@ class KlipperStatus:
         self.history_available = True
         status = str(job.get("status") or "")
         current = self.history_job
-        if status == IN_PROGRESS:
-            if current is not None and current.get("job_id") != job.get("job_id"):
-                # A new print starts from nothing: the progress still cached is the last one's.
-                for name in ("virtual_sdcard", "display_status"):
-                    obj = self.objects.get(name)
-                    if isinstance(obj, dict) and "progress" in obj:
-                        obj["progress"] = 0.0
+        same = current is not None and current.get("job_id") == job.get("job_id")
+        newer = current is None or (as_float(job.get("start_time")) or 0.0) >= (
+            as_float(current.get("start_time")) or 0.0
+        )
+        if status == IN_PROGRESS and current is not None and not same:
+            # A new print starts from nothing: the progress still cached is the last one's.
+            for name in ("virtual_sdcard", "display_status"):
+                obj = self.objects.get(name)
+                if isinstance(obj, dict) and "progress" in obj:
+                    obj["progress"] = 0.0
+        if same or newer:
+            # The newest job is the one print_stats shows, running or ended (until the next).
             self.history_job = job
-        elif current is not None and current.get("job_id") == job.get("job_id"):
-            self.history_job = job  # the current print ended; its id names it until the next
         outcome = HISTORY_OUTCOMES.get(status)
         if outcome is not None:
             self._ended.append(EndedJob(history_job(job), outcome, as_float(job.get("end_time"))))
