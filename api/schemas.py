@@ -64,6 +64,7 @@ USER: dict[str, Any] = {
         "id": {"type": "string"},
         "username": {"type": "string"},
         "role": {"enum": ROLE_ENUM},
+        "disabled": {"type": "boolean"},
         "created_at": TIMESTAMP,
         "updated_at": TIMESTAMP,
     },
@@ -83,7 +84,14 @@ USER_UPDATE: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "minProperties": 1,
-    "properties": {"password": PASSWORD, "role": {"enum": ROLE_ENUM}},
+    "properties": {
+        "password": PASSWORD,
+        "role": {"enum": ROLE_ENUM},
+        "disabled": {
+            "type": "boolean",
+            "description": "a disabled account cannot log in and its tokens stop working",
+        },
+    },
 }
 
 API_TOKEN: dict[str, Any] = {
