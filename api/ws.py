@@ -11,7 +11,6 @@ distinct user, so a logout, an expiry or a deleted account ends the socket withi
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import time
@@ -22,7 +21,7 @@ from typing import Any
 from quart import Blueprint, Response, current_app, websocket
 
 from api.context import hub
-from api.ws_requests import error_frame, handle_request, offer_snapshot
+from api.ws_requests import auth_token, error_frame, handle_request, offer_snapshot
 from hub.auth import AuthError, Principal
 from hub.broadcast import MESSAGE_TYPES, Client, encode
 from hub.model import rfc3339
@@ -227,7 +226,7 @@ async def _authenticate(h: Hub) -> Principal | None:
         except TimeoutError:
             await _close(CLOSE_AUTH_TIMEOUT, f"no auth message within {timeout:g} s")
             return None
-        found = _auth_token(raw)
+        found = auth_token(raw, MAX_REQUEST_BYTES)
         if found is None:
             await _close(
                 CLOSE_AUTH_FAILED, 'the first message must be {"type": "auth", "token": "..."}'
@@ -247,19 +246,6 @@ async def _authenticate(h: Hub) -> Principal | None:
         await _close(CLOSE_AUTH_FAILED, "token expired")
         return None
     return principal
-
-
-def _auth_token(raw: str | bytes) -> str | None:
-    if len(raw) > MAX_REQUEST_BYTES:
-        return None
-    try:
-        message = json.loads(raw)
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(message, dict) or message.get("type") != "auth":
-        return None
-    token = message.get("token")
-    return token if isinstance(token, str) and token else None
 
 
 async def _reader(h: Hub, session: Session, max_bytes: int) -> None:
