@@ -3,17 +3,29 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Every install takes the exact versions in constraints.txt (`make lock` refreshes it).
+CONSTRAINTS := constraints.txt
 
-.PHONY: install run test lint typecheck pytest openapi bench bench-ws bench-soak bench-ui bench-history bench-outbox bench-queue clean
+.PHONY: install lock run test lint typecheck pytest openapi bench bench-ws bench-soak bench-ui bench-history bench-outbox bench-queue clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -c $(CONSTRAINTS) -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Resolve pyproject.toml's ranges afresh in a scratch environment and pin the result.
+lock:
+	rm -rf .lock-venv
+	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install -q --upgrade pip
+	.lock-venv/bin/pip install -q -e '.[dev]'
+	( echo "# Exact versions every install uses; refresh with \`make lock\` after changing pyproject.toml."; \
+	  .lock-venv/bin/pip freeze --exclude-editable | grep -v '^printforge' ) > $(CONSTRAINTS)
+	rm -rf .lock-venv
 
 run: install
 	$(BIN)/printforge serve --config config/embedded.toml

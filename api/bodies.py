@@ -6,6 +6,7 @@ from typing import Any
 
 from quart import Quart, Response
 
+from api.registry import Page
 from hub.model import PrinterState
 from hub.runtime import Hub, status_payload
 from integrations.printers.base import LinkInfo
@@ -25,6 +26,7 @@ class JsonBodies:
         self.app = app
         self.hub = hub
         self._listing: tuple[int, bytes] | None = None
+        self._rows_cache: tuple[int, list[dict[str, Any]]] | None = None
         self._status: dict[str, tuple[PrinterState, LinkInfo | None, bytes]] = {}
         self._content_type: str | None = None
 
@@ -45,16 +47,30 @@ class JsonBodies:
             self._content_type = self.app.response_class(mimetype=mimetype).content_type
         return self.app.response_class(body, content_type=self._content_type)
 
-    def listing(self) -> Response:
-        """Every configured printer, by name then id (secrets never included)."""
+    def _rows(self) -> list[dict[str, Any]]:
+        """Every configured printer's public form, by name then id, per table version."""
         printers = self.hub.printers
         version = printers.version
-        cached = self._listing
+        cached = self._rows_cache
         if cached is None or cached[0] != version:
             rows = sorted(printers.values(), key=lambda p: (p.name, p.id))
-            body = self.encode({"items": [p.public() for p in rows], "total": len(rows)})
-            cached = self._listing = (version, body)
+            cached = self._rows_cache = (version, [p.public() for p in rows])
+        return cached[1]
+
+    def listing(self) -> Response:
+        """Every configured printer, by name then id (secrets never included)."""
+        version = self.hub.printers.version
+        cached = self._listing
+        if cached is None or cached[0] != version:
+            rows = self._rows()
+            cached = self._listing = (version, self.encode({"items": rows, "total": len(rows)}))
         return self.response(cached[1])
+
+    def listing_page(self, page: Page) -> Response:
+        """One page of the listing, in the same order."""
+        rows = self._rows()
+        items = rows[page.offset : page.offset + page.per_page]
+        return self.response(self.encode(page.envelope(items, len(rows))))
 
     def status(self, printer_id: str) -> Response:
         """One printer's live state plus connection facts (NotFound when not configured)."""

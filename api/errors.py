@@ -10,7 +10,12 @@ from typing import Any
 from quart import Quart, Response, request
 from werkzeug.exceptions import HTTPException
 
+from hub.store.errors import is_unavailable
+
 log = logging.getLogger(__name__)
+
+# Seconds a client is asked to wait when the database is away (an outage is usually a restart).
+RETRY_AFTER_S = 2
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -73,6 +78,7 @@ HTTP_CODES = {
     415: "unsupported_media_type",
     429: "rate_limited",
     500: "internal_error",
+    503: "database_unavailable",
     504: "timeout",
 }
 
@@ -101,6 +107,15 @@ def register(app: Quart) -> None:
 
     @app.errorhandler(Exception)
     async def _unexpected(error: Exception) -> Response:
+        if is_unavailable(error):
+            # An outage, not a bug: one line, and the client is told when to come back.
+            log.warning("database unavailable on %s %s: %s", request.method, request.path, error)
+            return problem(
+                503,
+                "database_unavailable",
+                "the database cannot be reached right now; retry shortly",
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            )
         # The traceback goes to the log, never to the client.
         log.exception("unhandled error on %s %s", request.method, request.path)
         return problem(500, "internal_error", "the server hit an unexpected error")

@@ -16,9 +16,48 @@ ERROR_TEXT = {
     403: "Not authorized for this role",
     404: "Not found",
     409: "Conflict with the current state",
-    413: "Payload too large (over the configured limit)",
+    413: "The body is larger than the API takes",
+    415: "The body was not sent as Content-Type: application/json",
     429: "Too many requests (see Retry-After)",
+    503: "The database is unreachable for now (see Retry-After)",
     504: "The printer did not answer in time",
+}
+
+
+# Text the API refuses whatever the field (no database column can store it): NUL. Stated in
+# the document so clients and generators know the rule the server applies.
+NO_NUL = "^[^\\u0000]*$"
+
+
+def storable(schema: Any) -> Any:
+    """A copy of a request schema whose string fields carry the no-NUL pattern."""
+    if isinstance(schema, list):
+        return [storable(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: storable(v) for k, v in schema.items()}
+    kind = out.get("type")
+    is_text = kind == "string" or (isinstance(kind, list) and "string" in kind)
+    if is_text and "pattern" not in out and "enum" not in out and "const" not in out:
+        out["pattern"] = NO_NUL
+    if kind == "object" and out.get("additionalProperties") is not False:
+        out.setdefault("propertyNames", {"pattern": NO_NUL})
+        out.setdefault("additionalProperties", {"$ref": "#/components/schemas/JsonValue"})
+    return out
+
+
+# Any JSON value the API can store: strings and keys without NUL, all the way down.
+JSON_VALUE: dict[str, Any] = {
+    "anyOf": [
+        {"type": ["null", "boolean", "number"]},
+        {"type": "string", "pattern": NO_NUL},
+        {"type": "array", "items": {"$ref": "#/components/schemas/JsonValue"}},
+        {
+            "type": "object",
+            "propertyNames": {"pattern": NO_NUL},
+            "additionalProperties": {"$ref": "#/components/schemas/JsonValue"},
+        },
+    ]
 }
 
 
@@ -47,7 +86,7 @@ def _operation(ep: Endpoint) -> dict[str, Any]:
     if ep.body is not None:
         op["requestBody"] = {
             "required": not ep.optional_body,
-            "content": {"application/json": {"schema": copy.deepcopy(ep.body)}},
+            "content": {"application/json": {"schema": storable(ep.body)}},
         }
     if ep.upload:
         binary = {"type": "string", "format": "binary"}
@@ -68,9 +107,13 @@ def _operation(ep: Endpoint) -> dict[str, Any]:
     if ep.response is not None and ep.status != 204:
         success["content"] = {ep.content_type: {"schema": copy.deepcopy(ep.response)}}
     responses: dict[str, Any] = {str(ep.status): success}
-    codes = set(ep.errors) | {429, 500}
+    codes = set(ep.errors) | {429, 500, 503}
     if ep.role is not None:
         codes |= {401, 403}
+    if ep.body is not None:
+        codes |= {400, 413, 415}
+    if ep.query is not None:
+        codes.add(400)
     for code in sorted(codes):
         responses[str(code)] = {"$ref": f"#/components/responses/E{code}"}
     op["responses"] = responses
@@ -90,7 +133,7 @@ def build() -> dict[str, Any]:
             "description": ERROR_TEXT.get(code, HTTPStatus(code).phrase),
             "content": problem_content,
         }
-        for code in (400, 401, 403, 404, 409, 413, 429, 500, 504)
+        for code in (400, 401, 403, 404, 409, 413, 415, 429, 500, 503, 504)
     }
     return {
         "openapi": "3.1.0",
@@ -111,7 +154,7 @@ def build() -> dict[str, Any]:
             "securitySchemes": {
                 "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
             },
-            "schemas": {"Problem": schemas.PROBLEM},
+            "schemas": {"Problem": schemas.PROBLEM, "JsonValue": JSON_VALUE},
             "responses": error_responses,
         },
     }

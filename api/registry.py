@@ -11,6 +11,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from quart import Blueprint, Response, current_app, g, request
 
+from api import request_json
 from api.errors import ApiError
 from hub.auth import Principal
 from hub.store.users import ROLES
@@ -193,13 +194,14 @@ def endpoint(
                     _raise_invalid("query", errs)
             if body_validator is not None:
                 max_body = current_app.config.get("MAX_JSON_BODY", 1_000_000)
-                if request.content_length and request.content_length > max_body:
-                    raise ApiError(413, "payload_too_large", f"body over {max_body} bytes")
-                data = await request.get_json(force=True, silent=True)
-                if data is None and optional_body and not (await request.get_data()).strip():
+                if (
+                    optional_body
+                    and not request.content_length
+                    and not (await request.get_data()).strip()
+                ):
                     data = {}
-                if data is None:
-                    raise ApiError(400, "invalid_json", "the request body must be JSON")
+                else:
+                    data = await request_json.read(request, max_body)
                 bad = unstorable_text(data)
                 if bad is not None:
                     message = "text must not contain NUL (U+0000) or unpaired surrogates"

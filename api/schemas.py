@@ -64,6 +64,7 @@ USER: dict[str, Any] = {
         "id": {"type": "string"},
         "username": {"type": "string"},
         "role": {"enum": ROLE_ENUM},
+        "disabled": {"type": "boolean"},
         "created_at": TIMESTAMP,
         "updated_at": TIMESTAMP,
     },
@@ -83,7 +84,14 @@ USER_UPDATE: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "minProperties": 1,
-    "properties": {"password": PASSWORD, "role": {"enum": ROLE_ENUM}},
+    "properties": {
+        "password": PASSWORD,
+        "role": {"enum": ROLE_ENUM},
+        "disabled": {
+            "type": "boolean",
+            "description": "a disabled account cannot log in and its tokens stop working",
+        },
+    },
 }
 
 API_TOKEN: dict[str, Any] = {
@@ -124,11 +132,15 @@ API_TOKEN_CREATED: dict[str, Any] = {
     },
 }
 
+# Bounds keep the row offset inside a 64-bit integer on every engine.
+MAX_PAGE = 1_000_000
+MAX_PER_PAGE = 500
 PAGE_QUERY: dict[str, Any] = {
     "type": "object",
+    "additionalProperties": False,
     "properties": {
-        "page": {"type": "integer", "minimum": 1, "default": 1},
-        "per_page": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50},
+        "page": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1},
+        "per_page": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE, "default": 50},
     },
 }
 

@@ -11,7 +11,6 @@ distinct user, so a logout, an expiry or a deleted account ends the socket withi
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import time
@@ -22,11 +21,12 @@ from typing import Any
 from quart import Blueprint, Response, current_app, websocket
 
 from api.context import hub
-from api.ws_requests import error_frame, handle_request, offer_snapshot
+from api.ws_requests import auth_token, error_frame, handle_request, offer_snapshot
 from hub.auth import AuthError, Principal
 from hub.broadcast import MESSAGE_TYPES, Client, encode
 from hub.model import rfc3339
 from hub.runtime import Hub
+from hub.store import api_tokens as tokens_store
 from hub.store import users as users_store
 
 log = logging.getLogger(__name__)
@@ -163,6 +163,7 @@ class Sessions:
                 session.end(CLOSE_TOKEN_ENDED, "token revoked")
             else:
                 by_user.setdefault(principal.user_id, []).append(session)
+        await self._check_api_tokens([s for group in by_user.values() for s in group])
         for user_id, group in by_user.items():
             try:
                 user = await users_store.by_id(self.hub.db, user_id)
@@ -176,6 +177,21 @@ class Sessions:
                     # As for REST requests, the stored role applies (capped by an API token's).
                     role = session.principal.role_for(user.role)
                     session.principal = replace(session.principal, role=role)
+
+    async def _check_api_tokens(self, sessions: list[Session]) -> None:
+        """End sockets whose API token was deleted, also by another process sharing the
+        database (this process's own deletions are caught by `is_revoked` at once)."""
+        ids = {s.principal.token_id for s in sessions if s.principal.token_id is not None}
+        if not ids:
+            return
+        try:
+            alive = await tokens_store.existing(self.hub.db, ids)
+        except Exception as exc:  # a database hiccup is no reason to drop dashboards
+            log.warning("websocket re-check: API token lookup failed: %r", exc)
+            return
+        for session in sessions:
+            if session.principal.token_id is not None and session.principal.token_id not in alive:
+                session.end(CLOSE_TOKEN_ENDED, "token revoked")
 
 
 def _sessions(hub_: Hub) -> Sessions:
@@ -210,7 +226,7 @@ async def _authenticate(h: Hub) -> Principal | None:
         except TimeoutError:
             await _close(CLOSE_AUTH_TIMEOUT, f"no auth message within {timeout:g} s")
             return None
-        found = _auth_token(raw)
+        found = auth_token(raw, MAX_REQUEST_BYTES)
         if found is None:
             await _close(
                 CLOSE_AUTH_FAILED, 'the first message must be {"type": "auth", "token": "..."}'
@@ -230,19 +246,6 @@ async def _authenticate(h: Hub) -> Principal | None:
         await _close(CLOSE_AUTH_FAILED, "token expired")
         return None
     return principal
-
-
-def _auth_token(raw: str | bytes) -> str | None:
-    if len(raw) > MAX_REQUEST_BYTES:
-        return None
-    try:
-        message = json.loads(raw)
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(message, dict) or message.get("type") != "auth":
-        return None
-    token = message.get("token")
-    return token if isinstance(token, str) and token else None
 
 
 async def _reader(h: Hub, session: Session, max_bytes: int) -> None:

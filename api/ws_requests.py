@@ -118,3 +118,17 @@ def handle_request(h: Hub, client: Client, raw: str | bytes, max_bytes: int) -> 
     if request_id is not None:
         payload["id"] = request_id
     return encode("subscribed", payload)
+
+
+def auth_token(raw: str | bytes, max_bytes: int) -> str | None:
+    """The token of a first-message `{"type": "auth", "token": …}`, or None for anything else."""
+    if len(raw) > max_bytes:
+        return None
+    try:
+        message = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(message, dict) or message.get("type") != "auth":
+        return None
+    token = message.get("token")
+    return token if isinstance(token, str) and token else None

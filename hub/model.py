@@ -145,7 +145,8 @@ class PrinterState:
         return data
 
 
-_SCALARS = frozenset({str, int, float, bool, type(None)})
+# Enum members copy to themselves: passed through like scalars, without a deepcopy per status.
+_SCALARS = frozenset({str, int, float, bool, type(None), PrintState, Connection})
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 

@@ -38,6 +38,7 @@ EVENT_TYPES = (
     "print.finished",
     "print.failed",
     "print.cancelled",
+    "print.unknown",
     "notification",
     "printer.offline",
     "printer.online",

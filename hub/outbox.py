@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 #: Pending messages a worker reads at once (it still sends them one at a time, in order).
 BATCH = 20
+#: How soon a worker looks again at a target another hub process is sending to.
+LOCKED_RETRY_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,22 +174,18 @@ class Outbox:
             while not self._stopping:
                 wake.clear()
                 target = self._kinds.get(kind)
-                # One connection for a batch: with SQLite every query outside one opens its own.
-                async with self.db.connection():
-                    batch = await store.next_pending(self.db, kind, target_id, BATCH)
-                    enabled = bool(batch) and await store.target_state(self.db, kind, target_id)
-                    if target is None or not batch or not enabled:
-                        if wake.is_set():
-                            continue
-                        # Nothing to do: a later `wake` starts a new worker.
-                        return
-                    delay = batch[0].next_attempt_at - time.time()
-                    if delay <= 0:
-                        await self._send_batch(target, batch, wake)
+                if target is None:
+                    return
+                delay = await self._round(target, target_id, wake)
+                if delay is None:
+                    if wake.is_set():
                         continue
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(delay):
-                        await wake.wait()
+                    # Nothing to do: a later `wake` starts a new worker.
+                    return
+                if delay > 0:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(delay):
+                            await wake.wait()
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -203,6 +201,28 @@ class Outbox:
                 del self._workers[key]
                 # A later `wake` makes a new event with a new worker.
                 self._wakes.pop(key, None)
+
+    async def _round(self, target: TargetKind, target_id: str, wake: asyncio.Event) -> float | None:
+        """Send what is due of one target's next messages. The seconds to wait before the next
+        round (0: go on now), or None when the target has nothing to send."""
+        kind = target.kind
+        # One connection for a round: with SQLite every query outside one opens its own, and
+        # on PostgreSQL the target's lock belongs to this connection's session.
+        async with self.db.connection():
+            if not await store.lock_target(self.db, kind, target_id):
+                # Another hub process sharing the database is sending to this target.
+                return LOCKED_RETRY_S
+            try:
+                batch = await store.next_pending(self.db, kind, target_id, BATCH)
+                if not batch or not await store.target_state(self.db, kind, target_id):
+                    return None
+                delay = batch[0].next_attempt_at - time.time()
+                if delay > 0:
+                    return delay
+                await self._send_batch(target, batch, wake)
+                return 0.0
+            finally:
+                await store.unlock_target(self.db, kind, target_id)
 
     async def _send_batch(
         self, target: TargetKind, batch: list[Delivery], wake: asyncio.Event

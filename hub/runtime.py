@@ -335,7 +335,8 @@ class Hub:
 
     def _has_trays(self, printer_id: str) -> bool:
         row = self.printers.get(printer_id)
-        return row is not None and row.protocol == "bambu"
+        # Filament trays (an AMS) come with the protocol's `ams_change` command (its manifest).
+        return row is not None and "ams_change" in self.drivers.manifest(row.protocol).capabilities
 
     def _printer_name(self, printer_id: str) -> str:
         row = self.printers.get(printer_id)

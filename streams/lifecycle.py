@@ -144,15 +144,19 @@ class JobTracker:
             )
         return track, events
 
-    def _is_old(self, track: _Track, job: Job) -> bool:
-        """Is an ended print from history already recorded, or older than the newest known?"""
-        if job.key and _protocol_key(self.printer_id, job.key) in {
-            key.split("#", 1)[0] for key in track.ended
-        }:
+    def _is_old(self, track: _Track, job: Job, *, strict: bool = True) -> bool:
+        """Is an ended print already recorded, or older than the newest print known? Without a
+        start time it counts as old when `strict` (history always has one)."""
+        recorded = {key.split("#", 1)[0] for key in track.ended}
+        if job.key and _protocol_key(self.printer_id, job.key) in recorded:
+            return True
+        if job.started_at is not None and job_key_for(self.printer_id, job, 0.0) in recorded:
             return True
         if track.closed is not None and self._identity(track.closed, job):
             return True
-        return job.started_at is None or (track.floor is not None and job.started_at <= track.floor)
+        if job.started_at is None:
+            return strict
+        return track.floor is not None and job.started_at <= track.floor
 
     def _live(self, track: _Track, report: PrinterState) -> tuple[_Track, tuple[JobOutput, ...]]:
         """Fold the report's live state into the track."""
@@ -225,6 +229,11 @@ class JobTracker:
             return None, closed, events  # an error state's job may be stale: never start one
         if closed is not None and self._is_closed(closed, job, running=False):
             return None, closed, events  # the final state of a print already closed lingers
+        if self._is_old(track._replace(closed=closed), job, strict=False):
+            # Recorded before (its final state lingers across a restart of the hub), or it
+            # started before the newest print known: remembered, not news.
+            known = ActiveJob(job_key_for(self.printer_id, job, now), job, job.started_at or now)
+            return None, known, events
         record = self._new(track, job, now)
         if not track.seen:
             return None, record, events  # ended before the hub started: history, not news

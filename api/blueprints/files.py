@@ -52,9 +52,15 @@ async def _multipart_file(boundary: bytes) -> tuple[str, AsyncIterator[bytes]]:
             return False
         return True
 
+    def next_event() -> Any:
+        try:
+            return decoder.next_event()
+        except ValueError as exc:  # werkzeug's parser on a malformed body
+            raise ApiError(400, "bad_request", f"the multipart body is malformed: {exc}") from None
+
     more = True
     while filename is None:
-        event = decoder.next_event()
+        event = next_event()
         if isinstance(event, NeedData):
             if not more:
                 break
@@ -74,7 +80,7 @@ async def _multipart_file(boundary: bytes) -> tuple[str, AsyncIterator[bytes]]:
     async def stream() -> AsyncIterator[bytes]:
         nonlocal more
         while True:
-            event = decoder.next_event()
+            event = next_event()
             if isinstance(event, Data):
                 if event.data:
                     yield event.data

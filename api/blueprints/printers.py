@@ -8,7 +8,7 @@ from quart import Blueprint, Response, jsonify
 
 from api import schemas
 from api.context import bodies, hub
-from api.registry import Ctx, endpoint
+from api.registry import Ctx, Page, endpoint
 
 bp = Blueprint("printers", __name__)
 
@@ -18,13 +18,17 @@ bp = Blueprint("printers", __name__)
     "GET",
     "/api/printers",
     role="viewer",
-    summary="List all printers",
+    summary="List printers (a page with page/per_page, else all of them)",
     tag="Printers",
-    response=schemas.collection(schemas.PRINTER),
-    errors=(401,),
+    query=schemas.PAGE_QUERY,
+    response=schemas.collection(schemas.PRINTER, paginated=True),
+    errors=(400, 401),
 )
 async def list_printers(ctx: Ctx) -> Response:
-    """Every configured printer (secrets never included)."""
+    """Printers by name, secrets never included: the page asked for with `page`/`per_page`
+    (the collections' convention), or the whole fleet when neither is given."""
+    if "page" in ctx.query or "per_page" in ctx.query:
+        return bodies().listing_page(Page.of(ctx))
     return bodies().listing()
 
 

@@ -120,6 +120,19 @@ async def by_hash(db: Database, secret_hash: str) -> ApiToken | None:
     return None if row is None else _token(row)
 
 
+async def existing(db: Database, token_ids: set[str]) -> set[str]:
+    """Which of these token ids are still stored (one query)."""
+    if not token_ids:
+        return set()
+    ids = sorted(token_ids)
+    marks = ", ".join(f":i{n}" for n in range(len(ids)))
+    rows = await db.fetch_all(
+        f"SELECT id FROM api_tokens WHERE id IN ({marks})",
+        {f"i{n}": token_id for n, token_id in enumerate(ids)},
+    )
+    return {row["id"] for row in rows}
+
+
 async def list_page(
     db: Database, *, user_id: str | None, limit: int, offset: int
 ) -> tuple[list[ApiToken], int]:

@@ -12,6 +12,7 @@ from databases import Database
 
 log = logging.getLogger(__name__)
 
+CONNECT_TIMEOUT_S = 1.0
 MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 
@@ -62,7 +63,12 @@ async def connect(url: str) -> Database:
         path = url.split(":///", 1)[1] if ":///" in url else ""
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-    db = Database(url)
+    if url.startswith("postgresql"):
+        # A server that does not answer fails a connect within a second (asyncpg waits a
+        # minute by default), so requests during an outage get their 503 at once.
+        db = Database(url, timeout=CONNECT_TIMEOUT_S)
+    else:
+        db = Database(url)
     await db.connect()
     if not is_postgres(db):
         # WAL lets readers run while the single writer commits; a busy timeout rides out bursts.

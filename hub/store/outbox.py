@@ -10,6 +10,7 @@ from typing import Any
 from databases import Database
 
 from hub.model import rfc3339
+from hub.store.db import is_postgres
 
 PENDING = "pending"
 DELIVERED = "delivered"
@@ -238,6 +239,23 @@ async def delete_target(db: Database, kind: str, target_id: str) -> None:
 
 
 # Target bookkeeping shared by webhooks and channels -----------------------------------------
+
+
+async def lock_target(db: Database, kind: str, target_id: str) -> bool:
+    """Take the target for this connection: on PostgreSQL a session advisory lock, so hub
+    processes sharing the database never send to one target at once (False: another has it).
+    A SQLite file has one hub process: always True."""
+    if not is_postgres(db):
+        return True
+    key = f"outbox:{kind}:{target_id}"
+    return bool(await db.fetch_val("SELECT pg_try_advisory_lock(hashtext(:key))", {"key": key}))
+
+
+async def unlock_target(db: Database, kind: str, target_id: str) -> None:
+    """Give the target back (see `lock_target`)."""
+    if is_postgres(db):
+        key = f"outbox:{kind}:{target_id}"
+        await db.fetch_val("SELECT pg_advisory_unlock(hashtext(:key))", {"key": key})
 
 
 async def target_state(db: Database, kind: str, target_id: str) -> bool | None:

@@ -222,6 +222,14 @@ async def get_run(db: Database, run_id: str) -> RunRow | None:
     return None if row is None else _run(row)
 
 
+async def run_by_tag(db: Database, tag: str) -> RunRow | None:
+    """The run whose file name carries `tag` (see RunRow.tag)."""
+    row = await db.fetch_one(
+        "SELECT * FROM queue_runs WHERE filename LIKE :pattern", {"pattern": f"%-{tag}%"}
+    )
+    return None if row is None else _run(row)
+
+
 async def runs_of(db: Database, job_ids: list[str]) -> dict[str, list[RunRow]]:
     """The runs of each job, oldest first."""
     if not job_ids:

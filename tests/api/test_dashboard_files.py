@@ -70,3 +70,41 @@ def test_no_html_injection_sinks_in_the_dashboard() -> None:
     sinks = re.compile(r"innerHTML|outerHTML|insertAdjacentHTML|dangerouslySetInnerHTML|\beval\(")
     for path in (ROOT / "js").rglob("*.js"):
         assert not sinks.search(path.read_text(encoding="utf-8")), path
+
+
+def _luminance(hex_colour: str) -> float:
+    r, g, b = (int(hex_colour[i : i + 2], 16) / 255 for i in (1, 3, 5))
+
+    def channel(c: float) -> float:
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG 2 contrast ratio of two #RRGGBB colours."""
+    high, low = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_text_colours_meet_wcag_aa_in_both_schemes() -> None:
+    css = (ROOT / "app.css").read_text(encoding="utf-8")
+    blocks = re.findall(r":root\s*\{([^}]*)\}", css)
+    assert len(blocks) == 2, "one light and one dark palette"
+    # Text colour on the backgrounds it is drawn on in the stylesheet.
+    pairs = [
+        ("fg", "bg"), ("fg", "card"), ("fg", "idle-bg"), ("muted", "bg"), ("muted", "card"),
+        ("muted", "idle-bg"), ("accent", "card"), ("accent", "bg"), ("accent-fg", "accent"),
+        ("ok", "okbg"), ("warn", "warn-bg"), ("bad", "bad-bg"), ("info", "info-bg"),
+        ("ok", "card"), ("bad", "card"), ("card", "bad"),
+    ]  # fmt: skip
+    palette: dict[str, str] = {}
+    for block in blocks:
+        palette.update(dict(re.findall(r"--([a-z0-9-]+):\s*(#[0-9a-fA-F]{6})", block)))
+        palette["okbg"] = palette["ok-bg"]
+        for text, background in pairs:
+            ratio = contrast(palette[text], palette[background])
+            assert ratio >= 4.5, f"--{text} on --{background}: {ratio:.2f} < 4.5"
+    assert "opacity: 0." not in css.replace("button:disabled { opacity: 0.55", ""), (
+        "opacity on text lowers its contrast"
+    )

@@ -182,3 +182,18 @@ async def test_expiry_logout_and_user_deletion_end_a_token(api: Api) -> None:
     assert await status_of(api, "/api/auth/me", orphan) == 401
     left = "SELECT COUNT(*) FROM api_tokens WHERE user_id = :u"
     assert await api.hub.db.fetch_val(left, {"u": api.users["operator"].id}) == 0
+
+
+async def test_a_token_deleted_by_another_process_closes_its_sockets(api: Api) -> None:
+    created = await create(api, "viewer")
+    async with api.client.websocket("/ws", headers=bearer(created["token"])) as conn:
+        assert json.loads(await asyncio.wait_for(conn.receive(), 3))["type"] == "hello"
+        # Straight in the database, as another hub process or the CLI would.
+        await api.hub.db.execute("DELETE FROM api_tokens WHERE id = :id", {"id": created["id"]})
+        started = time.monotonic()
+        try:
+            while True:
+                await asyncio.wait_for(conn.receive(), 5)
+        except WebsocketDisconnectError as closed:
+            assert closed.args[0] == ws_api.CLOSE_TOKEN_ENDED
+        assert time.monotonic() - started < ws_api.RECHECK_S + 1.5

@@ -116,6 +116,8 @@ async def test_login_overview_and_live_progress(farm: Site, page: Any) -> None:
     await expect(alpha.locator(".badge")).to_have_text("printing", timeout=10_000)
     await expect(alpha).to_contain_text("bracket")
     await expect(alpha.locator(".tray")).to_have_count(9)  # two AMS units + the external spool
+    await expect(alpha.locator(".tray.active")).to_have_count(1)  # the one feeding the print
+    await expect(alpha.locator(".tray").nth(4)).to_contain_text("AMS 2 slot 1")
     # An HMS error on the idle printer shows on its card with its code.
     farm.sims[XSS_NAME].printer.raise_hms(0x0C000300, 0x00010001)
     await expect(card(page, farm, XSS_NAME).locator(".errors")).to_contain_text(
@@ -400,3 +402,31 @@ async def test_api_tokens_and_webhooks(farm: Site, page: Any) -> None:
     await hook.get_by_role("button", name="Deliveries").click()
     await expect(page.locator("table").first).to_contain_text("webhook.test")
     await screenshot(page, "15-webhooks")
+
+
+async def test_reorder_and_remove_queued_jobs(farm: Site, page: Any) -> None:
+    status, files = await farm.call("GET", "/api/files")
+    assert status == 200 and files["items"], "the upload test stored a file"
+    file_id = files["items"][0]["id"]
+    target = {"printer_id": farm.printers["Gone"]}  # never reachable: the jobs stay queued
+    for priority in (0, 0):
+        status, body = await farm.call(
+            "POST", "/api/queue", {"file_id": file_id, "target": target, "priority": priority}
+        )
+        assert status == 201, body
+    status, body = await farm.call("GET", "/api/queue?state=queued")
+    first, second = (j["id"] for j in body["items"])
+    await login(page, farm.base, "admin", ADMIN_PASSWORD)
+    await page.get_by_role("link", name="Queue").click()
+    rows = page.locator(".jobs .job-row[data-job]")
+    queued = rows.filter(has=page.locator(".badge", has_text="queued"))
+    await expect(queued).to_have_count(2)
+    await expect(queued.first).to_have_attribute("data-job", first)
+    await queued.nth(1).get_by_role("button", name="Move clip.gcode up").click()
+    await expect(queued.first).to_have_attribute("data-job", second)
+    status, body = await farm.call("GET", "/api/queue?state=queued")
+    assert [j["id"] for j in body["items"]] == [second, first]
+    for left in (1, 0):
+        await queued.first.get_by_role("button", name="Remove").click()
+        await expect(queued).to_have_count(left)
+    assert_clean(page)

@@ -5,7 +5,8 @@ gearbox clock, and the simulator's own log of physical prints is the truth.
 One run goes through, on all four printers at once:
 1. two prints of the same file back to back (the second starts the moment the first finished);
 2. a long print whose printer drops every connection mid-print (the link comes back);
-3. the hub restarted mid-print (the same print continues under its row), then finishing;
+3. the hub restarted mid-print (the same print continues under its row), then finishing, and
+   restarted again while every printer still shows the print it finished (nothing new);
 4. a print that finishes while the hub is down with the next print already running when the
    hub comes back (then that one finishing too).
 A print finishing while the hub is down with nothing after it: tests/e2e/test_kill_serve.py.
@@ -116,6 +117,12 @@ async def test_every_print_one_truthful_row_across_restarts_and_drops(tmp_path: 
         await wait_rows(hub.db, fleet, ids, closed=8, open_=4)
         clock.shift(RUSH)
         await wait_for(lambda: sims_in(fleet, PrintState.FINISHED), timeout=20, what="done")
+        await wait_rows(hub.db, fleet, ids, closed=12, open_=0)
+        # Restarted with every printer still showing the print it finished: nothing new.
+        await hub.stop()
+        hub = await start_hub(db_url, tmp_path)
+        await wait_for(lambda: all_states(hub, ids, "finished", "idle"), what="seen again")
+        await hub.bus.drain(5.0)
         await wait_rows(hub.db, fleet, ids, closed=12, open_=0)
 
         # 4. A print finishing while the hub is down, and the next one running on its return.

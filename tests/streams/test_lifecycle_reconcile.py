@@ -97,3 +97,22 @@ def test_a_seed_with_a_protocol_key_never_matches_another_key() -> None:
     out = run([report(2.0, P.PRINTING, job(45.0, key="B"))], seed=seed_a())
     assert [k for k, _, _ in steps(out)] == [UNKNOWN, STARTED]
     assert out.lifecycle[0][1].kind is LifecycleKind.UNKNOWN
+
+
+def test_a_recorded_final_state_lingering_after_a_restart_is_not_news() -> None:
+    recorded = {"p1": RecordedPrints(("p1/A",), latest_start=100.0)}
+    lingering = run([report(500.0, P.FINISHED, job(100.0, key="A", started_at=100.0))],
+                    recorded=recorded)  # fmt: skip
+    assert lingering.lifecycle == []
+    no_key = {"p1": RecordedPrints(("p1/benchy.gcode@100",), latest_start=100.0)}
+    assert (
+        run([report(500.0, P.FINISHED, job(100.0, started_at=100.7))], recorded=no_key).lifecycle
+        == []
+    )
+
+
+def test_a_print_that_ran_entirely_while_the_hub_was_away_gets_its_row() -> None:
+    recorded = {"p1": RecordedPrints(("p1/A",), latest_start=100.0)}
+    out = run([report(500.0, P.FINISHED, job(100.0, key="B", started_at=300.0))],
+              recorded=recorded)  # fmt: skip
+    assert steps(out) == [(STARTED, "p1/B", False), (FINISHED, "p1/B", False)]

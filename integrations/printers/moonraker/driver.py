@@ -137,6 +137,7 @@ class MoonrakerDriver(PrinterDriver):
             # No history component: prints are told apart by file and start time only.
             log.info("printer %s: no job history (%s)", self.printer_id, exc.message)
             return
+        self._status.history_available = True
         jobs = result.get("jobs") if isinstance(result, dict) else None
         for job in sorted(
             (j for j in jobs or [] if isinstance(j, dict)),
@@ -263,14 +264,23 @@ class MoonrakerDriver(PrinterDriver):
         form = aiohttp.FormData()
         form.add_field("file", data, filename=filename, content_type="application/octet-stream")
         form.add_field("root", "gcodes")
-        form.add_field("print", "true")
-        result = await command_request(
+        await command_request(
             http, "POST", f"{self._base_url}/server/files/upload", data=form,
             what="upload", printer_id=self.printer_id, limit_s=self.options.upload_timeout_s,
         )  # fmt: skip
-        if isinstance(result, dict) and not (
-            result.get("print_started") or result.get("print_queued")
-        ):
+        # Started as its own call (not `print=true` on the upload) so that a printer refusing
+        # to start answers with Klipper's reason instead of a silent `print_started: false`.
+        try:
+            await self._call("printer.print.start", {"filename": filename})
+        except TimeoutError:
+            raise CommandTimeout(
+                f"printer {self.printer_id} did not acknowledge the start of {filename} within "
+                f"{self.options.command_timeout_s:g}s"
+            ) from None
+        except RpcError as exc:
             raise CommandRejected(
-                f"printer {self.printer_id} stored {filename} but did not start it"
-            )
+                f"printer {self.printer_id} stored {filename} but refused to start it: "
+                f"{exc.message}"
+            ) from None
+        except ConnectionError as exc:
+            raise CommandRejected(f"printer {self.printer_id}: {exc}") from None

@@ -64,16 +64,19 @@ class KlipperStatus:
         self.history_available = True
         status = str(job.get("status") or "")
         current = self.history_job
-        if status == IN_PROGRESS:
-            if current is not None and current.get("job_id") != job.get("job_id"):
-                # A new print starts from nothing: the progress still cached is the last one's.
-                for name in ("virtual_sdcard", "display_status"):
-                    obj = self.objects.get(name)
-                    if isinstance(obj, dict) and "progress" in obj:
-                        obj["progress"] = 0.0
+        same = current is not None and current.get("job_id") == job.get("job_id")
+        newer = current is None or (as_float(job.get("start_time")) or 0.0) >= (
+            as_float(current.get("start_time")) or 0.0
+        )
+        if status == IN_PROGRESS and current is not None and not same:
+            # A new print starts from nothing: the progress still cached is the last one's.
+            for name in ("virtual_sdcard", "display_status"):
+                obj = self.objects.get(name)
+                if isinstance(obj, dict) and "progress" in obj:
+                    obj["progress"] = 0.0
+        if same or newer:
+            # The newest job is the one print_stats shows, running or ended (until the next).
             self.history_job = job
-        elif current is not None and current.get("job_id") == job.get("job_id"):
-            self.history_job = job  # the current print ended; its id names it until the next
         outcome = HISTORY_OUTCOMES.get(status)
         if outcome is not None:
             self._ended.append(EndedJob(history_job(job), outcome, as_float(job.get("end_time"))))
@@ -142,10 +145,10 @@ class KlipperStatus:
             info = {}
         key, started_at = None, self._started_at
         current = self.history_job
-        if self.history_available and current is not None:
-            running = current.get("status") == IN_PROGRESS
+        if self.history_available:
+            running = current is not None and current.get("status") == IN_PROGRESS
             active = state in (PrintState.PRINTING, PrintState.PAUSED)
-            if active != running or current.get("filename") != filename:
+            if current is None or active != running or current.get("filename") != filename:
                 # Between a history change and the status update that shows it (a new print
                 # running before its `added`, or the last print's final state after it): which
                 # job is it? Say none, so two prints never share one id and none is told twice.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from tests.helpers import wait_for
@@ -34,6 +35,19 @@ async def test_bambu_and_moonraker_jobs_print_with_the_right_filament(
             time_text="1m 0s",
         ),
     )  # fmt: skip
+    updates: list[dict[str, Any]] = []
+    ws = await farm.session.ws_connect(
+        farm.base.replace("http", "ws") + "/ws", headers={"Authorization": f"Bearer {farm.token}"}
+    )
+    await ws.send_json({"type": "subscribe", "types": ["queue.update"]})
+
+    async def read() -> None:
+        async for message in ws:
+            data = message.json()
+            if data["type"] == "queue.update":
+                updates.append(data["payload"])
+
+    reader = asyncio.create_task(read())
     blue = await farm.ok("POST", "/api/queue", {"file_id": project["id"], "copies": 2})
     red = await farm.ok("POST", "/api/queue", {"file_id": gcode["id"]})
     assert blue["materials"] == [{"slot": 1, "material": "PETG", "color": "#1E90FF", "grams": 20.0}]
@@ -42,7 +56,18 @@ async def test_bambu_and_moonraker_jobs_print_with_the_right_filament(
         states = [(await farm.job(j["id"]))["state"] for j in (blue, red)]
         return states == ["done", "done"]
 
-    await wait_for(finished, timeout=30, what="both jobs done")
+    await wait_for(finished, timeout=60, what="both jobs done")
+    # Every change went out on /ws: the red job's whole life, in order.
+    await wait_for(
+        lambda: [u["state"] for u in updates if u["id"] == red["id"]][-1:] == ["done"],
+        timeout=5,
+        what="the last queue.update",
+    )
+    assert [u["state"] for u in updates if u["id"] == red["id"]] == [
+        "queued", "dispatching", "printing", "done",
+    ]  # fmt: skip
+    await ws.close()
+    reader.cancel()
     blue_job = await farm.job(blue["id"])
     red_job = await farm.job(red["id"])
     assert blue_job["copies_done"] == 2
