@@ -73,6 +73,21 @@ USER: dict[str, Any] = {
 USERNAME = {"type": "string", "pattern": "^[A-Za-z0-9_.@-]{1,64}$"}
 PASSWORD = {"type": "string", "minLength": 8, "maxLength": 1024, "writeOnly": True}
 
+PASSWORD_CHANGE: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["current_password", "new_password"],
+    "properties": {
+        "current_password": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 1024,
+            "writeOnly": True,
+        },
+        "new_password": PASSWORD,
+    },
+}
+
 USER_CREATE: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,

@@ -93,3 +93,35 @@ async def test_another_accounts_success_does_not_reset_an_address(api: Api) -> N
     assert await _login(api, "nobody-more", "wrong-password") == 429
     # Another address is not affected, nor is the viewer's account from there.
     assert await _login(api, "viewer", PASSWORDS["viewer"], addr="10.0.0.2") == 200
+
+
+async def test_own_password_change_ends_other_sessions_and_answers_a_fresh_token(
+    api: Api,
+) -> None:
+    old = api.tokens["viewer"]
+    second = (
+        await (
+            await api.client.post(
+                "/api/auth/login", json={"username": "viewer", "password": PASSWORDS["viewer"]}
+            )
+        ).get_json()
+    )["token"]
+    url = "/api/auth/me/password"
+    r = await api.client.put(
+        url, headers=api.auth("viewer"), json={"current_password": "nope", "new_password": "x" * 9}
+    )
+    problem = await assert_problem(r, 400, "validation_error")
+    assert problem["errors"][0]["field"] == "current_password"
+    assert await _me(api, old) == 200  # a wrong current password changes nothing
+
+    r = await api.client.put(
+        url,
+        headers=api.auth("viewer"),
+        json={"current_password": PASSWORDS["viewer"], "new_password": "viewer-new-pass-2"},
+    )
+    assert r.status_code == 200, await r.get_data(as_text=True)
+    fresh = (await r.get_json())["token"]
+    assert await _me(api, fresh) == 200
+    assert await _me(api, old) == 401 and await _me(api, second) == 401
+    assert await _login(api, "viewer", "viewer-new-pass-2") == 200
+    assert await _login(api, "viewer", PASSWORDS["viewer"]) == 401
