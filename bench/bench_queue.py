@@ -2,11 +2,13 @@
 
 1,000 simulated Bambu printers (a separate process, real MQTT + FTPS on loopback) and a hub
 (`printforge serve`, SQLite) with 10,000 queued jobs. Measured:
-- dispatch latency: from a printer becoming free (its print ended, or the window's start) to the
-  printer receiving the start command for its next job (upload included), as the printers log
-  it, p50/p99/max over a steady-state window;
-- the dispatcher's CPU: the hub's CPU over the window minus its CPU over an equally long window
-  of the same farm with an empty queue (a first hub run), as a share of one core.
+- dispatch latency in the hub: from the dispatcher seeing a printer idle and ready to the start
+  command being sent (`printforge_queue_dispatch_latency_seconds`, bucket bounds);
+- the same as the printers see it: from a print ending (or the window's start) to the printer
+  receiving its next start command (report delay and file upload included), p50/p99/max;
+- the dispatcher's CPU: what it spent choosing (`printforge_queue_decision_cpu_seconds`), and the
+  hub's whole CPU over the window minus an equally long window of the same farm with an empty
+  queue (a first hub run: uploads and claims included), as shares of one core.
 
     python bench/bench_queue.py [--printers 1000] [--jobs 10000] [--window-s 120]
 """
@@ -102,6 +104,39 @@ async def hub_cpu_over(hub: HubProcess, seconds: float) -> float:
     return hub.cpu() - before
 
 
+BUCKET = "printforge_queue_dispatch_latency_seconds_bucket"
+
+
+def window(before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:
+    """The hub's own dispatch figures over a window, from two /api/metrics readings."""
+    bounds = sorted(
+        (float(k.split('le="')[1].rstrip('"}').replace("+Inf", "inf")), k)
+        for k in after
+        if k.startswith(BUCKET)
+    )
+    counts = [(bound, after[k] - before.get(k, 0.0)) for bound, k in bounds]
+    total = counts[-1][1] if counts else 0.0
+
+    def quantile(q: float) -> float | None:
+        for bound, count in counts:
+            if total and count >= q * total:
+                return bound
+        return None
+
+    def delta(name: str) -> float:
+        return after.get(name, 0.0) - before.get(name, 0.0)
+
+    return {
+        "starts": total,
+        "latency_p50_at_most_s": quantile(0.5),
+        "latency_p99_at_most_s": quantile(0.99),
+        "latency_mean_s": delta("printforge_queue_dispatch_latency_seconds_sum") / total
+        if total
+        else None,
+        "decision_cpu_s": delta("printforge_queue_decision_cpu_seconds_total"),
+    }
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     """Both hub runs; the figures."""
     workdir = Path(tempfile.mkdtemp(prefix="bench-queue-"))
@@ -132,7 +167,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         print(f"hub 2: healthy {health:.1f} s, printers online {online:.1f} s", flush=True)
         await hub.settled(args.warmup_s)
         await fleet.ask("go")
+        before, sim_before = await hub.metrics(), fleet.cpu()
         busy_cpu = await hub_cpu_over(hub, args.window_s)
+        after, sim_cpu = await hub.metrics(), fleet.cpu() - sim_before
         stats = await fleet.ask("stats")
         await hub.stop()
     finally:
@@ -145,13 +182,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "print_s": args.print_s,
         "window_s": args.window_s,
         "starts_in_window": stats["starts"],
-        "dispatch_latency_s": {
+        "hub_dispatch": window(before, after),
+        "simulator_cpu_core_share": sim_cpu / args.window_s,
+        "printer_seen_latency_s": {
             "count": len(gaps),
             "p50": percentile(gaps, 50) if gaps else None,
             "p99": percentile(gaps, 99) if gaps else None,
             "max": gaps[-1] if gaps else None,
         },
         "hub_cpu_core_share": {
+            "decisions": window(before, after)["decision_cpu_s"] / args.window_s,
             "empty_queue": idle_cpu / args.window_s,
             "dispatching": busy_cpu / args.window_s,
             "dispatcher": (busy_cpu - idle_cpu) / args.window_s,

@@ -190,7 +190,7 @@ STATS: dict[str, Any] = {
             "items": {
                 "type": "object",
                 "properties": {
-                    "date": {"type": "string", "format": "date"},
+                    "date": {"type": "string", "description": "the UTC day, YYYY-MM-DD"},
                     **{k: {"type": "integer"} for k in ("prints", *OUTCOMES)},
                     "hours": {"type": "number"},
                     "grams": {"type": "number"},

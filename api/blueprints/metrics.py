@@ -6,18 +6,54 @@ from collections import Counter
 from collections.abc import Iterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 from quart import Blueprint, Response, current_app
 
 from api.context import hub
 from api.registry import Ctx, endpoint
+from hub.queue.dispatcher import LATENCY_BUCKETS
 from hub.runtime import Hub
 
 bp = Blueprint("metrics", __name__)
 
 METRICS_RESPONSE = {"type": "string", "description": "Prometheus text exposition format 0.0.4"}
+
+
+def _queue_metrics(h: Hub) -> Iterator[Metric]:
+    """The print queue: jobs by state, starts sent, dispatch latency and decision CPU."""
+    try:
+        dispatcher, queue = h.dispatcher, h.queue
+    except RuntimeError:
+        return
+    jobs = GaugeMetricFamily("printforge_queue_jobs", "Unfinished queue jobs.", labels=["state"])
+    for state, count in sorted(Counter(j.state for j in queue.jobs.values()).items()):
+        jobs.add_metric([state], count)
+    yield jobs
+    yield CounterMetricFamily(
+        "printforge_queue_starts", "Start commands sent by the dispatcher.", value=dispatcher.sends
+    )
+    yield CounterMetricFamily(
+        "printforge_queue_decision_cpu_seconds",
+        "CPU the dispatcher spent choosing printers and jobs (not sending files).",
+        value=dispatcher.decide_cpu_s,
+    )
+    buckets = [
+        ("+Inf" if bound == float("inf") else repr(bound), count)
+        for bound, count in zip(LATENCY_BUCKETS, dispatcher.latency_counts, strict=True)
+    ]
+    yield HistogramMetricFamily(
+        "printforge_queue_dispatch_latency_seconds",
+        "From a printer seen idle and ready to its start command being sent.",
+        buckets=buckets,
+        sum_value=dispatcher.latency_sum,
+    )
 
 
 class HubCollector(Collector):
@@ -47,6 +83,7 @@ class HubCollector(Collector):
                     continue  # removed while we looked
                 if driver is not None:
                     received += driver.messages_received
+        yield from _queue_metrics(h)
         connections = GaugeMetricFamily(
             "printforge_printer_links", "Printers by link state.", labels=["connection"]
         )

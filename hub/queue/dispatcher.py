@@ -40,7 +40,24 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BACKSTOP_S = 5.0  # a pass at least this often, whatever the events said
+BACKSTOP_S = 5.0
+LATENCY_BUCKETS = (
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    120.0,
+    300.0,
+    float("inf"),
+)  # a pass at least this often, whatever the events said
 _TAG = re.compile(r"-(q[0-9a-f]{10})(?:\.gcode\.3mf|\.3mf|\.gcode)?$", re.I)
 
 
@@ -63,8 +80,11 @@ class Dispatcher(Tracking):
         self.runs: dict[str, RunRow] = {}  # runs of jobs that are dispatching or printing
         self.reconcile: set[str] = set()  # jobs found dispatching at start-up
         self.idle_printing: dict[str, float] = {}
-        self.latencies: list[float] = []  # idle seen -> start command sent, seconds
         self.sends = 0
+        # Idle seen -> start command sent, seconds: cumulative counts per upper bound.
+        self.latency_counts = [0] * len(LATENCY_BUCKETS)
+        self.latency_sum = 0.0
+        self.decide_cpu_s = 0.0  # CPU spent choosing (readiness, order, matching), not sending
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._sending: set[asyncio.Task[None]] = set()
@@ -174,6 +194,7 @@ class Dispatcher(Tracking):
         """Match ready printers with queued jobs and claim each pair; the starts run on."""
         started: list[tuple[JobRow, RunRow]] = []
         async with self.queue.lock:
+            cpu = time.thread_time()
             rows = [
                 r
                 for r in self.hub.printers.values()
@@ -191,13 +212,22 @@ class Dispatcher(Tracking):
                     mapping, _ = fit(self.queue.needs(job), view)
                     if mapping is None:
                         continue
+                    self.decide_cpu_s += time.thread_time() - cpu
                     claimed = await self._claim(job, row, mapping)
+                    cpu = time.thread_time()
                     if claimed is None:
                         continue
                     taken.add(job.id)
                     started.append(claimed)
                     break
+            self.decide_cpu_s += time.thread_time() - cpu
         return started
+
+    def _observe_latency(self, seconds: float) -> None:
+        self.latency_sum += seconds
+        for i, bound in enumerate(LATENCY_BUCKETS):
+            if seconds <= bound:
+                self.latency_counts[i] += 1
 
     async def _claim(
         self, job: JobRow, row: PrinterRow, mapping: dict[int, int]
@@ -240,7 +270,7 @@ class Dispatcher(Tracking):
             data = await self.hub.files.read(file)
             seen = self.ready.idle_seen.pop(row.id, None)
             if seen is not None:
-                self.latencies.append(time.monotonic() - seen)
+                self._observe_latency(time.monotonic() - seen)
             self.sends += 1
             await self.hub.manager.start_print(row.id, run.filename, data, options)
         except asyncio.CancelledError:

@@ -74,6 +74,7 @@ class QueueService:
         self.lock = asyncio.Lock()  # one change to the queue at a time in this process
         self.version = 0  # moves with every change, so the dispatcher re-sorts only then
         self.by_printer: dict[str, str] = {}  # printer id -> its dispatching or printing job
+        self._needs: dict[str, tuple[JobRow, JobNeeds]] = {}
 
     async def start(self) -> None:
         """Load the jobs that are not finished."""
@@ -94,6 +95,14 @@ class QueueService:
 
     def needs(self, job: JobRow) -> JobNeeds:
         """What a printer must offer to print the job (file type, model, nozzle, filament)."""
+        cached = self._needs.get(job.id)
+        if cached is not None and cached[0] is job:
+            return cached[1]
+        found = self._needs_of(job)
+        self._needs[job.id] = (job, found)
+        return found
+
+    def _needs_of(self, job: JobRow) -> JobNeeds:
         file = self.files.get(job.file_id)
         meta = file.meta if file is not None else {}
         return JobNeeds(
@@ -125,6 +134,7 @@ class QueueService:
         """Take a job as it now is into the cache and announce it (already stored)."""
         if job.state in TERMINAL:
             self.jobs.pop(job.id, None)
+            self._needs.pop(job.id, None)
         else:
             self.jobs[job.id] = job
         for printer_id in [p for p, j in self.by_printer.items() if j == job.id]:

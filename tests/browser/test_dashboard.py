@@ -116,6 +116,8 @@ async def test_login_overview_and_live_progress(farm: Site, page: Any) -> None:
     await expect(alpha.locator(".badge")).to_have_text("printing", timeout=10_000)
     await expect(alpha).to_contain_text("bracket")
     await expect(alpha.locator(".tray")).to_have_count(9)  # two AMS units + the external spool
+    await expect(alpha.locator(".tray.active")).to_have_count(1)  # the one feeding the print
+    await expect(alpha.locator(".tray").nth(4)).to_contain_text("AMS 2 slot 1")
     # An HMS error on the idle printer shows on its card with its code.
     farm.sims[XSS_NAME].printer.raise_hms(0x0C000300, 0x00010001)
     await expect(card(page, farm, XSS_NAME).locator(".errors")).to_contain_text(

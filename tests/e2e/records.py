@@ -118,6 +118,7 @@ async def wait_rows(
         await wait_for(
             lambda: _counts_are(db, ids.values(), closed, open_),
             timeout=timeout,
+            interval=0.1,
             what=f"{closed} closed rows" + (f" and {open_} open" if open_ is not None else ""),
         )
     except AssertionError as exc:

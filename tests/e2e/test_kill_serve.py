@@ -38,7 +38,7 @@ from tests.integrations.printers.conftest import random_subnet
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "kill-test-admin-password"
-SPEED, CRAWL, RUSH = 60.0, 2.0, 1200.0
+SPEED, CRAWL, RUSH = 120.0, 2.0, 1200.0
 
 
 class Serve:
@@ -199,12 +199,16 @@ async def test_three_kill_9_cycles_leave_one_true_row_per_physical_print(
         # 1. Killed mid-print; the print is still running when the hub is back.
         start_all(fleet, "long.gcode")
         clock.shift(SPEED)
-        await wait_for(lambda: printing(serve, http, ids, 5.0), timeout=30, what="printing")
+        await wait_for(
+            lambda: printing(serve, http, ids, 5.0), timeout=30, interval=0.2, what="printing"
+        )
         clock.shift(CRAWL)
         serve.kill()
         await serve.reap()
         await serve.start(http)
-        await wait_for(lambda: printing(serve, http, ids), timeout=30, what="printing again")
+        await wait_for(
+            lambda: printing(serve, http, ids), timeout=30, interval=0.2, what="printing again"
+        )
         clock.shift(RUSH)
         await wait_for(lambda: all_finished(fleet), timeout=20, what="finished")
         await wait_rows(db, fleet, ids, closed=4, open_=0, timeout=20)
@@ -212,7 +216,9 @@ async def test_three_kill_9_cycles_leave_one_true_row_per_physical_print(
         # 2. Killed mid-print; the print finishes while the hub is down.
         clock.shift(SPEED)
         start_all(fleet, "long.gcode")
-        await wait_for(lambda: printing(serve, http, ids, 10.0), timeout=30, what="printing")
+        await wait_for(
+            lambda: printing(serve, http, ids, 10.0), timeout=30, interval=0.2, what="printing"
+        )
         clock.shift(CRAWL)
         serve.kill()
         await serve.reap()
@@ -225,7 +231,9 @@ async def test_three_kill_9_cycles_leave_one_true_row_per_physical_print(
         # 3. Killed mid-print; the print finishes while the hub is down, the next one starts.
         clock.shift(SPEED)
         start_all(fleet, "long.gcode")
-        await wait_for(lambda: printing(serve, http, ids, 10.0), timeout=30, what="printing")
+        await wait_for(
+            lambda: printing(serve, http, ids, 10.0), timeout=30, interval=0.2, what="printing"
+        )
         clock.shift(CRAWL)
         # The hub stores progress every few seconds; what a kill loses is not the point here.
         await wait_for(lambda: stored_progress(db, ids, 10.0), timeout=15, what="progress stored")

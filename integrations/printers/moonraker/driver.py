@@ -137,6 +137,7 @@ class MoonrakerDriver(PrinterDriver):
             # No history component: prints are told apart by file and start time only.
             log.info("printer %s: no job history (%s)", self.printer_id, exc.message)
             return
+        self._status.history_available = True
         jobs = result.get("jobs") if isinstance(result, dict) else None
         for job in sorted(
             (j for j in jobs or [] if isinstance(j, dict)),

@@ -145,10 +145,10 @@ class KlipperStatus:
             info = {}
         key, started_at = None, self._started_at
         current = self.history_job
-        if self.history_available and current is not None:
-            running = current.get("status") == IN_PROGRESS
+        if self.history_available:
+            running = current is not None and current.get("status") == IN_PROGRESS
             active = state in (PrintState.PRINTING, PrintState.PAUSED)
-            if active != running or current.get("filename") != filename:
+            if current is None or active != running or current.get("filename") != filename:
                 # Between a history change and the status update that shows it (a new print
                 # running before its `added`, or the last print's final state after it): which
                 # job is it? Say none, so two prints never share one id and none is told twice.

@@ -101,7 +101,7 @@ class OctoPrintStatus:
             if not self._active:
                 # A print the hub did not see start (joined mid-print): no key, no start time.
                 self._active, self._outcome = True, None
-                self._key = self._started_at = None
+                self._key = self._started_at = self._file = None
             # "Pausing" still runs the pause script and OctoPrint drops a resume sent
             # then; only a finished pause is PAUSED, so resume waits for it.
             if flags.get("paused") and not flags.get("pausing"):

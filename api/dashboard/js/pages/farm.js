@@ -3,6 +3,7 @@
 
 import { useEffect, useRef, useState } from "../../vendor/hooks.js";
 import { farm, on, refreshPrinters, watchPrinter } from "../live.js";
+import { trayLabel } from "./filament.js";
 import { ago, cssColor, duration, eta, html, Loading, memo, Problem, STATES, temp } from "../ui.js";
 
 // Which cards are on (or near) the screen. A card off screen is not re-rendered when its
@@ -67,9 +68,11 @@ export function StateBadge({ state }) {
 
 export function Swatch({ tray, active }) {
   const color = cssColor(tray.color);
+  // `slot` is the printer-wide tray number (AMS unit * 4 + tray, 254 the external spool).
+  const where = trayLabel(tray.slot);
   const label = tray.empty
-    ? `slot ${tray.slot + 1}: empty`
-    : `slot ${tray.slot + 1}: ${tray.material || "unknown material"}${tray.remain != null && tray.remain >= 0 ? `, ${tray.remain}% left` : ""}${active ? ", in use" : ""}`;
+    ? `${where}: empty`
+    : `${where}: ${tray.material || "unknown material"}${tray.remain != null && tray.remain >= 0 ? `, ${tray.remain}% left` : ""}${active ? ", in use" : ""}`;
   return html`<li class=${`tray${active ? " active" : ""}${tray.empty ? " empty" : ""}`} title=${label}>
     <svg class="swatch" viewBox="0 0 20 20" aria-hidden="true">
       ${tray.empty || !color
@@ -86,7 +89,7 @@ export function Trays({ status }) {
   if (!units.length) return null;
   return html`<div class="trays">
     ${units.map((u) => html`<ul class="unit" aria-label=${u.unit === 254 ? "external spool" : `AMS ${u.unit + 1}`}>
-      ${u.trays.map((t) => html`<${Swatch} tray=${t} active=${status.active_tray === (u.unit === 254 ? 254 : u.unit * 4 + t.slot)} />`)}
+      ${u.trays.map((t) => html`<${Swatch} tray=${t} active=${status.active_tray === t.slot} />`)}
     </ul>`)}
   </div>`;
 }

@@ -18,9 +18,11 @@ function useMaterials() {
   return list;
 }
 
-/** "Printer name · tray 3" for an assignment. */
+/** A printer-wide tray number as people say it: "AMS 2 slot 1", "external spool". */
 export function trayLabel(tray) {
-  return tray === 254 ? "external spool" : `AMS ${Math.floor(tray / 4) + 1} slot ${(tray % 4) + 1}`;
+  if (tray === 254 || tray === 255) return "external spool";
+  if (tray >= 128) return `AMS HT ${tray - 127}`;
+  return `AMS ${Math.floor(tray / 4) + 1} slot ${(tray % 4) + 1}`;
 }
 
 export function SpoolSwatch({ color, label }) {
@@ -230,7 +232,7 @@ export function PrinterSpools({ id, status }) {
   const trays = useLoad(() => api("GET", `/api/printers/${encodeURIComponent(id)}/trays`), [id, version]);
   const spools = useLoad(() => (can("operator") ? api("GET", "/api/filaments?archived=false&per_page=500") : Promise.resolve(null)), [version]);
   const onTray = new Map((trays.data?.items || []).map((t) => [t.tray, t]));
-  const reported = (status?.ams || []).flatMap((u) => u.trays.map((t) => (u.unit === 254 ? 254 : u.unit * 4 + t.slot)));
+  const reported = (status?.ams || []).flatMap((u) => u.trays.map((t) => t.slot));
   const numbers = [...new Set([...reported, ...onTray.keys()])].sort((a, b) => a - b);
   const assign = async (tray, spoolId) => {
     setError(null);
