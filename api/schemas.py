@@ -64,6 +64,7 @@ USER: dict[str, Any] = {
         "id": {"type": "string"},
         "username": {"type": "string"},
         "role": {"enum": ROLE_ENUM},
+        "disabled": {"type": "boolean"},
         "created_at": TIMESTAMP,
         "updated_at": TIMESTAMP,
     },
@@ -71,6 +72,21 @@ USER: dict[str, Any] = {
 
 USERNAME = {"type": "string", "pattern": "^[A-Za-z0-9_.@-]{1,64}$"}
 PASSWORD = {"type": "string", "minLength": 8, "maxLength": 1024, "writeOnly": True}
+
+PASSWORD_CHANGE: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["current_password", "new_password"],
+    "properties": {
+        "current_password": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 1024,
+            "writeOnly": True,
+        },
+        "new_password": PASSWORD,
+    },
+}
 
 USER_CREATE: dict[str, Any] = {
     "type": "object",
@@ -83,7 +99,14 @@ USER_UPDATE: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "minProperties": 1,
-    "properties": {"password": PASSWORD, "role": {"enum": ROLE_ENUM}},
+    "properties": {
+        "password": PASSWORD,
+        "role": {"enum": ROLE_ENUM},
+        "disabled": {
+            "type": "boolean",
+            "description": "a disabled account cannot log in and its tokens stop working",
+        },
+    },
 }
 
 API_TOKEN: dict[str, Any] = {

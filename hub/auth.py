@@ -63,6 +63,8 @@ class Principal:
     # For an API token: its id, and the role it was given (the user's role caps it).
     token_id: str | None = None
     role_cap: str | None = None
+    # When the token was issued: sessions from before the account's tokens_valid_after fail.
+    issued_at: float = 0.0
 
     def allows(self, role: str) -> bool:
         """True when this caller's role is at least `role`."""
@@ -75,12 +77,19 @@ class Principal:
         return min(user_role, self.role_cap, key=ROLE_RANK.__getitem__)
 
 
+# The longest one account can be made to wait by failed logins (someone else's guesses).
+ACCOUNT_MAX_WAIT_S = 60.0
+# An address may fail this many times the per-account limit within the window.
+ADDRESS_BUDGET_FACTOR = 4
+
+
 class LoginThrottle:
     """Counts failed logins per key (user or address) in a sliding window, with growing delays."""
 
-    def __init__(self, max_failures: int, window_s: float) -> None:
+    def __init__(self, max_failures: int, window_s: float, max_wait_s: float | None = None) -> None:
         self.max_failures = max_failures
         self.window_s = window_s
+        self.max_wait_s = window_s if max_wait_s is None else min(max_wait_s, window_s)
         self._failures: dict[str, deque[float]] = {}
 
     def _recent(self, key: str, now: float) -> deque[float]:
@@ -98,8 +107,8 @@ class LoginThrottle:
         excess = len(q) - self.max_failures + 1
         if excess <= 0:
             return 0
-        # Each failure past the limit doubles the wait, capped at the window.
-        wait = min(self.window_s, 2.0 ** min(excess, 20))
+        # Each failure past the limit doubles the wait, capped (at most the window).
+        wait = min(self.max_wait_s, 2.0 ** min(excess, 20))
         return max(0, int(q[-1] + wait - now + 0.999))
 
     def failed(self, key: str, now: float) -> None:
@@ -121,7 +130,14 @@ class AuthService:
         self.hasher = PasswordHasher()
         self.secret = settings.jwt_secret or ""
         self.revoked: dict[str, float] = {}
-        self.throttle = LoginThrottle(settings.login_max_failures, settings.login_window_s)
+        # Per account: a short, capped delay, so nobody can lock another user out for long.
+        self.throttle = LoginThrottle(
+            settings.login_max_failures, settings.login_window_s, ACCOUNT_MAX_WAIT_S
+        )
+        # Per address: a larger budget over the whole window that no success resets.
+        self.address_throttle = LoginThrottle(
+            settings.login_max_failures * ADDRESS_BUDGET_FACTOR, settings.login_window_s
+        )
         # A hash to verify against when the user does not exist, so timing does not reveal it.
         self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
         # user id -> (read at, store generation, the account or None): one lookup per user
@@ -161,28 +177,39 @@ class AuthService:
     async def login(self, username: str, password: str, address: str) -> tuple[str, User]:
         """Check credentials and return a fresh token; AuthError or LoginThrottled otherwise."""
         now = time.time()
-        keys = (f"user:{username.lower()}", f"addr:{address}")
-        wait = max(self.throttle.retry_after(k, now) for k in keys)
+        account, origin = f"user:{username.lower()}", f"addr:{address}"
+        wait = max(
+            self.throttle.retry_after(account, now),
+            self.address_throttle.retry_after(origin, now),
+        )
         if wait:
             raise LoginThrottled(wait)
         user = await users_store.by_username(self.db, username)
         ok = await self._verify(user.password_hash if user else self._dummy_hash, password)
-        if user is None or not ok:
-            for key in keys:
-                self.throttle.failed(key, now)
+        if user is None or not ok or user.disabled:
+            self.throttle.failed(account, now)
+            self.address_throttle.failed(origin, now)
             raise AuthError("invalid username or password")
-        for key in keys:
-            self.throttle.succeeded(key)
+        # Only the account's count is forgiven: the address keeps its budget, so logging in
+        # to one account does not buy more guesses at others.
+        self.throttle.succeeded(account)
         if self.hasher.check_needs_rehash(user.password_hash):
             await users_store.update(
-                self.db, user.id, password_hash=await self.hash_password_async(password)
+                self.db,
+                user.id,
+                password_hash=await self.hash_password_async(password),
+                keep_sessions=True,
             )
         return self.issue(user), user
 
     def issue(self, user: User, now: float | None = None) -> str:
         """A signed token for the user."""
-        issued = int(now if now is not None else time.time())
+        moment = now if now is not None else time.time()
+        issued = int(moment)
         claims: dict[str, Any] = {
+            # The exact issue time: a session revoked in the same second as a later login
+            # must not take the new token with it.
+            "auth_time": moment,
             "sub": user.id,
             "name": user.username,
             "role": user.role,
@@ -231,6 +258,7 @@ class AuthService:
             role=role,
             jti=jti,
             expires_at=float(claims["exp"]),
+            issued_at=float(claims.get("auth_time", claims["iat"])),
         )
         if len(self._verified) >= USER_CACHE_MAX:
             self._verified.clear()
@@ -245,6 +273,7 @@ class AuthService:
         user = await self._user(principal.user_id)
         if user is None:
             raise AuthError("the token's user no longer exists")
+        _check_session(user, principal.issued_at)
         if user.role != principal.role or user.username != principal.username:
             principal = dataclasses.replace(principal, role=user.role, username=user.username)
         return principal
@@ -257,6 +286,10 @@ class AuthService:
         user = await self._user(token.user_id)
         if user is None:
             raise AuthError("the token's user no longer exists")
+        # API tokens are credentials of their own (revoked one by one): a password change
+        # leaves them, a role change caps them at once (below), a disabled account stops them.
+        if user.disabled:
+            raise AuthError("the account is disabled")
         principal = Principal(
             user_id=user.id,
             username=user.username,
@@ -326,3 +359,11 @@ class AuthService:
                 self.db, self.settings.admin_username, self.hash_password(password), "admin"
             )
         return generated
+
+
+def _check_session(user: User, issued_at: float) -> None:
+    """AuthError when the account is disabled or its tokens were revoked after `issued_at`."""
+    if user.disabled:
+        raise AuthError("the account is disabled")
+    if issued_at < user.tokens_valid_after:
+        raise AuthError("token revoked: the account's password or role changed")

@@ -16,7 +16,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from config.loader import ConfigError, Settings, load
-from hub.printer_sync import POLL_S as SYNC_POLL_S
+from hub.printer_sync import PICKUP_S
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -180,7 +180,7 @@ def cmd_printers_import(args: argparse.Namespace) -> int:
         print(f"imported {len(added)} printer(s), skipped {len(skipped)}")
         if added:
             print(
-                f"a running hub connects them within {SYNC_POLL_S:g} s; "
+                f"a running hub connects them within {PICKUP_S:g} s; "
                 "otherwise `printforge serve` does at start"
             )
         return 0

@@ -15,8 +15,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Seconds between two looks at the printers table's fingerprint.
-POLL_S = 2.0
+# Seconds between two looks at the printers table's fingerprint; a change made by another
+# process is applied on the second look that sees it (within 2 * POLL_S).
+POLL_S = 1.0
+PICKUP_S = 2 * POLL_S
 
 
 async def sync_once(hub: Hub) -> tuple[int, int, int]:
@@ -44,17 +46,32 @@ async def sync_once(hub: Hub) -> tuple[int, int, int]:
     return added, changed, len(removed)
 
 
+def _own_fingerprint(hub: Hub) -> tuple[int, float]:
+    """The fingerprint the database would have if it held exactly the hub's printers."""
+    rows = hub.printers.values()
+    return len(rows), max((row.updated_at for row in rows), default=0.0)
+
+
 async def watch(hub: Hub, poll_s: float = POLL_S) -> None:
-    """Until cancelled: when the printers table's fingerprint moves, bring the hub in step."""
+    """Until cancelled: when the printers table's fingerprint moves, bring the hub in step.
+
+    A fingerprint the hub's own table explains was this hub's change; any other is loaded once
+    two looks in a row agree, so a change the hub is making (stored, not yet in its table) is
+    never loaded as if another process had made it."""
     seen = await printers_store.fingerprint(hub.db)
+    candidate: tuple[int, float] | None = None
     while True:
         await asyncio.sleep(poll_s)
         try:
             now = await printers_store.fingerprint(hub.db)
-            if now == seen:
+            if now == seen or now == _own_fingerprint(hub):
+                seen, candidate = now, None
+                continue
+            if now != candidate:
+                candidate = now
                 continue
             added, changed, removed = await sync_once(hub)
-            seen = now
+            seen, candidate = now, None
             if added or changed or removed:
                 log.info(
                     "printers changed in the database: %d added, %d changed, %d removed",

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import resource
 import signal
 import socket
+import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -32,6 +34,8 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 # A client that stops reading (a frozen tablet) must not hold the server forever: unacked
 # data older than this ends the connection. Linux hands the option down to accepted sockets.
 TCP_USER_TIMEOUT_MS = 20_000
+# Socket errors that mean the peer went away (reset, broken pipe, a descriptor already closed).
+DROPPED_ERRNOS = {errno.ECONNRESET, errno.EPIPE, errno.EBADF, errno.ENOTCONN, errno.ETIMEDOUT}
 
 
 class Config(HyperConfig):
@@ -98,10 +102,23 @@ async def until_stopped(serving: Awaitable[None], stop: asyncio.Event) -> None:
     """
     try:
         await serving
-    except Exception:
+    except Exception as exc:
         if not stop.is_set():
             raise
-        log.warning("a connection did not close cleanly while the server stopped", exc_info=True)
+        # A client's connection, not the hub: one line, no traceback.
+        log.warning("a connection did not close cleanly while the server stopped: %r", exc)
+
+
+def quiet_connection_errors(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """Event-loop error handler: a client dropping its (TLS) connection is one info line, not
+    a traceback; anything else goes to asyncio's default handler."""
+    exc = context.get("exception")
+    if isinstance(exc, ConnectionError | ssl.SSLError | TimeoutError) or (
+        isinstance(exc, OSError) and exc.errno in DROPPED_ERRNOS
+    ):
+        log.info("client connection dropped: %s (%r)", context.get("message", ""), exc)
+        return
+    loop.default_exception_handler(context)
 
 
 async def run(settings: Settings) -> None:
@@ -129,6 +146,7 @@ async def run(settings: Settings) -> None:
     config.bind = [f"{server.host}:{server.https_port}"]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    loop.set_exception_handler(quiet_connection_errors)
 
     async def shut_down() -> None:
         # Tell WebSocket clients the hub is going away (1001) before the server stops.

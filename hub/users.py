@@ -43,13 +43,23 @@ async def _guard_last_admin(db: Database, user: User, new_role: str | None) -> N
 
 
 async def update_user(
-    db: Database, user_id: str, *, role: str | None = None, password_hash: str | None = None
+    db: Database,
+    user_id: str,
+    *,
+    role: str | None = None,
+    password_hash: str | None = None,
+    disabled: bool | None = None,
 ) -> User:
-    """Change an account's role and/or password hash (never demoting the last admin)."""
+    """Change an account's role, password hash and/or disabled flag (never demoting or
+    disabling the last admin). Each of these revokes the account's existing tokens."""
     user = await get_user(db, user_id)
     if role is not None:
         await _guard_last_admin(db, user, role)
-    updated = await users_store.update(db, user_id, role=role, password_hash=password_hash)
+    if disabled:
+        await _guard_last_admin(db, user, None)
+    updated = await users_store.update(
+        db, user_id, role=role, password_hash=password_hash, disabled=disabled
+    )
     if updated is None:
         raise NotFound(f"no user with id {user_id}")
     return updated

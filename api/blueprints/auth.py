@@ -10,6 +10,7 @@ from api import schemas
 from api.context import hub
 from api.errors import ApiError
 from api.registry import Ctx, endpoint
+from hub import users
 from hub.auth import AuthError, LoginThrottled
 from hub.store import users as users_store
 
@@ -86,6 +87,47 @@ async def me(ctx: Ctx) -> dict[str, Any]:
     if user is None:
         raise ApiError(401, "unauthorized", "the token's user no longer exists")
     return user.public()
+
+
+@endpoint(
+    bp,
+    "PUT",
+    "/api/auth/me/password",
+    role="viewer",
+    summary="Change your own password (ends your other sessions; answers a fresh token)",
+    tag="Authentication",
+    body=schemas.PASSWORD_CHANGE,
+    response=schemas.TOKEN,
+    errors=(400, 401, 429),
+)
+async def change_own_password(ctx: Ctx) -> dict[str, Any]:
+    """Check the current password (throttled like a login), store the new one, and answer a
+    token for the caller: every token issued before the change stops working."""
+    assert ctx.principal is not None
+    h = hub()
+    try:
+        await h.auth.login(ctx.principal.username, ctx.body["current_password"], client_address())
+    except LoginThrottled as exc:
+        raise ApiError(
+            429, "login_throttled", str(exc), headers={"Retry-After": str(exc.retry_after)}
+        ) from None
+    except AuthError:
+        raise ApiError(
+            400,
+            "validation_error",
+            "body field 'current_password' breaks rule 'match': it is not your password",
+            extra={
+                "errors": [
+                    {"field": "current_password", "rule": "match", "message": "wrong password"}
+                ]
+            },
+        ) from None
+    user = await users.update_user(
+        h.db,
+        ctx.principal.user_id,
+        password_hash=await h.auth.hash_password_async(ctx.body["new_password"]),
+    )
+    return {"token": h.auth.issue(user), "expiresIn": f"{h.settings.auth.token_ttl_hours}h"}
 
 
 __all__ = ["AuthError", "bp"]

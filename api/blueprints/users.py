@@ -75,14 +75,14 @@ async def get_user(ctx: Ctx, user_id: str) -> dict[str, Any]:
     "PUT",
     "/api/users/<user_id>",
     role="admin",
-    summary="Change a user's role or password",
+    summary="Change a user's role, password or disabled flag (revokes their tokens)",
     tag="Users",
     body=schemas.USER_UPDATE,
     response=schemas.USER,
     errors=(400, 401, 403, 404, 409),
 )
 async def update_user(ctx: Ctx, user_id: str) -> dict[str, Any]:
-    """Update role and/or password."""
+    """Update role, password and/or disabled; each revokes the account's existing tokens."""
     h = hub()
     password = ctx.body.get("password")
     user = await users.update_user(
@@ -90,6 +90,7 @@ async def update_user(ctx: Ctx, user_id: str) -> dict[str, Any]:
         user_id,
         role=ctx.body.get("role"),
         password_hash=await h.auth.hash_password_async(password) if password else None,
+        disabled=ctx.body.get("disabled"),
     )
     return user.public()
 

@@ -186,9 +186,11 @@ async def finish(
     if record is None or record.outcome is not None:
         return False
     async with db.transaction():
-        await db.execute(
+        # The update itself decides (RETURNING): two writers closing the same print cannot both
+        # move the counts.
+        closed = await db.fetch_one(
             "UPDATE prints SET state = :o, outcome = :o2, ended_at = :e, progress = :p,"
-            " updated_at = :now WHERE job_key = :k AND outcome IS NULL",
+            " updated_at = :now WHERE job_key = :k AND outcome IS NULL RETURNING id",
             {
                 "o": outcome,
                 "o2": outcome,
@@ -198,9 +200,10 @@ async def finish(
                 "k": job_key,
             },
         )
-        await count(db, record.printer_id, "running", -1)
-        await count(db, record.printer_id, outcome, 1)
-    return True
+        if closed is not None:
+            await count(db, record.printer_id, "running", -1)
+            await count(db, record.printer_id, outcome, 1)
+    return closed is not None
 
 
 async def open_prints(db: Database) -> list[PrintRecord]:

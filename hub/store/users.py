@@ -38,6 +38,9 @@ class User:
     password_hash: str
     created_at: float
     updated_at: float
+    # Tokens issued before this moment are refused (password or role changed, disabled).
+    tokens_valid_after: float = 0.0
+    disabled: bool = False
 
     def public(self) -> dict[str, Any]:
         """The JSON form returned by the API."""
@@ -45,6 +48,7 @@ class User:
             "id": self.id,
             "username": self.username,
             "role": self.role,
+            "disabled": self.disabled,
             "created_at": rfc3339(self.created_at),
             "updated_at": rfc3339(self.updated_at),
         }
@@ -58,6 +62,8 @@ def _user(row: Any) -> User:
         password_hash=row["password_hash"],
         created_at=float(row["created_at"]),
         updated_at=float(row["updated_at"]),
+        tokens_valid_after=float(row["tokens_valid_after"] or 0.0),
+        disabled=bool(row["disabled"]),
     )
 
 
@@ -110,18 +116,35 @@ async def list_all(db: Database, limit: int, offset: int) -> tuple[list[User], i
 
 
 async def update(
-    db: Database, user_id: str, *, role: str | None = None, password_hash: str | None = None
+    db: Database,
+    user_id: str,
+    *,
+    role: str | None = None,
+    password_hash: str | None = None,
+    disabled: bool | None = None,
+    keep_sessions: bool = False,
 ) -> User | None:
-    """Change a user's role and/or password hash; None when the user does not exist."""
+    """Change a user's role, password hash and/or disabled flag; None when the user does not
+    exist. A new password, a different role or disabling revokes every token issued so far
+    (keep_sessions: a re-hash of the same password, which changes nothing for the user)."""
     user = await by_id(db, user_id)
     if user is None:
         return None
+    now = time.time()
+    revoke = not keep_sessions and (
+        password_hash is not None
+        or (role is not None and role != user.role)
+        or (disabled is True and not user.disabled)
+    )
     await db.execute(
-        "UPDATE users SET role = :role, password_hash = :hash, updated_at = :now WHERE id = :id",
+        "UPDATE users SET role = :role, password_hash = :hash, disabled = :disabled,"
+        " tokens_valid_after = :valid_after, updated_at = :now WHERE id = :id",
         {
             "role": role or user.role,
             "hash": password_hash or user.password_hash,
-            "now": time.time(),
+            "disabled": int(user.disabled if disabled is None else disabled),
+            "valid_after": now if revoke else user.tokens_valid_after,
+            "now": now,
             "id": user_id,
         },
     )
@@ -143,7 +166,9 @@ async def delete(db: Database, user_id: str) -> bool:
 
 async def count_admins(db: Database) -> int:
     """How many admin accounts exist."""
-    return int(await db.fetch_val("SELECT COUNT(*) FROM users WHERE role = 'admin'") or 0)
+    return int(
+        await db.fetch_val("SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0") or 0
+    )
 
 
 async def revoke_token(db: Database, jti: str, expires_at: float) -> None:

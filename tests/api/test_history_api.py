@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from typing import Any
@@ -98,6 +99,14 @@ async def test_filters_order_record_and_notes(api: Api) -> None:
     r = await api.client.patch(f"/api/history/{a}", json={"notes": 5}, headers=api.auth("operator"))
     assert (await assert_problem(r, 400))["errors"][0]["field"] == "notes"
     assert (await _get(api, f"/api/history/{a}"))["notes"] == "warped"
+
+    # Closing a closed print, or the same open one twice at once, moves no count twice.
+    assert not await prints_store.finish(api.hub.db, "a", "failed", T0 + 999, 50.0)
+    await _print(api, "f", "p3", "x.gcode", T0 + 50, None)
+    closes = [prints_store.finish(api.hub.db, "f", "failed", T0 + 60, 10.0) for _ in range(2)]
+    assert sorted(await asyncio.gather(*closes)) == [False, True]
+    assert await ids("printer=p3&outcome=failed") != []
+    assert await ids("printer=p3&outcome=running") == []
 
 
 async def test_cursor_walk_is_stable_while_new_prints_land(api: Api) -> None:

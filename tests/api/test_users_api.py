@@ -20,7 +20,7 @@ async def test_users_crud(api: Api) -> None:
     assert r.status_code == 201
     user = await r.get_json()
     assert user["username"] == "maker.jo" and user["role"] == "operator"
-    assert set(user) == {"id", "username", "role", "created_at", "updated_at"}
+    assert set(user) == {"id", "username", "role", "disabled", "created_at", "updated_at"}
     assert r.headers["Location"] == f"/api/users/{user['id']}"
 
     got = await api.client.get(r.headers["Location"], headers=admin)

@@ -122,12 +122,16 @@ async def test_authenticate_follows_the_stored_user(db: Database, cheap_hashing:
     user = await users_store.create(db, "ada", service.hash_password("ada-password"), "admin")
     token = service.issue(user)
     assert (await service.authenticate(token)).role == "admin"
+    # A role change ends the sessions issued before it (docs/security.md).
     await users_store.update(db, user.id, role="viewer")
-    demoted = await service.authenticate(token)
+    with pytest.raises(AuthError, match="revoked"):
+        await service.authenticate(token)
+    fresh = service.issue((await users_store.by_id(db, user.id)) or user)
+    demoted = await service.authenticate(fresh)
     assert demoted.role == "viewer" and not demoted.allows("operator")
     await users_store.delete(db, user.id)
     with pytest.raises(AuthError, match="no longer exists"):
-        await service.authenticate(token)
+        await service.authenticate(fresh)
 
 
 async def test_login(db: Database, cheap_hashing: None) -> None:
@@ -244,7 +248,7 @@ async def test_concurrent_cache_misses_share_one_lookup(
     await asyncio.sleep(0.01)  # its lookup has read the account and is still in flight
     assert user.id in service._lookups
     monkeypatch.setattr(users_store, "by_id", real_by_id)  # update() reads the account too
-    await users_store.update(db, user.id, role="operator")
+    await users_store.update(db, user.id, role="operator", keep_sessions=True)
     monkeypatch.setattr(users_store, "by_id", counted)
     second = await service.authenticate(token)
     assert second.role == "operator"

@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 from pathlib import Path
 
+import pytest
+
 from hub import printer_sync
 from hub.events import PrinterConfigured, PrinterRemoved
 from hub.runtime import Hub
@@ -53,4 +55,40 @@ async def test_hub_follows_changes_made_by_another_process(db_url: str, tmp_path
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
         await other.disconnect()
+        await hub.stop()
+
+
+async def test_the_hubs_own_changes_load_nothing(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await reset_database(db_url)
+    hub = Hub(make_settings(db_url, tmp_path))
+    await hub.start()
+    loads: list[int] = []
+    real = printers_store.list_all
+
+    async def counted(db: object) -> object:
+        loads.append(1)
+        return await real(db)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(printers_store, "list_all", counted)
+    polls: list[int] = []
+    real_fingerprint = printers_store.fingerprint
+
+    async def polled(db: object) -> tuple[int, float]:
+        polls.append(1)
+        return await real_fingerprint(db)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(printers_store, "fingerprint", polled)
+    watcher = asyncio.create_task(printer_sync.watch(hub, poll_s=0.02))
+    try:
+        for i in range(3):
+            await hub.add_printer(_printer(i))
+        after = len(polls)
+        await wait_for(lambda: len(polls) >= after + 5, what="several polls after the adds")
+        assert loads == [], "a change the hub made itself reloaded the table"
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
         await hub.stop()

@@ -112,3 +112,43 @@ async def test_a_connection_failing_to_close_after_the_stop_is_not_an_error() ->
         await until_stopped(failing(), stop)
     stop.set()
     await until_stopped(failing(), stop)
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        ConnectionResetError(104, "Connection reset by peer"),
+        ssl.SSLError(1, "[SSL: UNEXPECTED_EOF_WHILE_READING] unexpected eof"),
+        OSError(9, "Bad file descriptor"),
+    ],
+)
+def test_a_dropped_client_connection_is_one_line_without_traceback(
+    exc: Exception, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from hub.serve import quiet_connection_errors
+
+    loop = asyncio.new_event_loop()
+    try:
+        with caplog.at_level(logging.DEBUG):
+            quiet_connection_errors(
+                loop, {"message": "Fatal error on SSL transport", "exception": exc}
+            )
+    finally:
+        loop.close()
+    assert len(caplog.records) == 1
+    assert caplog.records[0].exc_info is None and caplog.records[0].levelno == logging.INFO
+
+
+def test_other_loop_errors_still_reach_the_default_handler(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from hub.serve import quiet_connection_errors
+
+    loop = asyncio.new_event_loop()
+    try:
+        quiet_connection_errors(loop, {"message": "boom", "exception": ValueError("bug")})
+    finally:
+        loop.close()
+    assert any(r.exc_info for r in caplog.records), "a real bug keeps its traceback"

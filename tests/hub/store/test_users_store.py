@@ -24,6 +24,7 @@ async def test_create_and_find(db: Database) -> None:
         "id": user.id,
         "username": "ana",
         "role": "operator",
+        "disabled": False,
         "created_at": rfc3339(user.created_at),
         "updated_at": rfc3339(user.updated_at),
     }
