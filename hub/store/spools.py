@@ -1,8 +1,10 @@
-"""Filament spools, their weight ledger and their tray assignments (explicit SQL, both engines).
+"""Filament spools and their weight ledger (explicit SQL, both engines).
 
 `remaining_g` of a spool is kept equal to the sum of its ledger: every change of weight is a
 ledger row written in the same transaction as the spool's running total, and a print deducts
 at most once per spool (UNIQUE (print_id, spool_id)), so a replayed finish changes nothing.
+Tray assignments live in `hub.store.trays`; their functions are re-exported here for callers
+that reach them as `spools.assign` and the like.
 """
 
 from __future__ import annotations
@@ -16,6 +18,10 @@ from databases import Database
 
 from hub.model import rfc3339
 from hub.store.errors import is_unique_violation
+from hub.store.trays import assign as assign
+from hub.store.trays import assignments as assignments
+from hub.store.trays import unassign_spool as unassign_spool
+from hub.store.trays import unassign_tray as unassign_tray
 
 # Densities (g/cm³) used when a spool does not say; the keys are the materials the hub knows.
 DENSITIES: dict[str, float] = {
@@ -337,65 +343,3 @@ async def ledger(
         for r in rows
     ]
     return items, int(summary["n"]), float(summary["total"])
-
-
-# Tray assignments -----------------------------------------------------------------------------
-
-
-async def assignments(db: Database, printer_id: str | None = None) -> dict[tuple[str, int], str]:
-    """(printer, tray) → spool id, for one printer or all."""
-    if printer_id is None:
-        rows = await db.fetch_all("SELECT printer_id, tray, spool_id FROM tray_assignments")
-    else:
-        rows = await db.fetch_all(
-            "SELECT printer_id, tray, spool_id FROM tray_assignments WHERE printer_id = :p",
-            {"p": printer_id},
-        )
-    return {(r["printer_id"], int(r["tray"])): r["spool_id"] for r in rows}
-
-
-_ASSIGN_ATTEMPTS = 5
-
-
-async def assign(db: Database, printer_id: str, tray: int, spool_id: str) -> None:
-    """Put a spool on a tray: it leaves any other tray, and the tray's former spool comes off."""
-    # Two concurrent assignments can both find nothing to delete and then collide on the
-    # spool's or the tray's unique key; the loser runs again and now sees the winner's row.
-    for attempt in range(_ASSIGN_ATTEMPTS):
-        try:
-            async with db.transaction():
-                await db.execute(
-                    "DELETE FROM tray_assignments WHERE spool_id = :s", {"s": spool_id}
-                )
-                await db.execute(
-                    "DELETE FROM tray_assignments WHERE printer_id = :p AND tray = :t",
-                    {"p": printer_id, "t": tray},
-                )
-                await db.execute(
-                    "INSERT INTO tray_assignments (printer_id, tray, spool_id, assigned_at)"
-                    " VALUES (:p, :t, :s, :now)",
-                    {"p": printer_id, "t": tray, "s": spool_id, "now": time.time()},
-                )
-            return
-        except Exception as exc:
-            if not is_unique_violation(exc) or attempt == _ASSIGN_ATTEMPTS - 1:
-                raise
-
-
-async def unassign_tray(db: Database, printer_id: str, tray: int) -> str | None:
-    """Free a tray; return the spool that was on it."""
-    spool_id = await db.fetch_val(
-        "SELECT spool_id FROM tray_assignments WHERE printer_id = :p AND tray = :t",
-        {"p": printer_id, "t": tray},
-    )
-    if spool_id is not None:
-        await db.execute(
-            "DELETE FROM tray_assignments WHERE printer_id = :p AND tray = :t",
-            {"p": printer_id, "t": tray},
-        )
-    return None if spool_id is None else str(spool_id)
-
-
-async def unassign_spool(db: Database, spool_id: str) -> None:
-    """Take a spool off whatever tray it is on."""
-    await db.execute("DELETE FROM tray_assignments WHERE spool_id = :s", {"s": spool_id})
