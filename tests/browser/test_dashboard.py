@@ -177,6 +177,7 @@ async def test_viewer_sees_no_controls_and_the_api_refuses(farm: Site, page: Any
     await login(page, farm.base, "vera", VIEWER_PASSWORD)
     await expect(page.get_by_role("link", name="Users")).to_have_count(0)
     await expect(page.get_by_role("link", name="Webhooks")).to_have_count(0)
+    await expect(page.get_by_role("link", name="Channels")).to_have_count(0)
     await page.get_by_role("link", name="Alpha").click()
     await expect(page.locator(".detail-head .badge")).to_have_text("printing", timeout=10_000)
     await expect(page.get_by_role("heading", name="Controls")).to_have_count(0)
@@ -539,12 +540,29 @@ async def test_notification_channels_page(farm: Site, page: Any) -> None:
         await expect(listed).to_contain_text("channel.test")
         await expect(listed.locator(".badge")).to_have_text("delivered")
         await screenshot(page, "16-channels")
+        # "Send again" puts the same message out once more.
+        await listed.get_by_role("button", name="Send again").click()
+        await wait_for(lambda: len(receiver.received) == 2, timeout=10, what="the redelivery")
+        assert json.loads(receiver.received[1].body)["title"] == "3DPrintForge test"
 
         await row.get_by_role("button", name="Disable").click()
         await expect(row.get_by_role("button", name="Enable")).to_be_visible()
         await expect(row).to_contain_text("disabled")
         status, body = await farm.call("GET", f"/api/notifications/channels/{channel['id']}")
         assert body["enabled"] is False
+        # Changed: quiet hours removed, severity lowered; the stored URL is kept.
+        await row.get_by_role("button", name="Edit").click()
+        await expect(page.get_by_label("Name")).to_be_focused()
+        await expect(page.get_by_label("Until")).to_have_value("22:01")
+        await page.get_by_label("From").fill("")
+        await page.get_by_label("Until").fill("")
+        await page.get_by_label("Minimum severity").select_option("warning")
+        await page.get_by_role("button", name="Save channel").click()
+        await expect(page.get_by_role("status").filter(has_text="saved")).to_be_visible()
+        await expect(row.locator(".badge").first).to_have_text("warning")
+        status, changed = await farm.call("GET", f"/api/notifications/channels/{channel['id']}")
+        assert changed["quiet_hours"] is None and changed["min_severity"] == "warning"
+        assert changed["url"] == channel["url"] and changed["events"] == ["filament.low"]
         await row.get_by_role("button", name="Delete").click()
         await expect(page.get_by_text("No notification channels yet")).to_be_visible()
         await expect(page.locator(".deliveries")).to_have_count(0)
