@@ -17,6 +17,7 @@ from databases import Database
 
 from hub.slicer_meta import SlicerMeta, UnreadableFile, parse_3mf
 from hub.store import queue as queue_store
+from integrations.printers.base import CommandTimeout
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,9 @@ class FileFigures:
                 except UnreadableFile as exc:
                     why = f"{name}: {exc}"
                     continue
+                except CommandTimeout as exc:
+                    why = f"could not read {name} from the printer: {exc}"
+                    break  # a printer that hangs on one name would on the next: don't wait twice
                 except Exception as exc:  # any failure: book nothing, say why
                     why = f"could not read {name} from the printer: {exc}"
                     continue
