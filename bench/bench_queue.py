@@ -4,7 +4,7 @@
 (`printforge serve`, SQLite) with 10,000 queued jobs. Measured:
 - dispatch latency in the hub: from the dispatcher seeing a printer idle and ready to the start
   command being sent (`printforge_queue_dispatch_latency_seconds`, bucket bounds);
-- the same as the printers see it: from a print ending (or the window's start) to the printer
+- the same as the printers see it: from a print ending inside the window to the printer
   receiving its next start command (report delay and file upload included), p50/p99/max;
 - the dispatcher's CPU: what it spent choosing (`printforge_queue_decision_cpu_seconds`), and the
   hub's whole CPU over the window minus an equally long window of the same farm with an empty

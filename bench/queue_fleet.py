@@ -53,13 +53,11 @@ async def run(args: argparse.Namespace) -> None:
             x1c = i % 5 == 0
             sim = await fleet.add("bambu", model="X1C" if x1c else "P1S", ams_units=1)
             log.watch(sim)
-            # Free from the start: the first dispatch counts from when the bench says go.
-            log.free_since[sim.serial] = time.monotonic()
 
         async def go(_: dict[str, Any]) -> dict[str, Any]:
-            now = time.monotonic()
-            for serial in log.free_since:
-                log.free_since[serial] = now
+            # Printers already waiting keep no sighting: a wait that began before the window
+            # would be cut short by it, so only waits that begin inside the window count.
+            log.free_since.clear()
             log.gaps.clear()
             log.starts = 0
             return {}

@@ -31,7 +31,7 @@ from hub.queue.tracking import Tracking
 from hub.slicer_meta import normalize_color
 from hub.store import queue as store
 from hub.store.printers import PrinterRow
-from hub.store.queue import ClaimLost, JobRow, RunRow
+from hub.store.queue import ClaimLost, JobRow, RunRow, held_connection
 from integrations.printers.base import PrintOptions, describe_error
 from streams.events import LifecycleEvent, LifecycleKind
 
@@ -131,16 +131,17 @@ class Dispatcher(Tracking):
                 await task
 
     async def _loop(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), BACKSTOP_S)
-            self._wake.clear()
-            if not self.settings.auto_dispatch:
-                continue
-            try:
-                await self.dispatch_pass()
-            except Exception:
-                log.exception("dispatch pass failed")
+        async with held_connection(self.hub.db):
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), BACKSTOP_S)
+                self._wake.clear()
+                if not self.settings.auto_dispatch:
+                    continue
+                try:
+                    await self.dispatch_pass()
+                except Exception:
+                    log.exception("dispatch pass failed")
 
     # --- choosing ------------------------------------------------------------------------
 
@@ -300,9 +301,14 @@ class Dispatcher(Tracking):
         if state.state in ACTIVE_STATES and state.job is not None:
             found = self._ours(state.printer_id, state.job.file)
             if found is not None and found[0].state == "dispatching":
-                await self.mark_printing(*found)
+                async with held_connection(self.hub.db):
+                    await self.mark_printing(*found)
 
     async def _on_lifecycle(self, event: LifecycleEvent) -> None:
+        async with held_connection(self.hub.db):
+            await self._lifecycle(event)
+
+    async def _lifecycle(self, event: LifecycleEvent) -> None:
         found = self._ours(event.printer_id, event.job.file)
         if event.kind is LifecycleKind.STARTED:
             if found is not None:
@@ -322,7 +328,7 @@ class Dispatcher(Tracking):
         if tag is None:
             return
         wanted = tag.group(1).lower()
-        async with self.queue.lock:
+        async with self.queue.lock, held_connection(self.hub.db):
             run = next((r for r in self.runs.values() if r.tag == wanted), None)
             if run is None:
                 # A short print can end before its history record is written: the run is over.
@@ -339,12 +345,13 @@ class Dispatcher(Tracking):
 
     async def _watchdog(self) -> None:
         interval = max(0.05, min(1.0, self.settings.start_timeout_s / 4))
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self.check_starts()
-            except Exception:
-                log.exception("start watchdog failed")
+        async with held_connection(self.hub.db):
+            while True:
+                await asyncio.sleep(interval)
+                try:
+                    await self.check_starts()
+                except Exception:
+                    log.exception("start watchdog failed")
 
     # --- forced dispatch -----------------------------------------------------------------
 

@@ -354,19 +354,32 @@ async def assignments(db: Database, printer_id: str | None = None) -> dict[tuple
     return {(r["printer_id"], int(r["tray"])): r["spool_id"] for r in rows}
 
 
+_ASSIGN_ATTEMPTS = 5
+
+
 async def assign(db: Database, printer_id: str, tray: int, spool_id: str) -> None:
     """Put a spool on a tray: it leaves any other tray, and the tray's former spool comes off."""
-    async with db.transaction():
-        await db.execute("DELETE FROM tray_assignments WHERE spool_id = :s", {"s": spool_id})
-        await db.execute(
-            "DELETE FROM tray_assignments WHERE printer_id = :p AND tray = :t",
-            {"p": printer_id, "t": tray},
-        )
-        await db.execute(
-            "INSERT INTO tray_assignments (printer_id, tray, spool_id, assigned_at)"
-            " VALUES (:p, :t, :s, :now)",
-            {"p": printer_id, "t": tray, "s": spool_id, "now": time.time()},
-        )
+    # Two concurrent assignments can both find nothing to delete and then collide on the
+    # spool's or the tray's unique key; the loser runs again and now sees the winner's row.
+    for attempt in range(_ASSIGN_ATTEMPTS):
+        try:
+            async with db.transaction():
+                await db.execute(
+                    "DELETE FROM tray_assignments WHERE spool_id = :s", {"s": spool_id}
+                )
+                await db.execute(
+                    "DELETE FROM tray_assignments WHERE printer_id = :p AND tray = :t",
+                    {"p": printer_id, "t": tray},
+                )
+                await db.execute(
+                    "INSERT INTO tray_assignments (printer_id, tray, spool_id, assigned_at)"
+                    " VALUES (:p, :t, :s, :now)",
+                    {"p": printer_id, "t": tray, "s": spool_id, "now": time.time()},
+                )
+            return
+        except Exception as exc:
+            if not is_unique_violation(exc) or attempt == _ASSIGN_ATTEMPTS - 1:
+                raise
 
 
 async def unassign_tray(db: Database, printer_id: str, tray: int) -> str | None:

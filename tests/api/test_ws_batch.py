@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from typing import Any
 
 import pytest
 
-from hub.broadcast import MAX_FRAMES, encode, encode_batch
+from hub.broadcast import MAX_FRAMES, Broadcaster, encode, encode_batch
 from tests.api.conftest import Api
 from tests.api.test_ws import add_disabled_printer, recv, recv_type
+from tests.helpers import wait_for
 
 
 @pytest.fixture
@@ -73,13 +73,20 @@ async def test_batch_must_be_a_boolean(api: Api) -> None:
         assert error["payload"]["detail"] == "subscribe: 'batch' must be true or false"
 
 
+def _idle(broadcaster: Broadcaster) -> bool:
+    """No flush pending and every client's writer has sent all it was given."""
+    return broadcaster._flush_at is None and all(
+        not client.frames and client.pending() == 0 for client in broadcaster.clients
+    )
+
+
 async def test_dropped_notice_rides_in_the_batch(api: Api) -> None:
     api.app.config["WS_MAX_EVENTS"] = 2
     broadcaster = api.hub.broadcaster
     async with api.client.websocket("/ws", headers=api.auth("viewer")) as conn:
         await conn.send(json.dumps({"type": "subscribe", "batch": True}))
         await recv_type(conn, "subscribed")
-        await asyncio.sleep(0.05)
+        await wait_for(lambda: _idle(broadcaster), what="the writer idle after the reply")
         # Flushes while the client's writer cannot run (as with a client that does not read):
         # past MAX_FRAMES unsent frames its messages go to its own bounded buffer.
         for n in range(MAX_FRAMES + 3):
@@ -103,7 +110,7 @@ async def test_every_batch_client_gets_the_flush_in_one_frame(api: Api) -> None:
         for conn in (one, two):
             await conn.send(subscribe)
             await recv_type(conn, "subscribed")
-        await asyncio.sleep(0.1)
+        await wait_for(lambda: _idle(broadcaster), what="both writers idle, no flush pending")
         shared_before = broadcaster.frames_shared
         for n in range(3):
             broadcaster.publish("print.progress", {"printer_id": "p", "n": n}, "p")

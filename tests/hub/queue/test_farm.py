@@ -99,6 +99,25 @@ async def test_twenty_mixed_jobs_on_eight_printers_print_each_copy_once(
                 wanted = [(m["material"], m["color"]) for m in detail["materials"]]
                 assert [_tray_of(sim, t) for t in run["ams_mapping"]] == wanted
     assert sum(printed.values()) == sum(job["copies"] for _, job in jobs)
+    # The spools on the single-extruder printers were debited once per print they fed.
+    spool_prints = {
+        p
+        for _, job in jobs
+        for p in (await farm.job(job["id"]))["prints"]
+        if any(protocols[r["printer_id"]] != "bambu" for r in (await farm.job(job["id"]))["runs"])
+    }
+
+    assert len(spool_prints) >= 8  # every red and green job printed on a spool printer
+
+    async def debited() -> bool:
+        rows = await farm.hub.db.fetch_all(
+            "SELECT print_id, COUNT(*) AS n FROM spool_ledger WHERE kind = 'print'"
+            " GROUP BY print_id"
+        )
+        counts = {r["print_id"]: int(r["n"]) for r in rows}
+        return all(counts.get(p) == 1 for p in spool_prints)
+
+    await wait_for(debited, timeout=10, what="one spool deduction per print")
 
 
 async def test_twenty_concurrent_dispatch_calls_start_each_job_once(

@@ -55,3 +55,14 @@ async def test_marking_read_counts_only_what_this_call_changed(db: Database) -> 
     again = await notifications.mark_read(db, first.id)
     assert again is not None and again.read_at == read_at  # the first read time is kept
     assert await notifications.mark_read(db, "no-such-id") is None
+
+
+async def test_racing_assignments_of_one_spool_leave_it_on_exactly_one_tray(db: Database) -> None:
+    from hub.store import spools
+
+    data = {"material": "PLA", "color": "#FFFFFF", "diameter_mm": 1.75, "density_g_cm3": 1.24}
+    spool = await spools.create(db, {**data, "weight_total_g": 1000.0, "low_threshold_g": 100.0})
+    await asyncio.gather(*(spools.assign(db, "p1", tray, spool.id) for tray in range(RACERS)))
+    held = await spools.assignments(db)
+    assert list(held.values()) == [spool.id]
+    assert next(iter(held))[0] == "p1"

@@ -19,21 +19,22 @@ function Secret({ label, value, onDismiss }) {
   </div>`;
 }
 
-function Deliveries({ hook, onClose }) {
+/** The deliveries of a webhook or a channel (`base` is its API path), with "send again". */
+export function Deliveries({ base, title, onClose }) {
   const [page, setPage] = useState(1);
   const [error, setError] = useState(null);
-  const list = useLoad(() => api("GET", `/api/webhooks/${encodeURIComponent(hook.id)}/deliveries?page=${page}&per_page=20`), [hook.id, page]);
+  const list = useLoad(() => api("GET", `${base}/deliveries?page=${page}&per_page=20`), [base, page]);
   const redeliver = async (d) => {
     setError(null);
     try {
-      await api("POST", `/api/webhooks/${encodeURIComponent(hook.id)}/deliveries/${encodeURIComponent(d.id)}/redeliver`);
+      await api("POST", `${base}/deliveries/${encodeURIComponent(d.id)}/redeliver`);
       list.reload();
     } catch (err) {
       setError(err);
     }
   };
   return html`<section class="card deliveries" aria-labelledby="deliveries-title">
-    <div class="page-head"><h2 id="deliveries-title">Deliveries to ${hook.url}</h2>
+    <div class="page-head"><h2 id="deliveries-title">Deliveries to ${title}</h2>
       <div class="buttons"><button type="button" onClick=${list.reload}>Refresh</button><button type="button" onClick=${onClose}>Close</button></div></div>
     <${Problem} error=${error || list.error} />
     ${list.loading && !list.data && html`<${Loading} what="Loading deliveries" />`}
@@ -84,7 +85,7 @@ export function WebhooksPage() {
     <${Problem} error=${error} />
     <${Problem} error=${hooks.error} onRetry=${hooks.reload} />
     ${hooks.loading && !hooks.data && html`<${Loading} what="Loading webhooks" />`}
-    ${showing && html`<${Deliveries} hook=${showing} onClose=${() => setShowing(null)} />`}
+    ${showing && html`<${Deliveries} base=${`/api/webhooks/${encodeURIComponent(showing.id)}`} title=${showing.url} onClose=${() => setShowing(null)} />`}
     ${hooks.data && (hooks.data.items.length === 0 ? html`<p class="empty card">No webhooks yet.</p>` : html`<div class="table-wrap"><table>
       <thead><tr><th scope="col">URL</th><th scope="col">Events</th><th scope="col">State</th><th scope="col">Description</th><th scope="col"><span class="sr">Actions</span></th></tr></thead>
       <tbody>${hooks.data.items.map((h) => html`<tr data-webhook=${h.id}>
