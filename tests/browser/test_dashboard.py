@@ -177,6 +177,7 @@ async def test_viewer_sees_no_controls_and_the_api_refuses(farm: Site, page: Any
     await login(page, farm.base, "vera", VIEWER_PASSWORD)
     await expect(page.get_by_role("link", name="Users")).to_have_count(0)
     await expect(page.get_by_role("link", name="Webhooks")).to_have_count(0)
+    await expect(page.get_by_role("link", name="Channels")).to_have_count(0)
     await page.get_by_role("link", name="Alpha").click()
     await expect(page.locator(".detail-head .badge")).to_have_text("printing", timeout=10_000)
     await expect(page.get_by_role("heading", name="Controls")).to_have_count(0)
@@ -539,6 +540,10 @@ async def test_notification_channels_page(farm: Site, page: Any) -> None:
         await expect(listed).to_contain_text("channel.test")
         await expect(listed.locator(".badge")).to_have_text("delivered")
         await screenshot(page, "16-channels")
+        # "Send again" puts the same message out once more.
+        await listed.get_by_role("button", name="Send again").click()
+        await wait_for(lambda: len(receiver.received) == 2, timeout=10, what="the redelivery")
+        assert json.loads(receiver.received[1].body)["title"] == "3DPrintForge test"
 
         await row.get_by_role("button", name="Disable").click()
         await expect(row.get_by_role("button", name="Enable")).to_be_visible()

@@ -64,7 +64,7 @@ export function ChannelsPage() {
     <${Problem} error=${error} />
     <${Problem} error=${channels.error} onRetry=${channels.reload} />
     ${channels.loading && !channels.data && html`<${Loading} what="Loading channels" />`}
-    ${showing && html`<${Deliveries} base=${path(showing)} title=${showing.name} onClose=${() => setShowing(null)} />`}
+    ${showing && html`<${Deliveries} base=${path(showing)} title=${showing.name} httpStatus=${false} onClose=${() => setShowing(null)} />`}
     ${channels.data && (channels.data.items.length === 0 ? html`<p class="empty card">No notification channels yet.</p>` : html`<div class="table-wrap"><table class="channels">
       <thead><tr><th scope="col">Name</th><th scope="col">Service and URL</th><th scope="col">Events</th><th scope="col">Minimum severity</th><th scope="col">Quiet hours</th><th scope="col">State</th><th scope="col"><span class="sr">Actions</span></th></tr></thead>
       <tbody>${channels.data.items.map((c) => html`<tr data-channel=${c.id}>

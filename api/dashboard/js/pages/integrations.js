@@ -19,8 +19,11 @@ function Secret({ label, value, onDismiss }) {
   </div>`;
 }
 
-/** The deliveries of a webhook or a channel (`base` is its API path), with "send again". */
-export function Deliveries({ base, title, onClose }) {
+/**
+ * The deliveries of a webhook or a channel (`base` is its API path), with "send again".
+ * Channels go through apprise, which reports no HTTP status: they leave out that column.
+ */
+export function Deliveries({ base, title, onClose, httpStatus = true }) {
   const [page, setPage] = useState(1);
   const [error, setError] = useState(null);
   const list = useLoad(() => api("GET", `${base}/deliveries?page=${page}&per_page=20`), [base, page]);
@@ -39,11 +42,11 @@ export function Deliveries({ base, title, onClose }) {
     <${Problem} error=${error || list.error} />
     ${list.loading && !list.data && html`<${Loading} what="Loading deliveries" />`}
     ${list.data && (list.data.items.length === 0 ? html`<p class="muted">No deliveries yet.</p>` : html`<div class="table-wrap"><table>
-      <thead><tr><th scope="col">Created</th><th scope="col">Event</th><th scope="col">State</th><th scope="col">Attempts</th><th scope="col">Last status</th><th scope="col">Last error</th><th scope="col">Next attempt</th><th scope="col"><span class="sr">Actions</span></th></tr></thead>
+      <thead><tr><th scope="col">Created</th><th scope="col">Event</th><th scope="col">State</th><th scope="col">Attempts</th>${httpStatus && html`<th scope="col">Last status</th>`}<th scope="col">Last error</th><th scope="col">Next attempt</th><th scope="col"><span class="sr">Actions</span></th></tr></thead>
       <tbody>${list.data.items.map((d) => html`<tr>
         <td>${when(d.created_at)}</td><td><code>${d.event_type}</code></td>
         <td><span class=${`badge ${d.state === "delivered" ? "s-finished" : d.state === "failed" ? "s-failed" : "s-preparing"}`}>${d.state}</span></td>
-        <td class="num">${d.attempts}</td><td class="num">${d.last_status ?? "–"}</td><td>${d.last_error || ""}</td><td>${when(d.next_attempt_at)}</td>
+        <td class="num">${d.attempts}</td>${httpStatus && html`<td class="num">${d.last_status ?? "–"}</td>`}<td>${d.last_error || ""}</td><td>${when(d.next_attempt_at)}</td>
         <td><button type="button" onClick=${() => redeliver(d)}>Send again</button></td></tr>`)}</tbody></table></div>
       <${Pager} page=${page} perPage=${20} total=${list.data.total} onPage=${setPage} />`)}
   </section>`;
