@@ -550,6 +550,19 @@ async def test_notification_channels_page(farm: Site, page: Any) -> None:
         await expect(row).to_contain_text("disabled")
         status, body = await farm.call("GET", f"/api/notifications/channels/{channel['id']}")
         assert body["enabled"] is False
+        # Changed: quiet hours removed, severity lowered; the stored URL is kept.
+        await row.get_by_role("button", name="Edit").click()
+        await expect(page.get_by_label("Name")).to_be_focused()
+        await expect(page.get_by_label("Until")).to_have_value("22:01")
+        await page.get_by_label("From").fill("")
+        await page.get_by_label("Until").fill("")
+        await page.get_by_label("Minimum severity").select_option("warning")
+        await page.get_by_role("button", name="Save channel").click()
+        await expect(page.get_by_role("status").filter(has_text="saved")).to_be_visible()
+        await expect(row.locator(".badge").first).to_have_text("warning")
+        status, changed = await farm.call("GET", f"/api/notifications/channels/{channel['id']}")
+        assert changed["quiet_hours"] is None and changed["min_severity"] == "warning"
+        assert changed["url"] == channel["url"] and changed["events"] == ["filament.low"]
         await row.get_by_role("button", name="Delete").click()
         await expect(page.get_by_text("No notification channels yet")).to_be_visible()
         await expect(page.locator(".deliveries")).to_have_count(0)

@@ -1,7 +1,7 @@
 // Notification channels (admin): apprise URLs shown masked, event filter, minimum severity,
-// quiet hours in a time zone; test message, deliveries, enable / disable, delete.
+// quiet hours in a time zone; change, test message, deliveries, enable / disable, delete.
 
-import { useState } from "../../vendor/hooks.js";
+import { useEffect, useRef, useState } from "../../vendor/hooks.js";
 import { api } from "../api.js";
 import { html, Loading, Problem, useLoad } from "../ui.js";
 import { Deliveries } from "./integrations.js";
@@ -16,20 +16,63 @@ function quiet(q) {
   return q ? `${q.start}–${q.end} ${q.timezone}` : html`<span class="muted">none</span>`;
 }
 
-/** The request body from the add form; quiet hours only when a start or an end is given. */
-function channelBody(form) {
+/**
+ * The request body from the form. Editing, an empty URL keeps the stored one (the hub never
+ * sends it back) and empty quiet hours remove them; adding, empty quiet hours are left out.
+ */
+function channelBody(form, editing) {
   const events = String(form.get("events")).split(",").map((e) => e.trim()).filter(Boolean);
-  const body = {
-    name: String(form.get("name")).trim(),
-    url: String(form.get("url")).trim(),
-    events,
-    min_severity: String(form.get("min_severity")),
-  };
+  const body = { name: String(form.get("name")).trim(), events, min_severity: String(form.get("min_severity")) };
+  const url = String(form.get("url")).trim();
+  if (url || !editing) body.url = url;
   const start = String(form.get("quiet_start") || "");
   const end = String(form.get("quiet_end") || "");
   // A half-filled window goes to the hub as it is: its 400 names the missing field.
   if (start || end) body.quiet_hours = { start, end, timezone: String(form.get("quiet_tz") || "").trim() };
+  else if (editing) body.quiet_hours = null;
   return body;
+}
+
+/**
+ * Add a channel, or change `editing` (keyed by it, so the fields start from its values). The
+ * fields are uncontrolled (default values): a re-render, e.g. to show an error, keeps what the
+ * user typed.
+ */
+function ChannelForm({ editing, onSubmit, onCancel }) {
+  const c = editing || { name: "", events: ["*"], min_severity: "info", quiet_hours: null };
+  const q = c.quiet_hours || { start: "", end: "", timezone: LOCAL_ZONE };
+  const nameRef = useRef(null);
+  // Edit pressed in a row further up: bring the form (its first field) to the user.
+  useEffect(() => {
+    if (editing) nameRef.current?.focus();
+  }, []);
+  const submit = (event) => {
+    event.preventDefault();
+    const formEl = event.currentTarget;
+    onSubmit(channelBody(new FormData(formEl), editing), () => formEl.reset());
+  };
+  const title = editing ? `Change “${editing.name}”` : "Add a channel";
+  return html`<form class="card form" onSubmit=${submit} aria-labelledby="channel-form">
+      <h2 id="channel-form">${title}</h2>
+      <div class="row">
+        <div class="field"><label for="ch-name">Name</label><input id="ch-name" ref=${nameRef} name="name" required maxlength="100" defaultValue=${c.name} placeholder="e.g. Night shift phone" /></div>
+        <div class="field grow"><label for="ch-url">Apprise URL</label><input id="ch-url" name="url" required=${!editing} maxlength="2048" autocomplete="off" spellcheck="false"
+          placeholder=${editing ? "empty: keep the stored URL" : "ntfy://farm-alerts"} /></div>
+        <div class="field grow"><label for="ch-events">Events (comma-separated; * for all)</label><input id="ch-events" name="events" required defaultValue=${c.events.join(", ")} /></div>
+        <div class="field"><label for="ch-sev">Minimum severity</label><select id="ch-sev" name="min_severity">${SEVERITIES.map((s) => html`<option value=${s} defaultSelected=${s === c.min_severity}>${s}</option>`)}</select></div>
+      </div>
+      <fieldset class="row quiet">
+        <legend>Quiet hours (optional: held until the window ends)</legend>
+        <div class="field"><label for="ch-qstart">From</label><input id="ch-qstart" name="quiet_start" type="time" defaultValue=${q.start} /></div>
+        <div class="field"><label for="ch-qend">Until</label><input id="ch-qend" name="quiet_end" type="time" defaultValue=${q.end} /></div>
+        <div class="field tz"><label for="ch-qtz">Time zone</label><input id="ch-qtz" name="quiet_tz" list="ch-zones" defaultValue=${q.timezone} maxlength="64" /></div>
+        <datalist id="ch-zones">${ZONES.map((z) => html`<option value=${z} />`)}</datalist>
+      </fieldset>
+      <div class="buttons">
+        <button type="submit" class="primary">${editing ? "Save channel" : "Add channel"}</button>
+        ${editing && html`<button type="button" onClick=${onCancel}>Cancel</button>`}
+      </div>
+    </form>`;
 }
 
 export function ChannelsPage() {
@@ -37,6 +80,7 @@ export function ChannelsPage() {
   const [error, setError] = useState(null);
   const [done, setDone] = useState(null);
   const [showing, setShowing] = useState(null);
+  const [editing, setEditing] = useState(null);
   const path = (c) => `${BASE}/${encodeURIComponent(c.id)}`;
   const act = async (call, message) => {
     setError(null);
@@ -49,15 +93,13 @@ export function ChannelsPage() {
       setError(err);
     }
   };
-  const create = (event) => {
-    event.preventDefault();
-    const formEl = event.currentTarget;
-    const body = channelBody(new FormData(formEl));
+  const save = (body, reset) =>
     act(async () => {
-      await api("POST", BASE, body);
-      formEl.reset();
-    }, `Channel “${body.name}” added.`);
-  };
+      if (editing) await api("PUT", path(editing), body);
+      else await api("POST", BASE, body);
+      reset();
+      setEditing(null);
+    }, editing ? `Channel “${body.name}” saved.` : `Channel “${body.name}” added.`);
   return html`<h1>Notification channels</h1>
     <p class="muted">Send notifications to people through <a href="https://github.com/caronc/apprise/wiki" target="_blank" rel="noopener">apprise</a> URLs: ntfy, email, Telegram, Discord, Home Assistant, JSON over HTTP and more. URLs hold secrets, so the hub only ever shows them masked.</p>
     ${done && html`<p class="ok" role="status">${done}</p>`}
@@ -77,24 +119,12 @@ export function ChannelsPage() {
         <td class="actions">
           <button type="button" onClick=${() => act(() => api("POST", `${path(c)}/test`), `Test message to “${c.name}” queued.`)}>Test</button>
           <button type="button" onClick=${() => setShowing(c)}>Deliveries</button>
+          <button type="button" onClick=${() => setEditing(c)}>Edit</button>
           <button type="button" onClick=${() => act(() => api("PUT", path(c), { enabled: !c.enabled }))}>${c.enabled ? "Disable" : "Enable"}</button>
-          <button type="button" class="danger" onClick=${() => confirm(`Delete the channel “${c.name}” and its messages?`) && act(() => api("DELETE", path(c)).then(() => showing?.id === c.id && setShowing(null)), "Channel deleted.")}>Delete</button>
+          <button type="button" class="danger" onClick=${() => confirm(`Delete the channel “${c.name}” and its messages?`) && act(() => api("DELETE", path(c)).then(() => {
+            if (showing?.id === c.id) setShowing(null);
+            if (editing?.id === c.id) setEditing(null);
+          }), "Channel deleted.")}>Delete</button>
         </td></tr>`)}</tbody></table></div>`)}
-    <form class="card form" onSubmit=${create} aria-labelledby="add-channel">
-      <h2 id="add-channel">Add a channel</h2>
-      <div class="row">
-        <div class="field"><label for="ch-name">Name</label><input id="ch-name" name="name" required maxlength="100" placeholder="e.g. Night shift phone" /></div>
-        <div class="field grow"><label for="ch-url">Apprise URL</label><input id="ch-url" name="url" required maxlength="2048" autocomplete="off" spellcheck="false" placeholder="ntfy://farm-alerts" /></div>
-        <div class="field grow"><label for="ch-events">Events (comma-separated; * for all)</label><input id="ch-events" name="events" required value="*" /></div>
-        <div class="field"><label for="ch-sev">Minimum severity</label><select id="ch-sev" name="min_severity">${SEVERITIES.map((s) => html`<option value=${s}>${s}</option>`)}</select></div>
-      </div>
-      <fieldset class="row quiet">
-        <legend>Quiet hours (optional: held until the window ends)</legend>
-        <div class="field"><label for="ch-qstart">From</label><input id="ch-qstart" name="quiet_start" type="time" /></div>
-        <div class="field"><label for="ch-qend">Until</label><input id="ch-qend" name="quiet_end" type="time" /></div>
-        <div class="field tz"><label for="ch-qtz">Time zone</label><input id="ch-qtz" name="quiet_tz" list="ch-zones" value=${LOCAL_ZONE} maxlength="64" /></div>
-        <datalist id="ch-zones">${ZONES.map((z) => html`<option value=${z} />`)}</datalist>
-      </fieldset>
-      <div class="buttons"><button type="submit" class="primary">Add channel</button></div>
-    </form>`;
+    <${ChannelForm} key=${editing ? editing.id : "new"} editing=${editing} onSubmit=${save} onCancel=${() => setEditing(null)} />`;
 }
