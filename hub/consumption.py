@@ -18,6 +18,7 @@ from databases import Database
 from hub.bus import EventBus, Unsubscribe
 from hub.events import AmsEvent, PrintRecorded, ProgressEvent
 from hub.filament import EXTERNAL_TRAY, FilamentService
+from hub.file_figures import FileFigures, ReadFile
 from hub.model import HmsError, Job, PrinterState
 from hub.store import history as history_store
 from hub.store import prints as prints_store
@@ -68,8 +69,11 @@ class Consumption:
         bus: EventBus,
         filament: FilamentService,
         has_trays: Callable[[str], bool] = lambda printer_id: True,
+        read_file: ReadFile | None = None,
     ) -> None:
         self.db = db
+        # The file's figures for printers that state none themselves (Bambu).
+        self.figures = FileFigures(db, read_file)
         # Whether a printer reports trays (Bambu AMS); the others print from tray 254.
         self.has_trays = has_trays
         self.bus = bus
@@ -127,6 +131,12 @@ class Consumption:
             None if spool is None else spool.material, None if spool is None else spool.color,
         )  # fmt: skip
 
+    async def _tray_entry(self, printer_id: str, tray: int) -> dict[str, Any]:
+        spool = await self._spool_on(printer_id, tray)
+        return {"tray": tray, "spool_id": None if spool is None else spool.id,
+                "material": None if spool is None else spool.material,
+                "color": None if spool is None else spool.color}  # fmt: skip
+
     async def _spool_on(self, printer_id: str, tray: int) -> Spool | None:
         spool_id = (await spools_store.assignments(self.db, printer_id)).get((printer_id, tray))
         return None if spool_id is None else await spools_store.get(self.db, spool_id)
@@ -172,18 +182,36 @@ class Consumption:
             job = live
         outcome = lifecycle.kind.value
         usage = usage_of(job, outcome, lifecycle.progress)
+        problems: list[dict[str, str]] = []
+        per_tray: dict[int, float] | None = None
+        if usage.source == "unknown" and self.has_trays(event.printer_id):
+            figures = await self.figures.of(event.printer_id, event.print_id, job.file)
+            if figures.grams is not None:
+                scaled = usage_of(
+                    Job(job.file, filament_g=figures.grams), outcome, lifecycle.progress
+                )
+                usage = Usage(scaled.grams, None, figures.source)
+                per_tray = figures.per_tray
+            elif figures.why:
+                problems.append({"code": "filament_unknown", "message": figures.why})
         trays = await history_store.noted_trays(self.db, event.print_id)
         if not trays:
             tray = self._active.get(event.printer_id)
             if tray is None or not self.has_trays(event.printer_id):
                 tray = EXTERNAL_TRAY
-            spool = await self._spool_on(event.printer_id, tray)
-            trays = [{"tray": tray, "spool_id": None if spool is None else spool.id,
-                      "material": None if spool is None else spool.material,
-                      "color": None if spool is None else spool.color}]  # fmt: skip
-        share = 1.0 / len(trays)  # the protocols give one figure per print: split evenly
+            trays = [await self._tray_entry(event.printer_id, tray)]
+        if per_tray:
+            # The slots' own trays: each gets its slot's share (a tray never seen active too).
+            seen = {entry["tray"] for entry in trays}
+            trays += [
+                await self._tray_entry(event.printer_id, t) for t in per_tray if t not in seen
+            ]
         booked: list[dict[str, Any]] = []
         for entry in trays:
+            # One figure for the print: split evenly; per-slot figures: each tray its own.
+            share = 1.0 / len(trays)
+            if per_tray:
+                share = per_tray.get(entry["tray"], 0.0) / sum(per_tray.values())
             spool = None
             if entry["spool_id"] is not None:
                 spool = await spools_store.get(self.db, entry["spool_id"])
@@ -206,7 +234,7 @@ class Consumption:
                 await self._deduct(event, spool, entry["tray"], grams, usage.source)
         errors = [
             {"code": e.code, "message": e.text} for e in self._errors.pop(event.printer_id, ())
-        ]
+        ] + problems
         layer = job.layer if job.layer is not None else None
         await history_store.write_usage(self.db, event.print_id, booked, layer=layer, errors=errors)
 

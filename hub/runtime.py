@@ -213,8 +213,9 @@ class Hub:
         )
         self._filament.start()
         self._consumption = Consumption(
-            self._db, self.bus, self._filament, has_trays=self._has_trays
-        )
+            self._db, self.bus, self._filament, has_trays=self._has_trays,
+            read_file=self._read_printer_file,
+        )  # fmt: skip
         await self._consumption.start()
         self._files = FileLibrary(self._db, self.settings.data_dir, self.settings.files.max_bytes)
         self._telemetry = Telemetry(
@@ -332,6 +333,14 @@ class Hub:
     async def command(self, printer_id: str, name: str, params: dict[str, Any]) -> dict[str, Any]:
         """Send a command to a printer and wait for its acknowledgement."""
         return await self.printer_service.command(printer_id, name, params)
+
+    async def _read_printer_file(
+        self, printer_id: str, path: str, within_s: float, limit: int
+    ) -> bytes:
+        driver = self.manager.driver(printer_id)
+        if driver is None:
+            raise ConnectionError(f"printer {printer_id} has no running driver")
+        return await driver.read_file(path, within_s, limit)
 
     def _has_trays(self, printer_id: str) -> bool:
         row = self.printers.get(printer_id)

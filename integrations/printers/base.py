@@ -252,6 +252,10 @@ class PrinterDriver(abc.ABC):
             )
         await self._upload_and_start(filename, data, options)
 
+    async def read_file(self, path: str, within_s: float, limit: int) -> bytes:
+        """The bytes of a file on the printer's storage (protocols that can serve one override)."""
+        raise CommandUnsupported("read_file", self.protocol)
+
     # --- what a protocol implements --------------------------------------------------
 
     @abc.abstractmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from integrations.simulator.cli import demo_gcode
 from tests.api.conftest import ADMIN_PASSWORD
 from tests.browser.conftest import VIEWER_PASSWORD, Site, login, screenshot
 from tests.helpers import wait_for
+from tests.integrations.receiver import Receiver
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -175,6 +177,7 @@ async def test_viewer_sees_no_controls_and_the_api_refuses(farm: Site, page: Any
     await login(page, farm.base, "vera", VIEWER_PASSWORD)
     await expect(page.get_by_role("link", name="Users")).to_have_count(0)
     await expect(page.get_by_role("link", name="Webhooks")).to_have_count(0)
+    await expect(page.get_by_role("link", name="Channels")).to_have_count(0)
     await page.get_by_role("link", name="Alpha").click()
     await expect(page.locator(".detail-head .badge")).to_have_text("printing", timeout=10_000)
     await expect(page.get_by_role("heading", name="Controls")).to_have_count(0)
@@ -430,3 +433,141 @@ async def test_reorder_and_remove_queued_jobs(farm: Site, page: Any) -> None:
         await queued.first.get_by_role("button", name="Remove").click()
         await expect(queued).to_have_count(left)
     assert_clean(page)
+
+
+async def test_drop_a_file_and_drag_a_job_up(farm: Site, page: Any) -> None:
+    await login(page, farm.base, "admin", ADMIN_PASSWORD)
+    await page.get_by_role("link", name="Queue").click()
+    # A real drop event carrying a File, as a desktop file manager delivers it.
+    transfer = await page.evaluate_handle(
+        """(text) => {
+            const data = new DataTransfer();
+            data.items.add(new File([text], "dropped.gcode", {type: "text/x-gcode"}));
+            return data;
+        }""",
+        demo_gcode(600, 12, 4.0).decode(),
+    )
+    zone = page.locator(".drop")
+    await zone.dispatch_event("dragover", {"dataTransfer": transfer})
+    await expect(zone).to_have_class(re.compile(r"\bover\b"))
+    await zone.dispatch_event("drop", {"dataTransfer": transfer})
+    dropped = page.locator(".files .file").filter(has_text="dropped.gcode")
+    await expect(dropped).to_contain_text("12")  # layers: the hub parsed the uploaded bytes
+    await expect(zone).not_to_have_class(re.compile(r"\bover\b"))
+    status, files = await farm.call("GET", "/api/files")
+    stored = next(f for f in files["items"] if f["name"] == "dropped.gcode")
+
+    target = {"printer_id": farm.printers["Gone"]}  # never reachable: the jobs stay queued
+    ids = []
+    for _ in range(3):
+        status, body = await farm.call(
+            "POST", "/api/queue", {"file_id": stored["id"], "target": target}
+        )
+        assert status == 201, body
+        ids.append(body["id"])
+    await page.reload()
+    queued = page.locator(".jobs .job-row[data-job]").filter(
+        has=page.locator(".badge", has_text="queued")
+    )
+    await expect(queued).to_have_count(3)
+    await expect(queued.first).to_have_attribute("data-job", ids[0])
+    # The mouse drags the last job onto the first: HTML5 drag events, as a person makes them.
+    await queued.nth(2).drag_to(queued.first)
+    await expect(queued.first).to_have_attribute("data-job", ids[2])
+    status, body = await farm.call("GET", "/api/queue?state=queued")
+    assert [j["id"] for j in body["items"]] == [ids[2], ids[0], ids[1]]
+    for job_id in ids:
+        status, _ = await farm.call("DELETE", f"/api/queue/{job_id}")
+        assert status == 204
+    assert_clean(page)
+
+
+async def test_notification_channels_page(farm: Site, page: Any) -> None:
+    receiver = await Receiver().start()
+    try:
+        await login(page, farm.base, "admin", ADMIN_PASSWORD)
+        await page.get_by_role("link", name="Channels").click()
+        await expect(page.get_by_text("No notification channels yet")).to_be_visible()
+        await page.get_by_label("Name").fill("automation")
+        await page.get_by_label("Apprise URL").fill("nonsense://nowhere")
+        await page.get_by_role("button", name="Add channel").click()
+        # The hub's refusal comes back as its problem detail, naming the field.
+        await expect(page.get_by_role("alert")).to_contain_text("url")
+        await expect(page.locator("table.channels")).to_have_count(0)
+
+        url = receiver.url.replace("http://", "json://bot:s3cr3t-pass@") + "/notify"
+        await page.get_by_label("Apprise URL").fill(url)
+        # Only what cannot happen during the test: the farm's own notifications stay away.
+        await page.get_by_label("Events (comma-separated; * for all)").fill("filament.low")
+        await page.get_by_label("Minimum severity").select_option("error")
+        await page.get_by_label("From").fill("22:00")
+        await page.get_by_label("Until").fill("22:01")
+        await page.get_by_label("Time zone").fill("Pacific/Chatham")
+        await page.get_by_role("button", name="Add channel").click()
+        await expect(page.get_by_role("status").filter(has_text="added")).to_be_visible()
+        row = page.get_by_role("row").filter(has_text="automation")
+        await expect(row).to_contain_text("JSON")
+        await expect(row).to_contain_text("22:00\u201322:01 Pacific/Chatham")  # an en dash
+        await expect(row).to_contain_text("filament.low")
+        await expect(row.locator(".badge").first).to_have_text("error")
+        assert "s3cr3t-pass" not in str(await page.locator("main").text_content())
+        status, body = await farm.call("GET", "/api/notifications/channels")
+        (channel,) = body["items"]
+        assert channel["quiet_hours"] == {
+            "start": "22:00",
+            "end": "22:01",
+            "timezone": "Pacific/Chatham",
+        }
+        assert channel["events"] == ["filament.low"] and channel["min_severity"] == "error"
+
+        await row.get_by_role("button", name="Test").click()
+        await expect(page.get_by_role("status").filter(has_text="queued")).to_be_visible()
+        await wait_for(lambda: len(receiver.received) == 1, timeout=10, what="the test message")
+        message = json.loads(receiver.received[0].body)
+        assert message["title"] == "3DPrintForge test", message
+        assert receiver.received[0].path == "/notify"
+
+        deliveries = f"/api/notifications/channels/{channel['id']}/deliveries"
+
+        async def delivered() -> bool:
+            _, listed = await farm.call("GET", deliveries)
+            return bool(listed["items"]) and listed["items"][0]["state"] == "delivered"
+
+        await wait_for(delivered, timeout=10, what="the delivery recorded")
+        await row.get_by_role("button", name="Deliveries").click()
+        listed = page.locator(".deliveries tbody tr")
+        await expect(listed).to_have_count(1)
+        await expect(listed).to_contain_text("channel.test")
+        await expect(listed.locator(".badge")).to_have_text("delivered")
+        await screenshot(page, "16-channels")
+        # "Send again" puts the same message out once more.
+        await listed.get_by_role("button", name="Send again").click()
+        await wait_for(lambda: len(receiver.received) == 2, timeout=10, what="the redelivery")
+        assert json.loads(receiver.received[1].body)["title"] == "3DPrintForge test"
+
+        await row.get_by_role("button", name="Disable").click()
+        await expect(row.get_by_role("button", name="Enable")).to_be_visible()
+        await expect(row).to_contain_text("disabled")
+        status, body = await farm.call("GET", f"/api/notifications/channels/{channel['id']}")
+        assert body["enabled"] is False
+        # Changed: quiet hours removed, severity lowered; the stored URL is kept.
+        await row.get_by_role("button", name="Edit").click()
+        await expect(page.get_by_label("Name")).to_be_focused()
+        await expect(page.get_by_label("Until")).to_have_value("22:01")
+        await page.get_by_label("From").fill("")
+        await page.get_by_label("Until").fill("")
+        await page.get_by_label("Minimum severity").select_option("warning")
+        await page.get_by_role("button", name="Save channel").click()
+        await expect(page.get_by_role("status").filter(has_text="saved")).to_be_visible()
+        await expect(row.locator(".badge").first).to_have_text("warning")
+        status, changed = await farm.call("GET", f"/api/notifications/channels/{channel['id']}")
+        assert changed["quiet_hours"] is None and changed["min_severity"] == "warning"
+        assert changed["url"] == channel["url"] and changed["events"] == ["filament.low"]
+        await row.get_by_role("button", name="Delete").click()
+        await expect(page.get_by_text("No notification channels yet")).to_be_visible()
+        await expect(page.locator(".deliveries")).to_have_count(0)
+        status, _ = await farm.call("GET", f"/api/notifications/channels/{channel['id']}")
+        assert status == 404
+        assert_clean(page)
+    finally:
+        await receiver.stop()

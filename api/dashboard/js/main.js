@@ -14,6 +14,7 @@ import { FilamentPage } from "./pages/filament.js";
 import { HistoryPage } from "./pages/history.js";
 import { QueuePage } from "./pages/queue.js";
 import { TokensPage, WebhooksPage } from "./pages/integrations.js";
+import { ChannelsPage } from "./pages/channels.js";
 import { html, Loading } from "./ui.js";
 
 // Each page: hash pattern, title, component, minimum role, shown in the navigation.
@@ -26,6 +27,7 @@ const ROUTES = [
   { path: /^\/notifications$/, title: "Notifications", nav: "#/notifications", page: NotificationsPage, role: "viewer" },
   { path: /^\/tokens$/, title: "Tokens", nav: "#/tokens", page: TokensPage, role: "viewer" },
   { path: /^\/webhooks$/, title: "Webhooks", nav: "#/webhooks", page: WebhooksPage, role: "admin" },
+  { path: /^\/channels$/, title: "Channels", nav: "#/channels", page: ChannelsPage, role: "admin" },
   { path: /^\/users$/, title: "Users", nav: "#/users", page: UsersPage, role: "admin" },
 ];
 

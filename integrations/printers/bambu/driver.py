@@ -371,6 +371,24 @@ class BambuDriver(PrinterDriver):
         await self._request(kind, body)
         return {}
 
+    async def read_file(self, path: str, within_s: float, limit: int) -> bytes:
+        """A file of the SD card over FTPS; raises CommandRejected or CommandTimeout on failure."""
+        loop = asyncio.get_running_loop()
+        port = self.options.ftps_port or DEFAULT_FTPS_PORT
+        try:
+            return await asyncio.wait_for(
+                loop.run_in_executor(
+                    None, ftps.download, self.host, port, self._access_code, path,
+                    self._tls_context(), within_s, limit,
+                ),
+                within_s,
+            )  # fmt: skip
+        except TimeoutError:
+            raise CommandTimeout(f"reading {path} took longer than {within_s:g}s") from None
+        except (OSError, EOFError, ValueError, ftplib.Error) as exc:
+            hint = "access code refused" if ftps.is_auth_error(exc) else str(exc)
+            raise CommandRejected(f"reading {path} failed: {hint}") from None
+
     async def _upload_and_start(self, filename: str, data: bytes, options: PrintOptions) -> None:
         loop = asyncio.get_running_loop()
         port = self.options.ftps_port or DEFAULT_FTPS_PORT

@@ -1,4 +1,4 @@
-"""Upload to a Bambu printer's SD card over implicit FTPS (port 990)."""
+"""Upload to and read from a Bambu printer's SD card over implicit FTPS (port 990)."""
 
 from __future__ import annotations
 
@@ -79,6 +79,40 @@ def upload(
             ftp.quit()
         with contextlib.suppress(Exception):
             ftp.close()
+
+
+def download(
+    host: str,
+    port: int,
+    password: str,
+    path: str,
+    context: ssl.SSLContext,
+    timeout: float,
+    limit: int,
+) -> bytes:
+    """The bytes of `/path` on the card, at most `limit` of them (blocking: run it in an executor)."""
+    ftp = ImplicitFtpTls(context=context, timeout=timeout)
+    chunks: list[bytes] = []
+    size = 0
+
+    def keep(chunk: bytes) -> None:
+        nonlocal size
+        size += len(chunk)
+        if size > limit:
+            raise ValueError(f"{path} is larger than {limit} bytes")
+        chunks.append(chunk)
+
+    try:
+        ftp.connect(host, port)
+        ftp.login("bblp", password)
+        ftp.prot_p()
+        ftp.retrbinary(f"RETR /{path.lstrip('/')}", keep)
+    finally:
+        with contextlib.suppress(Exception):
+            ftp.quit()
+        with contextlib.suppress(Exception):
+            ftp.close()
+    return b"".join(chunks)
 
 
 def is_auth_error(exc: BaseException) -> bool:

@@ -19,30 +19,34 @@ function Secret({ label, value, onDismiss }) {
   </div>`;
 }
 
-function Deliveries({ hook, onClose }) {
+/**
+ * The deliveries of a webhook or a channel (`base` is its API path), with "send again".
+ * Channels go through apprise, which reports no HTTP status: they leave out that column.
+ */
+export function Deliveries({ base, title, onClose, httpStatus = true }) {
   const [page, setPage] = useState(1);
   const [error, setError] = useState(null);
-  const list = useLoad(() => api("GET", `/api/webhooks/${encodeURIComponent(hook.id)}/deliveries?page=${page}&per_page=20`), [hook.id, page]);
+  const list = useLoad(() => api("GET", `${base}/deliveries?page=${page}&per_page=20`), [base, page]);
   const redeliver = async (d) => {
     setError(null);
     try {
-      await api("POST", `/api/webhooks/${encodeURIComponent(hook.id)}/deliveries/${encodeURIComponent(d.id)}/redeliver`);
+      await api("POST", `${base}/deliveries/${encodeURIComponent(d.id)}/redeliver`);
       list.reload();
     } catch (err) {
       setError(err);
     }
   };
   return html`<section class="card deliveries" aria-labelledby="deliveries-title">
-    <div class="page-head"><h2 id="deliveries-title">Deliveries to ${hook.url}</h2>
+    <div class="page-head"><h2 id="deliveries-title">Deliveries to ${title}</h2>
       <div class="buttons"><button type="button" onClick=${list.reload}>Refresh</button><button type="button" onClick=${onClose}>Close</button></div></div>
     <${Problem} error=${error || list.error} />
     ${list.loading && !list.data && html`<${Loading} what="Loading deliveries" />`}
     ${list.data && (list.data.items.length === 0 ? html`<p class="muted">No deliveries yet.</p>` : html`<div class="table-wrap"><table>
-      <thead><tr><th scope="col">Created</th><th scope="col">Event</th><th scope="col">State</th><th scope="col">Attempts</th><th scope="col">Last status</th><th scope="col">Last error</th><th scope="col">Next attempt</th><th scope="col"><span class="sr">Actions</span></th></tr></thead>
+      <thead><tr><th scope="col">Created</th><th scope="col">Event</th><th scope="col">State</th><th scope="col">Attempts</th>${httpStatus && html`<th scope="col">Last status</th>`}<th scope="col">Last error</th><th scope="col">Next attempt</th><th scope="col"><span class="sr">Actions</span></th></tr></thead>
       <tbody>${list.data.items.map((d) => html`<tr>
         <td>${when(d.created_at)}</td><td><code>${d.event_type}</code></td>
         <td><span class=${`badge ${d.state === "delivered" ? "s-finished" : d.state === "failed" ? "s-failed" : "s-preparing"}`}>${d.state}</span></td>
-        <td class="num">${d.attempts}</td><td class="num">${d.last_status ?? "–"}</td><td>${d.last_error || ""}</td><td>${when(d.next_attempt_at)}</td>
+        <td class="num">${d.attempts}</td>${httpStatus && html`<td class="num">${d.last_status ?? "–"}</td>`}<td>${d.last_error || ""}</td><td>${when(d.next_attempt_at)}</td>
         <td><button type="button" onClick=${() => redeliver(d)}>Send again</button></td></tr>`)}</tbody></table></div>
       <${Pager} page=${page} perPage=${20} total=${list.data.total} onPage=${setPage} />`)}
   </section>`;
@@ -84,7 +88,7 @@ export function WebhooksPage() {
     <${Problem} error=${error} />
     <${Problem} error=${hooks.error} onRetry=${hooks.reload} />
     ${hooks.loading && !hooks.data && html`<${Loading} what="Loading webhooks" />`}
-    ${showing && html`<${Deliveries} hook=${showing} onClose=${() => setShowing(null)} />`}
+    ${showing && html`<${Deliveries} base=${`/api/webhooks/${encodeURIComponent(showing.id)}`} title=${showing.url} onClose=${() => setShowing(null)} />`}
     ${hooks.data && (hooks.data.items.length === 0 ? html`<p class="empty card">No webhooks yet.</p>` : html`<div class="table-wrap"><table>
       <thead><tr><th scope="col">URL</th><th scope="col">Events</th><th scope="col">State</th><th scope="col">Description</th><th scope="col"><span class="sr">Actions</span></th></tr></thead>
       <tbody>${hooks.data.items.map((h) => html`<tr data-webhook=${h.id}>

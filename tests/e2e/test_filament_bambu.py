@@ -1,0 +1,96 @@
+"""Bambu prints booked from their 3MF's slice info, fetched from the printer over FTPS."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hub.store import history as history_store
+from integrations.simulator import Fleet
+from integrations.simulator.cli import demo_gcode, demo_project
+from tests.e2e.test_filament_restart import call, register
+from tests.e2e.test_restart import (
+    CRAWL_SPEED,
+    FAST_SPEED,
+    Served,
+    fleet,  # noqa: F401  (the fixture)
+    gearbox,
+    serve,
+)
+from tests.helpers import wait_for
+
+GRAMS = 12.5
+
+
+async def records(served: Served, printer_id: str, count: int) -> list[dict[str, Any]]:
+    """The printer's first `count` prints once all are booked, oldest first."""
+
+    async def booked() -> list[dict[str, Any]] | None:
+        items, _ = await history_store.page(
+            served.hub.db, history_store.Filters(printer_id=printer_id), limit=10
+        )
+        done = [i for i in items if i["filament"]["grams"] is not None]
+        return done if len(done) >= count else None
+
+    found = await wait_for(booked, timeout=20, what=f"{count} prints booked")
+    return sorted(found, key=lambda i: i["started_at"])
+
+
+async def test_bambu_prints_book_the_files_grams_once(
+    db_url: str,
+    tmp_path: Path,
+    fleet: Fleet,  # noqa: F811
+) -> None:
+    sim = await fleet.add("bambu", model="P1S")
+    printer = sim.printer
+    served = await serve(db_url, tmp_path)
+    printer_id = await register(served, sim)
+    spool = await call(served, "POST", "/api/filaments", {"material": "PETG", "color": "#123456"})
+    tray = printer.active_slot
+    await call(served, "PUT", f"/api/printers/{printer_id}/trays/{tray}", {"spool_id": spool["id"]})
+    await served.watch()
+    await fleet.load_file(sim, "part.3mf", demo_project(150, 30, GRAMS))
+
+    # A finished print: the whole file, as the simulator drew it from the tray.
+    job = printer.start_print("part.3mf")
+    await wait_for(lambda: served.lifecycle().count("finished") == 1, timeout=15, what="finished")
+    (first,) = await records(served, printer_id, 1)
+    assert job.grams_used == pytest.approx(GRAMS, rel=0.01)
+    assert first["outcome"] == "finished"
+    assert first["filament"]["grams"] == pytest.approx(GRAMS, rel=0.001)
+
+    # A cancelled one: the share of the file its progress reached.
+    job = printer.start_print("part.3mf")
+    await wait_for(lambda: job.percent >= 40, timeout=15, what="part of the print")
+    gearbox(fleet).shift(CRAWL_SPEED)
+    await wait_for(
+        lambda: served.hub.printer_status(printer_id)["job"]["progress"] == job.percent,
+        what="the hub at the printer's progress",
+    )
+    printer.cancel()
+    gearbox(fleet).shift(FAST_SPEED)
+    _, second = await records(served, printer_id, 2)
+    assert second["outcome"] == "cancelled"
+    # The simulator's own account: what it drew from the tray until the cancel.
+    assert second["filament"]["grams"] == pytest.approx(job.grams_used, abs=GRAMS * 0.02)
+    assert 0.4 * GRAMS <= second["filament"]["grams"] < GRAMS
+
+    after = await call(served, "GET", f"/api/filaments/{spool['id']}")
+    total = first["filament"]["grams"] + second["filament"]["grams"]
+    assert after["weight_remaining_g"] == pytest.approx(1000.0 - total, abs=0.01)
+    ledger = await call(served, "GET", f"/api/filaments/{spool['id']}/ledger")
+    assert sorted(e["kind"] for e in ledger["items"]) == ["initial", "print", "print"]
+
+    # A file the hub cannot read as a project: nothing booked, and the record says why.
+    await fleet.load_file(sim, "plain.gcode", demo_gcode(60, 10, GRAMS))
+    printer.clear_job()
+    printer.start_print("plain.gcode")
+    *_, third = await records(served, printer_id, 3)
+    assert third["filament"]["grams"] == 0
+    assert any(e["code"] == "filament_unknown" for e in third["errors"]), third["errors"]
+    assert (await call(served, "GET", f"/api/filaments/{spool['id']}"))["weight_remaining_g"] == (
+        pytest.approx(1000.0 - total, abs=0.01)
+    )
+    await served.shutdown()
