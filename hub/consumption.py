@@ -8,10 +8,8 @@ makes a replayed finish or a restart harmless; the record's `filament_g` marks i
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,8 +18,8 @@ from databases import Database
 from hub.bus import EventBus, Unsubscribe
 from hub.events import AmsEvent, PrintRecorded, ProgressEvent
 from hub.filament import EXTERNAL_TRAY, FilamentService
+from hub.file_figures import FileFigures, ReadFile
 from hub.model import HmsError, Job, PrinterState
-from hub.slicer_meta import SlicerMeta, UnreadableFile, parse_3mf
 from hub.store import history as history_store
 from hub.store import prints as prints_store
 from hub.store import spools as spools_store
@@ -34,12 +32,6 @@ log = logging.getLogger(__name__)
 DEFAULT_G_PER_MM = 3.141592653589793 * (0.175 / 2) ** 2 * 0.1 * DENSITIES["PLA"]
 STARTED = LifecycleKind.STARTED
 IN_BETWEEN = (LifecycleKind.PAUSED, LifecycleKind.RESUMED)
-# Reading a Bambu print's 3MF from the printer: bounded so a slow card only delays booking.
-FILE_TIMEOUT_S = 20.0
-FILE_LIMIT = 200 * 1024 * 1024
-FILES_CACHED = 32
-# (printer id, path on its storage, timeout s, byte limit) -> the file's bytes.
-ReadFile = Callable[[str, str, float, int], Awaitable[bytes]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,9 +72,8 @@ class Consumption:
         read_file: ReadFile | None = None,
     ) -> None:
         self.db = db
-        # Fetches a print's file from a printer that states no figure itself (Bambu over FTPS).
-        self.read_file = read_file
-        self._files: OrderedDict[tuple[str, str], SlicerMeta] = OrderedDict()
+        # The file's figures for printers that state none themselves (Bambu).
+        self.figures = FileFigures(db, read_file)
         # Whether a printer reports trays (Bambu AMS); the others print from tray 254.
         self.has_trays = has_trays
         self.bus = bus
@@ -140,6 +131,12 @@ class Consumption:
             None if spool is None else spool.material, None if spool is None else spool.color,
         )  # fmt: skip
 
+    async def _tray_entry(self, printer_id: str, tray: int) -> dict[str, Any]:
+        spool = await self._spool_on(printer_id, tray)
+        return {"tray": tray, "spool_id": None if spool is None else spool.id,
+                "material": None if spool is None else spool.material,
+                "color": None if spool is None else spool.color}  # fmt: skip
+
     async def _spool_on(self, printer_id: str, tray: int) -> Spool | None:
         spool_id = (await spools_store.assignments(self.db, printer_id)).get((printer_id, tray))
         return None if spool_id is None else await spools_store.get(self.db, spool_id)
@@ -186,25 +183,35 @@ class Consumption:
         outcome = lifecycle.kind.value
         usage = usage_of(job, outcome, lifecycle.progress)
         problems: list[dict[str, str]] = []
-        if usage.source == "unknown" and self.read_file is not None:
-            grams, why = await self._file_grams(event.printer_id, job.file)
-            if grams is not None:
-                usage = usage_of(Job(file=job.file, filament_g=grams), outcome, lifecycle.progress)
-                usage = Usage(usage.grams, None, "file_slice_info")
-            elif why:
-                problems.append({"code": "filament_unknown", "message": why})
+        per_tray: dict[int, float] | None = None
+        if usage.source == "unknown" and self.has_trays(event.printer_id):
+            figures = await self.figures.of(event.printer_id, event.print_id, job.file)
+            if figures.grams is not None:
+                scaled = usage_of(
+                    Job(job.file, filament_g=figures.grams), outcome, lifecycle.progress
+                )
+                usage = Usage(scaled.grams, None, figures.source)
+                per_tray = figures.per_tray
+            elif figures.why:
+                problems.append({"code": "filament_unknown", "message": figures.why})
         trays = await history_store.noted_trays(self.db, event.print_id)
         if not trays:
             tray = self._active.get(event.printer_id)
             if tray is None or not self.has_trays(event.printer_id):
                 tray = EXTERNAL_TRAY
-            spool = await self._spool_on(event.printer_id, tray)
-            trays = [{"tray": tray, "spool_id": None if spool is None else spool.id,
-                      "material": None if spool is None else spool.material,
-                      "color": None if spool is None else spool.color}]  # fmt: skip
-        share = 1.0 / len(trays)  # the protocols give one figure per print: split evenly
+            trays = [await self._tray_entry(event.printer_id, tray)]
+        if per_tray:
+            # The slots' own trays: each gets its slot's share (a tray never seen active too).
+            seen = {entry["tray"] for entry in trays}
+            trays += [
+                await self._tray_entry(event.printer_id, t) for t in per_tray if t not in seen
+            ]
         booked: list[dict[str, Any]] = []
         for entry in trays:
+            # One figure for the print: split evenly; per-slot figures: each tray its own.
+            share = 1.0 / len(trays)
+            if per_tray:
+                share = per_tray.get(entry["tray"], 0.0) / sum(per_tray.values())
             spool = None
             if entry["spool_id"] is not None:
                 spool = await spools_store.get(self.db, entry["spool_id"])
@@ -230,39 +237,6 @@ class Consumption:
         ] + problems
         layer = job.layer if job.layer is not None else None
         await history_store.write_usage(self.db, event.print_id, booked, layer=layer, errors=errors)
-
-    async def _file_grams(self, printer_id: str, file: str) -> tuple[float | None, str]:
-        """The whole file's grams from its 3MF slice info on the printer, else why not."""
-        read = self.read_file
-        if read is None or not file or not self.has_trays(printer_id):
-            return None, ""
-        # Bambu reports the project's name without `.3mf` (subtask_name) or the stored name.
-        names = [file] if file.lower().endswith(".3mf") else [f"{file}.3mf", file]
-        why = ""
-        for name in names:
-            meta = self._files.get((printer_id, name))
-            if meta is None:
-                try:
-                    data = await read(printer_id, name, FILE_TIMEOUT_S, FILE_LIMIT)
-                    meta = await asyncio.to_thread(parse_3mf, data)
-                except UnreadableFile as exc:
-                    why = f"{name}: {exc}"
-                    continue
-                except Exception as exc:  # any failure: book nothing, say why
-                    why = f"could not read {name} from the printer: {exc}"
-                    continue
-                self._files[(printer_id, name)] = meta
-                while len(self._files) > FILES_CACHED:
-                    self._files.popitem(last=False)
-            self._files.move_to_end((printer_id, name))
-            grams = meta.grams
-            if grams is None and any(s.grams is not None for s in meta.slots):
-                grams = sum(s.grams or 0.0 for s in meta.slots)
-            if grams is None:
-                return None, f"{name} states no filament weight"
-            return grams, ""
-        log.info("printer %s: no filament figure for %s (%s)", printer_id, file, why)
-        return None, why
 
     async def _deduct(
         self, event: PrintRecorded, spool: Spool, tray: int, grams: float, source: str

@@ -202,7 +202,12 @@ def rfc3339(ts: float | None) -> str | None:
         return None
     millis = round(ts * 1000)
     seconds, ms = divmod(millis, 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{ms:03d}Z"
+    t = time.gmtime(seconds)
+    # The year always has four digits (strftime's %Y drops the zeros before year 1000).
+    return (
+        f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T"
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.{ms:03d}Z"
+    )
 
 
 def parse_rfc3339(text: str) -> float:

@@ -222,6 +222,14 @@ async def get_run(db: Database, run_id: str) -> RunRow | None:
     return None if row is None else _run(row)
 
 
+async def run_of_print(db: Database, print_id: str) -> RunRow | None:
+    """The run that printed the history record `print_id`, if the queue started it."""
+    row = await db.fetch_one(
+        "SELECT * FROM queue_runs WHERE print_id = :p ORDER BY created_at DESC", {"p": print_id}
+    )
+    return None if row is None else _run(row)
+
+
 async def run_by_tag(db: Database, tag: str) -> RunRow | None:
     """The run whose file name carries `tag` (see RunRow.tag)."""
     row = await db.fetch_one(

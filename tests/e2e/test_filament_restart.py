@@ -112,6 +112,8 @@ async def test_bambu_tray_is_matched_to_its_spool(
 ) -> None:
     sim = await fleet.add("bambu", model="P1S")
     tray = sim.printer.ams[0].trays[1]
+    # A colour no stock tray has: else another tray with the same filament may take the spool.
+    tray.material, tray.color = "PETG", "123457FF"
     served = await serve(db_url, tmp_path)
     spool = await call(
         served, "POST", "/api/filaments",

@@ -74,6 +74,9 @@ def test_timestamps_are_rfc3339_utc_with_milliseconds() -> None:
     assert rfc3339(0.0) == "1970-01-01T00:00:00.000Z"
     assert rfc3339(1795903046.8977363) == "2026-11-28T21:57:26.898Z"
     assert rfc3339(59.9996) == "1970-01-01T00:01:00.000Z"  # rounding carries into seconds
+    # Years before 1000 keep four digits (a query may ask for them; found by the API fuzz run).
+    early = parse_rfc3339("0403-09-09T14:33:29Z")
+    assert rfc3339(early) == "0403-09-09T14:33:29.000Z"
     assert parse_rfc3339("2026-11-28T21:57:26.898Z") == pytest.approx(1795903046.898)
     assert parse_rfc3339("2026-11-28T23:57:26.898+02:00") == pytest.approx(1795903046.898)
     assert parse_rfc3339("1970-01-02") == 86400.0
