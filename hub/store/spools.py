@@ -15,6 +15,7 @@ from typing import Any
 from databases import Database
 
 from hub.model import rfc3339
+from hub.store.db import is_postgres
 from hub.store.errors import is_unique_violation
 
 # Densities (g/cm³) used when a spool does not say; the keys are the materials the hub knows.
@@ -354,16 +355,20 @@ async def assignments(db: Database, printer_id: str | None = None) -> dict[tuple
     return {(r["printer_id"], int(r["tray"])): r["spool_id"] for r in rows}
 
 
-_ASSIGN_ATTEMPTS = 5
+_ASSIGN_ATTEMPTS = 10
 
 
 async def assign(db: Database, printer_id: str, tray: int, spool_id: str) -> None:
     """Put a spool on a tray: it leaves any other tray, and the tray's former spool comes off."""
-    # Two concurrent assignments can both find nothing to delete and then collide on the
-    # spool's or the tray's unique key; the loser runs again and now sees the winner's row.
+    # Assignments of one spool queue on its row (PostgreSQL; SQLite writers are serial).
+    # Two spools put on one tray at once can still both find the tray free and collide on
+    # its unique key: the loser runs again and then sees the winner's row.
+    lock = "SELECT id FROM spools WHERE id = :s FOR UPDATE" if is_postgres(db) else None
     for attempt in range(_ASSIGN_ATTEMPTS):
         try:
             async with db.transaction():
+                if lock is not None:
+                    await db.execute(lock, {"s": spool_id})
                 await db.execute(
                     "DELETE FROM tray_assignments WHERE spool_id = :s", {"s": spool_id}
                 )

@@ -66,3 +66,17 @@ async def test_racing_assignments_of_one_spool_leave_it_on_exactly_one_tray(db: 
     held = await spools.assignments(db)
     assert list(held.values()) == [spool.id]
     assert next(iter(held))[0] == "p1"
+
+
+async def test_racing_spools_for_one_tray_leave_exactly_one_on_it(db: Database) -> None:
+    from hub.store import spools
+
+    data = {"material": "PLA", "color": "#FFFFFF", "diameter_mm": 1.75, "density_g_cm3": 1.24}
+    made = [
+        await spools.create(db, {**data, "weight_total_g": 1000.0, "low_threshold_g": 100.0})
+        for _ in range(RACERS)
+    ]
+    await asyncio.gather(*(spools.assign(db, "p1", 0, spool.id) for spool in made))
+    held = await spools.assignments(db)
+    assert list(held) == [("p1", 0)]
+    assert held[("p1", 0)] in {spool.id for spool in made}
