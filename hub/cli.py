@@ -17,6 +17,7 @@ from jsonschema import Draft202012Validator
 
 from config.loader import ConfigError, Settings, load
 from hub.printer_sync import PICKUP_S
+from hub.store.users import ROLES
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -100,17 +101,19 @@ def _hasher() -> Any:
 
 def cmd_user_add(args: argparse.Namespace) -> int:
     """Create a user account."""
-    from hub.store import users as users_store
+    from hub import users
+    from hub.errors import HubError
 
     password = _password(args)
     if len(password) < 8:
         raise ConfigError("password: must be at least 8 characters")
 
     async def action(db: Any) -> int:
-        if await users_store.by_username(db, args.username) is not None:
-            raise ConfigError(f"user {args.username!r} already exists")
         password_hash = await asyncio.to_thread(_hasher().hash, password)
-        await users_store.create(db, args.username, password_hash, args.role)
+        try:
+            await users.create_user(db, args.username, password_hash, args.role)
+        except HubError as exc:
+            raise ConfigError(exc.detail) from None
         print(f"created user {args.username} ({args.role})")
         return 0
 
@@ -119,6 +122,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 
 def cmd_user_passwd(args: argparse.Namespace) -> int:
     """Set a user's password."""
+    from hub import users
     from hub.store import users as users_store
 
     password = _password(args)
@@ -130,7 +134,7 @@ def cmd_user_passwd(args: argparse.Namespace) -> int:
         if user is None:
             raise ConfigError(f"no user {args.username!r}")
         password_hash = await asyncio.to_thread(_hasher().hash, password)
-        await users_store.update(db, user.id, password_hash=password_hash)
+        await users.update_user(db, user.id, password_hash=password_hash)
         print(f"password changed for {args.username}")
         return 0
 
@@ -219,7 +223,7 @@ def parser() -> argparse.ArgumentParser:
     usub = u.add_subparsers(dest="user_command", required=True)
     add = usub.add_parser("add", help="create a user")
     add.add_argument("username")
-    add.add_argument("--role", choices=["viewer", "operator", "admin"], default="viewer")
+    add.add_argument("--role", choices=ROLES, default="viewer")
     add.add_argument("--password")
     add.add_argument("--config", dest="config", default=argparse.SUPPRESS)
     add.set_defaults(func=cmd_user_add)

@@ -254,10 +254,13 @@ async def runs_of(db: Database, job_ids: list[str]) -> dict[str, list[RunRow]]:
 
 
 async def link_print(db: Database, print_id: str, job_id: str) -> None:
-    """Mark a history record as printed for a queue job (`prints.queue_job_id`)."""
+    """Mark a history record as printed for a queue job (`prints.queue_job_id`); whoever
+    queued the job started the print (`prints.started_by`)."""
     await db.execute(
-        "UPDATE prints SET queue_job_id = :j WHERE id = :p AND queue_job_id IS NULL",
-        {"j": job_id, "p": print_id},
+        "UPDATE prints SET queue_job_id = :j,"
+        " started_by = COALESCE(started_by, (SELECT added_by FROM queue_jobs WHERE id = :j2))"
+        " WHERE id = :p AND queue_job_id IS NULL",
+        {"j": job_id, "j2": job_id, "p": print_id},
     )
 
 

@@ -299,6 +299,7 @@ async def test_edit_a_spool_and_see_its_ledger(farm: Site, page: Any) -> None:
     await expect(row).to_contain_text("Alpha · AMS 1 slot 3")
     status, stored = await farm.call("GET", f"/api/filaments/{spool['id']}")
     assert stored["weight_remaining_g"] == 450 and stored["low_threshold_g"] == 500
+    assert stored["material"] == "PETG" and stored["name"] == "Night blue"  # kept as shown
     assert stored["assigned_to"] == {"printer_id": farm.printers["Alpha"], "tray": 2}
     await row.get_by_role("button", name="Ledger").click()
     ledger = page.locator(".ledger")
@@ -347,7 +348,10 @@ async def test_upload_queue_clear_the_bed_and_dispatch(farm: Site, page: Any) ->
     await expect(uploaded).to_contain_text("20")  # layers, from the file's header
     await expect(uploaded).to_contain_text("20 min")
     await uploaded.get_by_role("button", name="Queue clip.gcode").click()
+    # Typed before choosing the target, which re-renders the form: the value stays.
+    await page.get_by_label("Priority (higher first)").fill("5")
     await page.get_by_label("Print on").select_option("printer")
+    await expect(page.get_by_label("Priority (higher first)")).to_have_value("5")
     await page.get_by_label("Printer", exact=True).select_option(label="Delta")
     await page.get_by_label("Hold").check()
     await page.get_by_role("button", name="Add to queue").click()
@@ -371,6 +375,7 @@ async def test_upload_queue_clear_the_bed_and_dispatch(farm: Site, page: Any) ->
     await screenshot(page, "14-queue-printing")
     status, body = await farm.call("GET", "/api/queue")
     assert status == 200 and body["items"][0]["printer_id"] == farm.printers["Delta"], body
+    assert body["items"][0]["priority"] == 5, body
     assert_clean(page)
 
 

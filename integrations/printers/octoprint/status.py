@@ -24,6 +24,8 @@ _START_GRACE_S = 3.0
 _END_EVENTS = {"PrintDone": PrintState.FINISHED, "PrintCancelled": PrintState.CANCELLED}
 _FINAL = (PrintState.FINISHED, PrintState.CANCELLED, PrintState.FAILED)
 _keys = itertools.count(1)
+# OctoPrint's states for a printer error (the second drops the serial link: /api/printer 409).
+_ERROR_STATES = ("Error", "Offline after error")
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -171,6 +173,17 @@ class OctoPrintStatus:
         """The snapshot from the last polled bodies and the events since."""
         printer, job = self.printer, self.job
         job_state = str(job.get("state") or "")
+        if printer is None and job_state.startswith(_ERROR_STATES):
+            # The serial link went down on a printer error: that is how a print fails, and
+            # the push event saying so may never come (socket down, or it lost the race).
+            if self._active:
+                self._active, self._cancelling, self._outcome = False, False, PrintState.FAILED
+            return PrinterState(
+                printer_id=printer_id,
+                online=True,
+                state=PrintState.ERROR,
+                errors=(HmsError(code="OCTOPRINT_ERROR", text=job_state),),
+            )
         if printer is None:
             return PrinterState(
                 printer_id=printer_id,

@@ -80,10 +80,13 @@ async def test_bambu_and_moonraker_jobs_print_with_the_right_filament(
     assert [e.file for e in voron.printer.log] == [red_job["runs"][0]["filename"]]
     # Each print's history record links back to its job.
     assert len(blue_job["prints"]) == 2 and len(red_job["prints"]) == 1
-    rows = await farm.hub.db.fetch_all("SELECT id, queue_job_id FROM prints")
+    rows = await farm.hub.db.fetch_all("SELECT id, queue_job_id, started_by FROM prints")
     linked = {r["id"]: r["queue_job_id"] for r in rows}
     for job in (blue_job, red_job):
         assert all(linked[p] == job["id"] for p in job["prints"])
+    # Whoever queued a job started its prints.
+    assert {r["started_by"] for r in rows if r["queue_job_id"]} == {blue_job["added_by"]}
+    assert blue_job["added_by"] == red_job["added_by"] is not None
 
     async def kinds() -> list[str]:
         notes = await farm.ok("GET", "/api/notifications?per_page=200")

@@ -135,3 +135,15 @@ def test_octoprint_not_operational():
     state = OctoPrintStatus().to_state("op", None, {"state": "Offline"})
     assert state.online and state.state is PrintState.OFFLINE
     assert state.errors[0].code == "OCTOPRINT_NOT_OPERATIONAL"
+
+
+def test_octoprint_offline_after_error_is_an_error_that_ends_the_print():
+    status = OctoPrintStatus()
+    status.to_state("op", _flags(printing=True), {"state": "Printing"})
+    state = status.to_state("op", None, {"state": "Offline after error: thermal runaway"})
+    assert state.online and state.state is PrintState.ERROR
+    assert state.errors[0].code == "OCTOPRINT_ERROR" and "thermal runaway" in state.errors[0].text
+    # Once the error is cleared, the print is remembered as failed, not cancelled.
+    assert status.to_state("op", _flags(ready=True), {"state": "Operational"}).state is (
+        PrintState.FAILED
+    )

@@ -88,31 +88,33 @@ function SpoolForm({ spool, onDone, onCancel }) {
   };
   const s = spool || {};
   const id = (name) => `sp-${name}`;
+  // Default values, not `value`: Preact would write `value` back on every re-render (busy, an
+  // error) and drop what the user typed.
   return html`<form class="card form spool-form" onSubmit=${submit} aria-labelledby="spool-form-title">
     <h2 id="spool-form-title">${spool ? `Edit spool ${spool.name || spool.material}` : "Add a spool"}</h2>
     <${Problem} error=${error} />
     <div class="row">
       <div class="field"><label for=${id("material")}>Material</label>
-        <select id=${id("material")} name="material" value=${s.material || "PLA"}>${MATERIALS.map((m) => html`<option value=${m}>${m}</option>`)}</select></div>
-      <div class="field"><label for=${id("color")}>Colour</label><input id=${id("color")} name="color" type="color" value=${(s.color || "#FFFFFF").toLowerCase()} /></div>
-      <div class="field"><label for=${id("brand")}>Brand</label><input id=${id("brand")} name="brand" maxlength="100" value=${s.brand || ""} /></div>
-      <div class="field"><label for=${id("name")}>Name</label><input id=${id("name")} name="name" maxlength="100" value=${s.name || ""} /></div>
+        <select id=${id("material")} name="material">${MATERIALS.map((m) => html`<option value=${m} defaultSelected=${m === (s.material || "PLA")}>${m}</option>`)}</select></div>
+      <div class="field"><label for=${id("color")}>Colour</label><input id=${id("color")} name="color" type="color" defaultValue=${(s.color || "#FFFFFF").toLowerCase()} /></div>
+      <div class="field"><label for=${id("brand")}>Brand</label><input id=${id("brand")} name="brand" maxlength="100" defaultValue=${s.brand || ""} /></div>
+      <div class="field"><label for=${id("name")}>Name</label><input id=${id("name")} name="name" maxlength="100" defaultValue=${s.name || ""} /></div>
     </div>
     <div class="row">
-      <div class="field"><label for=${id("total")}>Net weight (g)</label><input id=${id("total")} name="weight_total_g" type="number" min="0" step="any" value=${s.weight_total_g ?? 1000} /></div>
-      <div class="field"><label for=${id("remaining")}>Remaining (g)</label><input id=${id("remaining")} name="weight_remaining_g" type="number" min="0" step="any" value=${s.weight_remaining_g ?? ""} placeholder="= net weight" /></div>
-      <div class="field"><label for=${id("low")}>Low below (g)</label><input id=${id("low")} name="low_threshold_g" type="number" min="0" step="any" value=${s.low_threshold_g ?? ""} /></div>
-      <div class="field"><label for=${id("price")}>Price per kg</label><input id=${id("price")} name="price_per_kg" type="number" min="0" step="any" value=${s.price_per_kg ?? ""} /></div>
-      <div class="field"><label for=${id("location")}>Location</label><input id=${id("location")} name="location" maxlength="100" value=${s.location || ""} /></div>
+      <div class="field"><label for=${id("total")}>Net weight (g)</label><input id=${id("total")} name="weight_total_g" type="number" min="0" step="any" defaultValue=${s.weight_total_g ?? 1000} /></div>
+      <div class="field"><label for=${id("remaining")}>Remaining (g)</label><input id=${id("remaining")} name="weight_remaining_g" type="number" min="0" step="any" defaultValue=${s.weight_remaining_g ?? ""} placeholder="= net weight" /></div>
+      <div class="field"><label for=${id("low")}>Low below (g)</label><input id=${id("low")} name="low_threshold_g" type="number" min="0" step="any" defaultValue=${s.low_threshold_g ?? ""} /></div>
+      <div class="field"><label for=${id("price")}>Price per kg</label><input id=${id("price")} name="price_per_kg" type="number" min="0" step="any" defaultValue=${s.price_per_kg ?? ""} /></div>
+      <div class="field"><label for=${id("location")}>Location</label><input id=${id("location")} name="location" maxlength="100" defaultValue=${s.location || ""} /></div>
     </div>
     ${spool && html`<div class="row">
       <div class="field"><label for=${id("printer")}>On printer</label>
-        <select id=${id("printer")} name="printer" value=${s.assigned_to?.printer_id || ""}>
-          <option value="">Not on a printer</option>
-          ${printers.map((p) => html`<option value=${p.id}>${p.name}</option>`)}
+        <select id=${id("printer")} name="printer">
+          <option value="" defaultSelected=${!s.assigned_to}>Not on a printer</option>
+          ${printers.map((p) => html`<option value=${p.id} defaultSelected=${p.id === s.assigned_to?.printer_id}>${p.name}</option>`)}
         </select></div>
-      <div class="field"><label for=${id("tray")}>Tray (0 to 15 AMS, 254 external)</label><input id=${id("tray")} name="tray" type="number" min="0" max="254" value=${s.assigned_to?.tray ?? 0} /></div>
-      <label class="check"><input type="checkbox" name="archived" checked=${!!s.archived} /> Archived</label>
+      <div class="field"><label for=${id("tray")}>Tray (0 to 15 AMS, 254 external)</label><input id=${id("tray")} name="tray" type="number" min="0" max="254" defaultValue=${s.assigned_to?.tray ?? 0} /></div>
+      <label class="check"><input type="checkbox" name="archived" defaultChecked=${!!s.archived} /> Archived</label>
     </div>`}
     <div class="field"><label for=${id("notes")}>Notes</label><textarea id=${id("notes")} name="notes" rows="2" maxlength="4000">${s.notes || ""}</textarea></div>
     <div class="buttons">

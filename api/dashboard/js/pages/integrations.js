@@ -106,7 +106,7 @@ export function WebhooksPage() {
       <h2 id="add-hook">Add a webhook</h2>
       <div class="row">
         <div class="field grow"><label for="wh-url">URL</label><input id="wh-url" name="url" type="url" required placeholder="https://example.com/hooks/printforge" /></div>
-        <div class="field grow"><label for="wh-events">Events (comma-separated; * for all)</label><input id="wh-events" name="events" required value="print.*" /></div>
+        <div class="field grow"><label for="wh-events">Events (comma-separated; * for all)</label><input id="wh-events" name="events" required defaultValue="print.*" /></div>
         <div class="field grow"><label for="wh-desc">Description</label><input id="wh-desc" name="description" maxlength="500" /></div>
         <button type="submit" class="primary">Add webhook</button>
       </div>

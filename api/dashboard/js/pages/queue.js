@@ -108,12 +108,14 @@ function AddJob({ file, onDone, onCancel }) {
       setError(err);
     }
   };
+  // Default values, not `value`: choosing where to print re-renders the form and Preact would
+  // write `value` back, dropping the copies and priority already typed.
   return html`<form class="card form add-job" onSubmit=${submit} aria-labelledby="add-job-title">
     <h2 id="add-job-title">Queue ${file.name}</h2>
     <${Problem} error=${error} />
     <div class="row">
-      <div class="field"><label for="job-copies">Copies</label><input id="job-copies" name="copies" type="number" min="1" max="1000" value="1" required /></div>
-      <div class="field"><label for="job-priority">Priority (higher first)</label><input id="job-priority" name="priority" type="number" min="-1000" max="1000" value="0" required /></div>
+      <div class="field"><label for="job-copies">Copies</label><input id="job-copies" name="copies" type="number" min="1" max="1000" defaultValue="1" required /></div>
+      <div class="field"><label for="job-priority">Priority (higher first)</label><input id="job-priority" name="priority" type="number" min="-1000" max="1000" defaultValue="0" required /></div>
       <div class="field"><label for="job-target">Print on</label>
         <select id="job-target" value=${kind} onChange=${(e) => setKind(e.currentTarget.value)}>
           <option value="any">Any printer</option><option value="printer">One printer</option><option value="model">A model and/or tags</option>
