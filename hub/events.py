@@ -55,6 +55,9 @@ class PrintRecorded:
     print_id: str
     job_key: str
     event: LifecycleEvent
+    # True when its outbox rows were written with the print row (same transaction): the
+    # outbound plug-ins then skip it on the bus.
+    outboxed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +66,8 @@ class NotificationStored:
 
     printer_id: str | None
     note: dict[str, Any]
+    # True when its outbox rows were written with the notification row (same transaction).
+    outboxed: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,10 @@
 """The outbox dispatcher: delivers stored messages to webhook endpoints and notification channels.
 
-Messages are rows (`hub/store/outbox.py`) written when an event is taken from the bus, so a
-restart or a kill loses none: on start every target with pending rows gets its worker again.
+Messages are rows (`hub/store/outbox.py`). For an event that has a row of its own (a stored
+notification, a print lifecycle step) the writer calls `write_rows` inside the transaction that
+stores it, so the event and its messages commit together; other events become rows when the
+plug-ins take them from the bus. On start every target with pending rows gets its worker again,
+so a restart or a kill loses no message that was written.
 Each target has at most one worker and so at most one delivery in flight; it sends its oldest
 pending message and moves on only once that one is delivered or has failed for good, so a slow
 receiver gets events in order. Failures are retried with exponential backoff and jitter (or when
@@ -50,6 +53,8 @@ class Attempt:
 
 
 Sender = Callable[[Delivery], Awaitable[Attempt]]
+#: What a plug-in makes of one event at a time: the messages for each of its targets that want it.
+Planner = Callable[[object, float], Awaitable[list[NewMessage]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +82,7 @@ class Outbox:
         self.bus = bus
         self.rng = rng
         self._kinds: dict[str, TargetKind] = {}
+        self._planners: list[Planner] = []
         self._workers: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._wakes: dict[tuple[str, str], asyncio.Event] = {}
         self._slots = asyncio.Semaphore(settings.max_in_flight)
@@ -94,6 +100,31 @@ class Outbox:
             self._kinds.pop(kind.kind, None)
 
         return unregister
+
+    def plan(self, planner: Planner) -> Callable[[], None]:
+        """Have `write_rows` ask `planner` for its messages; the result unregisters it."""
+        self._planners.append(planner)
+
+        def unregister() -> None:
+            with contextlib.suppress(ValueError):
+                self._planners.remove(planner)
+
+        return unregister
+
+    async def write_rows(self, event: object) -> Callable[[], None]:
+        """Write the messages every planner makes of `event`, in the caller's transaction (so
+        an error rolls them back with the event's own row); the result wakes their targets and
+        is to be called once that transaction has committed."""
+        now = time.time()
+        messages = [m for planner in list(self._planners) for m in await planner(event, now)]
+        await store.enqueue(self.db, messages)
+        targets = {(m.target_kind, m.target_id) for m in messages}
+
+        def wake() -> None:
+            for kind, target_id in targets:
+                self.wake(kind, target_id)
+
+        return wake
 
     async def start(self) -> None:
         """Resume every target that has pending messages (after a restart or a kill)."""

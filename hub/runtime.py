@@ -248,6 +248,9 @@ class Hub:
         )
         # Senders are registered now: resume deliveries left pending by the last run.
         await self._outbox.start()
+        # The plug-ins' planners are registered too: stored notifications and print steps
+        # commit with their outbox rows from here on.
+        self._telemetry.outbox_hook = self._outbox.write_rows
 
     async def start_drivers(self) -> None:
         """Start a driver for every configured printer (after start)."""
@@ -256,6 +259,9 @@ class Hub:
 
     async def stop(self) -> None:
         """Stop integrations and drivers, let the writers finish, then close the database."""
+        if self._telemetry is not None:
+            # The plug-ins stop below: their bus subscriptions write what is left.
+            self._telemetry.outbox_hook = None
         if self._outbox is not None:
             # Deliveries in flight finish (briefly); what is pending stays in the outbox, and
             # the plug-ins' last events are still written to it as they stop.

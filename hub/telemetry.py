@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
-from functools import partial
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from databases import Database
@@ -37,6 +36,10 @@ log = logging.getLogger(__name__)
 
 PROGRESS_FLUSH_S = 5.0
 RETRY_S = (0.5, 1.0, 2.0, 5.0, 10.0)
+
+#: Writes the outbox rows an event makes inside the caller's transaction; the result wakes the
+#: delivery workers and is called once that transaction has committed (`Outbox.write_rows`).
+OutboxHook = Callable[[object], Awaitable[Callable[[], None]]]
 
 
 async def load_seed(db: Database) -> dict[str, ActiveJob]:
@@ -110,6 +113,9 @@ class Telemetry:
         self._stored: dict[str, float] = {}  # job_key -> whole percent last stored
         self.tasks: list[asyncio.Task[None]] = []
         self.reports = 0
+        # Set by the hub once the outbox exists: notifications and print steps then commit
+        # with their outbox rows, so a kill right after the commit loses no delivery.
+        self.outbox_hook: OutboxHook | None = None
 
     async def start(self) -> None:
         """Seed lifecycle tracking from the database, subscribe the sinks, start the pipelines."""
@@ -197,10 +203,27 @@ class Telemetry:
                 await asyncio.sleep(delay)
 
     async def _write_history(self, event: LifecycleEvent) -> None:
-        await self._retrying(f"history write {event.job_key}", partial(self._write, event))
-        record = await prints_store.by_key(self.db, event.job_key)
-        if record is not None:
-            self.bus.publish(PrintRecorded(event.printer_id, record.id, event.job_key, event))
+        done: list[tuple[PrintRecorded, Callable[[], None] | None]] = []
+
+        async def write() -> None:
+            done.clear()
+            async with self.db.transaction():
+                await self._write(event)
+                record = await prints_store.by_key(self.db, event.job_key)
+                if record is None:
+                    return
+                hook = self.outbox_hook
+                recorded = PrintRecorded(
+                    event.printer_id, record.id, event.job_key, event, outboxed=hook is not None
+                )
+                after = await hook(recorded) if hook is not None else None
+            done.append((recorded, after))
+
+        await self._retrying(f"history write {event.job_key}", write)
+        for recorded, after in done:
+            if after is not None:
+                after()
+            self.bus.publish(recorded)
 
     async def _write(self, event: LifecycleEvent) -> None:
         if event.kind in (LifecycleKind.PAUSED, LifecycleKind.RESUMED):
@@ -226,24 +249,33 @@ class Telemetry:
             self._stored.pop(event.job_key, None)
 
     async def _store_notification(self, event: NotificationEvent) -> None:
-        stored: list[dict[str, Any]] = []
+        stored: list[tuple[NotificationStored, Callable[[], None] | None]] = []
 
         async def store() -> None:
             # The streams know printers by id; people know them by name.
             name = self.name_of(event.printer_id)
-            note = await notes_store.add(
-                self.db,
-                printer_id=event.printer_id,
-                kind=event.kind.value,
-                severity=event.severity.value,
-                title=event.title.replace(event.printer_id, name),
-                message=event.message.replace(event.printer_id, name),
-                data={**event.data, "printer_name": name},
-            )
-            stored.append(note.public())
+            async with self.db.transaction():
+                note = await notes_store.add(
+                    self.db,
+                    printer_id=event.printer_id,
+                    kind=event.kind.value,
+                    severity=event.severity.value,
+                    title=event.title.replace(event.printer_id, name),
+                    message=event.message.replace(event.printer_id, name),
+                    data={**event.data, "printer_name": name},
+                )
+                hook = self.outbox_hook
+                published = NotificationStored(
+                    event.printer_id, note.public(), outboxed=hook is not None
+                )
+                after = await hook(published) if hook is not None else None
+            stored.append((published, after))
 
         await self._retrying(f"notification {event.kind}", store)
-        self.bus.publish(NotificationStored(event.printer_id, stored[0]))
+        published, after = stored[0]
+        if after is not None:
+            after()
+        self.bus.publish(published)
 
     def _on_notification(self, event: NotificationStored) -> None:
         self.broadcaster.publish("notification", event.note, event.printer_id)

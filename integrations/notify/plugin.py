@@ -54,26 +54,33 @@ def setup(ctx: Context, config: NotifySettings) -> Callable[[], Awaitable[None]]
 
     unregister = outbox.register(TargetKind(KIND, "notification channel", send))
 
-    async def on_note(event: NotificationStored) -> None:
+    async def plan(event: object, now: float) -> list[NewMessage]:
+        if not isinstance(event, NotificationStored):
+            return []
         note = event.note
         event_type = notification_type(str(note.get("kind", "")))
         severity = str(note.get("severity", "info"))
-        now = time.time()
-        async with ctx.db.connection():
-            messages = [
-                NewMessage(
-                    KIND,
-                    channel.id,
-                    message_id(f"note:{note['id']}"),
-                    event_type,
-                    json.dumps(message(note)),
-                    not_before=quiet_until(now, channel.quiet_hours),
-                )
-                for channel in await channels_store.enabled(ctx.db)
-                if wants(channel, event_type, severity)
-            ]
-            await outbox.enqueue(messages)
+        return [
+            NewMessage(
+                KIND,
+                channel.id,
+                message_id(f"note:{note['id']}"),
+                event_type,
+                json.dumps(message(note)),
+                not_before=quiet_until(now, channel.quiet_hours),
+            )
+            for channel in await channels_store.enabled(ctx.db)
+            if wants(channel, event_type, severity)
+        ]
 
+    async def on_note(event: NotificationStored) -> None:
+        if event.outboxed:
+            # Its rows were written with the notification, in the writer's transaction.
+            return
+        async with ctx.db.connection():
+            await outbox.enqueue(await plan(event, time.time()))
+
+    unplan = outbox.plan(plan)
     unsubscribe = ctx.bus.subscribe(
         NotificationStored, on_note, name="notify-channels", max_pending=None
     )
@@ -82,6 +89,7 @@ def setup(ctx: Context, config: NotifySettings) -> Callable[[], Awaitable[None]]
         # Notifications still buffered for this subscriber become rows before it goes.
         await ctx.bus.drain(5.0)
         unsubscribe()
+        unplan()
         unregister()
 
     return stop

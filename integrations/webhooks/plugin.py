@@ -1,4 +1,4 @@
-"""Webhooks plug-in entry: bus events → outbox rows for every endpoint that wants them."""
+"""Webhooks plug-in entry: events → outbox rows for every endpoint that wants them."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ KIND = "webhook"
 
 
 def setup(ctx: Context, config: WebhookSettings) -> Callable[[], Awaitable[None]] | None:
-    """Register the sender with the outbox and subscribe to the bus; the result stops both."""
+    """Register the sender and planner with the outbox, subscribe to the bus; the result stops all."""
     if not config.enabled:
         return None
     outbox = ctx.hub.outbox
@@ -32,21 +32,27 @@ def setup(ctx: Context, config: WebhookSettings) -> Callable[[], Awaitable[None]
     )
     unregister = outbox.register(TargetKind(KIND, "webhook", sender.send))
 
-    async def on_event(event: object) -> None:
-        items = outbound(event, time.time())
+    async def plan(event: object, now: float) -> list[NewMessage]:
+        items = outbound(event, now)
         if not items:
+            return []
+        hooks = await webhooks_store.enabled(ctx.db)
+        return [
+            NewMessage(KIND, hook.id, item.id, item.type, json.dumps(item.body()))
+            for item in items
+            for hook in hooks
+            if matches(hook.events, item.type)
+        ]
+
+    async def on_event(event: object) -> None:
+        if getattr(event, "outboxed", False):
+            # Its rows were written with its own row, in the writer's transaction.
             return
         # One connection for the lookup and the write (SQLite opens one per query otherwise).
         async with ctx.db.connection():
-            hooks = await webhooks_store.enabled(ctx.db)
-            messages = [
-                NewMessage(KIND, hook.id, item.id, item.type, json.dumps(item.body()))
-                for item in items
-                for hook in hooks
-                if matches(hook.events, item.type)
-            ]
-            await outbox.enqueue(messages)
+            await outbox.enqueue(await plan(event, time.time()))
 
+    unplan = outbox.plan(plan)
     # No event may be shed: every one taken from the bus becomes outbox rows.
     unsubscribe = ctx.bus.subscribe(OUTBOUND_EVENTS, on_event, name="webhooks", max_pending=None)
 
@@ -54,6 +60,7 @@ def setup(ctx: Context, config: WebhookSettings) -> Callable[[], Awaitable[None]
         # Events still buffered for this subscriber become rows before it goes.
         await ctx.bus.drain(5.0)
         unsubscribe()
+        unplan()
         unregister()
         await sender.close()
 

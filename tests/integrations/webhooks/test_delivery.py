@@ -263,3 +263,26 @@ async def test_test_message_and_validation(outbound: Outbound) -> None:
     assert r.status_code == 204
     r = await outbound.client.get(f"/api/webhooks/{created['id']}", headers=outbound.admin)
     assert r.status_code == 404
+
+
+async def test_rows_written_with_the_event_once(outbound: Outbound) -> None:
+    """`write_rows` (what the writers call inside their transaction) is idempotent, and the
+    same event published on the bus afterwards adds no row and no send."""
+    hook = await outbound.add_webhook(events=["print.*"])
+    db, outbox = outbound.hub.db, outbound.hub.outbox
+    step = print_step(3)
+    for _ in range(2):
+        async with db.transaction():
+            wake = await outbox.write_rows(step)
+        wake()
+    # Taken from the bus as an already written event: no second row, no second send.
+    outbound.hub.bus.publish(PrintRecorded("p1", "print-3", "job-3", step.event, outboxed=True))
+    await outbound.hub.bus.drain()
+
+    async def sent() -> bool:
+        rows = await outbound.deliveries(hook["id"], state="delivered")
+        return len(rows) == 1
+
+    await wait_for(sent, what="the delivered row")
+    assert len(await outbound.deliveries(hook["id"])) == 1
+    assert len(outbound.receiver.received) == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -89,3 +90,110 @@ async def test_kill_with_pending_deliveries(
     assert len({r.headers["webhook-id"] for r in accepted}) == 8
     files = [json.loads(r.body)["data"]["file"] for r in accepted]
     assert files == [f"part-{n}.gcode" for n in range(8)]
+
+
+# This hub stores three endpoints and a channel, then has its writers store a print step and a
+# notification; an inline bus subscriber (run straight after the writer's commit, before any
+# other task) kills the process once both are committed, so no plug-in ever took them from
+# the bus: only rows written with them can bring them out.
+CHILD_COMMIT = """
+import asyncio, os, signal, sys
+from config.loader import load
+from hub.events import NotificationStored, PrintRecorded
+from hub.model import Job
+from hub.runtime import Hub
+from hub.store import channels, webhooks
+from streams.events import (
+    LifecycleEvent, LifecycleKind, NotificationEvent, NotificationKind, Severity,
+)
+
+async def main() -> None:
+    hub = Hub(load(None, env={k: v for k, v in os.environ.items() if k.startswith("PRINTFORGE_")}))
+    await hub.start(drivers=False)
+    url = sys.argv[1]
+    ids = [
+        (await webhooks.create(hub.db, {"url": url + "/prints", "events": ["print.*"]})).id,
+        (await webhooks.create(hub.db, {"url": url + "/notes", "events": ["notification"]})).id,
+        (await webhooks.create(hub.db, {"url": url + "/queue", "events": ["queue.*"]})).id,
+        (await channels.create(hub.db, {"name": "ops", "url": url.replace("http", "json") + "/ch"})).id,
+    ]
+    print(" ".join(ids), flush=True)
+    seen = []
+
+    def die(event: object) -> None:
+        seen.append(event)
+        if len(seen) == 2:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    hub.bus.subscribe((PrintRecorded, NotificationStored), die, name="kill", inline=True)
+    job = Job(file="benchy.gcode", started_at=1000.0)
+    hub.bus.publish(LifecycleEvent("p1", LifecycleKind.STARTED, job, "job-1", 1000.0, 0.0))
+    hub.bus.publish(NotificationEvent(
+        "p1", NotificationKind.PRINTER_OFFLINE, Severity.WARNING, "p1 offline", "gone", {}, 1000.0
+    ))
+    await asyncio.sleep(120)
+
+asyncio.run(main())
+"""
+
+
+async def test_kill_right_after_the_commit(
+    db_url: str, tmp_path: Path, receiver: Receiver, fast_hashing: None
+) -> None:
+    await reset_database(db_url)
+    # Whatever the first hub manages to try before it dies is refused: nothing is delivered.
+    receiver.default = 503
+    env = {
+        **FAST,
+        "PRINTFORGE_DATABASE_URL": db_url,
+        "PRINTFORGE_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "PRINTFORGE_DATA_DIR": str(tmp_path / "data"),
+        "PATH": "/usr/bin:/bin",
+    }
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", CHILD_COMMIT, receiver.url,
+        cwd=REPO, env=env, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert child.stdout is not None
+        line = (await asyncio.wait_for(child.stdout.readline(), 30)).decode().split()
+        assert len(line) == 4, "the first hub did not start"
+        assert await asyncio.wait_for(child.wait(), 30) == -signal.SIGKILL
+    finally:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
+    prints_id, notes_id, queue_id, channel_id = line
+    refused = len(receiver.received)
+
+    receiver.default = 200
+    async with outbound_hub(db_url, tmp_path, receiver) as second:
+
+        async def delivered() -> bool:
+            paths = sorted(r.path for r in receiver.received[refused:])
+            return paths == ["/ch", "/notes", "/prints"]
+
+        await wait_for(delivered, timeout=15, what="one delivery per wanted target")
+        rows = {
+            target: await second.deliveries(target, base=base)
+            for target, base in (
+                (prints_id, "/api/webhooks"),
+                (notes_id, "/api/webhooks"),
+                (queue_id, "/api/webhooks"),
+                (channel_id, "/api/notifications/channels"),
+            )
+        }
+    assert [(d["event_type"], d["state"]) for d in rows[prints_id]] == [
+        ("print.started", "delivered")
+    ]
+    assert [(d["event_type"], d["state"]) for d in rows[notes_id]] == [
+        ("notification", "delivered")
+    ]
+    assert [(d["event_type"], d["state"]) for d in rows[channel_id]] == [
+        ("printer.offline", "delivered")
+    ]
+    assert rows[queue_id] == []
+    accepted = receiver.received[refused:]
+    assert sorted(r.path for r in accepted) == ["/ch", "/notes", "/prints"]
+    body = json.loads(next(r.body for r in accepted if r.path == "/prints"))
+    assert body["data"]["file"] == "benchy.gcode"
