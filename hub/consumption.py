@@ -23,6 +23,7 @@ from hub.model import HmsError, Job, PrinterState
 from hub.store import history as history_store
 from hub.store import prints as prints_store
 from hub.store import spools as spools_store
+from hub.store.db import held_connection
 from hub.store.spools import DENSITIES, Spool
 from streams.events import LifecycleKind
 
@@ -148,6 +149,11 @@ class Consumption:
         return None if spool_id is None else await spools_store.get(self.db, spool_id)
 
     async def _on_print(self, event: PrintRecorded) -> None:
+        # One connection for the handful of statements a step takes (see held_connection).
+        async with held_connection(self.db):
+            await self._print_step(event)
+
+    async def _print_step(self, event: PrintRecorded) -> None:
         kind = event.event.kind
         if kind is STARTED:
             self._open[event.printer_id] = event.print_id
