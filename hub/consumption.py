@@ -23,6 +23,7 @@ from hub.model import HmsError, Job, PrinterState
 from hub.store import history as history_store
 from hub.store import prints as prints_store
 from hub.store import spools as spools_store
+from hub.store.db import held_connection
 from hub.store.spools import DENSITIES, Spool
 from streams.events import LifecycleKind
 
@@ -81,6 +82,9 @@ class Consumption:
         self._unsubscribe: list[Unsubscribe] = []
         self._open: dict[str, str] = {}  # printer -> print id of its running print
         self._active: dict[str, int | None] = {}  # printer -> active tray
+        # (print id, tray) pairs already written to history: an AMS report (remain %,
+        # humidity) arrives many times per print, a tray change only a few times.
+        self._noted: set[tuple[str, int]] = set()
         self._job: dict[str, Job] = {}  # printer -> latest job seen
         self._errors: dict[str, tuple[HmsError, ...]] = {}  # printer -> errors during the print
         self._runout: set[tuple[str, str]] = set()  # (print, spool) already warned
@@ -125,6 +129,9 @@ class Consumption:
                         await self._warn_runout(event.printer_id, print_id, tray.slot, None)
 
     async def _note_tray(self, printer_id: str, print_id: str, tray: int) -> None:
+        if (print_id, tray) in self._noted:
+            return
+        self._noted.add((print_id, tray))
         spool = await self._spool_on(printer_id, tray)
         await history_store.note_tray(
             self.db, print_id, tray, None if spool is None else spool.id,
@@ -142,6 +149,11 @@ class Consumption:
         return None if spool_id is None else await spools_store.get(self.db, spool_id)
 
     async def _on_print(self, event: PrintRecorded) -> None:
+        # One connection for the handful of statements a step takes (see held_connection).
+        async with held_connection(self.db):
+            await self._print_step(event)
+
+    async def _print_step(self, event: PrintRecorded) -> None:
         kind = event.event.kind
         if kind is STARTED:
             self._open[event.printer_id] = event.print_id
@@ -159,6 +171,7 @@ class Consumption:
             return
         if self._open.get(event.printer_id) == event.print_id:
             del self._open[event.printer_id]
+        self._noted = {noted for noted in self._noted if noted[0] != event.print_id}
         await history_store.set_printer_name(
             self.db, event.print_id, self.filament.name_of(event.printer_id)
         )

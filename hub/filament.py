@@ -21,6 +21,7 @@ from hub.errors import Conflict, Invalid, NotFound
 from hub.events import AmsEvent, NotificationStored, PrinterRemoved, SpoolChanged
 from hub.store import notifications as notes_store
 from hub.store import spools as store
+from hub.store.db import held_connection
 from hub.store.spools import DENSITIES, Spool
 
 log = logging.getLogger(__name__)
@@ -260,14 +261,19 @@ class FilamentService:
     # Automatic assignment ---------------------------------------------------------------------
 
     async def _on_ams(self, event: AmsEvent) -> None:
+        changed = []
         for unit in event.units:
             for tray in unit.trays:
                 key = (event.printer_id, tray.slot)
                 facts = (tray.empty, tray.material, tray.color, tray.uuid)
-                if self._seen.get(key) == facts:
-                    continue
-                self._seen[key] = facts
-                await self._match(event.printer_id, tray.slot, *facts)
+                if self._seen.get(key) != facts:
+                    self._seen[key] = facts
+                    changed.append((tray.slot, facts))
+        if not changed:
+            return
+        async with held_connection(self.db):
+            for slot, facts in changed:
+                await self._match(event.printer_id, slot, *facts)
 
     async def _match(
         self, printer_id: str, tray: int, empty: bool, material: str | None,

@@ -3,8 +3,9 @@
 The rules (also in docs/streams.md):
 - Reports over a dead link are ignored: a reconnect continues the same print.
 - A print is identified by its protocol key, else by file + started_at (within
-  a tolerance), else by file alone, where progress falling back means the file
-  was started again. Two different protocol keys are always two prints.
+  a tolerance), else by file alone. Without protocol keys, progress falling back
+  means the file was started again (start times within the tolerance or not).
+  Two different protocol keys are always two prints.
 - Prints a report lists as ended while unobserved (`PrinterState.ended`, from the
   printer's own history) are settled first, with the outcome the printer gives;
   one the history already holds, or from before the newest recorded print, is old news.
@@ -199,7 +200,10 @@ class JobTracker:
         if active is None:
             if closed is not None and self._is_closed(closed, job, running=True):
                 return None, closed, events  # never reopen a print already closed
-            active = self._new(track, job, now)
+            # The print just closed may share the file + start time key: keep the two apart.
+            active = self._new(
+                track._replace(ended=_remember(track.ended, events, closed)), job, now
+            )
             events += (self._event(LifecycleKind.STARTED, active, job, active.started_at),)
         elif job is not active.job:
             active = ActiveJob(active.job_key, job, active.started_at, active.paused)
@@ -296,18 +300,23 @@ class JobTracker:
             return abs(known.job.started_at - job.started_at) <= self.tolerance
         return None
 
+    def _fell_back(self, known: ActiveJob, job: Job) -> bool:
+        """Without protocol keys, did progress fall back so far that the file started again?"""
+        if job.key and self._known_key(known):
+            return False  # the keys decide
+        return job.progress < known.job.progress - self.restart_drop
+
     def _same(self, active: ActiveJob, job: Job) -> bool:
         """Is the reported job the print being tracked?"""
         same = self._identity(active, job)
-        if same is not None:
-            return same
-        return job.progress >= active.job.progress - self.restart_drop
+        # Start times within the tolerance do not make a restart of the file the same print.
+        return same is not False and not self._fell_back(active, job)
 
     def _is_closed(self, closed: ActiveJob, job: Job, running: bool) -> bool:
         """Is the reported job the print last closed?"""
         same = self._identity(closed, job)
         if same is not None:
-            return same
+            return same and not (running and self._fell_back(closed, job))
         # Only the file agrees: a lingering final state is the closed print; a
         # running one must be that file started again, since a closed print never runs.
         return not running

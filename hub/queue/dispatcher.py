@@ -30,8 +30,9 @@ from hub.queue.service import QueueService
 from hub.queue.tracking import Tracking
 from hub.slicer_meta import normalize_color
 from hub.store import queue as store
+from hub.store.db import held_connection
 from hub.store.printers import PrinterRow
-from hub.store.queue import ClaimLost, JobRow, RunRow, held_connection
+from hub.store.queue import ClaimLost, JobRow, RunRow
 from integrations.printers.base import PrintOptions, describe_error
 from streams.events import LifecycleEvent, LifecycleKind
 

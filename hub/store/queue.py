@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -282,13 +282,6 @@ async def _write_transaction(db: Database) -> AsyncIterator[None]:
             await conn.execute("ROLLBACK")
             raise
         await conn.execute("COMMIT")
-
-
-def held_connection(db: Database) -> AbstractAsyncContextManager[Any]:
-    """Keep one connection for a task's statements. With SQLite, `databases` otherwise opens a
-    connection (a thread and a file) per statement; PostgreSQL's pool makes that cheap, and a
-    held pool connection would only be one fewer for everyone else."""
-    return nullcontext() if is_postgres(db) else db.connection()
 
 
 class ClaimLost(Exception):

@@ -143,6 +143,14 @@ class MoonrakerFrontEnd(HttpFrontEnd):
         self.clients.clear()
         await super().stop()
 
+    def disable_history(self) -> None:
+        """Run as a Moonraker without the optional `[history]` component: no job history."""
+        for method in ("server.history.list", "server.history.get_job"):
+            self._methods.pop(method, None)
+        if self._on_job in self.ctx.printer.job_listeners:
+            self.ctx.printer.job_listeners.remove(self._on_job)
+        self.history.clear()
+
     def set_klippy_state(self, state: str) -> None:
         """Move Klippy to ready/startup/shutdown/error/disconnected and notify clients."""
         if state not in _STATE_MESSAGES:
@@ -257,7 +265,8 @@ class MoonrakerFrontEnd(HttpFrontEnd):
         return {
             "klippy_connected": self.klippy_state != "disconnected",
             "klippy_state": self.klippy_state,
-            "components": ["klippy_connection", "file_manager", "history", "websockets"],
+            "components": ["klippy_connection", "file_manager", "websockets"]
+            + (["history"] if "server.history.list" in self._methods else []),
             "failed_components": [],
             "registered_directories": ["config", "logs", "gcodes"],
             "warnings": [],

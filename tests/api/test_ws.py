@@ -21,7 +21,7 @@ from quart.testing.connections import WebsocketDisconnectError, WebsocketRespons
 
 from api import ws as ws_api
 from hub.broadcast import MESSAGE_TYPES, Broadcaster, Client
-from tests.api.conftest import Api
+from tests.api.conftest import PASSWORDS, Api
 from tests.e2e.conftest import LiveHub, live  # noqa: F401  (the live-server fixture)
 from tests.e2e.test_telemetry_ws import add_sim_printer
 from tests.helpers import wait_for
@@ -146,13 +146,22 @@ async def test_first_message_auth_is_accepted(api: Api) -> None:
         assert (await recv_type(conn, "pong"))["payload"] == {}
 
 
-async def test_the_role_comes_from_the_stored_user_not_the_token(api: Api) -> None:
+async def test_a_role_change_ends_the_old_token_and_a_new_login_has_the_new_role(
+    api: Api,
+) -> None:
     token = api.tokens["operator"]
     response = await api.client.put(
         f"/api/users/{api.users['operator'].id}", json={"role": "viewer"}, headers=api.auth("admin")
     )
     assert response.status_code == 200
     async with api.client.websocket("/ws", headers=bearer(token)) as conn:
+        assert await close_code(conn) == ws_api.CLOSE_AUTH_FAILED
+    login = await api.client.post(
+        "/api/auth/login", json={"username": "operator", "password": PASSWORDS["operator"]}
+    )
+    assert login.status_code == 200
+    fresh = (await login.get_json())["token"]
+    async with api.client.websocket("/ws", headers=bearer(fresh)) as conn:
         assert (await recv(conn))["payload"]["role"] == "viewer"
 
 

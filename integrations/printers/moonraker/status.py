@@ -54,6 +54,7 @@ class KlipperStatus:
         self.klippy_message: str | None = None
         self._job_file: str | None = None
         self._started_at: float | None = None
+        self._duration = 0.0  # print_stats.total_duration last seen while printing
         # The history job of the current print (Moonraker's job_id), when history is on.
         self.history_job: dict[str, Any] | None = None
         self.history_available = False
@@ -114,12 +115,16 @@ class KlipperStatus:
         state = stats.get("state")
         filename = stats.get("filename") or None
         if state in ("printing", "paused"):
-            if filename != self._job_file or self._started_at is None:
-                duration = as_float(stats.get("total_duration")) or 0.0
+            duration = as_float(stats.get("total_duration")) or 0.0
+            # A print's duration only grows: less than before is the file started again (a
+            # cancel and restart between two updates never shows the print ended).
+            again = duration < self._duration
+            if filename != self._job_file or self._started_at is None or again:
                 self._job_file = filename
                 self._started_at = time.time() - duration
+            self._duration = duration
         elif state == "standby":
-            self._job_file, self._started_at = None, None
+            self._job_file, self._started_at, self._duration = None, None, 0.0
 
     def _progress(self) -> float:
         progress = as_float(self._obj("virtual_sdcard").get("progress"))

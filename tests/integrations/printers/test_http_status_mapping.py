@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from hub.model import PrintState
 from integrations.printers.moonraker.status import KlipperStatus
 from integrations.printers.octoprint.status import OctoPrintStatus
@@ -60,6 +62,19 @@ def test_moonraker_klippy_not_ready(payload):
     state = fresh.to_state("k1")
     assert state.state is PrintState.OFFLINE and state.online
     assert state.errors[0].text == "Klipper is startup"
+
+
+def test_moonraker_same_file_started_again_without_history_gets_a_new_start(payload):
+    status = _klipper(payload)
+    status.update({"print_stats": {"state": "printing", "total_duration": 600.0}})
+    first = status.to_state("k1").job.started_at
+    status.update({"print_stats": {"total_duration": 630.0}})
+    assert status.to_state("k1").job.started_at == first  # the same print goes on
+    # Cancelled and started again between two updates: only the duration tells.
+    status.update({"print_stats": {"total_duration": 2.0}})
+    again = status.to_state("k1").job.started_at
+    assert again is not None and first is not None
+    assert again > first + 100 and abs(again - (time.time() - 2.0)) < 5
 
 
 def test_prusalink_printing(payload):
