@@ -10,20 +10,14 @@ from typing import Any
 from databases import Database
 
 from hub.model import rfc3339
+from hub.store.generation import Generation
 
-# Bumped by every token created or deleted in this process, so the verifier's cache
-# (hub.auth) knows at once that what it holds may be stale.
-_generation = 0
+_writes = Generation()
 
 
 def generation() -> int:
     """A number that changes whenever this process creates or deletes a token."""
-    return _generation
-
-
-def _changed() -> None:
-    global _generation
-    _generation += 1
+    return _writes.value
 
 
 @dataclass(frozen=True)
@@ -102,7 +96,7 @@ async def create(
             "expires_at": expires_at,
         },
     )
-    _changed()
+    _writes.bump()
     found = await by_id(db, token_id)
     assert found is not None
     return found
@@ -150,7 +144,7 @@ async def list_page(
 async def delete(db: Database, token_id: str) -> bool:
     """Remove a token; False when there was none."""
     row = await db.fetch_one("DELETE FROM api_tokens WHERE id = :id RETURNING id", {"id": token_id})
-    _changed()
+    _writes.bump()
     return row is not None
 
 

@@ -10,22 +10,16 @@ from typing import Any
 from databases import Database
 
 from hub.model import rfc3339
+from hub.store.generation import Generation
 
 ROLES = ("viewer", "operator", "admin")
 
-# Bumped by every change to an account made in this process, so caches of users
-# (hub.auth) can tell at once that what they hold may be stale.
-_generation = 0
+_writes = Generation()
 
 
 def generation() -> int:
     """A number that changes whenever this process creates, updates or deletes a user."""
-    return _generation
-
-
-def _changed() -> None:
-    global _generation
-    _generation += 1
+    return _writes.value
 
 
 @dataclass(frozen=True)
@@ -89,7 +83,7 @@ async def create(db: Database, username: str, password_hash: str, role: str) -> 
     )
     if inserted is None:
         raise Duplicate(f"user {username!r} already exists")
-    _changed()
+    _writes.bump()
     return User(str(values["id"]), username, role, password_hash, now, now)
 
 
@@ -148,7 +142,7 @@ async def update(
             "id": user_id,
         },
     )
-    _changed()
+    _writes.bump()
     return await by_id(db, user_id)
 
 
@@ -160,7 +154,7 @@ async def delete(db: Database, user_id: str) -> bool:
     # enabled it, so the user's API tokens go explicitly.
     await db.execute("DELETE FROM api_tokens WHERE user_id = :id", {"id": user_id})
     await db.execute("DELETE FROM users WHERE id = :id", {"id": user_id})
-    _changed()
+    _writes.bump()
     return True
 
 
