@@ -319,7 +319,7 @@ class Consumption:
         name = self.filament.name_of(printer_id)
         what = "" if spool is None else f" (spool {spool.name or spool.material} {spool.color})"
         await self.filament.notify(
-            printer_id, "filament_runout", "Filament ran out",
+            printer_id, "filament.runout", "Filament ran out",
             f"{name}: tray {tray}{what} ran out during the print",
             {"tray": tray, "print_id": print_id, "spool_id": None if spool is None else spool.id},
         )  # fmt: skip

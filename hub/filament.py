@@ -238,14 +238,14 @@ class FilamentService:
         self.bus.publish(NotificationStored(printer_id, note.public()))
 
     async def check_low(self, spool: Spool) -> None:
-        """Raise `filament_low` once when a spool falls below its threshold; re-arm above it."""
+        """Raise `filament.low` once when a spool falls below its threshold; re-arm above it."""
         below = spool.remaining_g < spool.low_threshold_g
         if below and not spool.low_alerted:
             await store.set_low_alerted(self.db, spool.id, True)
             label = spool.name or f"{spool.material} {spool.color}"
             await self.notify(
                 spool.assigned_printer,
-                "filament_low",
+                "filament.low",
                 "Filament low",
                 f"spool {label} has {spool.remaining_g:.0f} g left"
                 f" (threshold {spool.low_threshold_g:.0f} g)",
