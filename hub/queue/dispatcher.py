@@ -208,7 +208,7 @@ class Dispatcher(Offers, Tracking):
             filename=run_filename(file.name, tag), ams_mapping=ams, state="claimed",
         )  # fmt: skip
         try:
-            claimed = await store.claim(self.hub.db, job, run)
+            claimed = await self.queue.claim(job, run)
         except ClaimLost as exc:
             log.info("dispatch of job %s to %s lost: %s", job.id, row.name, exc)
             fresh = await store.get_job(self.hub.db, job.id)
@@ -216,7 +216,6 @@ class Dispatcher(Offers, Tracking):
                 self.queue.remember(fresh, announce=fresh.updated_at != job.updated_at)
             return None
         self.runs[run.id] = run
-        self.queue.remember(claimed)
         await self.ready.bed_used(row.id)
         task = asyncio.create_task(self._send(claimed, run, row), name=f"queue-send:{row.id}")
         self._sending.add(task)
