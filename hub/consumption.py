@@ -254,18 +254,21 @@ class Consumption:
     async def _deduct(
         self, event: PrintRecorded, spool: Spool, tray: int, grams: float, source: str
     ) -> None:
-        new = await spools_store.record(
-            self.db, spool.id, "print", -grams, print_id=event.print_id,
-            printer_id=event.printer_id, tray=tray, note=f"{event.event.kind.value} ({source})",
-        )  # fmt: skip
-        if not new:
-            return
-        after = await spools_store.get(self.db, spool.id)
-        if after is None:
-            return
-        await self.filament.check_low(after)
-        after = await spools_store.get(self.db, spool.id) or after
-        self.filament.changed(after, "consumed", where=(event.printer_id, tray))
+        # The deduction, a low-stock notification and the spool's event commit together.
+        async with self.filament.emitter.batch():
+            new = await spools_store.record(
+                self.db, spool.id, "print", -grams, print_id=event.print_id,
+                printer_id=event.printer_id, tray=tray,
+                note=f"{event.event.kind.value} ({source})",
+            )  # fmt: skip
+            if not new:
+                return
+            after = await spools_store.get(self.db, spool.id)
+            if after is None:
+                return
+            await self.filament.check_low(after)
+            after = await spools_store.get(self.db, spool.id) or after
+            await self.filament.changed(after, "consumed", where=(event.printer_id, tray))
 
     # Running out ------------------------------------------------------------------------------
 
@@ -307,7 +310,7 @@ class Consumption:
         name = self.filament.name_of(printer_id)
         what = "" if spool is None else f" (spool {spool.name or spool.material} {spool.color})"
         await self.filament.notify(
-            printer_id, "filament_runout", "Filament ran out",
+            printer_id, "filament.runout", "Filament ran out",
             f"{name}: tray {tray}{what} ran out during the print",
             {"tray": tray, "print_id": print_id, "spool_id": None if spool is None else spool.id},
         )  # fmt: skip
