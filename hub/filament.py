@@ -21,6 +21,7 @@ from hub.bus import EventBus, Unsubscribe
 from hub.emit import Emitter
 from hub.errors import Conflict, Invalid, NotFound
 from hub.events import AmsEvent, PrinterRemoved, SpoolChanged
+from hub.retry import until_stored
 from hub.store import spools as store
 from hub.store.db import held_connection
 from hub.store.spools import DENSITIES, Spool
@@ -290,9 +291,14 @@ class FilamentService:
                     changed.append((tray.slot, facts))
         if not changed:
             return
-        async with held_connection(self.db):
-            for slot, facts in changed:
-                await self._match(event.printer_id, slot, *facts)
+
+        async def match() -> None:
+            async with held_connection(self.db):
+                for slot, facts in changed:
+                    await self._match(event.printer_id, slot, *facts)
+
+        # Matching again is harmless: an outage delays the tray's spool, never loses it.
+        await until_stored(f"tray match of {event.printer_id}", match, retry_any=False)
 
     async def _match(
         self, printer_id: str, tray: int, empty: bool, material: str | None,

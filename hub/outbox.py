@@ -28,9 +28,9 @@ from databases import Database
 from config.loader import OutboxSettings
 from hub.bus import EventBus
 from hub.emit import Emitter
+from hub.retry import until_stored
 from hub.store import outbox as store
 from hub.store.outbox import Delivery, NewMessage
-from hub.telemetry import RETRY_S
 
 log = logging.getLogger(__name__)
 
@@ -151,18 +151,10 @@ class Outbox:
         """Store messages (retrying until the database takes them), then wake their targets."""
         if not messages:
             return
-        attempt = 0
-        while True:
-            try:
-                await store.enqueue(self.db, messages)
-                break
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                delay = RETRY_S[min(attempt, len(RETRY_S) - 1)]
-                log.exception("outbox write of %d message(s) failed; retrying", len(messages))
-                attempt += 1
-                await asyncio.sleep(delay)
+        await until_stored(
+            f"outbox write of {len(messages)} message(s)",
+            lambda: store.enqueue(self.db, messages),
+        )
         for target in {(m.target_kind, m.target_id) for m in messages}:
             self.wake(*target)
 
