@@ -97,7 +97,7 @@ class HubProcess:
         age = time.monotonic() - self.spawned_at
         await asyncio.sleep(max(warmup_s, STARTUP_REFRESH_S + 2.0 - age))
 
-    async def start(self) -> tuple[float, float]:
+    async def start(self, online_limit_s: float = 180.0) -> tuple[float, float]:
         """Spawn the hub; return (seconds to /api/health 200, seconds to every printer online)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("PRINTFORGE_")}
         log = (self.workdir / "hub.log").open("wb")
@@ -114,7 +114,7 @@ class HubProcess:
             json={"username": "admin", "password": ADMIN_PASSWORD},
         ) as r:
             self.token = (await r.json())["token"]
-        online = await self.until_online(len(await self.printers()))
+        online = await self.until_online(len(await self.printers()), online_limit_s)
         return health, online
 
     async def _until_healthy(self, limit_s: float = 120.0) -> float:
