@@ -162,6 +162,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await admin.disconnect()
         url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{pg_name}"
         extra += f'[database]\nurl = "{url}"\n'
+    hub: HubProcess | None = None
     try:
         # Run 1: the same farm, an empty queue: the hub's CPU without dispatching.
         hub = HubProcess(workdir)
@@ -186,6 +187,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         stats = await fleet.ask("stats")
         await hub.stop()
     finally:
+        if hub is not None:
+            await hub.stop()  # a hub that failed to come up is not left running
         await fleet.stop()
         if pg_name:
             admin = await store.connect(PG_ADMIN)

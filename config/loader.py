@@ -126,6 +126,8 @@ class MqttSettings:
     ha_status_topic: str = "homeassistant/status"
     commands: bool = True
     hub_url: str | None = None
+    # Non-retained events (lifecycle, notifications, spool, queue) kept while the broker is away.
+    event_backlog: int = 10000
 
 
 @dataclass(frozen=True)
