@@ -15,6 +15,7 @@ from hub.broadcast import Broadcaster, Message
 from hub.bus import EventBus
 from hub.consumption import Consumption
 from hub.context import Context
+from hub.emit import Emitter
 from hub.filament import FilamentService
 from hub.files import FileLibrary
 from hub.handoff import ReportHandoff
@@ -94,6 +95,7 @@ class Hub:
         self._filament: FilamentService | None = None
         self._consumption: Consumption | None = None
         self._outbox: Outbox | None = None
+        self._emitter: Emitter | None = None
         self._files: FileLibrary | None = None
         self._queue: QueueService | None = None
         self._dispatcher: Dispatcher | None = None
@@ -181,6 +183,13 @@ class Hub:
         return self._outbox
 
     @property
+    def emitter(self) -> Emitter:
+        """Changes whose events commit with them, outbox rows included (after start)."""
+        if self._emitter is None:
+            raise RuntimeError("hub not started")
+        return self._emitter
+
+    @property
     def filament(self) -> FilamentService:
         """Spools, tray assignments and their events (after start)."""
         if self._filament is None:
@@ -212,9 +221,11 @@ class Hub:
                 flush=True,
             )
         self.printers = {p.id: p for p in await printers_store.list_all(self._db)}
+        self._emitter = Emitter(self._db, self.bus)
         self._filament = FilamentService(
-            self._db, self.bus, self.broadcaster, name_of=self._printer_name
-        )
+            self._db, self.bus, self.broadcaster, name_of=self._printer_name,
+            emitter=self._emitter,
+        )  # fmt: skip
         self._filament.start()
         self._consumption = Consumption(
             self._db, self.bus, self._filament, has_trays=self._has_trays,
@@ -246,16 +257,17 @@ class Hub:
             await self._demo.start()
         if drivers:
             await self.start_drivers()
-        self._outbox = Outbox(self._db, self.settings.outbox, self.bus)
+        self._outbox = Outbox(self._db, self.settings.outbox, self.bus, emitter=self._emitter)
         self._context = Context(self.settings, self._db, self.bus, self.broadcaster, self)
         self.integrations = await loader.start(
             self.catalog.manifests(), self._context, self.settings
         )
         # Senders are registered now: resume deliveries left pending by the last run.
         await self._outbox.start()
-        # The plug-ins' planners are registered too: stored notifications and print steps
-        # commit with their outbox rows from here on.
+        # The plug-ins' planners are registered too: notifications, print steps and the
+        # queue's, filament's and printers' events commit with their outbox rows from here on.
         self._telemetry.outbox_hook = self._outbox.write_rows
+        self._emitter.hook = self._outbox.write_rows
 
     async def start_drivers(self) -> None:
         """Start a driver for every configured printer (after start)."""
@@ -269,6 +281,8 @@ class Hub:
         if self._telemetry is not None:
             # The plug-ins stop below: their bus subscriptions write what is left.
             self._telemetry.outbox_hook = None
+        if self._emitter is not None:
+            self._emitter.hook = None
         if self._outbox is not None:
             # Deliveries in flight finish (briefly); what is pending stays in the outbox, and
             # the plug-ins' last events are still written to it as they stop.

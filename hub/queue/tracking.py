@@ -1,4 +1,6 @@
-"""Following a claimed job: seen printing, a copy ended, a start that never came, a restart."""
+"""Following a claimed job: seen printing, a copy ended, a start that never came, a restart.
+
+Each step's job change, run change and notifications commit together (`hub.emitter.batch()`)."""
 
 from __future__ import annotations
 
@@ -46,7 +48,7 @@ class Tracking:
 
     async def mark_printing(self, job: JobRow, run: RunRow, job_key: str | None = None) -> None:
         """The printer shows the run's print: the job is printing."""
-        async with self.queue.lock:
+        async with self.queue.lock, self.hub.emitter.batch():
             job = self.queue.jobs.get(job.id) or job
             if job.run_id != run.id or job.state != "dispatching":
                 return
@@ -58,19 +60,21 @@ class Tracking:
             await store.save_run(self.hub.db, run)
             self.reconcile.discard(job.id)
             job = await self.queue.saved(replace(job, state="printing", last_error=None))
-        name = (
-            self.queue.files[job.file_id].name if job.file_id in self.queue.files else job.file_id
-        )
-        await self.queue.notify(
-            "queue_job_started", "info", f"Job started: {name}",
-            f"{name} (copy {run.copy} of {job.copies}) started on {self._name(job.printer_id)}",
-            job,
-        )  # fmt: skip
+            name = (
+                self.queue.files[job.file_id].name
+                if job.file_id in self.queue.files
+                else job.file_id
+            )
+            await self.queue.notify(
+                "queue_job_started", "info", f"Job started: {name}",
+                f"{name} (copy {run.copy} of {job.copies}) started on"
+                f" {self._name(job.printer_id)}", job,
+            )  # fmt: skip
 
     async def print_ended(self, job: JobRow, run: RunRow, kind: LifecycleKind) -> None:
         """A queued print ended: count the copy, retry, or hold the job."""
         printer = self._name(job.printer_id)
-        async with self.queue.lock:
+        async with self.queue.lock, self.hub.emitter.batch():
             job = self.queue.jobs.get(job.id) or job
             if job.run_id != run.id:
                 return
@@ -98,7 +102,7 @@ class Tracking:
                 state = "failed" if job.attempts >= self.settings.max_attempts else "queued"
                 job = replace(job, state=state, last_error=error, **free)
             job = await self.queue.saved(job)
-        await self._announce_end(job, printer)
+            await self._announce_end(job, printer)
 
     async def _announce_end(self, job: JobRow, printer: str) -> None:
         file = self.queue.files.get(job.file_id)
@@ -121,7 +125,7 @@ class Tracking:
 
     async def start_failed(self, job_id: str, run_id: str, reason: str) -> None:
         """A start did not happen: back to the queue with the reason, or failed after N tries."""
-        async with self.queue.lock:
+        async with self.queue.lock, self.hub.emitter.batch():
             job = self.queue.jobs.get(job_id)
             if job is None or job.run_id != run_id or job.state != "dispatching":
                 return
@@ -137,9 +141,9 @@ class Tracking:
                     printer_id=None, run_id=None,
                 )
             )  # fmt: skip
+            if failed:
+                await self._announce_end(job, self._name(run.printer_id if run else None))
         log.warning("queue job %s not started: %s", job_id, reason)
-        if failed:
-            await self._announce_end(job, self._name(run.printer_id if run else None))
         self.wake()
 
     async def check_starts(self) -> None:

@@ -12,6 +12,8 @@ from typing import Any
 
 from databases import Database
 
+from hub.store import resilient
+
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 1.0
@@ -68,7 +70,7 @@ async def connect(url: str) -> Database:
     if url.startswith("postgresql"):
         # A server that does not answer fails a connect within a second (asyncpg waits a
         # minute by default), so requests during an outage get their 503 at once.
-        db = Database(url, timeout=CONNECT_TIMEOUT_S)
+        db: Database = resilient.Database(url, timeout=CONNECT_TIMEOUT_S)
     else:
         db = Database(url)
     await db.connect()
