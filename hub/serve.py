@@ -43,6 +43,8 @@ GRACEFUL_S = 1.0
 # Past this a process still running (a step ignoring its bound, an executor thread stuck in a
 # connect) exits anyway: everything acknowledged is already committed.
 EXIT_LIMIT_S = 4.8
+# Hub.start, connecting the database and starting every printer's driver.
+STARTUP_LIMIT_S = 600
 # Socket errors that mean the peer went away (reset, broken pipe, a descriptor already closed).
 DROPPED_ERRNOS = {errno.ECONNRESET, errno.EPIPE, errno.EBADF, errno.ENOTCONN, errno.ETIMEDOUT}
 
@@ -159,6 +161,8 @@ async def run(settings: Settings) -> None:
     # Hypercorn's own logger given as a Logger: it then adds no handler of its own, and each
     # line goes out once, through the hub's logging set-up.
     config.errorlog = logging.getLogger("hypercorn.error")
+    # Starting thousands of printers on a busy machine can take longer than hypercorn's 60 s.
+    config.startup_timeout = STARTUP_LIMIT_S
     config.graceful_timeout = GRACEFUL_S
     scheme = "http"
     if server.tls:
