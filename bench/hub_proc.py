@@ -99,7 +99,11 @@ class HubProcess:
         await asyncio.sleep(max(warmup_s, STARTUP_REFRESH_S + 2.0 - age))
 
     async def start(
-        self, wait_online: bool = True, health_limit_s: float = 120.0
+        self,
+        online_limit_s: float = 180.0,
+        *,
+        wait_online: bool = True,
+        health_limit_s: float = 120.0,
     ) -> tuple[float, float]:
         """Spawn the hub; return (seconds to /api/health 200, seconds to every printer online,
         NaN unless `wait_online`)."""
@@ -120,7 +124,7 @@ class HubProcess:
             self.token = (await r.json())["token"]
         if not wait_online:
             return health, float("nan")
-        online = await self.until_online(len(await self.printers()))
+        online = await self.until_online(len(await self.printers()), online_limit_s)
         return health, online
 
     async def _until_healthy(self, limit_s: float = 120.0) -> float:
