@@ -255,8 +255,6 @@ class Hub:
 
             self._demo = Demo(self, self.settings.simulator)
             await self._demo.start()
-        if drivers:
-            await self.start_drivers()
         self._outbox = Outbox(self._db, self.settings.outbox, self.bus, emitter=self._emitter)
         self._context = Context(self.settings, self._db, self.bus, self.broadcaster, self)
         self.integrations = await loader.start(
@@ -268,6 +266,10 @@ class Hub:
         # queue's, filament's and printers' events commit with their outbox rows from here on.
         self._telemetry.outbox_hook = self._outbox.write_rows
         self._emitter.hook = self._outbox.write_rows
+        # Printers connect last: what they report at once (a print that ended while the hub was
+        # away) already commits with its outbox rows.
+        if drivers:
+            await self.start_drivers()
 
     async def start_drivers(self) -> None:
         """Start a driver for every configured printer (after start)."""

@@ -20,10 +20,33 @@ from api.context import hub
 from api.registry import Ctx, endpoint
 from hub.queue.dispatcher import LATENCY_BUCKETS
 from hub.runtime import Hub
+from integrations.mqtt.bridge import RUNNING as MQTT_BRIDGES
 
 bp = Blueprint("metrics", __name__)
 
 METRICS_RESPONSE = {"type": "string", "description": "Prometheus text exposition format 0.0.4"}
+
+
+def _mqtt_metrics(h: Hub) -> Iterator[Metric]:
+    """The MQTT bridge, when running: messages published, events waiting, events shed."""
+    bridges = [b for b in list(MQTT_BRIDGES) if b.ctx.hub is h]
+    if not bridges:
+        return
+    yield CounterMetricFamily(
+        "printforge_mqtt_published",
+        "Messages handed to the MQTT broker connection.",
+        value=sum(b.published for b in bridges),
+    )
+    yield GaugeMetricFamily(
+        "printforge_mqtt_event_backlog",
+        "Non-retained MQTT events waiting for the broker.",
+        value=sum(len(b.backlog) for b in bridges),
+    )
+    yield CounterMetricFamily(
+        "printforge_mqtt_events_shed",
+        "Non-retained MQTT events shed because the backlog was full while the broker was away.",
+        value=sum(b.backlog.shed for b in bridges),
+    )
 
 
 def _queue_metrics(h: Hub) -> Iterator[Metric]:
@@ -105,6 +128,7 @@ class HubCollector(Collector):
                 if driver is not None:
                     received += driver.messages_received
         yield from _queue_metrics(h)
+        yield from _mqtt_metrics(h)
         connections = GaugeMetricFamily(
             "printforge_printer_links", "Printers by link state.", labels=["connection"]
         )

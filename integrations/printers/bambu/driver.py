@@ -248,7 +248,8 @@ class BambuDriver(PrinterDriver):
                 async for message in client.messages:  # ends (raising) when the link drops
                     self._handle(message.payload)
             except aiomqtt.MqttError as exc:
-                raise ConnectionError(f"MQTT link lost: {exc}") from None
+                # aiomqtt's "Disconnected during message iteration" carries the reason as cause.
+                raise ConnectionError(f"MQTT link lost: {exc.__cause__ or exc}") from None
             finally:
                 self._client = None
                 self._awaiting_report = False

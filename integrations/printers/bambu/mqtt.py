@@ -130,6 +130,13 @@ class LinkClient(aiomqtt.Client):
         except Exception as exc:  # the connection broke under paho
             self._lost(exc)
 
+    def _on_disconnect(self, *args: Any, **kwargs: Any) -> None:
+        super()._on_disconnect(*args, **kwargs)
+        # A link that dropped while no one iterated messages leaves the reason unread: asyncio
+        # would log it as "Future exception was never retrieved" (with a traceback) at exit.
+        if self._disconnected.done() and not self._disconnected.cancelled():
+            self._disconnected.exception()
+
     def _lost(self, exc: BaseException) -> None:
         if self._connected.done():
             _fail(self._disconnected, f"link lost: {exc}")

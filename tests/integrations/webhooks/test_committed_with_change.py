@@ -147,3 +147,52 @@ async def test_endpoint_disabled_notification_commits_with_the_disabling(
     assert notes[0].outboxed
     rows = await outbound.deliveries(watcher["id"])
     assert [r["event_type"] for r in rows] == ["notification"]
+
+
+async def test_queue_steps_commit_with_their_notifications(outbound: Outbound) -> None:
+    """The dispatcher's steps (claim, seen printing, copy finished) commit the job's change, its
+    notifications (job started, job completed, queue empty) and all their outbox rows at once;
+    a step whose transaction fails leaves the job as it was and sends nothing."""
+    import uuid
+
+    from hub.store.queue import RunRow
+    from streams.events import LifecycleKind
+
+    await outbound.add_webhook(events=["*"])
+    hub = outbound.hub
+    file, _ = await hub.files.save("part.gcode", _chunks(GCODE), "admin")
+    printer = await hub.add_printer(
+        {"name": "p-q", "protocol": "moonraker", "host": "127.0.0.1", "port": 9, "enabled": False}
+    )
+    job = await hub.queue.create({"file_id": file.id}, "admin")
+    run = RunRow(str(uuid.uuid4()), job.id, printer.id, 1, "part.gcode", None, "claimed")
+    start = len(await outbox_types(hub))
+
+    async def step_types() -> list[str]:
+        nonlocal start
+        types = await outbox_types(hub)
+        found, start = types[start:], len(types)
+        return found
+
+    async with outbox_unwritable(hub):
+        with pytest.raises(Exception):  # noqa: B017 - whatever the engine says
+            await hub.queue.claim(job, run)
+    assert (await hub.queue.get(job.id)).state == "queued"
+    claimed = await hub.queue.claim(job, run)
+    hub.dispatcher.runs[run.id] = run
+    assert await step_types() == ["queue.job.dispatching"]
+
+    async with outbox_unwritable(hub):
+        with pytest.raises(Exception):  # noqa: B017
+            await hub.dispatcher.mark_printing(claimed, run)
+    assert (await hub.queue.get(job.id)).state == "dispatching"
+    assert await count(hub, "notifications") == 0
+    await hub.dispatcher.mark_printing(claimed, run)
+    assert await step_types() == ["queue.job.printing", "notification"]
+
+    printing = await hub.queue.get(job.id)
+    await hub.dispatcher.print_ended(printing, hub.dispatcher.runs[run.id], LifecycleKind.FINISHED)
+    assert (await hub.queue.get(job.id)).state == "done"
+    assert await step_types() == ["queue.job.done", "notification", "notification"]
+    kinds = await hub.db.fetch_all("SELECT kind FROM notifications ORDER BY created_at")
+    assert [r["kind"] for r in kinds] == ["queue_job_started", "queue_job_completed", "queue_empty"]
