@@ -79,6 +79,27 @@ def _queue_metrics(h: Hub) -> Iterator[Metric]:
     )
 
 
+def _shed_metrics(h: Hub) -> Iterator[Metric]:
+    """Reports and events shed under load, per stage (docs/reliability.md, "Overload")."""
+    handoff = h.handoff
+    shed = CounterMetricFamily(
+        "printforge_reports_shed",
+        "Printer reports and derived events dropped because a newer one of the same printer "
+        "replaced them while waiting, or a bounded buffer was full; by stage.",
+        labels=["stage"],
+    )
+    shed.add_metric(["handoff"], handoff.shed)
+    shed.add_metric(["handoff_marks"], handoff.shed_marks)
+    for name, counts in sorted(h.bus.stats().items()):
+        shed.add_metric([f"bus:{name}"], counts["dropped"] + counts["coalesced"])
+    yield shed
+    yield GaugeMetricFamily(
+        "printforge_reports_waiting",
+        "Printer reports waiting in the hand-off from the drivers to telemetry.",
+        value=len(handoff),
+    )
+
+
 class HubCollector(Collector):
     """Reads the hub's own counters when scraped, so the telemetry path pays nothing for them."""
 
@@ -124,6 +145,7 @@ class HubCollector(Collector):
             "Printer state reports fed into the telemetry stream.",
             value=reports,
         )
+        yield from _shed_metrics(h)
         broadcaster = h.broadcaster
         yield GaugeMetricFamily(
             "printforge_ws_clients", "Connected WebSocket clients.", value=len(broadcaster.clients)
