@@ -165,6 +165,11 @@ class Dispatcher(Offers, Sending, Tracking):
         starts run on in the send pool."""
         async with self.queue.lock, held_connection(self.hub.db):
             cpu = time.thread_time()
+            if not len(self.queue.index) and job_id is None:
+                # Nothing to start: no look at the printers (a pass runs on every printer
+                # added and every printer turning idle).
+                self.decide_cpu_s += time.thread_time() - cpu
+                return []
             pairs: list[tuple[JobRow, RunRow]] = []
             chosen: set[str] = set()
             for row in self._candidates(printer_id, forced):

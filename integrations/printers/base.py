@@ -428,8 +428,20 @@ class PrinterDriver(abc.ABC):
                 delay = self._backoff.spread(opts.auth_retry_s)
             else:
                 delay = self._backoff.next_delay()
-            if was_up or error != self._last_error:
-                log.warning(
+            # One warning when the link goes down or changes kind (offline / stale /
+            # auth_failed); another network error while it stays offline (a restarting
+            # printer refuses, then times out) is no news worth a line per printer.
+            if (
+                was_up
+                or connection is not self._connection
+                or (error != self._last_error and connection is not Connection.OFFLINE)
+            ):
+                level = logging.WARNING
+            else:
+                level = logging.DEBUG if error != self._last_error else logging.NOTSET
+            if level:
+                log.log(
+                    level,
                     "printer %s (%s %s:%s): %s: %s; retrying in %.1fs",
                     self.printer_id,
                     self.protocol,

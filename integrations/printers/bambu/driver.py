@@ -11,7 +11,7 @@ import logging
 import secrets
 import ssl
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -95,6 +95,26 @@ def without_topic_filters(client: aiomqtt.Client) -> None:
     current = getattr(paho, "_on_message_filtered", None)
     if type(current) is MQTTMatcher and not current._root._children:
         paho._on_message_filtered = _NoTopicFilters()  # type: ignore[union-attr]
+
+
+def handle_as_received(client: aiomqtt.Client, handle: Callable[[bytes], None]) -> None:
+    """From now on give each message's payload to `handle` as the socket delivers it, instead
+    of queueing it in aiomqtt's unbounded per-client queue (what is queued already is handled
+    first, in order).
+
+    The queue grows without end once the fleet reports faster than the loop runs the
+    consumers; handled on arrival, a report only updates the printer's accumulated state, and
+    the printer manager's hand-off keeps the newest state per printer for telemetry. What the
+    loop cannot read stays in the socket's buffer: the printer's broker sheds it, bounded.
+    """
+    queue = client._queue
+    while not queue.empty():
+        handle(queue.get_nowait().payload)
+
+    def on_message(_client: Any, _userdata: Any, message: Any) -> None:
+        handle(message.payload)
+
+    client._client.on_message = on_message
 
 
 def _close_entered(client: LinkClient, entering: asyncio.Future[Any]) -> None:
@@ -224,10 +244,12 @@ class BambuDriver(PrinterDriver):
                 self._needs_publish = True
                 await self._after_connect(tasks)
                 raise_if_cancelled()
-                async for message in client.messages:
+                handle_as_received(client, self._handle)
+                async for message in client.messages:  # ends (raising) when the link drops
                     self._handle(message.payload)
             except aiomqtt.MqttError as exc:
-                raise ConnectionError(f"MQTT link lost: {exc}") from None
+                # aiomqtt's "Disconnected during message iteration" carries the reason as cause.
+                raise ConnectionError(f"MQTT link lost: {exc.__cause__ or exc}") from None
             finally:
                 self._client = None
                 self._awaiting_report = False

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+from api.blueprints.metrics import HubCollector
 from hub.events import NotificationStored, QueueJobChanged, SpoolChanged
 from hub.model import PrintState
 from integrations.mqtt.backlog import Backlog
@@ -150,6 +151,13 @@ async def test_events_while_the_broker_is_away_arrive_once_in_order(mqtt_hub: Mq
             m.hub.bus.publish(QueueJobChanged(f"j-{n}", "queued", None, {"id": f"j-{n}"}))
             m.hub.bus.publish(NotificationStored(None, {"id": f"n-{n}", "kind": "queue_empty"}))
         await wait_for(lambda: len(bridge.backlog) == 40, what="40 events kept")
+        samples = {
+            sample.name: sample.value
+            for metric in HubCollector(m.hub).collect()
+            for sample in metric.samples
+        }
+        assert samples["printforge_mqtt_event_backlog"] == 40
+        assert samples["printforge_mqtt_events_shed_total"] == 0
         seen = len(ha.messages)
         await m.proxy.up()
         await wait_for(lambda: bridge.connected.is_set(), timeout=15, what="reconnected")
