@@ -5,7 +5,7 @@ broker delays neither telemetry nor another integration; state, progress and AMS
 latest-wins per printer in that buffer. On every (re)connect the bridge announces `online`,
 then re-publishes discovery and the retained state of every printer from the hub's live view.
 Non-retained events (lifecycle steps, notifications, spool and queue changes, command results)
-go through a bounded FIFO backlog (`backlog.py`) and out one at a time, each dropped from it
+go through a bounded FIFO backlog (`backlog.py`) and out in order, each dropped from it
 once handed to the client: while the broker is away they wait there and go out in order after
 the retained state.
 """
