@@ -150,7 +150,7 @@ async def dispatch(ctx: Ctx) -> dict[str, Any]:
     """Dispatch now; with `job_id` and/or `printer_id` just that (409 with the reason if it
     does not fit). A dispatch to a named printer counts as a person confirming its bed."""
     started = await hub().dispatcher.dispatch_now(
-        ctx.body.get("job_id"), ctx.body.get("printer_id")
+        ctx.body.get("job_id"), ctx.body.get("printer_id"), ctx.principal.username
     )
     return {
         "dispatched": [
