@@ -90,6 +90,10 @@ class QueueSettings:
     auto_dispatch: bool = True
     start_timeout_s: float = 300.0
     max_attempts: int = 3
+    # A printer that refused a start waits this long before the next (doubling per refusal in a
+    # row, at most cooldown_max_s; a start it takes ends the cooldown).
+    cooldown_s: float = 30.0
+    cooldown_max_s: float = 960.0
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,8 @@ class MqttSettings:
     ha_status_topic: str = "homeassistant/status"
     commands: bool = True
     hub_url: str | None = None
+    # Non-retained events (lifecycle, notifications, spool, queue) kept while the broker is away.
+    event_backlog: int = 10000
 
 
 @dataclass(frozen=True)

@@ -196,7 +196,8 @@ class PrinterService:
         self.hub.broadcaster.forget(printer_id)
         await self.hub.manager.remove(printer_id)
         if row is not None and announce:
-            self.hub.bus.publish(PrinterRemoved(printer_id, row.name))
+            async with self.hub.emitter.batch() as change:
+                await change.emit(PrinterRemoved(printer_id, row.name))
 
     def announce_link(self, state: PrinterState) -> None:
         """`printer.connection`, derived from the state stream: sent when a report's connection

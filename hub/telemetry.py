@@ -158,10 +158,13 @@ class Telemetry:
         self.reports += 1
         self.subject.on_next(state)
 
-    async def stop(self) -> None:
-        """Dispose every subscription, then let the writers finish what was queued."""
+    async def stop(self, within: float = 10.0) -> None:
+        """Dispose every subscription, then let the writers finish what was queued, for at most
+        `within` seconds (the last progress write included); what is left is logged."""
+        started = time.monotonic()
         self.disposables.dispose()
-        await self.bus.drain(10.0)
+        if not await self.bus.drain(within * 0.7):
+            log.warning("stopping: bus subscribers still busy after %.1f s", within * 0.7)
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         for task in self.tasks:
@@ -169,7 +172,11 @@ class Telemetry:
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self._flush_progress()
+        left = max(0.05, within - (time.monotonic() - started))
+        try:
+            await asyncio.wait_for(self._flush_progress(), left)
+        except TimeoutError:
+            log.warning("stopping: the last progress write took longer than %.1f s", left)
 
     # Inline sinks: synchronous, cheap, never touching the database themselves ----------
 

@@ -163,6 +163,16 @@ class Dispatcher(Offers, Tracking):
         started: list[tuple[JobRow, RunRow]] = []
         async with self.queue.lock:
             cpu = time.thread_time()
+            jobs = [
+                j
+                for j in self._ordered()
+                if (job_id is None or j.id == job_id) and j.state == "queued"
+            ]
+            if not jobs:
+                # Nothing to start: no look at the fleet (a pass runs on every printer added
+                # and every printer turning idle, so that look would cost O(fleet) each time).
+                self.decide_cpu_s += time.thread_time() - cpu
+                return started
             rows = [
                 r
                 for r in self.hub.printers.values()
@@ -170,7 +180,6 @@ class Dispatcher(Offers, Tracking):
                 and self.ready.reason(r, forced=forced) is None
             ]
             rows.sort(key=lambda r: self.ready.idle_since.get(r.id, 0.0))
-            jobs = [j for j in self._ordered() if job_id is None or j.id == job_id]
             taken: set[str] = set()
             for row in rows:
                 view = self.view(row)

@@ -18,6 +18,7 @@ from hub.store.queue import JobRow, RunRow
 from streams.events import LifecycleKind
 
 if TYPE_CHECKING:
+    from hub.queue.readiness import Readiness
     from hub.runtime import Hub
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ class Tracking:
     hub: Hub
     queue: QueueService
     settings: QueueSettings
+    ready: Readiness
     runs: dict[str, RunRow]  # runs of jobs that are dispatching or printing
     reconcile: set[str]  # jobs found dispatching at start-up
     idle_printing: dict[str, float]  # printing jobs whose printer looks idle: since when
@@ -59,6 +61,7 @@ class Tracking:
             self.runs[run.id] = run
             await store.save_run(self.hub.db, run)
             self.reconcile.discard(job.id)
+            self.ready.started(run.printer_id)
             job = await self.queue.saved(replace(job, state="printing", last_error=None))
             name = (
                 self.queue.files[job.file_id].name
@@ -123,8 +126,13 @@ class Tracking:
                 "queue_empty", "info", "Print queue empty", "Every queued job has finished.", None
             )
 
-    async def start_failed(self, job_id: str, run_id: str, reason: str) -> None:
-        """A start did not happen: back to the queue with the reason, or failed after N tries."""
+    async def start_failed(
+        self, job_id: str, run_id: str, reason: str, *, refused: bool = True
+    ) -> None:
+        """A start did not happen: back to the queue with the reason, or failed after N tries.
+
+        `refused`: the printer refused it or did not begin it, so it cools down (a start lost
+        to a hub restart is no fault of the printer's)."""
         async with self.queue.lock, self.hub.emitter.batch():
             job = self.queue.jobs.get(job_id)
             if job is None or job.run_id != run_id or job.state != "dispatching":
@@ -134,6 +142,8 @@ class Tracking:
                 run = replace(run, state="requeued", error=reason, ended_at=time.time())
                 await store.save_run(self.hub.db, run)
             self.reconcile.discard(job_id)
+            if refused and job.printer_id:
+                self.ready.refused(job.printer_id)
             failed = job.attempts >= self.settings.max_attempts
             job = await self.queue.saved(
                 replace(
@@ -166,15 +176,17 @@ class Tracking:
                 await self._check_printing(job, run, state if online else None, shown, now)
             elif online and shown and state is not None and state.state in ACTIVE_STATES:
                 await self.mark_printing(job, run)
+            elif online and shown and state is not None and state.state is PrintState.FINISHED:
+                # A short print (or one that ended while the hub was away) can finish before a
+                # report showed it running: it started, and the copy counts.
+                await self.mark_printing(job, run)
+                await self.print_ended(job, run, LifecycleKind.FINISHED)
             elif job.id in self.reconcile and online and state is not None:
-                if shown and state.state is PrintState.FINISHED:
-                    await self.mark_printing(job, run)
-                    await self.print_ended(job, run, LifecycleKind.FINISHED)
-                elif now - run.created_at >= min(RECONCILE_GRACE_S, timeout):
+                if now - run.created_at >= min(RECONCILE_GRACE_S, timeout):
                     await self.start_failed(
                         job.id, run.id,
                         f"the hub restarted during the dispatch and {self._name(job.printer_id)}"
-                        " did not start it",
+                        " did not start it", refused=False,
                     )  # fmt: skip
             elif now - run.created_at >= timeout:
                 await self.start_failed(
