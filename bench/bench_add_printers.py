@@ -62,7 +62,7 @@ async def run(args: argparse.Namespace) -> None:
         entries = (await worker.start(limit_s=900))["printers"]
     else:
         entries = unreachable(args.printers)
-    hub = HubProcess(root)
+    hub = HubProcess(root, args.root)
     batches: list[float] = []
     try:
         await hub.prepare([])
@@ -88,7 +88,8 @@ async def run(args: argparse.Namespace) -> None:
     load = os.getloadavg()
     kind = "simulated Bambu printers, online" if args.simulate else "unreachable Bambu printers"
     print(
-        f"3DPrintForge bench-add-printers: {len(entries)} {kind}, POSTed one at a time; "
+        f"3DPrintForge bench-add-printers ({args.root}): {len(entries)} {kind}, POSTed one at a "
+        "time; "
         f"{os.cpu_count()} cores, load average {load[0]:.1f} at the end (shared machine)\n"
     )
     print("| printers after the batch | seconds for the batch of " + f"{args.batch} |")
@@ -103,6 +104,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--printers", type=int, default=2000)
     p.add_argument("--batch", type=int, default=100)
+    p.add_argument("--root", type=Path, default=_proc.ROOT, help="source tree to run the hub from")
     p.add_argument("--simulate", action="store_true", help="a simulated fleet behind the printers")
     args = p.parse_args()
     _proc.raise_fd_limit()
