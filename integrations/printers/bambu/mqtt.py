@@ -15,10 +15,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 import aiomqtt
 import paho.mqtt.client as mqtt
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 log = logging.getLogger(__name__)
 
@@ -30,19 +33,25 @@ _LINK_LOSS = (
 )
 
 
-class _LinkLossToDebug(logging.Filter):
-    """Log paho's lost-link errors at debug level; anything else passes unchanged."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Demote a lost-link record in place (handlers then see a debug record)."""
-        if record.levelno > logging.DEBUG and str(record.msg).startswith(_LINK_LOSS):
-            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
-            return log.isEnabledFor(logging.DEBUG)
-        return True
-
-
 _PAHO_LOG = logging.getLogger(f"{__name__}.paho")
-_PAHO_LOG.addFilter(_LinkLossToDebug())
+T = TypeVar("T")
+
+
+class _LinkLog(logging.Logger):
+    """One client's logger for paho and aiomqtt: keeps the reason a link was lost, at debug."""
+
+    def __init__(self) -> None:
+        super().__init__(_PAHO_LOG.name)
+        self.parent = _PAHO_LOG
+        self.loss: str | None = None
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        """paho's lost-link errors become the reason the driver reports, logged at debug."""
+        if isinstance(msg, str) and msg.startswith(_LINK_LOSS):
+            text = msg % args if args else msg
+            self.loss = text.split(": ", 1)[-1]
+            level = logging.DEBUG
+        super().log(level, msg, *args, **kwargs)
 
 
 def _on_loop(loop: asyncio.AbstractEventLoop, func: Any, *args: Any) -> None:
@@ -61,8 +70,17 @@ class LinkClient(aiomqtt.Client):
     """An aiomqtt client that registers its socket safely and can be aborted without a goodbye."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("logger", _PAHO_LOG)
+        self._link_log = _LinkLog()
+        kwargs.setdefault("logger", self._link_log)
         super().__init__(*args, **kwargs)
+
+    async def publish(self, *args: Any, **kwargs: Any) -> None:
+        """Publish; a link lost before the acknowledgement ends the wait at once."""
+        await _until_lost(self._disconnected, super().publish(*args, **kwargs))
+
+    async def subscribe(self, *args: Any, **kwargs: Any) -> Any:
+        """Subscribe; a link lost before the acknowledgement ends the wait at once."""
+        return await _until_lost(self._disconnected, super().subscribe(*args, **kwargs))
 
     @property
     def paho(self) -> mqtt.Client:
@@ -130,8 +148,21 @@ class LinkClient(aiomqtt.Client):
         except Exception as exc:  # the connection broke under paho
             self._lost(exc)
 
-    def _on_disconnect(self, *args: Any, **kwargs: Any) -> None:
-        super()._on_disconnect(*args, **kwargs)
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.DisconnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None = None,
+    ) -> None:
+        connected = self._connected.done() and not self._connected.cancelled()
+        if connected and not flags.is_disconnect_packet_from_server and reason_code.value == 128:
+            # paho calls a lost connection "Unspecified error": say what happened instead.
+            loss, self._link_log.loss = self._link_log.loss, None
+            if self._connected.exception() is None:
+                _fail(self._disconnected, loss or "the connection was closed")
+        super()._on_disconnect(client, userdata, flags, reason_code, properties)
         # A link that dropped while no one iterated messages leaves the reason unread: asyncio
         # would log it as "Future exception was never retrieved" (with a traceback) at exit.
         if self._disconnected.done() and not self._disconnected.cancelled():
@@ -148,6 +179,24 @@ class LinkClient(aiomqtt.Client):
         if self._misc_task is not None and not self._misc_task.done():
             self._misc_task.cancel()
         _fail(self._disconnected, "link closed")
+
+
+async def _until_lost(disconnected: asyncio.Future[None], call: Coroutine[Any, Any, T]) -> T:
+    """Await `call` unless the link is lost first (aiomqtt waits for an ack until its timeout)."""
+    if not disconnected.done():
+        task = asyncio.ensure_future(call)
+        either: set[asyncio.Future[Any]] = {task, disconnected}
+        try:
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not task.done():
+                task.cancel()
+        if task.done() and not task.cancelled():
+            return task.result()
+    else:
+        call.close()
+    reason = disconnected.exception() if not disconnected.cancelled() else None
+    raise aiomqtt.MqttError(str(reason or "the connection was closed"))
 
 
 def _fail(future: asyncio.Future[Any], reason: str) -> None:
