@@ -15,7 +15,7 @@ from typing import Any
 
 from databases import Database
 
-from hub.errors import Conflict, Invalid, NotFound, TooLarge
+from hub.errors import Conflict, Invalid, NotFound, TooLarge, Unsupported
 from hub.slicer_meta import SlicerMeta, UnreadableFile, parse_3mf, parse_gcode
 from hub.store import files as store
 from hub.store.errors import is_unique_violation
@@ -46,9 +46,10 @@ def clean_name(name: str) -> str:
     if any(ord(c) < 32 for c in base):
         raise Invalid("file name must not contain control characters", field="filename")
     if kind_of(base) is None:
-        raise Invalid(
+        raise Unsupported(
             f"file {base!r} is not a print file: accepted are {', '.join(EXTENSIONS)}",
             field="filename",
+            rule="type",
         )
     return base
 
@@ -126,7 +127,9 @@ class FileLibrary:
             try:
                 meta = await loop.run_in_executor(None, read_meta, temp, kind, 1)
             except UnreadableFile as exc:
-                raise Invalid(f"{name} cannot be read: {exc}", field="file") from None
+                raise Unsupported(
+                    f"{name} cannot be read: {exc}", field="file", rule="type"
+                ) from None
             final = f"{sha}.{'gcode.3mf' if name.lower().endswith('.gcode.3mf') else kind}"
             os.replace(temp, self.root / final)
             if meta.thumbnail:
