@@ -118,7 +118,7 @@ class FileLibrary:
                     digest.update(chunk)
                     out.write(chunk)
             if size == 0:
-                raise Invalid("the file is empty", field="file")
+                raise Unsupported("the file is empty", field="file", rule="type")
             sha = digest.hexdigest()
             existing = await store.by_sha256(self.db, sha)
             if existing is not None:

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis.generation.meta import CoveragePhaseData, CoverageScenario
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 import api.app  # noqa: F401  (registers every endpoint)
@@ -136,6 +138,22 @@ def _loopback_only(case: Any) -> None:
         case.body["url"] = "http://127.0.0.1:9/fuzz"
 
 
+# The coverage phase sends one request per value of every enum; the time-zone list alone has
+# ~600. A few values of each enum field show the rule; the fuzzing phase draws from all of them.
+ENUM_VALUES_SENT = 6
+_enum_values_seen: Counter[tuple[str, str | None, str | None]] = Counter()
+
+
+def _one_enum_value_too_many(case: Any) -> bool:
+    """True for a coverage-phase enum value past the first ENUM_VALUES_SENT of its field."""
+    data = getattr(getattr(case.meta, "phase", None), "data", None)
+    if not isinstance(data, CoveragePhaseData) or data.scenario != CoverageScenario.ENUM_VALUE:
+        return False
+    key = (case.operation.label, data.parameter, data.location)
+    _enum_values_seen[key] += 1
+    return _enum_values_seen[key] > ENUM_VALUES_SENT
+
+
 @schema.parametrize()
 @settings(
     max_examples=MAX_EXAMPLES,
@@ -149,6 +167,8 @@ def _loopback_only(case: Any) -> None:
 def test_api_conforms_to_its_document(case: Any, hub_url: str, auth: dict[str, str]) -> None:
     if case.path == "/api/auth/logout":
         return  # would revoke the token every other case uses
+    if _one_enum_value_too_many(case):
+        return
     _loopback_only(case)
     case.call_and_validate(
         base_url=hub_url, headers=auth, excluded_checks=REPLACED, additional_checks=ADDED
