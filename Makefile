@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Every install takes the exact versions in constraints.txt (`make lock` refreshes it).
 CONSTRAINTS := constraints.txt
 
-.PHONY: install lock run test lint typecheck pytest openapi bench bench-ws bench-soak bench-ui bench-history bench-outbox bench-queue clean
+.PHONY: install lock run test lint typecheck pytest openapi bench bench-ws bench-soak bench-ui bench-history bench-outbox bench-queue bench-overload bench-add-printers clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -70,6 +70,14 @@ bench-history: install
 # Webhook deliveries through the outbox (docs/performance.md).
 bench-outbox: install
 	$(BIN)/python bench/bench_outbox.py
+
+# Past saturation: 4,000 simulated Bambu printers, intake, shed counts, RSS, health, SIGTERM.
+bench-overload: install
+	$(BIN)/python bench/bench_overload.py
+
+# POST /api/printers one at a time up to 2,000 printers: seconds per batch of 100.
+bench-add-printers: install
+	$(BIN)/python bench/bench_add_printers.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -6,6 +6,9 @@ measures `GET /api/history` p50/p99 for each filter (sequential requests on one 
 the hub's RSS growth while a full CSV export streams. Usage:
 
     python bench/bench_history.py [--rows N] [--requests R] [--engines sqlite,postgresql]
+                                  [--no-export]
+
+`--no-export` skips the CSV export (minutes per engine) when only the query figures matter.
 """
 
 from __future__ import annotations
@@ -94,7 +97,23 @@ async def fill(url: str, rows: int) -> float:
                 f" (x - (x / 4) * 4), NULL, {now} - {SPAN_DAYS * DAY} + x * ({SPAN_DAYS * DAY} / {float(rows)})"
                 f" FROM {source(postgres, rows)}"
             )
-            # What hub/store/prints.py keeps as it writes, made once for the bulk rows.
+            # What hub/store/prints.py and print_materials.py keep as they write, made once
+            # for the bulk rows.
+            if not postgres:
+                await db.execute(
+                    "INSERT INTO prints_file (file, print_id) SELECT file, id FROM prints"
+                )
+            await db.execute(
+                "INSERT INTO print_materials (print_id, material, printer_id, outcome,"
+                " started_at) SELECT DISTINCT pf.print_id, pf.material, p.printer_id,"
+                " COALESCE(p.outcome, 'running'), p.started_at FROM print_filament pf"
+                " JOIN prints p ON p.id = pf.print_id WHERE pf.material IS NOT NULL"
+            )
+            await db.execute(
+                "INSERT INTO print_material_counts (printer_id, outcome, material, n)"
+                " SELECT printer_id, outcome, material, COUNT(*) FROM print_materials"
+                " GROUP BY printer_id, outcome, material"
+            )
             await db.execute("DELETE FROM print_counts")
             await db.execute(
                 "INSERT INTO print_counts (printer_id, outcome, n) SELECT printer_id,"
@@ -108,18 +127,32 @@ async def fill(url: str, rows: int) -> float:
 
 
 def filters() -> dict[str, str]:
-    """The queries measured: no filter, then each filter alone (first page of 50)."""
+    """The queries measured: no filter, each filter alone, then the combinations the dashboard's
+    filter bar makes (first page of 50). printer-17 prints only PETG (x mod 4 = 1), so
+    `printer-17` with `PLA` matches nothing: the worst case for a plan that scans and checks."""
     week_ago = rfc3339(time.time() - 7 * DAY)
     month = (rfc3339(time.time() - 60 * DAY), rfc3339(time.time() - 30 * DAY))
+    span = f"since={month[0]}&until={month[1]}"
     return {
         "none": "",
         "printer": "printer=printer-17",
         "outcome": "outcome=cancelled",
         "since": f"since={week_ago}",
-        "since+until": f"since={month[0]}&until={month[1]}",
+        "since+until": span,
         "file": "file=benchy_42",
+        "file (rare)": "file=benchy_4242.",
+        "file (common)": "file=part",
+        "file (2 chars)": "file=_4",
         "material": "material=TPU",
         "printer+outcome": "printer=printer-17&outcome=failed",
+        "printer+material": "printer=printer-17&material=PETG",
+        "printer+material (none)": "printer=printer-17&material=PLA",
+        "outcome+material": "outcome=failed&material=TPU",
+        "material+since+until": f"material=TPU&{span}",
+        "outcome+since+until": f"outcome=cancelled&{span}",
+        "file+printer": "file=benchy_42&printer=printer-17",
+        "file+material": "file=benchy_42&material=PLA",
+        "file+outcome+since": f"file=benchy&outcome=failed&since={week_ago}",
         "page 100": "page=100",
     }
 
@@ -150,7 +183,7 @@ class HistoryHub(HubProcess):
         )
 
 
-async def measure(hub: HistoryHub, requests: int) -> dict[str, Any]:
+async def measure(hub: HistoryHub, requests: int, export: bool = True) -> dict[str, Any]:
     """Latency per filter, then RSS during a full export."""
     assert hub.session is not None
     out: dict[str, Any] = {"latency_ms": {}}
@@ -173,6 +206,8 @@ async def measure(hub: HistoryHub, requests: int) -> dict[str, Any]:
         }
         print(f"  GET /api/history?{query or '(no filter)'}: p50 {out['latency_ms'][name]['p50']} ms,"
               f" p99 {out['latency_ms'][name]['p99']} ms (total {total})", flush=True)  # fmt: skip
+    if not export:
+        return out
     base_rss = hub.rss_mib()
     peak = base_rss
     size = 0
@@ -199,7 +234,7 @@ async def measure(hub: HistoryHub, requests: int) -> dict[str, Any]:
     return out
 
 
-async def run_engine(engine: str, rows: int, requests: int) -> dict[str, Any]:
+async def run_engine(engine: str, rows: int, requests: int, export: bool) -> dict[str, Any]:
     """Fill one engine, start a hub on it, measure, clean up."""
     with tempfile.TemporaryDirectory(prefix="bench-history-") as tmp:
         workdir = Path(tmp)
@@ -220,7 +255,7 @@ async def run_engine(engine: str, rows: int, requests: int) -> dict[str, Any]:
             await hub.prepare([])
             await hub.start()
             try:
-                result = await measure(hub, requests)
+                result = await measure(hub, requests, export)
             finally:
                 await hub.stop()
             result["fill_s"] = round(seconds, 1)
@@ -237,20 +272,23 @@ async def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--engines", default="sqlite,postgresql")
+    parser.add_argument("--no-export", action="store_true", help="skip the CSV export")
     args = parser.parse_args()
     results = {}
     for engine in args.engines.split(","):
-        results[engine] = await run_engine(engine, args.rows, args.requests)
+        results[engine] = await run_engine(engine, args.rows, args.requests, not args.no_export)
     print("\nsummary (p50 / p99 ms):")
     names = list(filters())
-    print(f"  {'filter':<16}" + "".join(f"{e:>22}" for e in results))
+    print(f"  {'filter':<24}" + "".join(f"{e:>22}" for e in results))
     for name in names:
         cells = "".join(
             f"{r['latency_ms'][name]['p50']:>10} / {r['latency_ms'][name]['p99']:<9}"
             for r in results.values()
         )
-        print(f"  {name:<16}{cells}")
+        print(f"  {name:<24}{cells}")
     for engine, r in results.items():
+        if "export" not in r:
+            continue
         e = r["export"]
         print(f"  {engine} export: {e['lines']:,} lines, {e['mib']} MiB in {e['seconds']} s,"
               f" RSS +{e['rss_growth_mib']} MiB (from {e['rss_before_mib']})")  # fmt: skip

@@ -11,6 +11,10 @@
   queue (a first hub run: uploads and claims included), as shares of one core.
 
     python bench/bench_queue.py [--printers 1000] [--jobs 10000] [--window-s 120]
+                                [--db sqlite|postgresql]
+
+With `--db postgresql` the hub runs on a database of its own on the local server
+(127.0.0.1:5432, dropped afterwards).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from hub.store.queue import JobRow
 from integrations.simulator.cli import demo_project
 
 RESULTS = Path(tempfile.gettempdir())
+PG_ADMIN = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 
 
 async def _chunks(data: bytes) -> AsyncIterator[bytes]:
@@ -147,14 +152,23 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     ready = await fleet.start(limit_s=900)
     print(f"fleet: {len(ready['printers'])} printers", flush=True)
     extra = "[queue]\nstart_timeout_s = 900\n"
+    data_dir = workdir / "data"
+    url = f"sqlite+aiosqlite:///{data_dir / 'printforge.db'}"
+    pg_name = ""
+    if args.db == "postgresql":
+        pg_name = f"bench_queue_{uuid.uuid4().hex[:8]}"
+        admin = await store.connect(PG_ADMIN)
+        await admin.execute(f"CREATE DATABASE {pg_name}")
+        await admin.disconnect()
+        url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{pg_name}"
+        extra += f'[database]\nurl = "{url}"\n'
+    hub: HubProcess | None = None
     try:
         # Run 1: the same farm, an empty queue: the hub's CPU without dispatching.
         hub = HubProcess(workdir)
         await hub.prepare([], extra)
-        data_dir = workdir / "data"
-        url = f"sqlite+aiosqlite:///{data_dir / 'printforge.db'}"
         await store_farm(url, data_dir, ready["printers"])
-        health, online = await hub.start()
+        health, online = await hub.start(args.online_limit_s)
         print(f"hub 1: healthy {health:.1f} s, printers online {online:.1f} s", flush=True)
         await hub.settled(5.0)
         idle_cpu = await hub_cpu_over(hub, args.window_s)
@@ -163,7 +177,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await store_jobs(url, data_dir, args.jobs, args.print_s)
         hub = HubProcess(workdir)
         await hub.prepare([], extra)
-        health, online = await hub.start()
+        health, online = await hub.start(args.online_limit_s)
         print(f"hub 2: healthy {health:.1f} s, printers online {online:.1f} s", flush=True)
         await hub.settled(args.warmup_s)
         await fleet.ask("go")
@@ -173,9 +187,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         stats = await fleet.ask("stats")
         await hub.stop()
     finally:
+        if hub is not None:
+            await hub.stop()  # a hub that failed to come up is not left running
         await fleet.stop()
+        if pg_name:
+            admin = await store.connect(PG_ADMIN)
+            await admin.execute(f"DROP DATABASE IF EXISTS {pg_name} WITH (FORCE)")
+            await admin.disconnect()
     gaps = sorted(stats["gaps"])
     return {
+        "db": args.db,
         "printers": args.printers,
         "jobs": args.jobs,
         "speed": args.speed,
@@ -209,6 +230,8 @@ def main() -> None:
     p.add_argument("--window-s", type=float, default=120.0)
     p.add_argument("--warmup-s", type=float, default=30.0)
     p.add_argument("--subnet", default="127.98.0.0")
+    p.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
+    p.add_argument("--online-limit-s", type=float, default=600.0)
     args = p.parse_args()
     raise_fd_limit()
     result = asyncio.run(run(args))

@@ -62,8 +62,9 @@ async def store_printers(database_url: str, entries: list[dict[str, Any]]) -> No
 class HubProcess:
     """Prepare a data directory, start `printforge serve`, log in, read /api/metrics."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, root: Path = ROOT) -> None:
         self.workdir = workdir
+        self.root = root  # the source tree whose hub runs (another checkout, for before/after)
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/ws"
@@ -97,24 +98,33 @@ class HubProcess:
         age = time.monotonic() - self.spawned_at
         await asyncio.sleep(max(warmup_s, STARTUP_REFRESH_S + 2.0 - age))
 
-    async def start(self) -> tuple[float, float]:
-        """Spawn the hub; return (seconds to /api/health 200, seconds to every printer online)."""
+    async def start(
+        self,
+        online_limit_s: float = 180.0,
+        *,
+        wait_online: bool = True,
+        health_limit_s: float = 120.0,
+    ) -> tuple[float, float]:
+        """Spawn the hub; return (seconds to /api/health 200, seconds to every printer online,
+        NaN unless `wait_online`)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("PRINTFORGE_")}
         log = (self.workdir / "hub.log").open("wb")
         self.spawned_at = time.monotonic()
         self.proc = await asyncio.create_subprocess_exec(
             PYTHON, "-m", "hub.cli", "serve", "--config", str(self.config),
-            cwd=ROOT, env=env, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
+            cwd=self.root, env=env, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
         )  # fmt: skip
         self.ps = psutil.Process(self.proc.pid)
         self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=8))
-        health = await self._until_healthy()
+        health = await self._until_healthy(health_limit_s)
         async with self.session.post(
             f"{self.base}/api/auth/login",
             json={"username": "admin", "password": ADMIN_PASSWORD},
         ) as r:
             self.token = (await r.json())["token"]
-        online = await self.until_online(len(await self.printers()))
+        if not wait_online:
+            return health, float("nan")
+        online = await self.until_online(len(await self.printers()), online_limit_s)
         return health, online
 
     async def _until_healthy(self, limit_s: float = 120.0) -> float:

@@ -90,6 +90,10 @@ class QueueSettings:
     auto_dispatch: bool = True
     start_timeout_s: float = 300.0
     max_attempts: int = 3
+    # A printer that refused a start waits this long before the next (doubling per refusal in a
+    # row, at most cooldown_max_s; a start it takes ends the cooldown).
+    cooldown_s: float = 30.0
+    cooldown_max_s: float = 960.0
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,8 @@ class MqttSettings:
     ha_status_topic: str = "homeassistant/status"
     commands: bool = True
     hub_url: str | None = None
+    # Non-retained events (lifecycle, notifications, spool, queue) kept while the broker is away.
+    event_backlog: int = 10000
 
 
 @dataclass(frozen=True)
@@ -150,6 +156,8 @@ class NotifySettings:
     """The notification channels plug-in."""
 
     enabled: bool = True
+    # Non-public networks channels may connect to (same rules as the webhooks' list).
+    allow_networks: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -329,15 +337,17 @@ def build(data: Mapping[str, Any]) -> Settings:
     database = _section(data, "database")
     url = database["url"] or f"sqlite+aiosqlite:///{data_dir / 'printforge.db'}"
     webhooks = _section(data, "webhooks")
-    webhooks["allow_networks"] = list(webhooks["allow_networks"])
-    for network in webhooks["allow_networks"]:
-        try:
-            ipaddress.ip_network(network, strict=False)
-        except ValueError:
-            raise ConfigError(
-                f"config: webhooks.allow_networks = {network!r}: not a network in CIDR form,"
-                " e.g. 192.168.1.0/24 (rule: cidr)"
-            ) from None
+    notify = _section(data, "notify")
+    for name, section in (("webhooks", webhooks), ("notify", notify)):
+        section["allow_networks"] = list(section["allow_networks"])
+        for network in section["allow_networks"]:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ConfigError(
+                    f"config: {name}.allow_networks = {network!r}: not a network in CIDR form,"
+                    " e.g. 192.168.1.0/24 (rule: cidr)"
+                ) from None
     return Settings(
         data_dir=data_dir,
         database_url=url,
@@ -348,7 +358,7 @@ def build(data: Mapping[str, Any]) -> Settings:
         mqtt=MqttSettings(**_section(data, "mqtt")),
         outbox=OutboxSettings(**_section(data, "outbox")),
         webhooks=WebhookSettings(**webhooks),
-        notify=NotifySettings(**_section(data, "notify")),
+        notify=NotifySettings(**notify),
         files=FileSettings(**_section(data, "files")),
         queue=QueueSettings(**_section(data, "queue")),
     )

@@ -82,6 +82,7 @@ class _Subscriber:
     task: asyncio.Task[None] | None = None
     delivered: int = 0
     dropped: int = 0
+    coalesced: int = 0  # events replaced by a newer one of the same printer while waiting
 
 
 class EventBus:
@@ -132,6 +133,7 @@ class EventBus:
         pending = sub.pending
         if key is not None and key in pending:
             pending[key] = event  # latest wins, in the place the first one took
+            sub.coalesced += 1
         else:
             if sub.max_pending is not None and len(pending) >= sub.max_pending:
                 pending.popitem(last=False)
@@ -232,8 +234,14 @@ class EventBus:
                     await sub.task
 
     def stats(self) -> dict[str, dict[str, int]]:
-        """Per subscriber: events delivered, waiting and shed (for metrics and tests)."""
+        """Per subscriber: events delivered, waiting, shed past the bound, and replaced by a
+        newer one of the same printer (for metrics and tests)."""
         return {
-            s.name: {"delivered": s.delivered, "pending": len(s.pending), "dropped": s.dropped}
+            s.name: {
+                "delivered": s.delivered,
+                "pending": len(s.pending),
+                "dropped": s.dropped,
+                "coalesced": s.coalesced,
+            }
             for s in self._subscribers
         }

@@ -27,7 +27,7 @@ CHANNEL_TYPES = (
     *(
         notification_type(kind)
         for kind in (
-            "filament_runout",
+            "filament.runout",
             "queue_empty",
             "queue_job_started",
             "queue_job_completed",

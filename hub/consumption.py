@@ -20,6 +20,7 @@ from hub.events import AmsEvent, PrintRecorded, ProgressEvent
 from hub.filament import EXTERNAL_TRAY, FilamentService
 from hub.file_figures import FileFigures, ReadFile
 from hub.model import HmsError, Job, PrinterState
+from hub.retry import until_stored
 from hub.store import history as history_store
 from hub.store import prints as prints_store
 from hub.store import spools as spools_store
@@ -119,6 +120,12 @@ class Consumption:
 
     async def _on_ams(self, event: AmsEvent) -> None:
         self._active[event.printer_id] = event.active_tray
+        # Noting a tray and warning of a run-out are once-only: an outage delays them.
+        await until_stored(
+            f"tray note of {event.printer_id}", lambda: self._ams_step(event), retry_any=False
+        )
+
+    async def _ams_step(self, event: AmsEvent) -> None:
         print_id = self._open.get(event.printer_id)
         if print_id is not None and event.active_tray is not None:
             await self._note_tray(event.printer_id, print_id, event.active_tray)
@@ -131,12 +138,12 @@ class Consumption:
     async def _note_tray(self, printer_id: str, print_id: str, tray: int) -> None:
         if (print_id, tray) in self._noted:
             return
-        self._noted.add((print_id, tray))
         spool = await self._spool_on(printer_id, tray)
         await history_store.note_tray(
             self.db, print_id, tray, None if spool is None else spool.id,
             None if spool is None else spool.material, None if spool is None else spool.color,
         )  # fmt: skip
+        self._noted.add((print_id, tray))
 
     async def _tray_entry(self, printer_id: str, tray: int) -> dict[str, Any]:
         spool = await self._spool_on(printer_id, tray)
@@ -149,9 +156,15 @@ class Consumption:
         return None if spool_id is None else await spools_store.get(self.db, spool_id)
 
     async def _on_print(self, event: PrintRecorded) -> None:
-        # One connection for the handful of statements a step takes (see held_connection).
-        async with held_connection(self.db):
-            await self._print_step(event)
+        async def step() -> None:
+            # One connection for the handful of statements a step takes (see held_connection).
+            async with held_connection(self.db):
+                await self._print_step(event)
+
+        # Every statement of a step is safe to run again: an outage delays it, never loses it.
+        await until_stored(
+            f"filament step {event.event.kind.value} of {event.job_key}", step, retry_any=False
+        )
 
     async def _print_step(self, event: PrintRecorded) -> None:
         kind = event.event.kind
@@ -254,18 +267,21 @@ class Consumption:
     async def _deduct(
         self, event: PrintRecorded, spool: Spool, tray: int, grams: float, source: str
     ) -> None:
-        new = await spools_store.record(
-            self.db, spool.id, "print", -grams, print_id=event.print_id,
-            printer_id=event.printer_id, tray=tray, note=f"{event.event.kind.value} ({source})",
-        )  # fmt: skip
-        if not new:
-            return
-        after = await spools_store.get(self.db, spool.id)
-        if after is None:
-            return
-        await self.filament.check_low(after)
-        after = await spools_store.get(self.db, spool.id) or after
-        self.filament.changed(after, "consumed", where=(event.printer_id, tray))
+        # The deduction, a low-stock notification and the spool's event commit together.
+        async with self.filament.emitter.batch():
+            new = await spools_store.record(
+                self.db, spool.id, "print", -grams, print_id=event.print_id,
+                printer_id=event.printer_id, tray=tray,
+                note=f"{event.event.kind.value} ({source})",
+            )  # fmt: skip
+            if not new:
+                return
+            after = await spools_store.get(self.db, spool.id)
+            if after is None:
+                return
+            await self.filament.check_low(after)
+            after = await spools_store.get(self.db, spool.id) or after
+            await self.filament.changed(after, "consumed", where=(event.printer_id, tray))
 
     # Running out ------------------------------------------------------------------------------
 
@@ -303,11 +319,11 @@ class Consumption:
         key = (print_id, spool.id if spool is not None else f"tray-{tray}")
         if key in self._runout:
             return
-        self._runout.add(key)
         name = self.filament.name_of(printer_id)
         what = "" if spool is None else f" (spool {spool.name or spool.material} {spool.color})"
         await self.filament.notify(
-            printer_id, "filament_runout", "Filament ran out",
+            printer_id, "filament.runout", "Filament ran out",
             f"{name}: tray {tray}{what} ran out during the print",
             {"tray": tray, "print_id": print_id, "spool_id": None if spool is None else spool.id},
         )  # fmt: skip
+        self._runout.add(key)

@@ -37,6 +37,8 @@ class PrinterConfigured:
     protocol: str
     model: str
     created: bool
+    # True when its outbox rows were written with the change that caused it (same transaction).
+    outboxed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,8 @@ class PrinterRemoved:
 
     printer_id: str
     name: str
+    # True when its outbox rows were written with the change that caused it (same transaction).
+    outboxed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +82,8 @@ class QueueJobChanged:
     state: str
     printer_id: str | None
     job: dict[str, Any]
+    # True when its outbox rows were written with the change that caused it (same transaction).
+    outboxed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,3 +99,5 @@ class SpoolChanged:
     tray: int | None
     remaining_g: float
     spool: dict[str, Any]
+    # True when its outbox rows were written with the change that caused it (same transaction).
+    outboxed: bool = False

@@ -4,6 +4,7 @@ from the AMS reports), edits with their ledger entries, and the events every cha
 Tray numbers follow Bambu's `tray_now`: AMS unit u, slot s is u*4+s (AMS-HT units 128-135 are
 their own number) and 254 is the external spool of a Bambu printer and the single extruder of
 Moonraker, PrusaLink and OctoPrint printers. Consumption per print is `hub/consumption.py`.
+Every change is one transaction with its events' outbox rows and notifications (`hub/emit.py`).
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from databases import Database
 
 from hub.broadcast import Broadcaster
 from hub.bus import EventBus, Unsubscribe
+from hub.emit import Emitter
 from hub.errors import Conflict, Invalid, NotFound
-from hub.events import AmsEvent, NotificationStored, PrinterRemoved, SpoolChanged
-from hub.store import notifications as notes_store
+from hub.events import AmsEvent, PrinterRemoved, SpoolChanged
+from hub.retry import until_stored
 from hub.store import spools as store
 from hub.store.db import held_connection
 from hub.store.spools import DENSITIES, Spool
@@ -72,8 +74,10 @@ class FilamentService:
         bus: EventBus,
         broadcaster: Broadcaster,
         name_of: Callable[[str], str] = str,
+        emitter: Emitter | None = None,
     ) -> None:
         self.db = db
+        self.emitter = emitter or Emitter(db, bus)
         self.bus = bus
         self.broadcaster = broadcaster
         self.name_of = name_of
@@ -117,10 +121,11 @@ class FilamentService:
         data.setdefault("low_threshold_g", DEFAULT_LOW_THRESHOLD_G)
         # More remaining than the label's total is allowed (spools are often overfilled, and a
         # correction or weighing may book it later anyway); `used_g` then reads 0.
-        spool = await store.create(self.db, data)
-        await self.check_low(spool)
-        spool = await self.spool(spool.id)
-        self.changed(spool, "created")
+        async with self.emitter.batch():
+            spool = await store.create(self.db, data)
+            await self.check_low(spool)
+            spool = await self.spool(spool.id)
+            await self.changed(spool, "created")
         return spool
 
     async def update(self, spool_id: str, data: dict[str, Any]) -> Spool:
@@ -131,32 +136,33 @@ class FilamentService:
             data["color"] = data["color"].upper()
         if "material" in data and "density_g_cm3" not in data:
             data["density_g_cm3"] = DENSITIES[data["material"]]
-        await store.update(self.db, spool_id, data)
-        reason = "updated"
-        if "measured_gross_g" in data:
-            tare = data.get("spool_weight_g", spool.spool_weight_g)
-            if tare is None:
-                raise Invalid(
-                    "a weighed gross weight needs spool_weight_g (the empty spool's weight)",
-                    field="measured_gross_g",
-                )
-            net = max(0.0, float(data["measured_gross_g"]) - float(tare))
-            await store.record(
-                self.db, spool_id, "weighing", net - spool.remaining_g,
-                note=f"weighed {data['measured_gross_g']} g gross",
-            )  # fmt: skip
-            reason = "weighed"
-        elif "weight_remaining_g" in data:
-            delta = float(data["weight_remaining_g"]) - spool.remaining_g
-            if delta:
+        tare = data.get("spool_weight_g", spool.spool_weight_g)
+        if "measured_gross_g" in data and tare is None:
+            raise Invalid(
+                "a weighed gross weight needs spool_weight_g (the empty spool's weight)",
+                field="measured_gross_g",
+            )
+        async with self.emitter.batch():
+            await store.update(self.db, spool_id, data)
+            reason = "updated"
+            if "measured_gross_g" in data:
+                net = max(0.0, float(data["measured_gross_g"]) - float(tare or 0.0))
                 await store.record(
-                    self.db, spool_id, "correction", delta, note=data.get("correction_note")
-                )
-            reason = "corrected"
-        spool = await self.spool(spool_id)
-        await self.check_low(spool)
-        spool = await self.spool(spool_id)
-        self.changed(spool, reason)
+                    self.db, spool_id, "weighing", net - spool.remaining_g,
+                    note=f"weighed {data['measured_gross_g']} g gross",
+                )  # fmt: skip
+                reason = "weighed"
+            elif "weight_remaining_g" in data:
+                delta = float(data["weight_remaining_g"]) - spool.remaining_g
+                if delta:
+                    await store.record(
+                        self.db, spool_id, "correction", delta, note=data.get("correction_note")
+                    )
+                reason = "corrected"
+            spool = await self.spool(spool_id)
+            await self.check_low(spool)
+            spool = await self.spool(spool_id)
+            await self.changed(spool, reason)
         return spool
 
     async def delete(self, spool_id: str, *, force: bool) -> None:
@@ -169,41 +175,49 @@ class FilamentService:
                 " or delete with ?force=true",
                 field="assigned_to",
             )
-        await store.delete(self.db, spool_id)
-        self.changed(spool, "deleted", deleted=True)
+        async with self.emitter.batch():
+            await store.delete(self.db, spool_id)
+            await self.changed(spool, "deleted", deleted=True)
 
     async def assign(self, printer_id: str, tray: int, spool_id: str | None) -> Spool | None:
         """Put a spool on a tray (moving it from wherever it was); None frees the tray."""
         if spool_id is None:
-            freed = await store.unassign_tray(self.db, printer_id, tray)
-            if freed is not None:
-                self.changed(await self.spool(freed), "unassigned", where=(printer_id, tray))
+            async with self.emitter.batch():
+                freed = await store.unassign_tray(self.db, printer_id, tray)
+                if freed is not None:
+                    await self.changed(
+                        await self.spool(freed), "unassigned", where=(printer_id, tray)
+                    )
             return None
         spool = await self.spool(spool_id)
         if spool.archived:
             raise Invalid(f"spool {spool_id} is archived", field="spool_id")
         before = await store.assignments(self.db, printer_id)
-        await store.assign(self.db, printer_id, tray, spool_id)
-        displaced = before.get((printer_id, tray))
-        if displaced is not None and displaced != spool_id:
-            self.changed(await self.spool(displaced), "unassigned", where=(printer_id, tray))
-        spool = await self.spool(spool_id)
-        self.changed(spool, "assigned")
+        async with self.emitter.batch():
+            await store.assign(self.db, printer_id, tray, spool_id)
+            displaced = before.get((printer_id, tray))
+            if displaced is not None and displaced != spool_id:
+                await self.changed(
+                    await self.spool(displaced), "unassigned", where=(printer_id, tray)
+                )
+            spool = await self.spool(spool_id)
+            await self.changed(spool, "assigned")
         return spool
 
     async def unassign(self, spool_id: str) -> Spool:
         """Take a spool off its tray."""
         spool = await self.spool(spool_id)
         if spool.assigned_printer is not None:
-            await store.unassign_spool(self.db, spool_id)
-            where = (spool.assigned_printer, spool.assigned_tray or 0)
-            spool = await self.spool(spool_id)
-            self.changed(spool, "unassigned", where=where)
+            async with self.emitter.batch():
+                await store.unassign_spool(self.db, spool_id)
+                where = (spool.assigned_printer, spool.assigned_tray or 0)
+                spool = await self.spool(spool_id)
+                await self.changed(spool, "unassigned", where=where)
         return spool
 
     # Events -------------------------------------------------------------------------------
 
-    def changed(
+    async def changed(
         self,
         spool: Spool,
         reason: str,
@@ -211,48 +225,54 @@ class FilamentService:
         where: tuple[str, int] | None = None,
         deleted: bool = False,
     ) -> None:
-        """Publish a spool's change on the bus and to /ws (`filament.update`)."""
+        """Write a spool's change's outbox rows in the change's transaction; once it has
+        committed, publish it on the bus and to /ws (`filament.update`)."""
         printer_id, tray = where or (spool.assigned_printer, spool.assigned_tray)
         public = spool.public()
         if deleted:
             public["assigned_to"] = None
-        self.bus.publish(
-            SpoolChanged(spool.id, reason, printer_id, tray, round(spool.remaining_g, 3), public)
-        )
         payload = {"reason": reason, "printer_id": printer_id, "tray": tray, "spool": public}
-        self.broadcaster.publish("filament.update", payload, printer_id)
+        async with self.emitter.batch() as change:
+            await change.emit(
+                SpoolChanged(
+                    spool.id, reason, printer_id, tray, round(spool.remaining_g, 3), public
+                )
+            )
+            change.then(lambda: self.broadcaster.publish("filament.update", payload, printer_id))
 
     async def notify(
         self, printer_id: str | None, kind: str, title: str, message: str, data: dict[str, Any]
     ) -> None:
-        """Store a notification and publish it like the stream's own (`NotificationStored`)."""
+        """Store a notification with its outbox rows (in the change open, if any); published
+        like the stream's own (`NotificationStored`) once committed."""
         if printer_id is not None:
             data = {**data, "printer_name": self.name_of(printer_id)}
-        note = await notes_store.add(
-            self.db, printer_id=printer_id, kind=kind, severity="warning",
-            title=title, message=message, data=data,
-        )  # fmt: skip
-        self.bus.publish(NotificationStored(printer_id, note.public()))
+        async with self.emitter.batch() as change:
+            await change.notify(
+                printer_id=printer_id, kind=kind, severity="warning",
+                title=title, message=message, data=data,
+            )  # fmt: skip
 
     async def check_low(self, spool: Spool) -> None:
-        """Raise `filament_low` once when a spool falls below its threshold; re-arm above it."""
+        """Raise `filament.low` once when a spool falls below its threshold; re-arm above it."""
         below = spool.remaining_g < spool.low_threshold_g
         if below and not spool.low_alerted:
-            await store.set_low_alerted(self.db, spool.id, True)
             label = spool.name or f"{spool.material} {spool.color}"
-            await self.notify(
-                spool.assigned_printer,
-                "filament_low",
-                "Filament low",
-                f"spool {label} has {spool.remaining_g:.0f} g left"
-                f" (threshold {spool.low_threshold_g:.0f} g)",
-                {
-                    "spool_id": spool.id,
-                    "remaining_g": round(spool.remaining_g, 1),
-                    "threshold_g": spool.low_threshold_g,
-                    "tray": spool.assigned_tray,
-                },
-            )
+            async with self.emitter.batch():
+                await store.set_low_alerted(self.db, spool.id, True)
+                await self.notify(
+                    spool.assigned_printer,
+                    "filament.low",
+                    "Filament low",
+                    f"spool {label} has {spool.remaining_g:.0f} g left"
+                    f" (threshold {spool.low_threshold_g:.0f} g)",
+                    {
+                        "spool_id": spool.id,
+                        "remaining_g": round(spool.remaining_g, 1),
+                        "threshold_g": spool.low_threshold_g,
+                        "tray": spool.assigned_tray,
+                    },
+                )
         elif not below and spool.low_alerted:
             await store.set_low_alerted(self.db, spool.id, False)
 
@@ -269,9 +289,14 @@ class FilamentService:
                     changed.append((tray.slot, facts))
         if not changed:
             return
-        async with held_connection(self.db):
-            for slot, facts in changed:
-                await self._match(event.printer_id, slot, *facts)
+
+        async def match() -> None:
+            async with held_connection(self.db):
+                for slot, facts in changed:
+                    await self._match(event.printer_id, slot, *facts)
+
+        # Matching again is harmless: an outage delays the tray's spool, never loses it.
+        await until_stored(f"tray match of {event.printer_id}", match, retry_any=False)
 
     async def _match(
         self, printer_id: str, tray: int, empty: bool, material: str | None,

@@ -9,7 +9,8 @@ Each target has at most one worker and so at most one delivery in flight; it sen
 pending message and moves on only once that one is delivered or has failed for good, so a slow
 receiver gets events in order. Failures are retried with exponential backoff and jitter (or when
 the receiver's Retry-After says) until `retry_for_s` has passed; then the message is `failed`.
-A target whose deliveries keep failing is disabled and a notification says so.
+A target whose deliveries keep failing is disabled and a notification says so (the notification
+and its own messages commit with the change that disables the target).
 """
 
 from __future__ import annotations
@@ -26,11 +27,10 @@ from databases import Database
 
 from config.loader import OutboxSettings
 from hub.bus import EventBus
-from hub.events import NotificationStored
-from hub.store import notifications as notes_store
+from hub.emit import Emitter
+from hub.retry import until_stored
 from hub.store import outbox as store
 from hub.store.outbox import Delivery, NewMessage
-from hub.telemetry import RETRY_S
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +76,10 @@ class Outbox:
         bus: EventBus,
         *,
         rng: Callable[[], float] = random.random,
+        emitter: Emitter | None = None,
     ) -> None:
         self.db = db
+        self.emitter = emitter or Emitter(db, bus)
         self.settings = settings
         self.bus = bus
         self.rng = rng
@@ -149,18 +151,10 @@ class Outbox:
         """Store messages (retrying until the database takes them), then wake their targets."""
         if not messages:
             return
-        attempt = 0
-        while True:
-            try:
-                await store.enqueue(self.db, messages)
-                break
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                delay = RETRY_S[min(attempt, len(RETRY_S) - 1)]
-                log.exception("outbox write of %d message(s) failed; retrying", len(messages))
-                attempt += 1
-                await asyncio.sleep(delay)
+        await until_stored(
+            f"outbox write of {len(messages)} message(s)",
+            lambda: store.enqueue(self.db, messages),
+        )
         for target in {(m.target_kind, m.target_id) for m in messages}:
             self.wake(*target)
 
@@ -342,15 +336,14 @@ class Outbox:
             reason = f"deliveries failed for {span}; last error: {why}"
         else:
             reason = f"{streak} deliveries in a row failed; last error: {why}"
-        await store.disable_target(self.db, target.kind, delivery.target_id, reason)
+        async with self.emitter.batch() as change:
+            await store.disable_target(self.db, target.kind, delivery.target_id, reason)
+            await change.notify(
+                printer_id=None,
+                kind=f"{target.kind}_disabled",
+                severity="error",
+                title=f"{target.label.capitalize()} disabled",
+                message=f"{target.label.capitalize()} {delivery.target_id} was disabled: {reason}",
+                data={"target_id": delivery.target_id, "target_kind": target.kind},
+            )
         log.warning("%s %s disabled: %s", target.label, delivery.target_id, reason)
-        note = await notes_store.add(
-            self.db,
-            printer_id=None,
-            kind=f"{target.kind}_disabled",
-            severity="error",
-            title=f"{target.label.capitalize()} disabled",
-            message=f"{target.label.capitalize()} {delivery.target_id} was disabled: {reason}",
-            data={"target_id": delivery.target_id, "target_kind": target.kind},
-        )
-        self.bus.publish(NotificationStored(None, note.public()))

@@ -34,11 +34,13 @@ async def sync_once(hub: Hub) -> tuple[int, int, int]:
         current = hub.printers.get(printer_id)
         if current == row:
             continue
+        # Another process stored the change; its event commits with its outbox rows from here.
+        async with hub.emitter.batch() as change:
+            await change.emit(
+                PrinterConfigured(row.id, row.name, row.protocol, row.model or "", current is None)
+            )
         hub.printers[printer_id] = row
         await hub.manager.apply(to_record(row))
-        hub.bus.publish(
-            PrinterConfigured(row.id, row.name, row.protocol, row.model or "", current is None)
-        )
         if current is None:
             added += 1
         else:

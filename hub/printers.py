@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from hub.broadcast import Message, encode
+from hub.emit import Batch
 from hub.errors import Conflict, Invalid, NotFound, Timeout
 from hub.events import PrinterConfigured, PrinterRemoved
 from hub.model import Connection, PrinterState, rfc3339
@@ -138,10 +139,13 @@ class PrinterService:
         check_required_fields(self.hub.drivers, data["protocol"], data)
         # The database's unique constraints decide, in the insert itself: no check-then-act.
         try:
-            row = await printers_store.create(self.hub.db, data)
+            async with self.hub.emitter.batch() as change:
+                row = await printers_store.create(self.hub.db, data)
+                await self._announce(change, row, created=True)
         except printers_store.Duplicate:
             raise await self._clash(data) from None
-        return await self._applied(row, created=True)
+        await self.hub.manager.apply(to_record(row))
+        return row
 
     async def update(self, printer_id: str, data: dict[str, Any]) -> PrinterRow:
         """Change a printer's fields; omitted secrets are kept; the driver restarts if needed."""
@@ -152,37 +156,48 @@ class PrinterService:
         if "protocol" in data and "port" not in data and data["protocol"] != current.protocol:
             data = {**data, "port": self._driver(protocol).default_port}
         try:
-            row = await printers_store.replace(self.hub.db, current, data)
+            async with self.hub.emitter.batch() as change:
+                row = await printers_store.replace(self.hub.db, current, data)
+                await self._announce(change, row, created=False)
         except Exception as exc:
             if not is_unique_violation(exc):
                 raise
             merged = {"serial": current.serial, "host": current.host, "port": current.port}
             merged.update({k: v for k, v in data.items() if k in merged})
             raise await self._clash(merged, exclude=printer_id) from None
-        return await self._applied(row, created=False)
-
-    async def _applied(self, row: PrinterRow, *, created: bool) -> PrinterRow:
-        self.hub.printers[row.id] = row
         await self.hub.manager.apply(to_record(row))
-        self.hub.bus.publish(
-            PrinterConfigured(row.id, row.name, row.protocol, row.model or "", created)
-        )
         return row
 
-    async def delete(self, printer_id: str) -> None:
-        """Remove a printer and stop its driver."""
-        self.get(printer_id)
-        await printers_store.delete(self.hub.db, printer_id)
-        await self.forget(printer_id)
+    async def _announce(self, change: Batch, row: PrinterRow, *, created: bool) -> None:
+        """`PrinterConfigured` written with the change; after its commit the hub's table
+        takes the row and the bus hears of it."""
 
-    async def forget(self, printer_id: str) -> None:
-        """Drop a printer no longer stored: its driver, live state and table entry."""
+        def take() -> None:
+            self.hub.printers[row.id] = row
+
+        change.then(take)
+        await change.emit(
+            PrinterConfigured(row.id, row.name, row.protocol, row.model or "", created)
+        )
+
+    async def delete(self, printer_id: str) -> None:
+        """Remove a printer and stop its driver (`PrinterRemoved` commits with the delete)."""
+        row = self.get(printer_id)
+        async with self.hub.emitter.batch() as change:
+            if await printers_store.delete(self.hub.db, printer_id):
+                await change.emit(PrinterRemoved(printer_id, row.name))
+        await self.forget(printer_id, announce=False)
+
+    async def forget(self, printer_id: str, *, announce: bool = True) -> None:
+        """Drop a printer no longer stored: its driver, live state and table entry; with
+        `announce`, publish `PrinterRemoved` (a removal another process made)."""
         row = self.hub.printers.pop(printer_id, None)
         self.links.pop(printer_id, None)
         self.hub.broadcaster.forget(printer_id)
         await self.hub.manager.remove(printer_id)
-        if row is not None:
-            self.hub.bus.publish(PrinterRemoved(printer_id, row.name))
+        if row is not None and announce:
+            async with self.hub.emitter.batch() as change:
+                await change.emit(PrinterRemoved(printer_id, row.name))
 
     def announce_link(self, state: PrinterState) -> None:
         """`printer.connection`, derived from the state stream: sent when a report's connection

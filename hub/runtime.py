@@ -15,14 +15,17 @@ from hub.broadcast import Broadcaster, Message
 from hub.bus import EventBus
 from hub.consumption import Consumption
 from hub.context import Context
+from hub.emit import Emitter
 from hub.filament import FilamentService
 from hub.files import FileLibrary
+from hub.handoff import ReportHandoff
 from hub.model import PrinterState
 from hub.outbox import Outbox
 from hub.printer_manager import PrinterManager
 from hub.printers import PrinterService, PrinterTable, link_dict, status_payload, to_record
 from hub.queue.dispatcher import Dispatcher
 from hub.queue.service import QueueService
+from hub.shutdown import STOP_LIMIT_S, Budget
 from hub.store import db as store
 from hub.store import printers as printers_store
 from hub.store.printers import PrinterRow
@@ -87,9 +90,12 @@ class Hub:
         self.bus = EventBus()
         self._manager: PrinterManager | None = None
         self._telemetry: Telemetry | None = None
+        # Drivers' reports wait here (bounded, latest wins per printer) for telemetry.
+        self.handoff = ReportHandoff(self._on_state)
         self._filament: FilamentService | None = None
         self._consumption: Consumption | None = None
         self._outbox: Outbox | None = None
+        self._emitter: Emitter | None = None
         self._files: FileLibrary | None = None
         self._queue: QueueService | None = None
         self._dispatcher: Dispatcher | None = None
@@ -177,6 +183,13 @@ class Hub:
         return self._outbox
 
     @property
+    def emitter(self) -> Emitter:
+        """Changes whose events commit with them, outbox rows included (after start)."""
+        if self._emitter is None:
+            raise RuntimeError("hub not started")
+        return self._emitter
+
+    @property
     def filament(self) -> FilamentService:
         """Spools, tray assignments and their events (after start)."""
         if self._filament is None:
@@ -208,9 +221,11 @@ class Hub:
                 flush=True,
             )
         self.printers = {p.id: p for p in await printers_store.list_all(self._db)}
+        self._emitter = Emitter(self._db, self.bus)
         self._filament = FilamentService(
-            self._db, self.bus, self.broadcaster, name_of=self._printer_name
-        )
+            self._db, self.bus, self.broadcaster, name_of=self._printer_name,
+            emitter=self._emitter,
+        )  # fmt: skip
         self._filament.start()
         self._consumption = Consumption(
             self._db, self.bus, self._filament, has_trays=self._has_trays,
@@ -226,8 +241,9 @@ class Hub:
             bus=self.bus,
         )
         await self._telemetry.start()
+        self.handoff.start()
         self._manager = PrinterManager(
-            self._on_state, self.driver_options, load_driver=self.drivers.load_driver_class
+            self.handoff.offer, self.driver_options, load_driver=self.drivers.load_driver_class
         )
         self._queue = QueueService(self)
         await self._queue.start()
@@ -239,59 +255,67 @@ class Hub:
 
             self._demo = Demo(self, self.settings.simulator)
             await self._demo.start()
-        if drivers:
-            await self.start_drivers()
-        self._outbox = Outbox(self._db, self.settings.outbox, self.bus)
+        self._outbox = Outbox(self._db, self.settings.outbox, self.bus, emitter=self._emitter)
         self._context = Context(self.settings, self._db, self.bus, self.broadcaster, self)
         self.integrations = await loader.start(
             self.catalog.manifests(), self._context, self.settings
         )
         # Senders are registered now: resume deliveries left pending by the last run.
         await self._outbox.start()
-        # The plug-ins' planners are registered too: stored notifications and print steps
-        # commit with their outbox rows from here on.
+        # The plug-ins' planners are registered too: notifications, print steps and the
+        # queue's, filament's and printers' events commit with their outbox rows from here on.
         self._telemetry.outbox_hook = self._outbox.write_rows
+        self._emitter.hook = self._outbox.write_rows
+        # Printers connect last: what they report at once (a print that ended while the hub was
+        # away) already commits with its outbox rows.
+        if drivers:
+            await self.start_drivers()
 
     async def start_drivers(self) -> None:
         """Start a driver for every configured printer (after start)."""
         for row in list(self.printers.values()):
             await self.manager.apply(to_record(row))
 
-    async def stop(self) -> None:
-        """Stop integrations and drivers, let the writers finish, then close the database."""
+    async def stop(self, within: float = STOP_LIMIT_S) -> None:
+        """Stop integrations and drivers, let the writers finish, then close the database, all
+        within `within` seconds (a step that overruns its share is cut short and logged)."""
+        budget = Budget(within)
         if self._telemetry is not None:
             # The plug-ins stop below: their bus subscriptions write what is left.
             self._telemetry.outbox_hook = None
+        if self._emitter is not None:
+            self._emitter.hook = None
         if self._outbox is not None:
             # Deliveries in flight finish (briefly); what is pending stays in the outbox, and
             # the plug-ins' last events are still written to it as they stop.
-            await self._outbox.stop()
-        await self.integrations.stop()
+            await budget.step("outbox", self._outbox.stop(budget.left(0.5)), 0.7)
+        await self.integrations.stop(budget.left(0.5))
         self._outbox = None
         self._context = None
         if self._dispatcher is not None:
-            await self._dispatcher.stop()
+            await budget.step("queue dispatcher", self._dispatcher.stop(), 0.5)
             self._dispatcher = None
         if self._manager is not None:
-            await self._manager.stop_all()
+            await budget.step("printer drivers", self._manager.stop_all())
             self._manager = None
         if self._demo is not None:
             # After the drivers, so they do not report the simulated printers going away.
-            await self._demo.stop()
+            await budget.step("simulator", self._demo.stop())
             self._demo = None
+        await self.handoff.stop(budget.left(0.3))
         if self._telemetry is not None:
-            await self._telemetry.stop()
+            await budget.step("telemetry", self._telemetry.stop(budget.left() * 0.6))
             self._telemetry = None
         if self._filament is not None:
-            await self.bus.drain(10.0)
+            await self.bus.drain(budget.left())
             if self._consumption is not None:
                 self._consumption.stop()
                 self._consumption = None
             self._filament.stop()
             self._filament = None
-        await self.bus.close()
+        await budget.step("event bus", self.bus.close(), 0.5)
         if self._db is not None:
-            await self._db.disconnect()
+            await budget.step("database", self._db.disconnect(), 1.0)
             self._db = None
 
     async def db_ok(self) -> bool:

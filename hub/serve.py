@@ -6,10 +6,12 @@ import asyncio
 import contextlib
 import errno
 import logging
+import os
 import resource
 import signal
 import socket
 import ssl
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -34,6 +36,15 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 # A client that stops reading (a frozen tablet) must not hold the server forever: unacked
 # data older than this ends the connection. Linux hands the option down to accepted sockets.
 TCP_USER_TIMEOUT_MS = 20_000
+# From SIGTERM to exit, within 5 s (docs/reliability.md, "Overload"): WebSocket clients get
+# their goodbye, requests in flight their drain, then Hub.stop its budget (hub/shutdown.py).
+GOING_AWAY_S = 0.5
+GRACEFUL_S = 1.0
+# Past this a process still running (a step ignoring its bound, an executor thread stuck in a
+# connect) exits anyway: everything acknowledged is already committed.
+EXIT_LIMIT_S = 4.8
+# Hub.start, connecting the database and starting every printer's driver.
+STARTUP_LIMIT_S = 600
 # Socket errors that mean the peer went away (reset, broken pipe, a descriptor already closed).
 DROPPED_ERRNOS = {errno.ECONNRESET, errno.EPIPE, errno.EBADF, errno.ENOTCONN, errno.ETIMEDOUT}
 
@@ -121,6 +132,23 @@ def quiet_connection_errors(loop: asyncio.AbstractEventLoop, context: dict[str, 
     loop.default_exception_handler(context)
 
 
+def exit_after(seconds: float) -> threading.Timer:
+    """End the process `seconds` from now unless it has ended by then (a daemon timer thread,
+    so it fires even while the event loop is busy or already closed)."""
+
+    def force() -> None:
+        log.error("the hub did not stop within %.1f s of the signal; exiting now", seconds)
+        for handler in logging.getLogger().handlers:
+            with contextlib.suppress(Exception):
+                handler.flush()
+        os._exit(1)
+
+    timer = threading.Timer(seconds, force)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
 async def run(settings: Settings) -> None:
     """Serve until SIGINT/SIGTERM."""
     raise_open_files_limit()
@@ -133,7 +161,9 @@ async def run(settings: Settings) -> None:
     # Hypercorn's own logger given as a Logger: it then adds no handler of its own, and each
     # line goes out once, through the hub's logging set-up.
     config.errorlog = logging.getLogger("hypercorn.error")
-    config.graceful_timeout = 5
+    # Starting thousands of printers on a busy machine can take longer than hypercorn's 60 s.
+    config.startup_timeout = STARTUP_LIMIT_S
+    config.graceful_timeout = GRACEFUL_S
     scheme = "http"
     if server.tls:
         cert, key = (
@@ -149,9 +179,14 @@ async def run(settings: Settings) -> None:
     loop.set_exception_handler(quiet_connection_errors)
 
     async def shut_down() -> None:
+        if stop.is_set() or backstop:
+            return
+        backstop.append(exit_after(EXIT_LIMIT_S))
         # Tell WebSocket clients the hub is going away (1001) before the server stops.
-        await going_away(app)
+        await going_away(app, GOING_AWAY_S)
         stop.set()
+
+    backstop: list[threading.Timer] = []
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: asyncio.ensure_future(shut_down()))

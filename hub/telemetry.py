@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -17,8 +19,10 @@ from hub.broadcast import Broadcaster
 from hub.bus import EventBus, Unsubscribe
 from hub.events import NotificationStored, PrintRecorded
 from hub.model import Job, PrinterState, plain, rfc3339
+from hub.retry import RETRY_S, until_stored
 from hub.store import notifications as notes_store
 from hub.store import prints as prints_store
+from hub.store.errors import is_unavailable
 from streams import (
     ActiveJob,
     AmsEvent,
@@ -35,7 +39,7 @@ from streams import (
 log = logging.getLogger(__name__)
 
 PROGRESS_FLUSH_S = 5.0
-RETRY_S = (0.5, 1.0, 2.0, 5.0, 10.0)
+__all__ = ["RETRY_S", "Telemetry"]
 
 #: Writes the outbox rows an event makes inside the caller's transaction; the result wakes the
 #: delivery workers and is called once that transaction has committed (`Outbox.write_rows`).
@@ -154,10 +158,13 @@ class Telemetry:
         self.reports += 1
         self.subject.on_next(state)
 
-    async def stop(self) -> None:
-        """Dispose every subscription, then let the writers finish what was queued."""
+    async def stop(self, within: float = 10.0) -> None:
+        """Dispose every subscription, then let the writers finish what was queued, for at most
+        `within` seconds (the last progress write included); what is left is logged."""
+        started = time.monotonic()
         self.disposables.dispose()
-        await self.bus.drain(10.0)
+        if not await self.bus.drain(within * 0.7):
+            log.warning("stopping: bus subscribers still busy after %.1f s", within * 0.7)
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         for task in self.tasks:
@@ -165,7 +172,11 @@ class Telemetry:
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self._flush_progress()
+        left = max(0.05, within - (time.monotonic() - started))
+        try:
+            await asyncio.wait_for(self._flush_progress(), left)
+        except TimeoutError:
+            log.warning("stopping: the last progress write took longer than %.1f s", left)
 
     # Inline sinks: synchronous, cheap, never touching the database themselves ----------
 
@@ -189,18 +200,7 @@ class Telemetry:
     # Writers: one task each, retrying until the database takes the write ---------------
 
     async def _retrying(self, what: str, action: Callable[[], Any]) -> None:
-        attempt = 0
-        while True:
-            try:
-                await action()
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                delay = RETRY_S[min(attempt, len(RETRY_S) - 1)]
-                log.exception("%s failed; retrying in %.1f s", what, delay)
-                attempt += 1
-                await asyncio.sleep(delay)
+        await until_stored(what, action)
 
     async def _write_history(self, event: LifecycleEvent) -> None:
         done: list[tuple[PrintRecorded, Callable[[], None] | None]] = []
@@ -250,8 +250,12 @@ class Telemetry:
 
     async def _store_notification(self, event: NotificationEvent) -> None:
         stored: list[tuple[NotificationStored, Callable[[], None] | None]] = []
+        # One id and time for every try: a try whose commit went through unacknowledged (the
+        # link dropped with it) makes the next try a no-op instead of a second notification.
+        note_id, created_at = str(uuid.uuid4()), time.time()
 
         async def store() -> None:
+            stored.clear()
             # The streams know printers by id; people know them by name.
             name = self.name_of(event.printer_id)
             async with self.db.transaction():
@@ -263,6 +267,8 @@ class Telemetry:
                     title=event.title.replace(event.printer_id, name),
                     message=event.message.replace(event.printer_id, name),
                     data={**event.data, "printer_name": name},
+                    note_id=note_id,
+                    created_at=created_at,
                 )
                 hook = self.outbox_hook
                 published = NotificationStored(
@@ -291,10 +297,15 @@ class Telemetry:
             return
         try:
             await prints_store.set_progress_many(self.db, pending)
-        except Exception:
-            log.exception(
-                "progress write of %d prints failed; kept for the next flush", len(pending)
-            )
+        except Exception as exc:
+            if is_unavailable(exc):
+                log.warning(
+                    "progress write of %d prints waits for the database: %r", len(pending), exc
+                )
+            else:
+                log.exception(
+                    "progress write of %d prints failed; kept for the next flush", len(pending)
+                )
             for job_key, progress in pending.items():
                 self.progress.setdefault(job_key, progress)
             return

@@ -53,6 +53,15 @@ MANIFEST_SCHEMA: dict[str, Any] = {
         "capabilities": {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
         # Fields a printer record of this protocol must have (present and not empty).
         "required_fields": {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
+        # The kinds of print file the printer starts ("gcode", "3mf"; G-code when absent) and
+        # whether a start maps the file's filaments to the printer's trays (Bambu's AMS).
+        "print_files": {
+            "type": "array",
+            "items": {"enum": ["gcode", "3mf"]},
+            "minItems": 1,
+            "uniqueItems": True,
+        },
+        "tray_mapping": {"type": "boolean"},
     },
     "if": {"properties": {"kind": {"const": PRINTER}}},
     "then": {"required": ["protocol", "default_port", "capabilities", "config_schema"]},

@@ -49,7 +49,7 @@ class NotificationKind(StrEnum):
     HMS_CLEARED = "hms_cleared"
     PRINTER_OFFLINE = "printer_offline"
     PRINTER_ONLINE = "printer_online"
-    FILAMENT_LOW = "filament_low"
+    FILAMENT_LOW = "filament.low"
     HUMIDITY_HIGH = "humidity_high"
 
 

@@ -20,10 +20,33 @@ from api.context import hub
 from api.registry import Ctx, endpoint
 from hub.queue.dispatcher import LATENCY_BUCKETS
 from hub.runtime import Hub
+from integrations.mqtt.bridge import RUNNING as MQTT_BRIDGES
 
 bp = Blueprint("metrics", __name__)
 
 METRICS_RESPONSE = {"type": "string", "description": "Prometheus text exposition format 0.0.4"}
+
+
+def _mqtt_metrics(h: Hub) -> Iterator[Metric]:
+    """The MQTT bridge, when running: messages published, events waiting, events shed."""
+    bridges = [b for b in list(MQTT_BRIDGES) if b.ctx.hub is h]
+    if not bridges:
+        return
+    yield CounterMetricFamily(
+        "printforge_mqtt_published",
+        "Messages handed to the MQTT broker connection.",
+        value=sum(b.published for b in bridges),
+    )
+    yield GaugeMetricFamily(
+        "printforge_mqtt_event_backlog",
+        "Non-retained MQTT events waiting for the broker.",
+        value=sum(len(b.backlog) for b in bridges),
+    )
+    yield CounterMetricFamily(
+        "printforge_mqtt_events_shed",
+        "Non-retained MQTT events shed because the backlog was full while the broker was away.",
+        value=sum(b.backlog.shed for b in bridges),
+    )
 
 
 def _queue_metrics(h: Hub) -> Iterator[Metric]:
@@ -56,6 +79,27 @@ def _queue_metrics(h: Hub) -> Iterator[Metric]:
     )
 
 
+def _shed_metrics(h: Hub) -> Iterator[Metric]:
+    """Reports and events shed under load, per stage (docs/reliability.md, "Overload")."""
+    handoff = h.handoff
+    shed = CounterMetricFamily(
+        "printforge_reports_shed",
+        "Printer reports and derived events dropped because a newer one of the same printer "
+        "replaced them while waiting, or a bounded buffer was full; by stage.",
+        labels=["stage"],
+    )
+    shed.add_metric(["handoff"], handoff.shed)
+    shed.add_metric(["handoff_marks"], handoff.shed_marks)
+    for name, counts in sorted(h.bus.stats().items()):
+        shed.add_metric([f"bus:{name}"], counts["dropped"] + counts["coalesced"])
+    yield shed
+    yield GaugeMetricFamily(
+        "printforge_reports_waiting",
+        "Printer reports waiting in the hand-off from the drivers to telemetry.",
+        value=len(handoff),
+    )
+
+
 class HubCollector(Collector):
     """Reads the hub's own counters when scraped, so the telemetry path pays nothing for them."""
 
@@ -84,6 +128,7 @@ class HubCollector(Collector):
                 if driver is not None:
                     received += driver.messages_received
         yield from _queue_metrics(h)
+        yield from _mqtt_metrics(h)
         connections = GaugeMetricFamily(
             "printforge_printer_links", "Printers by link state.", labels=["connection"]
         )
@@ -100,6 +145,7 @@ class HubCollector(Collector):
             "Printer state reports fed into the telemetry stream.",
             value=reports,
         )
+        yield from _shed_metrics(h)
         broadcaster = h.broadcaster
         yield GaugeMetricFamily(
             "printforge_ws_clients", "Connected WebSocket clients.", value=len(broadcaster.clients)

@@ -24,11 +24,11 @@ from hub.errors import Conflict
 from hub.events import PrinterConfigured, PrinterRemoved, PrintRecorded, SpoolChanged
 from hub.filament import TraySpool, trays_with_spools
 from hub.model import ACTIVE_STATES, PrinterState
-from hub.queue.matching import PrinterView, Tray, ams_mapping, fit, trays_from_ams
+from hub.queue.matching import ams_mapping, fit
+from hub.queue.offers import Offers
 from hub.queue.readiness import Readiness
 from hub.queue.service import QueueService
 from hub.queue.tracking import Tracking
-from hub.slicer_meta import normalize_color
 from hub.store import queue as store
 from hub.store.db import held_connection
 from hub.store.printers import PrinterRow
@@ -70,7 +70,7 @@ def run_filename(name: str, tag: str) -> str:
     return f"{stem[:60]}-{tag}{ext}"
 
 
-class Dispatcher(Tracking):
+class Dispatcher(Offers, Tracking):
     """Starts queued jobs on ready printers and follows them until they end."""
 
     def __init__(self, hub: Hub, queue: QueueService) -> None:
@@ -146,43 +146,6 @@ class Dispatcher(Tracking):
 
     # --- choosing ------------------------------------------------------------------------
 
-    def trays(self, row: PrinterRow, state: PrinterState) -> tuple[Tray, ...]:
-        """The filament a printer offers: what its AMS reports (material, colour), with the
-        assigned spool's grams where one is assigned; spools alone where nothing is reported
-        (the single extruder of Moonraker, PrusaLink and OctoPrint printers)."""
-        spools = {s.tray: s for s in self.spools.get(row.id, ())}
-        live = trays_from_ams(state.ams)
-        trays = [
-            replace(t, grams=spools[t.slot].remaining_g) if t.slot in spools else t for t in live
-        ]
-        reported = {t.slot for t in live}
-        for slot, spool in spools.items():
-            if slot not in reported and not (row.protocol == "bambu" and live):
-                color = normalize_color(spool.color)
-                trays.append(Tray(slot, spool.material.upper(), color, spool.remaining_g))
-        return tuple(trays)
-
-    async def _on_spool(self, event: SpoolChanged) -> None:
-        holders = {
-            p for p, spools in self.spools.items() for s in spools if s.spool_id == event.spool_id
-        }
-        if event.printer_id:
-            holders.add(event.printer_id)
-        for printer_id in holders:
-            self.spools[printer_id] = await trays_with_spools(self.hub.db, printer_id)
-        self.wake()
-
-    def view(self, row: PrinterRow) -> PrinterView:
-        """A printer as matching sees it."""
-        try:
-            state = self.hub.manager.state(row.id)
-        except KeyError:
-            state = PrinterState(printer_id=row.id)
-        return PrinterView(
-            row.id, row.name, row.protocol, row.model, row.nozzle_diameter,
-            frozenset(row.tags), self.trays(row, state),
-        )  # fmt: skip
-
     def _ordered(self) -> list[JobRow]:
         version, jobs = self._order
         if version != self.queue.version:
@@ -197,6 +160,16 @@ class Dispatcher(Tracking):
         started: list[tuple[JobRow, RunRow]] = []
         async with self.queue.lock:
             cpu = time.thread_time()
+            jobs = [
+                j
+                for j in self._ordered()
+                if (job_id is None or j.id == job_id) and j.state == "queued"
+            ]
+            if not jobs:
+                # Nothing to start: no look at the fleet (a pass runs on every printer added
+                # and every printer turning idle, so that look would cost O(fleet) each time).
+                self.decide_cpu_s += time.thread_time() - cpu
+                return started
             rows = [
                 r
                 for r in self.hub.printers.values()
@@ -204,7 +177,6 @@ class Dispatcher(Tracking):
                 and self.ready.reason(r, forced=forced) is None
             ]
             rows.sort(key=lambda r: self.ready.idle_since.get(r.id, 0.0))
-            jobs = [j for j in self._ordered() if job_id is None or j.id == job_id]
             taken: set[str] = set()
             for row in rows:
                 view = self.view(row)
@@ -239,13 +211,13 @@ class Dispatcher(Tracking):
             return None
         run_id = str(uuid.uuid4())
         tag = RunRow(run_id, job.id, row.id, 0, "", None, "claimed").tag
-        ams = list(ams_mapping(mapping)) if row.protocol == "bambu" and mapping else None
+        ams = list(ams_mapping(mapping)) if self.manifest(row).tray_mapping and mapping else None
         run = RunRow(
             id=run_id, job_id=job.id, printer_id=row.id, copy=job.copies_done + 1,
             filename=run_filename(file.name, tag), ams_mapping=ams, state="claimed",
         )  # fmt: skip
         try:
-            claimed = await store.claim(self.hub.db, job, run)
+            claimed = await self.queue.claim(job, run)
         except ClaimLost as exc:
             log.info("dispatch of job %s to %s lost: %s", job.id, row.name, exc)
             fresh = await store.get_job(self.hub.db, job.id)
@@ -253,7 +225,6 @@ class Dispatcher(Tracking):
                 self.queue.remember(fresh, announce=fresh.updated_at != job.updated_at)
             return None
         self.runs[run.id] = run
-        self.queue.remember(claimed)
         await self.ready.bed_used(row.id)
         task = asyncio.create_task(self._send(claimed, run, row), name=f"queue-send:{row.id}")
         self._sending.add(task)

@@ -17,6 +17,7 @@ from hub.slicer_meta import model_name, normalize_color
 EXTERNAL_TRAY = 254
 # A Bambu `remain` percentage is of a standard 1 kg spool when no spool record says otherwise.
 DEFAULT_SPOOL_G = 1000.0
+FILE_KINDS = {"3mf": "sliced 3MF projects", "gcode": "plain G-code"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +46,8 @@ class PrinterView:
 
     id: str
     name: str
-    protocol: str
+    print_files: frozenset[str]  # the file kinds its driver starts (manifest `print_files`)
+    tray_mapping: bool  # a start maps filaments to trays (manifest `tray_mapping`)
     model: str | None
     nozzle_diameter: float | None
     tags: frozenset[str]
@@ -120,10 +122,9 @@ def target_reason(job: JobNeeds, printer: PrinterView) -> str | None:
 
 def machine_reason(job: JobNeeds, printer: PrinterView) -> str | None:
     """Why the printer cannot run the file at all: file type, sliced model, nozzle."""
-    if job.kind == "3mf" and printer.protocol != "bambu":
-        return "a 3MF project needs a Bambu printer"
-    if job.kind == "gcode" and printer.protocol == "bambu":
-        return "a Bambu printer takes sliced 3MF projects, not plain G-code"
+    if job.kind not in printer.print_files:
+        takes = " or ".join(FILE_KINDS.get(k, k) for k in sorted(printer.print_files)) or "no files"
+        return f"{printer.name} takes {takes}, not {FILE_KINDS.get(job.kind, job.kind)}"
     if job.model and printer.model and not same_model(job.model, printer.model):
         return f"sliced for {job.model}, printer is {printer.model}"
     if (
@@ -145,7 +146,7 @@ def map_filament(
     if not needs:
         return {}, None
     distinct = {(n.material, n.color) for n in needs}
-    if printer.protocol != "bambu" and len(distinct) > 1:
+    if not printer.tray_mapping and len(distinct) > 1:
         return None, f"needs {len(distinct)} filaments, printer has one extruder"
     if not printer.trays:
         if all(n.material is None and n.color is None for n in needs):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import math
 import time
 from collections import Counter
 from dataclasses import replace
@@ -33,6 +35,8 @@ class Readiness:
         self.idle_since: dict[str, float] = {}  # monotonic time the printer last became idle
         self.idle_seen: dict[str, float] = {}  # same, until a start is sent (for latency)
         self.manual: set[str] = set()  # printers a person started a print on
+        # Printers that refused starts: (refusals in a row, monotonic time they may be tried).
+        self.cooldown: dict[str, tuple[int, float]] = {}
         self._idle: dict[str, bool] = {}
 
     def observe(self, state: PrinterState) -> bool:
@@ -48,10 +52,34 @@ class Readiness:
             return True
         return False
 
+    def refused(self, printer_id: str) -> float:
+        """The printer refused a start (or did not begin it): leave it alone for a while,
+        twice as long for each refusal in a row, at most `cooldown_max_s`; the delay."""
+        settings = self.hub.settings.queue
+        refusals = self.cooldown.get(printer_id, (0, 0.0))[0] + 1
+        delay = min(settings.cooldown_s * 2 ** (refusals - 1), settings.cooldown_max_s)
+        self.cooldown[printer_id] = (refusals, time.monotonic() + delay)
+        asyncio.get_running_loop().call_later(delay, self.hub.dispatcher.wake)
+        return delay
+
+    def started(self, printer_id: str) -> None:
+        """The printer took a start: its cooldown is over."""
+        self.cooldown.pop(printer_id, None)
+
+    def cooling(self, row: PrinterRow) -> str | None:
+        """Why the printer is left alone after refused starts (None when it is not)."""
+        refusals, until = self.cooldown.get(row.id, (0, 0.0))
+        left = until - time.monotonic()
+        if left <= 0:
+            return None
+        starts = "start" if refusals == 1 else f"{refusals} starts in a row"
+        return f"{row.name} refused its last {starts}: next try in {math.ceil(left)} s"
+
     def reason(self, row: PrinterRow, forced: bool = False) -> str | None:
         """Why the printer cannot take a job now (None when it can).
 
-        A forced dispatch stands for a person at the printer: it skips the bed and hand gates."""
+        A forced dispatch stands for a person at the printer: it skips the cooldown, bed and
+        hand gates."""
         if not row.enabled:
             return f"{row.name} is disabled"
         if row.maintenance:
@@ -71,6 +99,9 @@ class Readiness:
             return f"{row.name} is {state.state.value}"
         if forced:
             return None
+        cooling = self.cooling(row)
+        if cooling:
+            return cooling
         if row.id in self.manual:
             return f"{row.name} was taken over by hand (confirm its bed is clear to give it back)"
         if not (row.bed_clear or row.auto_clear_bed):

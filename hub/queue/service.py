@@ -1,4 +1,7 @@
-"""The print queue's jobs: create, change, hold, remove; their JSON; `queue.update` and notifications."""
+"""The print queue's jobs: create, change, hold, remove; their JSON; `queue.update` and notifications.
+
+A job's change, its `QueueJobChanged` outbox rows and any notification it raises commit in one
+transaction (`hub/emit.py`); the cache, the bus and `/ws` hear of it after the commit."""
 
 from __future__ import annotations
 
@@ -8,11 +11,11 @@ import uuid
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from hub.emit import Batch
 from hub.errors import Conflict, Invalid, NotFound
-from hub.events import NotificationStored, QueueJobChanged
+from hub.events import QueueJobChanged
 from hub.model import rfc3339
 from hub.queue.matching import JobNeeds, needs_from_json
-from hub.store import notifications as notes_store
 from hub.store import queue as store
 from hub.store.files import FileRow
 from hub.store.queue import ACTIVE, STATES, TERMINAL, JobRow, RunRow
@@ -125,13 +128,38 @@ class QueueService:
     # --- changes -------------------------------------------------------------------------
 
     async def saved(self, job: JobRow) -> JobRow:
-        """Store a changed job, keep the cache in step and tell the world."""
-        job = await store.save_job(self.hub.db, job)
-        self.remember(job)
+        """Store a changed job with its event's outbox rows; once committed, keep the cache in
+        step and tell the world."""
+        async with self.hub.emitter.batch() as change:
+            job = await store.save_job(self.hub.db, job)
+            await self.announce(change, job)
         return job
 
+    async def claim(self, job: JobRow, run: RunRow) -> JobRow:
+        """Claim a queued job for the run's printer (`store.claim`), its event's outbox rows
+        written in the claim's own transaction; raises ClaimLost as the store does."""
+        async with self.hub.emitter.batch(transaction=False) as change:
+
+            async def within(claimed: JobRow) -> None:
+                await self.announce(change, claimed)
+
+            return await store.claim(self.hub.db, job, run, within=within)
+
+    async def announce(self, change: Batch, job: JobRow) -> None:
+        """Write the job's `QueueJobChanged` outbox rows in `change`; after its commit the cache
+        takes the job and the bus and `/ws` hear of it."""
+        change.then(lambda: self._cached(job))
+        payload = job_json(job, self.files.get(job.file_id))
+        await change.emit(QueueJobChanged(job.id, job.state, job.printer_id, payload))
+        change.then(lambda: self.hub.broadcaster.publish("queue.update", payload, job.printer_id))
+
+    def _cached(self, job: JobRow) -> None:
+        self.remember(job, announce=False)
+        self.version += 1
+
     def remember(self, job: JobRow, announce: bool = True) -> None:
-        """Take a job as it now is into the cache and announce it (already stored)."""
+        """Take a job as it now is into the cache and announce it (already stored; a change
+        this hub makes announces through `announce`, with its outbox rows)."""
         if job.state in TERMINAL:
             self.jobs.pop(job.id, None)
             self._needs.pop(job.id, None)
@@ -186,8 +214,9 @@ class QueueService:
                 created_at=now,
                 updated_at=now,
             )
-            await store.insert_job(self.hub.db, job)
-            self.remember(job)
+            async with self.hub.emitter.batch() as change:
+                await store.insert_job(self.hub.db, job)
+                await self.announce(change, job)
         return job
 
     def _check_target(self, target: dict[str, Any]) -> None:
@@ -275,21 +304,21 @@ class QueueService:
     async def notify(
         self, kind: str, severity: str, title: str, message: str, job: JobRow | None
     ) -> None:
-        """Store a queue notification and put it on the bus (and so on /ws)."""
+        """Store a queue notification with its outbox rows, in the job's change when one is open
+        (`hub.emitter.batch()`); the bus (and so /ws) hears of it after the commit."""
         printer_id = job.printer_id if job is not None else None
         data: dict[str, Any] = {}
         if job is not None:
             data = {"job_id": job.id, "file_id": job.file_id, "printer_id": job.printer_id}
-        note = await notes_store.add(
-            self.hub.db,
-            printer_id=printer_id,
-            kind=kind,
-            severity=severity,
-            title=title,
-            message=message,
-            data=data,
-        )
-        self.hub.bus.publish(NotificationStored(printer_id, note.public()))
+        async with self.hub.emitter.batch() as change:
+            await change.notify(
+                printer_id=printer_id,
+                kind=kind,
+                severity=severity,
+                title=title,
+                message=message,
+                data=data,
+            )
 
 
 def parse_states(text: str | None) -> tuple[str, ...]:

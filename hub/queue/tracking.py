@@ -1,4 +1,6 @@
-"""Following a claimed job: seen printing, a copy ended, a start that never came, a restart."""
+"""Following a claimed job: seen printing, a copy ended, a start that never came, a restart.
+
+Each step's job change, run change and notifications commit together (`hub.emitter.batch()`)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from hub.store.queue import JobRow, RunRow
 from streams.events import LifecycleKind
 
 if TYPE_CHECKING:
+    from hub.queue.readiness import Readiness
     from hub.runtime import Hub
 
 log = logging.getLogger(__name__)
@@ -31,6 +34,7 @@ class Tracking:
     hub: Hub
     queue: QueueService
     settings: QueueSettings
+    ready: Readiness
     runs: dict[str, RunRow]  # runs of jobs that are dispatching or printing
     reconcile: set[str]  # jobs found dispatching at start-up
     idle_printing: dict[str, float]  # printing jobs whose printer looks idle: since when
@@ -46,7 +50,7 @@ class Tracking:
 
     async def mark_printing(self, job: JobRow, run: RunRow, job_key: str | None = None) -> None:
         """The printer shows the run's print: the job is printing."""
-        async with self.queue.lock:
+        async with self.queue.lock, self.hub.emitter.batch():
             job = self.queue.jobs.get(job.id) or job
             if job.run_id != run.id or job.state != "dispatching":
                 return
@@ -57,20 +61,23 @@ class Tracking:
             self.runs[run.id] = run
             await store.save_run(self.hub.db, run)
             self.reconcile.discard(job.id)
+            self.ready.started(run.printer_id)
             job = await self.queue.saved(replace(job, state="printing", last_error=None))
-        name = (
-            self.queue.files[job.file_id].name if job.file_id in self.queue.files else job.file_id
-        )
-        await self.queue.notify(
-            "queue_job_started", "info", f"Job started: {name}",
-            f"{name} (copy {run.copy} of {job.copies}) started on {self._name(job.printer_id)}",
-            job,
-        )  # fmt: skip
+            name = (
+                self.queue.files[job.file_id].name
+                if job.file_id in self.queue.files
+                else job.file_id
+            )
+            await self.queue.notify(
+                "queue_job_started", "info", f"Job started: {name}",
+                f"{name} (copy {run.copy} of {job.copies}) started on"
+                f" {self._name(job.printer_id)}", job,
+            )  # fmt: skip
 
     async def print_ended(self, job: JobRow, run: RunRow, kind: LifecycleKind) -> None:
         """A queued print ended: count the copy, retry, or hold the job."""
         printer = self._name(job.printer_id)
-        async with self.queue.lock:
+        async with self.queue.lock, self.hub.emitter.batch():
             job = self.queue.jobs.get(job.id) or job
             if job.run_id != run.id:
                 return
@@ -98,7 +105,7 @@ class Tracking:
                 state = "failed" if job.attempts >= self.settings.max_attempts else "queued"
                 job = replace(job, state=state, last_error=error, **free)
             job = await self.queue.saved(job)
-        await self._announce_end(job, printer)
+            await self._announce_end(job, printer)
 
     async def _announce_end(self, job: JobRow, printer: str) -> None:
         file = self.queue.files.get(job.file_id)
@@ -119,9 +126,14 @@ class Tracking:
                 "queue_empty", "info", "Print queue empty", "Every queued job has finished.", None
             )
 
-    async def start_failed(self, job_id: str, run_id: str, reason: str) -> None:
-        """A start did not happen: back to the queue with the reason, or failed after N tries."""
-        async with self.queue.lock:
+    async def start_failed(
+        self, job_id: str, run_id: str, reason: str, *, refused: bool = True
+    ) -> None:
+        """A start did not happen: back to the queue with the reason, or failed after N tries.
+
+        `refused`: the printer refused it or did not begin it, so it cools down (a start lost
+        to a hub restart is no fault of the printer's)."""
+        async with self.queue.lock, self.hub.emitter.batch():
             job = self.queue.jobs.get(job_id)
             if job is None or job.run_id != run_id or job.state != "dispatching":
                 return
@@ -130,6 +142,8 @@ class Tracking:
                 run = replace(run, state="requeued", error=reason, ended_at=time.time())
                 await store.save_run(self.hub.db, run)
             self.reconcile.discard(job_id)
+            if refused and job.printer_id:
+                self.ready.refused(job.printer_id)
             failed = job.attempts >= self.settings.max_attempts
             job = await self.queue.saved(
                 replace(
@@ -137,9 +151,9 @@ class Tracking:
                     printer_id=None, run_id=None,
                 )
             )  # fmt: skip
+            if failed:
+                await self._announce_end(job, self._name(run.printer_id if run else None))
         log.warning("queue job %s not started: %s", job_id, reason)
-        if failed:
-            await self._announce_end(job, self._name(run.printer_id if run else None))
         self.wake()
 
     async def check_starts(self) -> None:
@@ -162,15 +176,17 @@ class Tracking:
                 await self._check_printing(job, run, state if online else None, shown, now)
             elif online and shown and state is not None and state.state in ACTIVE_STATES:
                 await self.mark_printing(job, run)
+            elif online and shown and state is not None and state.state is PrintState.FINISHED:
+                # A short print (or one that ended while the hub was away) can finish before a
+                # report showed it running: it started, and the copy counts.
+                await self.mark_printing(job, run)
+                await self.print_ended(job, run, LifecycleKind.FINISHED)
             elif job.id in self.reconcile and online and state is not None:
-                if shown and state.state is PrintState.FINISHED:
-                    await self.mark_printing(job, run)
-                    await self.print_ended(job, run, LifecycleKind.FINISHED)
-                elif now - run.created_at >= min(RECONCILE_GRACE_S, timeout):
+                if now - run.created_at >= min(RECONCILE_GRACE_S, timeout):
                     await self.start_failed(
                         job.id, run.id,
                         f"the hub restarted during the dispatch and {self._name(job.printer_id)}"
-                        " did not start it",
+                        " did not start it", refused=False,
                     )  # fmt: skip
             elif now - run.created_at >= timeout:
                 await self.start_failed(

@@ -12,10 +12,15 @@ from typing import Any
 
 from databases import Database
 
+from hub.store import resilient
+
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 1.0
-MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+# NNNN_name.sql for both engines; NNNN_name.sqlite.sql and NNNN_name.postgresql.sql when a
+# version needs each engine's own DDL (both files, same number and name).
+MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)(?:\.(sqlite|postgresql))?\.sql$")
+ENGINES = ("sqlite", "postgresql")
 
 
 @dataclass(frozen=True)
@@ -32,16 +37,24 @@ class Migration:
         return [s.strip() for s in "\n".join(lines).split(";\n") if s.strip().rstrip(";")]
 
 
-def migrations() -> list[Migration]:
-    """All migrations shipped with the package, in order."""
-    found: list[Migration] = []
+def migrations(engine: str = "sqlite") -> list[Migration]:
+    """All migrations shipped with the package for an engine, in order."""
+    if engine not in ENGINES:
+        raise ValueError(f"unknown database engine {engine!r}")
+    found: dict[int, Migration] = {}
     for entry in (Path(__file__).parent / "migrations").iterdir():
         match = MIGRATION_NAME.match(entry.name)
-        if match:
-            found.append(
-                Migration(int(match.group(1)), match.group(2), entry.read_text(encoding="utf-8"))
-            )
-    return sorted(found, key=lambda m: m.version)
+        if match and match.group(3) in (None, engine):
+            version = int(match.group(1))
+            if version in found:
+                raise ValueError(f"two migrations numbered {version:04d}")
+            found[version] = Migration(version, match.group(2), entry.read_text(encoding="utf-8"))
+    return [found[v] for v in sorted(found)]
+
+
+def engine_of(db: Database) -> str:
+    """'postgresql' or 'sqlite': which form of an engine-specific migration applies."""
+    return "postgresql" if is_postgres(db) else "sqlite"
 
 
 def is_postgres(db: Database) -> bool:
@@ -68,7 +81,7 @@ async def connect(url: str) -> Database:
     if url.startswith("postgresql"):
         # A server that does not answer fails a connect within a second (asyncpg waits a
         # minute by default), so requests during an outage get their 503 at once.
-        db = Database(url, timeout=CONNECT_TIMEOUT_S)
+        db: Database = resilient.Database(url, timeout=CONNECT_TIMEOUT_S)
     else:
         db = Database(url)
     await db.connect()
@@ -95,7 +108,7 @@ async def migrate(db: Database) -> list[int]:
     """Apply every pending migration, each in its own transaction; return what was applied."""
     done = await applied_versions(db)
     applied: list[int] = []
-    for migration in migrations():
+    for migration in migrations(engine_of(db)):
         if migration.version in done:
             continue
         async with db.transaction():

@@ -1,8 +1,7 @@
 """Print history queries: filtered pages (offset or keyset), batched export, notes, per-tray use.
 
-Every list is newest first with the id as tie-break (`started_at DESC, id DESC`), which the
-indexes of migration 0003 serve directly: (started_at, id), (printer_id, started_at, id) and
-(outcome, started_at, id), so a page reads only its own rows.
+Every list is newest first with the id as tie-break (`started_at DESC, id DESC`); which index
+serves each filter, and how the total is counted, is hub/store/history_query.py.
 """
 
 from __future__ import annotations
@@ -11,14 +10,15 @@ import json
 import re
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 from databases import Database
 
 from hub.model import rfc3339
+from hub.store import history_query
+from hub.store import print_materials as materials
 from hub.store.db import is_postgres
-from hub.store.errors import is_unique_violation
+from hub.store.history_query import RUNNING, Filters
 from hub.store.prints import SQLITE_HAS_JSON_UPDATE
 
 _JSON_IDS = {
@@ -26,52 +26,8 @@ _JSON_IDS = {
     "sqlite": "SELECT value FROM json_each(:ids)",
 }
 OUTCOMES = ("finished", "failed", "cancelled", "unknown")
-RUNNING = "running"  # the outcome filter's name for prints not yet ended
+__all__ = ["OUTCOMES", "RUNNING", "Filters"]
 EXPORT_BATCH = 500
-
-
-@dataclass(frozen=True)
-class Filters:
-    """What a history query keeps (every field optional)."""
-
-    printer_id: str | None = None
-    outcome: str | None = None
-    since: float | None = None
-    until: float | None = None
-    file: str | None = None
-    material: str | None = None
-
-    def where(self) -> tuple[list[str], dict[str, Any]]:
-        """SQL conditions on `prints` and their parameters."""
-        conds: list[str] = []
-        params: dict[str, Any] = {}
-        if self.printer_id is not None:
-            conds.append("printer_id = :f_printer")
-            params["f_printer"] = self.printer_id
-        if self.outcome == RUNNING:
-            conds.append("outcome IS NULL")
-        elif self.outcome is not None:
-            conds.append("outcome = :f_outcome")
-            params["f_outcome"] = self.outcome
-        if self.since is not None:
-            conds.append("started_at >= :f_since")
-            params["f_since"] = self.since
-        if self.until is not None:
-            conds.append("started_at < :f_until")
-            params["f_until"] = self.until
-        if self.file:
-            escaped = (
-                self.file.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            )
-            conds.append("LOWER(file) LIKE :f_file ESCAPE '\\'")
-            params["f_file"] = f"%{escaped}%"
-        if self.material is not None:
-            conds.append(
-                "EXISTS (SELECT 1 FROM print_filament pf WHERE pf.print_id = prints.id"
-                " AND pf.material = :f_material)"
-            )
-            params["f_material"] = self.material
-        return conds, params
 
 
 # A cursor is `<started_at>_<print id>`: the row the next page continues after. Any text
@@ -95,10 +51,6 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
     return float(started), print_id
 
 
-def _clause(conds: list[str]) -> str:
-    return f" WHERE {' AND '.join(conds)}" if conds else ""
-
-
 async def page(
     db: Database,
     filters: Filters,
@@ -109,39 +61,19 @@ async def page(
     count: bool = True,
 ) -> tuple[list[dict[str, Any]], int | None]:
     """A page of history records (public form) and the filtered total."""
-    conds, params = filters.where()
-    total = None
-    if count:
-        total = await _total(db, filters, conds, params)
-    rows_conds = list(conds)
+    query = filters.query(is_postgres(db))
+    total = await history_query.total(db, filters) if count else None
+    extra: list[str] = []
+    params = query.params
     if after is not None:
-        rows_conds.append("(started_at < :k_at OR (started_at = :k_at AND id < :k_id))")
+        extra.append(f"({query.at} < :k_at OR ({query.at} = :k_at AND {query.id} < :k_id))")
         params = {**params, "k_at": after[0], "k_id": after[1]}
     rows = await db.fetch_all(
-        f"SELECT * FROM prints{_clause(rows_conds)} ORDER BY started_at DESC, id DESC"
-        " LIMIT :limit OFFSET :offset",
+        f"SELECT prints.* FROM {query.source}{query.where(extra)}"
+        f" ORDER BY {query.at} DESC, {query.id} DESC LIMIT :limit OFFSET :offset",
         {**params, "limit": limit, "offset": offset},
     )
     return await _publics(db, rows), total
-
-
-async def _total(db: Database, filters: Filters, conds: list[str], params: dict[str, Any]) -> int:
-    """The filtered count: from `print_counts` when only printer and outcome filter (kept by
-    hub/store/prints.py as records open and close), else counted over the matching rows."""
-    if (filters.since, filters.until, filters.file, filters.material) == (None, None, None, None):
-        where = conds[:]
-        if filters.outcome == RUNNING:
-            where = [c for c in where if c != "outcome IS NULL"] + ["outcome = 'running'"]
-        value = await db.fetch_val(f"SELECT SUM(n) FROM print_counts{_clause(where)}", params)
-        return int(value or 0)
-    if filters == Filters(material=filters.material):
-        # Material alone: counted on the (material, print_id) index, not print by print.
-        value = await db.fetch_val(
-            "SELECT COUNT(DISTINCT print_id) FROM print_filament WHERE material = :f_material",
-            params,
-        )
-        return int(value or 0)
-    return int(await db.fetch_val(f"SELECT COUNT(*) FROM prints{_clause(conds)}", params) or 0)
 
 
 async def get(db: Database, print_id: str) -> dict[str, Any] | None:
@@ -262,21 +194,16 @@ async def note_tray(
     color: str | None,
 ) -> None:  # fmt: skip
     """Remember that a print drew from a tray (nothing yet counted); once per tray."""
-    exists = await db.fetch_val(
-        "SELECT COUNT(*) FROM print_filament WHERE print_id = :p AND tray = :t",
-        {"p": print_id, "t": tray},
-    )
-    if exists:
-        return
-    try:
-        await db.execute(
+    async with db.transaction():
+        locked = await materials.lock(db, print_id)
+        inserted = await db.fetch_one(
             "INSERT INTO print_filament (print_id, tray, spool_id, material, color, grams, mm,"
-            " cost) VALUES (:p, :t, :s, :m, :c, 0, 0, NULL)",
+            " cost) VALUES (:p, :t, :s, :m, :c, 0, 0, NULL)"
+            " ON CONFLICT (print_id, tray) DO NOTHING RETURNING tray",
             {"p": print_id, "t": tray, "s": spool_id, "m": material, "c": color},
         )
-    except Exception as exc:
-        if not is_unique_violation(exc):  # a concurrent note of the same tray is fine
-            raise
+        if inserted is not None and material is not None:
+            await materials.sync(db, print_id, locked)
 
 
 async def noted_trays(db: Database, print_id: str) -> list[dict[str, Any]]:
@@ -303,6 +230,7 @@ async def write_usage(
 ) -> None:
     """Store what a print used per tray, its totals and cost, its last layer and errors."""
     async with db.transaction():
+        locked = await materials.lock(db, print_id)
         await db.execute("DELETE FROM print_filament WHERE print_id = :p", {"p": print_id})
         for t in trays:
             await db.execute(
@@ -326,6 +254,7 @@ async def write_usage(
                 "p": print_id,
             },
         )
+        await materials.sync(db, print_id, locked)
 
 
 async def accounted(db: Database, print_id: str) -> bool:

@@ -8,7 +8,7 @@ from typing import Any
 from databases import Database
 
 from hub.store.db import is_postgres
-from hub.store.history import Filters
+from hub.store.history_query import Filters
 
 DAY_S = 86400
 
@@ -22,7 +22,7 @@ async def history_stats(db: Database, filters: Filters) -> dict[str, Any]:
     by material, colour and printer, and a per-UTC-day series, for prints started in the
     filters' [since, until)."""
     assert filters.since is not None and filters.until is not None
-    conds, params = filters.where()
+    conds, params = filters.where(is_postgres(db))
     where = " WHERE " + " AND ".join(conds)
     hours = "SUM(CASE WHEN ended_at IS NULL THEN 0 ELSE ended_at - started_at END) / 3600.0"
     rows = await db.fetch_all(

@@ -67,10 +67,12 @@ async def add(
     message: str,
     data: dict[str, Any],
     created_at: float | None = None,
+    note_id: str | None = None,
 ) -> Notification:
-    """Store a notification, unread."""
+    """Store a notification, unread. Given `note_id`, storing it again is a no-op (a retry
+    after a commit whose answer was lost stores it once)."""
     note = Notification(
-        id=str(uuid.uuid4()),
+        id=note_id or str(uuid.uuid4()),
         printer_id=printer_id,
         kind=kind,
         severity=severity,
@@ -82,7 +84,8 @@ async def add(
     )
     await db.execute(
         "INSERT INTO notifications (id, printer_id, kind, severity, title, message, data,"
-        " created_at, read_at) VALUES (:id, :p, :k, :s, :t, :m, :d, :c, NULL)",
+        " created_at, read_at) VALUES (:id, :p, :k, :s, :t, :m, :d, :c, NULL)"
+        " ON CONFLICT (id) DO NOTHING",
         {
             "id": note.id,
             "p": printer_id,

@@ -11,6 +11,7 @@ from typing import Any
 
 from databases import Database
 
+from hub.store import print_materials
 from hub.store.db import is_postgres
 
 
@@ -100,6 +101,11 @@ async def start(
         )
         if inserted is not None:
             await count(db, printer_id, "running", 1)
+            if not is_postgres(db):  # the file-name trigram index (migration 0015)
+                await db.execute(
+                    "INSERT INTO prints_file (file, print_id) VALUES (:f, :id)",
+                    {"f": file, "id": inserted["id"]},
+                )
     return inserted is not None
 
 
@@ -203,6 +209,7 @@ async def finish(
         if closed is not None:
             await count(db, record.printer_id, "running", -1)
             await count(db, record.printer_id, outcome, 1)
+            await print_materials.close(db, record.id, record.printer_id, outcome)
     return closed is not None
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -288,8 +288,14 @@ class ClaimLost(Exception):
     """The job or the printer was taken by another dispatch first."""
 
 
-async def claim(db: Database, job: JobRow, run: RunRow) -> JobRow:
-    """Move a queued job to `dispatching` on the run's printer and record the run, atomically.
+async def claim(
+    db: Database,
+    job: JobRow,
+    run: RunRow,
+    within: Callable[[JobRow], Awaitable[None]] | None = None,
+) -> JobRow:
+    """Move a queued job to `dispatching` on the run's printer and record the run, atomically;
+    `within` runs last inside the transaction with the claimed job (its events' outbox rows).
 
     Raises ClaimLost when the job is no longer queued, or the printer already holds a job."""
     lock = " FOR UPDATE SKIP LOCKED" if is_postgres(db) else ""
@@ -319,6 +325,8 @@ async def claim(db: Database, job: JobRow, run: RunRow) -> JobRow:
             )
             claimed = await save_job(db, claimed)
             await insert_run(db, run)
+            if within is not None:
+                await within(claimed)
     except Exception as exc:
         # The one-job-per-printer index decided a race between two processes.
         if is_unique_violation(exc):

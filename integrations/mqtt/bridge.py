@@ -2,9 +2,12 @@
 
 The bus gives each of the two subscriptions here its own buffer and task, so a slow or absent
 broker delays neither telemetry nor another integration; state, progress and AMS updates are
-latest-wins per printer in that buffer. While disconnected nothing queues up: on every
-(re)connect the bridge announces `online`, then re-publishes discovery and the retained state
-of every printer from the hub's live view.
+latest-wins per printer in that buffer. On every (re)connect the bridge announces `online`,
+then re-publishes discovery and the retained state of every printer from the hub's live view.
+Non-retained events (lifecycle steps, notifications, spool and queue changes, command results)
+go through a bounded FIFO backlog (`backlog.py`) and out one at a time, each dropped from it
+once handed to the client: while the broker is away they wait there and go out in order after
+the retained state.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from hub.events import (
 from hub.model import AmsUnit, plain
 from hub.store.printers import PrinterRow
 from hub.telemetry import ams_payload, lifecycle_payload
+from integrations.mqtt.backlog import Backlog
 from integrations.mqtt.discovery import Discovery
 from integrations.mqtt.payloads import (
     COMMANDS,
@@ -104,6 +108,8 @@ class MqttBridge:
         self._jobs: set[asyncio.Task[None]] = set()
         self._sending: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self.backlog = Backlog(settings.event_backlog)
+        self._events = asyncio.Event()  # set when the backlog has something new
 
     # Lifecycle ----------------------------------------------------------------------------
 
@@ -181,10 +187,35 @@ class MqttBridge:
             await asyncio.sleep(delay)
 
     async def _announce(self, where: str) -> None:
+        client = self.client
         await self._publish_all()
         self.connects += 1
         self.connected.set()
         log.info("MQTT connected to %s as %s", where, self.client_id)
+        if client is not None:
+            await self._drain(client)
+
+    async def _drain(self, client: aiomqtt.Client) -> None:
+        """Until the link goes: publish the backlog's events in order, oldest first, each
+        dropped once the client has taken it."""
+        while self.client is client:
+            item = self.backlog.head()
+            if item is None:
+                self._events.clear()
+                await self._events.wait()
+                continue
+            try:
+                await client.publish(item.topic, item.data, qos=0, retain=False)
+            except aiomqtt.MqttError:
+                return  # the link is gone: the message waits for the next connection
+            self.backlog.done(item)
+            self.published += 1
+
+    def _event(self, topic: str, payload: Payload) -> None:
+        """Queue a non-retained event message (see the module docstring)."""
+        data = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
+        self.backlog.push(topic, data)
+        self._events.set()
 
     async def _subscribe(self, client: aiomqtt.Client) -> None:
         if self.settings.discovery:
@@ -263,6 +294,9 @@ class MqttBridge:
         self._online.pop(row.id, None)
         self._trays.pop(row.id, None)
         await self._state(state, link)
+        if state.ams:
+            event = AmsEvent(row.id, state.ams, state.active_tray)
+            await self._publish(self.topics.printer(row.id, "ams"), ams_payload(event), True)
         await self._ams(row.id, state.ams, state.active_tray)
 
     async def _state(self, state: PrinterState, link: Any) -> None:
@@ -314,16 +348,16 @@ class MqttBridge:
     async def _on_event(self, event: object) -> None:
         if isinstance(event, LifecycleEvent):
             topic = self.topics.printer(event.printer_id, "lifecycle")
-            await self._publish(topic, lifecycle_payload(event))
+            self._event(topic, lifecycle_payload(event))
         elif isinstance(event, NotificationStored):
             topic = (
                 self.topics.printer(event.printer_id, "notification")
                 if event.printer_id
                 else self.topics.notifications
             )
-            await self._publish(topic, event.note)
+            self._event(topic, event.note)
         elif isinstance(event, SpoolChanged):
-            await self._publish(
+            self._event(
                 self.topics.filament,
                 {
                     "reason": event.reason,
@@ -335,7 +369,7 @@ class MqttBridge:
                 },
             )
         elif isinstance(event, QueueJobChanged):
-            await self._publish(self.topics.queue, event.job)
+            self._event(self.topics.queue, event.job)
         elif isinstance(event, PrinterConfigured):
             row = self.ctx.hub.printers.get(event.printer_id)
             if row is not None:
@@ -395,4 +429,4 @@ class MqttBridge:
             except HubError as exc:
                 answer.update(result="error", code=exc.code, detail=exc.detail)
                 log.warning("MQTT command %s on printer %s: %s", name, printer_id, exc.detail)
-        await self._publish(self.topics.printer(printer_id, "command_result"), answer)
+        self._event(self.topics.printer(printer_id, "command_result"), answer)

@@ -17,6 +17,7 @@ from hub.store.channels import Channel
 from hub.store.outbox import Delivery, NewMessage
 from integrations.notify import apprise_urls
 from integrations.notify.quiet import quiet_until
+from integrations.webhooks.guard import parse_networks
 
 KIND = "channel"
 
@@ -41,16 +42,18 @@ def setup(ctx: Context, config: NotifySettings) -> Callable[[], Awaitable[None]]
     if not config.enabled:
         return None
     outbox = ctx.hub.outbox
+    allow = parse_networks(config.allow_networks)
 
     async def send(delivery: Delivery) -> Attempt:
         channel = await channels_store.get(ctx.db, delivery.target_id)
         if channel is None:
             return Attempt(False, error="the channel was deleted", retry=False)
         payload = json.loads(delivery.payload)
-        ok, error = await apprise_urls.send(
-            channel.url, payload["title"], payload["body"], payload["severity"]
+        sent = await apprise_urls.send(
+            channel.url, payload["title"], payload["body"], payload["severity"], allow
         )
-        return Attempt(ok, error=error)
+        # A refused address stays refused until an admin lists its network: no retries.
+        return Attempt(sent.ok, error=sent.error, retry=not sent.refused)
 
     unregister = outbox.register(TargetKind(KIND, "notification channel", send))
 

@@ -44,6 +44,8 @@ __all__ = [
     "PrintOptions",
     "PrinterDriver",
     "StateCallback",
+    "end_tasks",
+    "raise_if_cancelled",
 ]
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,49 @@ StateCallback = Callable[[PrinterState], None]
 
 # Errors a link is expected to end with; anything else is logged with a traceback.
 _NETWORK_ERRORS = (OSError, TimeoutError, aiohttp.ClientError)
+# A cancelled task normally ends at once; one still running after this is cancelled again
+# (every _RECANCEL_EVERY_S), since library code may have swallowed the first cancellation.
+_FIRST_CANCEL_GRACE_S = 1.0
+_RECANCEL_EVERY_S = 0.25
+
+
+def raise_if_cancelled() -> None:
+    """Raise CancelledError if the current task was asked to stop and that request got lost.
+
+    On Python 3.11 `asyncio.wait_for` (used by aiomqtt for every acknowledgement) returns
+    the result instead of raising when the awaited future completes in the same loop turn as
+    the cancellation: the task then runs on as if nothing had asked it to stop.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+async def end_tasks(tasks: set[asyncio.Task[Any]], within_s: float) -> set[asyncio.Task[Any]]:
+    """Cancel `tasks` and wait at most `within_s` for them; returns those still running.
+
+    A task that swallowed its cancellation is cancelled again while the time lasts. The
+    caller's own cancellation propagates as usual.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    pending = {t for t in tasks if not t.done()}
+    wait = min(_FIRST_CANCEL_GRACE_S, within_s / 2)
+    while pending:
+        for task in pending:
+            task.cancel()
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            break
+        _, pending = await asyncio.wait(pending, timeout=min(wait, remaining))
+        wait = _RECANCEL_EVERY_S
+    return pending
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    """Mark an abandoned task's outcome as seen (no "exception never retrieved" at exit)."""
+    if not task.cancelled():
+        task.exception()
 
 
 class CommandError(Exception):
@@ -105,6 +150,9 @@ class DriverOptions:
     backoff_reset_after_s: float = 10.0
     stale_after_s: float = 60.0
     auth_retry_s: float = 300.0
+    # The longest a driver's stop() takes: past it the link's sockets are closed directly
+    # and a link task that still does not end is left behind with a warning.
+    stop_within_s: float = 3.0
     poll_interval_s: float = 1.0
     pushall_min_interval_s: float = 300.0
     verify_tls: bool = False
@@ -221,11 +269,17 @@ class PrinterDriver(abc.ABC):
         )
 
     async def stop(self) -> None:
-        """Close the link and stop reconnecting."""
+        """Close the link and stop reconnecting, within `stop_within_s` whatever the link does."""
         task, self._supervisor = self._supervisor, None
         if task is not None:
+            within = self.options.stop_within_s
+            # The supervisor gives its session half the time (cancelling it again if need
+            # be, then abandoning it with a warning): it is normally done well before this.
             task.cancel()
-            await asyncio.wait({task})
+            done, _ = await asyncio.wait({task}, timeout=within * 2 / 3)
+            if not done:
+                self._abort_link()
+                self._abandon(await end_tasks({task}, within / 3), within)
         self._go_offline(Connection.DISABLED, None)
 
     async def command(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -269,6 +323,13 @@ class PrinterDriver(abc.ABC):
     @abc.abstractmethod
     async def _upload_and_start(self, filename: str, data: bytes, options: PrintOptions) -> None:
         """Transfer the file and start it."""
+
+    def _abort_link(self) -> None:
+        """Close the link's sockets at once, without a goodbye (a stuck stop's last resort).
+
+        Must not raise; protocols holding sockets of their own override it.
+        """
+        return None
 
     async def _probe(self) -> None:
         """Ask a quiet printer for data before the watchdog declares the link stale.
@@ -367,8 +428,20 @@ class PrinterDriver(abc.ABC):
                 delay = self._backoff.spread(opts.auth_retry_s)
             else:
                 delay = self._backoff.next_delay()
-            if was_up or error != self._last_error:
-                log.warning(
+            # One warning when the link goes down or changes kind (offline / stale /
+            # auth_failed); another network error while it stays offline (a restarting
+            # printer refuses, then times out) is no news worth a line per printer.
+            if (
+                was_up
+                or connection is not self._connection
+                or (error != self._last_error and connection is not Connection.OFFLINE)
+            ):
+                level = logging.WARNING
+            else:
+                level = logging.DEBUG if error != self._last_error else logging.NOTSET
+            if level:
+                log.log(
+                    level,
                     "printer %s (%s %s:%s): %s: %s; retrying in %.1fs",
                     self.printer_id,
                     self.protocol,
@@ -412,14 +485,35 @@ class PrinterDriver(abc.ABC):
                     raise TimeoutError(f"not connected within {connect_deadline:g}s")
         finally:
             tasks = {t for t in (session, probe) if t is not None and not t.done()}
-            for task in tasks:
-                task.cancel()
-            if tasks:
-                # wait() rather than await: our own cancellation must still propagate.
-                await asyncio.wait(tasks)
+            # Bounded, and cancelled again if need be: a session that swallowed its
+            # cancellation must not keep the link (and a stop waiting for it) forever.
+            within = opts.stop_within_s / 2
+            try:
+                left = await end_tasks(tasks, within)
+            except asyncio.CancelledError:
+                self._abandon({t for t in tasks if not t.done()}, within)
+                raise
+            self._abandon(left, within)
             if not session.cancelled():
                 with contextlib.suppress(BaseException):
                     session.exception()  # mark retrieved; the error was already handled
+
+    def _abandon(self, tasks: set[asyncio.Task[Any]], within_s: float) -> None:
+        """Give up on link tasks that would not end: close their sockets, say so once."""
+        if not tasks:
+            return
+        for task in tasks:
+            task.add_done_callback(_retrieve)
+        self._abort_link()
+        log.warning(
+            "printer %s (%s %s:%s): the link task did not end within %.1fs of being cancelled; "
+            "its connection was closed and the task left behind",
+            self.printer_id,
+            self.protocol,
+            self.host,
+            self.port,
+            within_s,
+        )
 
     async def _probe_quietly(self) -> None:
         try:

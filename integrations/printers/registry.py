@@ -32,6 +32,8 @@ class DriverManifest:
     class_name: str
     plugin: Manifest
     required_fields: tuple[str, ...] = ()
+    print_files: frozenset[str] = frozenset({"gcode"})  # the file kinds a start takes
+    tray_mapping: bool = False  # a start maps each filament of the file to a tray
 
     @classmethod
     def of(cls, manifest: Manifest) -> DriverManifest:
@@ -47,6 +49,8 @@ class DriverManifest:
             class_name=manifest.attr,
             plugin=manifest,
             required_fields=tuple(manifest.extra.get("required_fields", ())),
+            print_files=frozenset(manifest.extra.get("print_files", ("gcode",))),
+            tray_mapping=bool(manifest.extra.get("tray_mapping", False)),
         )
 
 

@@ -103,6 +103,10 @@ class FtpsServer:
             await session.run()
         except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError, OSError) as exc:
             log.debug("ftps session on %s closed: %r", self.host, exc)
+        except asyncio.CancelledError:
+            # The printer is shutting down (stop/restart). Ending quietly: on Python 3.11 the
+            # stream protocol would log a cancelled handler as an "Exception in callback".
+            pass
         finally:
             session.close_data()
             self._writers.discard(writer)

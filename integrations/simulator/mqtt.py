@@ -210,6 +210,10 @@ class MqttServer:
             OSError,
         ) as exc:
             log.debug("mqtt client on %s:%s closed: %r", self.host, self.port, exc)
+        except asyncio.CancelledError:
+            # The printer is shutting down (stop/restart). Ending quietly: on Python 3.11 the
+            # stream protocol would log a cancelled handler as an "Exception in callback".
+            pass
         finally:
             self.sessions.discard(session)
             writer.transport.abort()

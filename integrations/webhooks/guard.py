@@ -83,8 +83,9 @@ def _allowed(ip: IPAddress, allow: Sequence[IPNetwork]) -> bool:
     return any(c.version == n.version and c in n for c in candidates for n in allow)
 
 
-def refusal(address: str, allow: Sequence[IPNetwork] = ()) -> str | None:
-    """The reason a connection to `address` is refused, or None when it may be made."""
+def refusal(address: str, allow: Sequence[IPNetwork] = (), hint: str = ALLOW_HINT) -> str | None:
+    """The reason a connection to `address` is refused (ending with `hint`: where to allow
+    it), or None when it may be made."""
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
@@ -92,7 +93,7 @@ def refusal(address: str, allow: Sequence[IPNetwork] = ()) -> str | None:
     kind = category(ip)
     if kind is None or _allowed(ip, allow):
         return None
-    return f"{ip} is a {kind} address; {ALLOW_HINT}"
+    return f"{ip} is a {kind} address; {hint}"
 
 
 class GuardedResolver(AbstractResolver):

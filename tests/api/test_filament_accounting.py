@@ -91,7 +91,7 @@ async def test_booking_runout_and_low_from_bus_events(api: Api) -> None:
         notes, _ = await notes_store.list_page(db, unread_only=False, limit=20, offset=0)
         return sorted(n.kind for n in notes)
 
-    assert await kinds() == ["filament_runout"]
+    assert await kinds() == ["filament.runout"]
     # Cancelled at 50 %: 40 g booked, once, however often the step is replayed.
     await prints_store.finish(db, "k1", "cancelled", time.time(), 50.0)
     for _ in range(2):
@@ -104,8 +104,8 @@ async def test_booking_runout_and_low_from_bus_events(api: Api) -> None:
     booked = await r.get_json()
     assert (booked["filament"]["grams"], booked["cost"]) == (40.0, 0.4)
     assert booked["printer"]["name"] == "m"
-    await wait_for(lambda: _has(kinds, "filament_low"), what="filament_low")
-    assert await kinds() == ["filament_low", "filament_runout"]
+    await wait_for(lambda: _has(kinds, "filament.low"), what="filament.low")
+    assert await kinds() == ["filament.low", "filament.runout"]
 
 
 async def _has(kinds: Any, kind: str) -> bool:

@@ -84,13 +84,13 @@ async def test_weighing_correction_ledger_and_low_once(api: Api) -> None:
     assert [e["delta_g"] for e in ledger["items"]] == [1000, -350, -530, -20]
     assert ledger["sum_g"] == 100 and ledger["total"] == 4
     notes, _ = await notes_store.list_page(api.hub.db, unread_only=False, limit=10, offset=0)
-    low = [n for n in notes if n.kind == "filament_low"]
+    low = [n for n in notes if n.kind == "filament.low"]
     assert len(low) == 1 and low[0].data["spool_id"] == spool["id"]
     # Back above the threshold re-arms it; the next crossing raises a second one.
     await api.client.put(url, json={"weight_remaining_g": 500}, headers=op)
     await api.client.put(url, json={"weight_remaining_g": 50}, headers=op)
     notes, _ = await notes_store.list_page(api.hub.db, unread_only=False, limit=10, offset=0)
-    assert len([n for n in notes if n.kind == "filament_low"]) == 2
+    assert len([n for n in notes if n.kind == "filament.low"]) == 2
 
 
 async def test_tray_assignment_move_free_and_delete(api: Api) -> None:

@@ -44,3 +44,18 @@ async def test_metrics_need_admin(api: Api) -> None:
     for role in ("viewer", "operator"):
         r = await api.client.get("/api/metrics", headers=api.auth(role))
         await assert_problem(r, 403)
+
+
+async def test_reports_shed_in_the_handoff_are_counted_per_stage(api: Api) -> None:
+    handoff = api.hub.handoff
+    before = handoff.shed
+    for n in range(25):  # one printer, one mark: all but the newest are shed before a drain
+        handoff.offer(PrinterState("shed-1", online=True, state=PrintState.IDLE, updated_at=n))
+    assert handoff.shed == before + 24
+    r = await api.client.get("/api/metrics", headers=api.auth("admin"))
+    samples = _samples(await r.get_data(as_text=True))
+    stage = "printforge_reports_shed_total" + str([("stage", "handoff")])
+    assert samples[stage] == handoff.shed >= before + 24
+    assert "printforge_reports_shed_total" + str([("stage", "handoff_marks")]) in samples
+    assert any(k.startswith("printforge_reports_shed_total[('stage', 'bus:") for k in samples)
+    assert "printforge_reports_waiting" in samples

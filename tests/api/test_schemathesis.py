@@ -78,9 +78,10 @@ def hub_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         PRINTFORGE_SERVER_LOG_LEVEL="warning",
         PRINTFORGE_RATE_LIMIT_ENABLED="false",
         PRINTFORGE_ADMIN_PASSWORD=ADMIN_PASSWORD,
-        # The fuzzer's webhooks all point at loopback (below), which the guard refuses unless
-        # allowed: the state a farm that hosts its receiver on the hub's machine would have.
+        # The fuzzer's webhooks and channels all point at loopback (below), which the guard
+        # refuses unless allowed: as on a farm whose receiver runs on the hub's machine.
         PRINTFORGE_WEBHOOKS_ALLOW_NETWORKS="127.0.0.0/8",
+        PRINTFORGE_NOTIFY_ALLOW_NETWORKS="127.0.0.0/8",
     )
     log = (tmp / "hub.log").open("w")
     proc = subprocess.Popen([str(SCRIPT), "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -25,6 +25,10 @@ class FaultProxy:
         self._server: asyncio.Server | None = None
         self._links: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
+        # When set: once a client sends these bytes on a link, the request goes through and
+        # that link never answers again (the reply is lost, as when a link dies mid-commit).
+        self.lose_replies_after: bytes | None = None
+        self.replies_lost = 0
 
     async def start(self) -> FaultProxy:
         """Listen on a free loopback port."""
@@ -99,8 +103,11 @@ class FaultProxy:
             except OSError:
                 return
             self._writers.add(up_writer)
+            cut = asyncio.Event()
             try:
-                await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+                await asyncio.gather(
+                    self._pipe(reader, up_writer, cut_on=cut), self._pipe(up_reader, writer, cut)
+                )
             finally:
                 self._writers.discard(up_writer)
                 up_writer.close()
@@ -111,7 +118,16 @@ class FaultProxy:
             writer.close()
             self._links.discard(task)
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        muted: asyncio.Event | None = None,
+        *,
+        cut_on: asyncio.Event | None = None,
+    ) -> None:
+        """Copy one direction; `muted` set: discard (replies lost); `cut_on`: set it once the
+        client sent `lose_replies_after`."""
         try:
             while True:
                 data = await reader.read(65536)
@@ -121,6 +137,12 @@ class FaultProxy:
                 if delay:
                     await asyncio.sleep(delay)
                 await self._flowing.wait()  # the link may have gone quiet mid-stream
+                if muted is not None and muted.is_set():
+                    continue
+                marker = self.lose_replies_after
+                if cut_on is not None and marker and marker in data and not cut_on.is_set():
+                    cut_on.set()  # before forwarding, so no reply can slip through
+                    self.replies_lost += 1
                 writer.write(data)
                 await writer.drain()
         except OSError:

@@ -154,10 +154,10 @@ def test_filament_low_once_per_crossing() -> None:
     low = [
         (t, e.data["slot"], e.data["remain"])
         for t, e in out.notification
-        if e.kind == "filament_low"
+        if e.kind == "filament.low"
     ]
     assert low == [(3.0, 0, 9), (10.0, 0, 5)]
-    note = next(e for _, e in out.notification if e.kind == "filament_low")
+    note = next(e for _, e in out.notification if e.kind == "filament.low")
     assert note.severity is Severity.WARNING and note.data["threshold"] == 10
     assert note.data["material"] == "PLA" and "9%" in note.message
 
@@ -178,7 +178,7 @@ def test_filament_threshold_from_settings() -> None:
         ],
         settings,
     )
-    assert [t for t, e in out.notification if e.kind == "filament_low"] == [2.0, 4.0]
+    assert [t for t, e in out.notification if e.kind == "filament.low"] == [2.0, 4.0]
 
 
 def humid(percent: int | None, unit: int = 0) -> tuple[AmsUnit, ...]:

@@ -11,7 +11,7 @@ import logging
 import secrets
 import ssl
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -22,6 +22,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from hub.model import Connection
 from integrations.printers import commands as cmd
 from integrations.printers.bambu import ftps
+from integrations.printers.bambu.mqtt import LinkClient
 from integrations.printers.bambu.report import BambuReport
 from integrations.printers.base import (
     AuthFailed,
@@ -31,6 +32,7 @@ from integrations.printers.base import (
     PrinterDriver,
     PrintOptions,
     StateCallback,
+    raise_if_cancelled,
 )
 
 log = logging.getLogger(__name__)
@@ -95,6 +97,33 @@ def without_topic_filters(client: aiomqtt.Client) -> None:
         paho._on_message_filtered = _NoTopicFilters()  # type: ignore[union-attr]
 
 
+def handle_as_received(client: aiomqtt.Client, handle: Callable[[bytes], None]) -> None:
+    """From now on give each message's payload to `handle` as the socket delivers it, instead
+    of queueing it in aiomqtt's unbounded per-client queue (what is queued already is handled
+    first, in order).
+
+    The queue grows without end once the fleet reports faster than the loop runs the
+    consumers; handled on arrival, a report only updates the printer's accumulated state, and
+    the printer manager's hand-off keeps the newest state per printer for telemetry. What the
+    loop cannot read stays in the socket's buffer: the printer's broker sheds it, bounded.
+    """
+    queue = client._queue
+    while not queue.empty():
+        handle(queue.get_nowait().payload)
+
+    def on_message(_client: Any, _userdata: Any, message: Any) -> None:
+        handle(message.payload)
+
+    client._client.on_message = on_message
+
+
+def _close_entered(client: LinkClient, entering: asyncio.Future[Any]) -> None:
+    """Close a connection that completed after its session was cancelled."""
+    if not entering.cancelled():
+        entering.exception()  # seen: the session is gone, nobody else will look
+    client.abort()
+
+
 class BambuDriver(PrinterDriver):
     """Bambu Lab X1 / P1 / A1 / H2 over the LAN-mode MQTT broker."""
 
@@ -110,7 +139,8 @@ class BambuDriver(PrinterDriver):
         self.full_reporter = reports_full_state(config.model, config.serial)
         self.firmware: str | None = None
         self._report = BambuReport()
-        self._client: aiomqtt.Client | None = None
+        self._client: aiomqtt.Client | None = None  # once subscribed: commands may publish
+        self._link: LinkClient | None = None  # from the first connect attempt, for an abort
         # sequence_id -> (command, reply future); other clients of the printer (slicer,
         # phone app) get replies on the same topic, so the command name must match too.
         self._pending: dict[str, tuple[str, asyncio.Future[dict[str, Any]]]] = {}
@@ -156,7 +186,7 @@ class BambuDriver(PrinterDriver):
             raise AuthFailed(f"no access code configured for printer {self.printer_id}")
         if not self.config.serial:
             raise AuthFailed(f"no serial number configured for printer {self.printer_id}")
-        client = aiomqtt.Client(
+        client = LinkClient(
             self.host,
             self.port,
             username=USERNAME,
@@ -170,6 +200,20 @@ class BambuDriver(PrinterDriver):
             clean_session=True,
         )
         without_topic_filters(client)
+        self._link = client
+        try:
+            await self._converse(client)
+        finally:
+            # Normally closed already by the goodbye; not when that was cut short by a stop.
+            client.abort()
+            self._link = None
+
+    def _abort_link(self) -> None:
+        if self._link is not None:
+            self._link.abort()
+
+    async def _converse(self, client: LinkClient) -> None:
+        """Connect, subscribe and consume reports until the link ends."""
         async with contextlib.AsyncExitStack() as stack:
             try:
                 await self._enter(client)
@@ -183,7 +227,11 @@ class BambuDriver(PrinterDriver):
             except aiomqtt.MqttError as exc:
                 raise ConnectionError(f"MQTT connect failed: {exc}") from None
             stack.push_async_exit(client)
+            raise_if_cancelled()
             await client.subscribe(self._report_topic, qos=0)
+            # aiomqtt acknowledges through asyncio.wait_for, which on Python 3.11 loses a
+            # cancellation that arrives with the acknowledgement: look again after each one.
+            raise_if_cancelled()
             self._client = client
             tasks: set[asyncio.Task[None]] = set()
             try:
@@ -195,10 +243,13 @@ class BambuDriver(PrinterDriver):
                     self._set_online()
                 self._needs_publish = True
                 await self._after_connect(tasks)
-                async for message in client.messages:
+                raise_if_cancelled()
+                handle_as_received(client, self._handle)
+                async for message in client.messages:  # ends (raising) when the link drops
                     self._handle(message.payload)
             except aiomqtt.MqttError as exc:
-                raise ConnectionError(f"MQTT link lost: {exc}") from None
+                # aiomqtt's "Disconnected during message iteration" carries the reason as cause.
+                raise ConnectionError(f"MQTT link lost: {exc.__cause__ or exc}") from None
             finally:
                 self._client = None
                 self._awaiting_report = False
@@ -207,8 +258,8 @@ class BambuDriver(PrinterDriver):
                 self._fail_pending("the link to the printer was lost")
 
     @staticmethod
-    async def _enter(client: aiomqtt.Client) -> None:
-        """Connect; if cancelled meanwhile, let the connect finish and close it.
+    async def _enter(client: LinkClient) -> None:
+        """Connect; if cancelled meanwhile, close the connection as soon as it is made.
 
         aiomqtt connects in a worker thread that cancellation does not stop: the socket
         would open anyway and stay, unowned, holding one of the printer's few client slots.
@@ -217,9 +268,10 @@ class BambuDriver(PrinterDriver):
         try:
             await asyncio.shield(entering)
         except asyncio.CancelledError:
+            entering.add_done_callback(lambda done: _close_entered(client, done))
+            # Wait for the thread (bounded by the connect timeout) unless stopped again.
             with contextlib.suppress(Exception):
                 await entering
-                await client.__aexit__(None, None, None)
             raise
 
     async def _after_connect(self, tasks: set[asyncio.Task[None]]) -> None:

@@ -50,7 +50,9 @@ class MoonrakerDriver(PrinterDriver):
         super().__init__(config, on_state)
         self._status = KlipperStatus()
         self._rpc: JsonRpcClient | None = None
-        self._http: aiohttp.ClientSession | None = None
+        self._http: aiohttp.ClientSession | None = None  # once the session is up
+        self._link_http: aiohttp.ClientSession | None = None  # from the connect on, for an abort
+        self._closing: set[asyncio.Future[None]] = set()
         self._klippy_changed = asyncio.Event()
         self._history_since: float | None = None  # start_time of the newest history job seen
 
@@ -73,54 +75,69 @@ class MoonrakerDriver(PrinterDriver):
     async def _run_session(self) -> None:
         timeout = aiohttp.ClientTimeout(total=None, connect=self.options.connect_timeout_s)
         async with aiohttp.ClientSession(headers=self._headers(), timeout=timeout) as http:
+            self._link_http = http
             try:
-                ws = await http.ws_connect(
-                    f"{self._base_url}/websocket", heartbeat=None, max_msg_size=0
-                )
-            except aiohttp.WSServerHandshakeError as exc:
-                if exc.status in (401, 403):
-                    raise AuthFailed(
-                        f"Moonraker at {self.host}:{self.port} refused the API key "
-                        f"(HTTP {exc.status})"
-                    ) from None
-                raise ConnectionError(f"WebSocket handshake failed: HTTP {exc.status}") from None
-            async with ws:
-                rpc = JsonRpcClient(ws, self._on_notification, self._mark_seen)
-                reader = asyncio.create_task(rpc.run())
-                watcher: asyncio.Task[None] | None = None
-                self._rpc, self._http = rpc, http
+                await self._converse(http)
+            finally:
+                self._link_http = None
+
+    async def _converse(self, http: aiohttp.ClientSession) -> None:
+        """Open the WebSocket, identify, and follow the printer until the link ends."""
+        try:
+            ws = await http.ws_connect(
+                f"{self._base_url}/websocket", heartbeat=None, max_msg_size=0
+            )
+        except aiohttp.WSServerHandshakeError as exc:
+            if exc.status in (401, 403):
+                raise AuthFailed(
+                    f"Moonraker at {self.host}:{self.port} refused the API key (HTTP {exc.status})"
+                ) from None
+            raise ConnectionError(f"WebSocket handshake failed: HTTP {exc.status}") from None
+        async with ws:
+            rpc = JsonRpcClient(ws, self._on_notification, self._mark_seen)
+            reader = asyncio.create_task(rpc.run())
+            watcher: asyncio.Task[None] | None = None
+            self._rpc, self._http = rpc, http
+            try:
                 try:
-                    try:
-                        info = await self._call("server.info")
-                    except RpcError as exc:
-                        if exc.code == -32602 and "unauthorized" in exc.message.lower():
-                            # Moonraker opens the socket whatever the key, then refuses every call.
-                            raise AuthFailed(
-                                f"Moonraker at {self.host}:{self.port} refused the API key "
-                                f"({exc.message})"
-                            ) from None
-                        raise
-                    await self._call(
-                        "server.connection.identify",
-                        {"client_name": CLIENT_NAME, "version": CLIENT_VERSION,
-                         "type": "agent", "url": ""},
-                    )  # fmt: skip
-                    await self._sync_history()
-                    self._set_online()
-                    self._set_klippy(str(info.get("klippy_state") or "disconnected"), None)
-                    watcher = asyncio.create_task(self._keep_klippy_subscribed())
-                    done, _ = await asyncio.wait(
-                        {reader, watcher}, return_when=asyncio.FIRST_COMPLETED
-                    )
-                    for finished in done:
-                        finished.result()  # the reader ends with ConnectionError
-                    raise ConnectionError("the Klipper watcher stopped")
-                finally:
-                    self._rpc, self._http = None, None
-                    for task in (watcher, reader):
-                        if task is not None:
-                            task.cancel()
-                    await asyncio.wait({t for t in (watcher, reader) if t is not None})
+                    info = await self._call("server.info")
+                except RpcError as exc:
+                    if exc.code == -32602 and "unauthorized" in exc.message.lower():
+                        # Moonraker opens the socket whatever the key, then refuses every call.
+                        raise AuthFailed(
+                            f"Moonraker at {self.host}:{self.port} refused the API key "
+                            f"({exc.message})"
+                        ) from None
+                    raise
+                await self._call(
+                    "server.connection.identify",
+                    {"client_name": CLIENT_NAME, "version": CLIENT_VERSION,
+                     "type": "agent", "url": ""},
+                )  # fmt: skip
+                await self._sync_history()
+                self._set_online()
+                self._set_klippy(str(info.get("klippy_state") or "disconnected"), None)
+                watcher = asyncio.create_task(self._keep_klippy_subscribed())
+                done, _ = await asyncio.wait({reader, watcher}, return_when=asyncio.FIRST_COMPLETED)
+                for finished in done:
+                    finished.result()  # the reader ends with ConnectionError
+                raise ConnectionError("the Klipper watcher stopped")
+            finally:
+                self._rpc, self._http = None, None
+                for task in (watcher, reader):
+                    if task is not None:
+                        task.cancel()
+                await asyncio.wait({t for t in (watcher, reader) if t is not None})
+
+    def _abort_link(self) -> None:
+        http, self._link_http = self._link_http, None
+        connector = http.connector if http is not None else None
+        if connector is None or connector.closed:
+            return
+        # Closes every transport of the session now; only the bookkeeping is left to await.
+        closing = asyncio.ensure_future(connector.close(abort_ssl=True))
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
 
     async def _sync_history(self) -> None:
         """Learn from Moonraker's job history what ended while the hub was not looking.

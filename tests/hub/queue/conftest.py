@@ -119,7 +119,7 @@ class Farm:
                     return False
             return True
 
-        await wait_for(all_up, timeout=15, what="printers online")
+        await wait_for(all_up, timeout=45, interval=0.05, what="printers online")
 
 
 def set_tray(sim: SimPrinter, slot: int, material: str, color: str, grams: float = 800.0) -> None:

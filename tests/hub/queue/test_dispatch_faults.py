@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from tests.helpers import wait_for
@@ -36,7 +37,9 @@ async def test_watchdog_requeues_then_fails_a_start_that_never_happens(
     farm_factory: FarmFactory,
 ) -> None:
     farm = await farm_factory(
-        PRINTFORGE_QUEUE_START_TIMEOUT_S="1", PRINTFORGE_QUEUE_MAX_ATTEMPTS="2"
+        PRINTFORGE_QUEUE_START_TIMEOUT_S="1",
+        PRINTFORGE_QUEUE_MAX_ATTEMPTS="2",
+        PRINTFORGE_QUEUE_COOLDOWN_S="0",
     )
     sim, _ = await _bambu(farm, auto_clear_bed=True)
     sim.faults.ignore_starts(True)
@@ -54,6 +57,52 @@ async def test_watchdog_requeues_then_fails_a_start_that_never_happens(
         return any(n["kind"] == "queue_job_failed" for n in notes["items"])
 
     await wait_for(failed_note, timeout=5, what="queue_job_failed notification")
+
+
+async def test_a_printer_that_refuses_starts_cools_down_and_a_start_it_takes_ends_that(
+    farm_factory: FarmFactory,
+) -> None:
+    farm = await farm_factory(
+        PRINTFORGE_QUEUE_START_TIMEOUT_S="2",
+        PRINTFORGE_QUEUE_MAX_ATTEMPTS="5",
+        PRINTFORGE_QUEUE_COOLDOWN_S="30",
+        PRINTFORGE_QUEUE_COOLDOWN_MAX_S="100",
+    )
+    sim, printer_id = await _bambu(farm, auto_clear_bed=True)
+    sim.faults.ignore_starts(True)
+    job = await _pla_job(farm)
+
+    async def waiting(pattern: str) -> re.Match[str] | None:
+        listing = await farm.ok("GET", "/api/queue")
+        found = next(j for j in listing["items"] if j["id"] == job["id"])
+        if found["state"] != "queued":
+            return None
+        return re.search(pattern, found["waiting_reason"] or "")
+
+    # 1. The printer did not begin the start: the job is back, the printer is left alone.
+    name = sim.describe()["name"]
+    first = await wait_for(
+        lambda: waiting(rf"{name} refused its last start: next try in (\d+) s"),
+        timeout=15, what="cooldown after one refusal",
+    )  # fmt: skip
+    assert 0 < int(first.group(1)) <= 30
+    assert sim.printer.ignored_starts == 1  # not hammered with the same job again
+    # 2. A person forces another try (a forced dispatch skips the cooldown); refused again,
+    # the cooldown doubles.
+    await farm.ok("POST", "/api/queue/dispatch", {"job_id": job["id"], "printer_id": printer_id})
+    second = await wait_for(
+        lambda: waiting(rf"{name} refused its last 2 starts in a row: next try in (\d+) s"),
+        timeout=15, what="cooldown after two refusals",
+    )  # fmt: skip
+    assert 30 < int(second.group(1)) <= 60
+    assert sim.printer.ignored_starts == 2
+    # 3. The printer takes a start: its cooldown is over, the next job goes out at once.
+    sim.faults.ignore_starts(False)
+    await farm.ok("POST", "/api/queue/dispatch", {"job_id": job["id"], "printer_id": printer_id})
+    await wait_for(lambda: _job_state(farm, job["id"], "done"), timeout=20, what="printed")
+    following = await _pla_job(farm)
+    await wait_for(lambda: _job_state(farm, following["id"], "done"), timeout=20, what="next")
+    assert len(sim.printer.log) == 2
 
 
 async def test_forced_dispatch_checks_fit_and_skips_the_bed_gate(farm_factory: FarmFactory) -> None:

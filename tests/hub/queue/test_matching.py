@@ -13,12 +13,16 @@ from hub.queue.matching import (
     same_model,
     trays_from_ams,
 )
+from integrations.printers.registry import default_registry
 
 
 def printer(protocol: str = "bambu", trays: tuple[Tray, ...] = (), **kw: object) -> PrinterView:
+    """A printer of `protocol` as its driver's manifest describes it."""
+    manifest = default_registry().manifest(protocol)
     fields: dict[str, object] = {
-        "id": "p1", "name": "X1C-01", "protocol": protocol, "model": "X1C",
-        "nozzle_diameter": 0.4, "tags": frozenset({"farm-a"}), "trays": trays,
+        "id": "p1", "name": "X1C-01", "print_files": manifest.print_files,
+        "tray_mapping": manifest.tray_mapping, "model": "X1C", "nozzle_diameter": 0.4,
+        "tags": frozenset({"farm-a"}), "trays": trays,
     }  # fmt: skip
     fields.update(kw)
     return PrinterView(**fields)  # type: ignore[arg-type]
@@ -55,7 +59,7 @@ def test_reasons_name_what_is_missing() -> None:
     _, why = fit(job(Need(1, "PETG", "#1E90FF", 500.0)), p)
     assert why == "not enough PETG #1E90FF (500 g needed, 400 g left)"
     _, why = fit(job(Need(1, "PLA", None), kind="gcode"), p)
-    assert why == "a Bambu printer takes sliced 3MF projects, not plain G-code"
+    assert why == "X1C-01 takes sliced 3MF projects, not plain G-code"
     _, why = fit(job(Need(1, "PLA", None), model="P1S"), p)
     assert why == "sliced for P1S, printer is X1C"
     _, why = fit(job(Need(1, "PLA", None), nozzle_diameter=0.6), p)
@@ -73,6 +77,8 @@ def test_single_extruder_printers_take_one_filament_from_their_spool() -> None:
     _, why = fit(job(Need(1, "PLA", "#FF0000"), Need(2, "PETG", None), **gcode), voron)
     assert why == "needs 2 filaments, printer has one extruder"
     bare = printer("octoprint", (), model=None)
+    _, why = fit(job(Need(1, None, None)), bare)
+    assert why == "X1C-01 takes plain G-code, not sliced 3MF projects"
     assert fit(job(Need(1, None, None), **gcode), bare) == ({1: 0}, None)
     _, why = fit(job(Need(1, "PLA", None), **gcode), bare)
     assert why == "no filament known on the printer (assign a spool to its tray)"

@@ -1,11 +1,16 @@
 """The bridge on the real broker: commands from Home Assistant's buttons and light reach the
 printer, the last will marks the hub offline when its link dies, and a broker restart ends in a
-reconnect that re-publishes the retained state."""
+reconnect that re-publishes the retained state; events published while the broker is away
+arrive after the reconnect, once and in order."""
 
 from __future__ import annotations
 
-from hub.events import QueueJobChanged, SpoolChanged
+import json
+
+from api.blueprints.metrics import HubCollector
+from hub.events import NotificationStored, QueueJobChanged, SpoolChanged
 from hub.model import PrintState
+from integrations.mqtt.backlog import Backlog
 from tests.helpers import wait_for
 from tests.integrations.mqtt.conftest import MqttHub
 from tests.integrations.mqtt.test_discovery import running_print
@@ -128,3 +133,59 @@ async def test_filament_and_queue_changes_are_published(mqtt_hub: MqttHub) -> No
         "spool": spool,
     }
     assert ha.json(f"{m.base}/queue") == job
+
+
+async def test_events_while_the_broker_is_away_arrive_once_in_order(mqtt_hub: MqttHub) -> None:
+    m = mqtt_hub
+    bridge = m.bridge
+    queue_topic, notes_topic = f"{m.base}/queue", f"{m.base}/notification"
+    async with m.watch() as ha:
+        await wait_for(lambda: bridge.connected.is_set(), what="connected")
+        m.hub.bus.publish(QueueJobChanged("j-before", "queued", None, {"id": "j-before"}))
+        await wait_for(lambda: ha.json(queue_topic) == {"id": "j-before"}, what="a first event")
+
+        # The hub's link to the broker goes (the broker itself stays up for the watcher).
+        await m.proxy.down()
+        await wait_for(lambda: not bridge.connected.is_set(), what="the hub noticed")
+        for n in range(20):
+            m.hub.bus.publish(QueueJobChanged(f"j-{n}", "queued", None, {"id": f"j-{n}"}))
+            m.hub.bus.publish(NotificationStored(None, {"id": f"n-{n}", "kind": "queue_empty"}))
+        await wait_for(lambda: len(bridge.backlog) == 40, what="40 events kept")
+        samples = {
+            sample.name: sample.value
+            for metric in HubCollector(m.hub).collect()
+            for sample in metric.samples
+        }
+        assert samples["printforge_mqtt_event_backlog"] == 40
+        assert samples["printforge_mqtt_events_shed_total"] == 0
+        seen = len(ha.messages)
+        await m.proxy.up()
+        await wait_for(lambda: bridge.connected.is_set(), timeout=15, what="reconnected")
+
+        def events() -> list[str]:
+            return [
+                json.loads(payload)["id"]
+                for topic, payload, _ in ha.messages[seen:]
+                if topic in (queue_topic, notes_topic)
+            ]
+
+        await wait_for(lambda: len(events()) >= 40, timeout=10, what="the kept events")
+        # Anything doubled would show up within the broker's round trip of the last one.
+        m.hub.bus.publish(QueueJobChanged("j-after", "queued", None, {"id": "j-after"}))
+        await wait_for(lambda: "j-after" in events(), what="an event after the backlog")
+    expected = [i for n in range(20) for i in (f"j-{n}", f"n-{n}")]
+    assert events() == [*expected, "j-after"]
+    assert len(bridge.backlog) == 0 and bridge.backlog.shed == 0
+
+
+def test_backlog_sheds_the_oldest_and_counts() -> None:
+    backlog = Backlog(3)
+    for n in range(5):
+        backlog.push("t", str(n))
+    assert len(backlog) == 3 and backlog.shed == 2
+    head = backlog.head()
+    assert head is not None and head.data == "2"
+    backlog.push("t", "5")  # sheds "2", the head being sent right now
+    backlog.done(head)  # so nothing more is dropped for it
+    assert [backlog.head().data] == ["3"]  # type: ignore[union-attr]
+    assert len(backlog) == 3 and backlog.shed == 3

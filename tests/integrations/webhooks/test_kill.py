@@ -197,3 +197,98 @@ async def test_kill_right_after_the_commit(
     assert sorted(r.path for r in accepted) == ["/ch", "/notes", "/prints"]
     body = json.loads(next(r.body for r in accepted if r.path == "/prints"))
     assert body["data"]["file"] == "benchy.gcode"
+
+
+# This hub makes one change of each kind that raises outbound events outside the print
+# history: a spool created below its threshold (its event and a filament.low notification), a
+# printer added, a queue notification. An inline bus subscriber kills the process as the last
+# of them is published (straight after its commit), so only rows written with the changes can
+# bring them out.
+CHILD_CHANGES = """
+import asyncio, os, signal, sys
+from config.loader import load
+from hub.events import NotificationStored, PrinterConfigured, SpoolChanged
+from hub.runtime import Hub
+from hub.store import channels, webhooks
+
+async def main() -> None:
+    hub = Hub(load(None, env={k: v for k, v in os.environ.items() if k.startswith("PRINTFORGE_")}))
+    await hub.start(drivers=False)
+    url = sys.argv[1]
+    ids = [
+        (await webhooks.create(hub.db, {"url": url + "/spools", "events": ["filament.*"]})).id,
+        (await webhooks.create(hub.db, {"url": url + "/printers", "events": ["printer.*"]})).id,
+        (await webhooks.create(hub.db, {"url": url + "/notes", "events": ["notification"]})).id,
+        (await channels.create(hub.db, {"name": "ops", "url": url.replace("http", "json") + "/ch"})).id,
+    ]
+    print(" ".join(ids), flush=True)
+
+    def die(event: object) -> None:
+        if isinstance(event, NotificationStored) and event.note["kind"] == "queue_empty":
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    hub.bus.subscribe((NotificationStored,), die, name="kill", inline=True)
+    await hub.filament.create({"material": "PLA", "color": "#FF8800", "weight_remaining_g": 50})
+    await hub.add_printer(
+        {"name": "p-k", "protocol": "moonraker", "host": "127.0.0.1", "port": 9, "enabled": False}
+    )
+    await hub.queue.notify("queue_empty", "info", "Print queue empty", "all done", None)
+    await asyncio.sleep(120)
+
+asyncio.run(main())
+"""
+
+
+async def test_kill_right_after_queue_filament_and_printer_changes(
+    db_url: str, tmp_path: Path, receiver: Receiver, fast_hashing: None
+) -> None:
+    await reset_database(db_url)
+    receiver.default = 503
+    env = {
+        **FAST,
+        "PRINTFORGE_DATABASE_URL": db_url,
+        "PRINTFORGE_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "PRINTFORGE_DATA_DIR": str(tmp_path / "data"),
+        "PATH": "/usr/bin:/bin",
+    }
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", CHILD_CHANGES, receiver.url,
+        cwd=REPO, env=env, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert child.stdout is not None
+        line = (await asyncio.wait_for(child.stdout.readline(), 30)).decode().split()
+        assert len(line) == 4, "the first hub did not start"
+        assert await asyncio.wait_for(child.wait(), 30) == -signal.SIGKILL
+    finally:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
+    spools_id, printers_id, notes_id, channel_id = line
+    refused = len(receiver.received)
+
+    receiver.default = 200
+    wanted = {"/spools": 2, "/printers": 1, "/notes": 2, "/ch": 2}
+    async with outbound_hub(db_url, tmp_path, receiver) as second:
+
+        def arrived() -> dict[str, int]:
+            paths = [r.path for r in receiver.received[refused:]]
+            return {path: paths.count(path) for path in wanted}
+
+        await wait_for(lambda: arrived() == wanted, timeout=15, what="every event once")
+        types = {
+            target: sorted(d["event_type"] for d in await second.deliveries(target, base=base))
+            for target, base in (
+                (spools_id, "/api/webhooks"),
+                (printers_id, "/api/webhooks"),
+                (notes_id, "/api/webhooks"),
+                (channel_id, "/api/notifications/channels"),
+            )
+        }
+    assert types == {
+        spools_id: ["filament.low", "filament.spool.created"],
+        printers_id: ["printer.added"],
+        notes_id: ["notification", "notification"],
+        channel_id: ["filament.low", "queue.empty"],
+    }
+    assert arrived() == wanted

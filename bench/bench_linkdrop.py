@@ -1,0 +1,158 @@
+"""Benchmark: every printer link dropping at once (a broker or switch restart), counted in log lines.
+
+A simulated fleet and the hub's printer manager run in this one process; once every link is
+online, all printers drop their connections in the same instant (`--fault drop`) or power-cycle
+(`--fault restart`: nothing listens for `--down` seconds). Prints the warning lines per printer,
+lines naming no printer, tracebacks, the time until every link is back, and how long
+`PrinterManager.stop_all()` takes for the whole fleet.
+
+    python bench/bench_linkdrop.py --bambu 500 --moonraker 500 --fault restart
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import random
+import re
+import sys
+import time
+from collections import Counter
+
+import _proc
+
+sys.path.insert(0, str(_proc.ROOT))
+
+from hub.model import Connection
+from hub.printer_manager import PrinterManager, PrinterRecord
+from integrations.simulator import Fleet, SimPrinter
+
+SECRET_KEYS = {"bambu": "access_code", "moonraker": "api_key"}
+_PRINTER = re.compile(r"\bprinter (\S+) ")
+
+
+class Collect(logging.Handler):
+    """Keeps every record of WARNING and above (the simulator's own excepted)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Keep the record."""
+        if not record.name.startswith("integrations.simulator"):
+            self.records.append(record)
+
+    def summary(self, ids: set[str]) -> dict[str, int]:
+        """Lines per printer, lines naming none, tracebacks."""
+        per_printer: Counter[str] = Counter()
+        stray = tracebacks = 0
+        for record in self.records:
+            message = record.getMessage()
+            if record.exc_info or "Traceback" in message:
+                tracebacks += 1
+            match = _PRINTER.search(message)
+            if match and match.group(1) in ids:
+                per_printer[match.group(1)] += 1
+            else:
+                stray += 1
+        return {
+            "lines": len(self.records),
+            "printers_warned": len(per_printer),
+            "max_per_printer": max(per_printer.values(), default=0),
+            "lines_naming_no_printer": stray,
+            "tracebacks": tracebacks,
+        }
+
+
+def record_for(index: int, sim: SimPrinter) -> PrinterRecord:
+    """The manager's record of one simulated printer."""
+    return PrinterRecord(
+        id=f"p{index}",
+        name=sim.name,
+        protocol=sim.protocol,
+        host=sim.host,
+        port=sim.port,
+        serial=sim.serial,
+        model=sim.model_name,
+        secrets={SECRET_KEYS[sim.protocol]: sim.secret},
+        options={"ftps_port": sim.ftps_port} if sim.ftps_port else {},
+    )
+
+
+async def wait_until(predicate: object, within_s: float, what: str) -> float:
+    """Seconds until `predicate()` held; exits the benchmark after `within_s`."""
+    started = time.monotonic()
+    while not predicate():  # type: ignore[operator]
+        if time.monotonic() - started > within_s:
+            raise SystemExit(f"timed out after {within_s:.0f}s waiting for {what}")
+        await asyncio.sleep(0.1)
+    return time.monotonic() - started
+
+
+async def run(args: argparse.Namespace) -> None:
+    """Bring the fleet online, drop every link at once, count, stop."""
+    collect = Collect()
+    logging.getLogger().addHandler(collect)
+    subnet = args.subnet or f"127.{random.randint(40, 250)}.{random.randint(0, 255)}.0"
+    async with Fleet(speed=60.0, subnet=subnet) as fleet:
+        sims = [await fleet.add("bambu") for _ in range(args.bambu)]
+        sims += [await fleet.add("moonraker") for _ in range(args.moonraker)]
+        manager = PrinterManager(lambda state: None, {"backoff_max_s": args.backoff_max})
+        for index, sim in enumerate(sims):
+            await manager.apply(record_for(index, sim))
+        ids = set(manager.printer_ids())
+
+        def online() -> int:
+            return sum(manager.link(i).connection == Connection.ONLINE for i in ids)
+
+        took = await wait_until(lambda: online() == len(ids), args.timeout, "every link online")
+        print(
+            f"{len(ids)} printers online in {took:.1f}s; before the fault: {collect.summary(ids)}"
+        )
+        collect.records.clear()
+        started = time.monotonic()
+        if args.fault == "drop":
+            for sim in sims:
+                sim.faults.drop_connection()
+        else:
+            await asyncio.gather(*(s.faults.restart(delay=args.down) for s in sims))
+        warned = await wait_until(
+            lambda: collect.summary(ids)["printers_warned"] == len(ids), 60, "a warning each"
+        )
+        print(f"every printer had logged its drop {warned:.1f}s after the fault")
+        await wait_until(lambda: online() == len(ids), args.timeout, "every link back")
+        print(f"fault {args.fault}: every link back {time.monotonic() - started:.1f}s after it")
+        print(f"log lines at WARNING and above: {collect.summary(ids)}")
+        for record in collect.records[: args.show]:
+            print("  ", logging.Formatter("%(levelname)s %(name)s %(message)s").format(record))
+        collect.records.clear()
+        started = time.monotonic()
+        await manager.stop_all()
+        print(
+            f"stop_all of {len(ids)} drivers: {time.monotonic() - started:.2f}s; "
+            f"log lines: {collect.summary(ids)}"
+        )
+
+
+def main() -> int:
+    """Parse arguments and run."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--bambu", type=int, default=500)
+    parser.add_argument("--moonraker", type=int, default=500)
+    parser.add_argument("--fault", choices=("drop", "restart"), default="restart")
+    parser.add_argument("--down", type=float, default=2.0, help="restart: seconds down")
+    parser.add_argument("--backoff-max", type=float, default=30.0)
+    parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument("--show", type=int, default=3, help="log lines to print as samples")
+    parser.add_argument("--subnet", default="")
+    args = parser.parse_args()
+    _proc.raise_fd_limit()
+    logging.basicConfig(level=logging.WARNING, handlers=[logging.NullHandler()])
+    asyncio.run(run(args))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

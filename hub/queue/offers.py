@@ -1,0 +1,82 @@
+"""What a printer offers the queue: its driver's start abilities and the filament on its trays."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from hub.events import SpoolChanged
+from hub.filament import TraySpool, trays_with_spools
+from hub.model import PrinterState
+from hub.queue.matching import PrinterView, Tray, trays_from_ams
+from hub.slicer_meta import normalize_color
+from hub.store.printers import PrinterRow
+from integrations.printers.registry import DriverManifest, DriverUnavailable
+
+if TYPE_CHECKING:
+    from hub.runtime import Hub
+
+
+@dataclass(frozen=True)
+class NoDriver:
+    """A printer whose protocol has no usable driver: it starts nothing."""
+
+    print_files: frozenset[str] = frozenset()
+    tray_mapping: bool = False
+
+
+NO_DRIVER = NoDriver()
+
+
+class Offers:
+    """The part of the dispatcher that knows what each printer offers a job."""
+
+    hub: Hub
+    spools: dict[str, list[TraySpool]]  # printer id -> spools on its trays
+    _wake: asyncio.Event
+
+    def trays(self, row: PrinterRow, state: PrinterState) -> tuple[Tray, ...]:
+        """The filament a printer offers: what its AMS reports (material, colour), with the
+        assigned spool's grams where one is assigned; spools alone where nothing is reported
+        (the single extruder of Moonraker, PrusaLink and OctoPrint printers)."""
+        spools = {s.tray: s for s in self.spools.get(row.id, ())}
+        live = trays_from_ams(state.ams)
+        trays = [
+            replace(t, grams=spools[t.slot].remaining_g) if t.slot in spools else t for t in live
+        ]
+        reported = {t.slot for t in live}
+        for slot, spool in spools.items():
+            if slot not in reported and not (self.manifest(row).tray_mapping and live):
+                color = normalize_color(spool.color)
+                trays.append(Tray(slot, spool.material.upper(), color, spool.remaining_g))
+        return tuple(trays)
+
+    async def _on_spool(self, event: SpoolChanged) -> None:
+        holders = {
+            p for p, spools in self.spools.items() for s in spools if s.spool_id == event.spool_id
+        }
+        if event.printer_id:
+            holders.add(event.printer_id)
+        for printer_id in holders:
+            self.spools[printer_id] = await trays_with_spools(self.hub.db, printer_id)
+        self._wake.set()
+
+    def view(self, row: PrinterRow) -> PrinterView:
+        """A printer as matching sees it."""
+        try:
+            state = self.hub.manager.state(row.id)
+        except KeyError:
+            state = PrinterState(printer_id=row.id)
+        manifest = self.manifest(row)
+        return PrinterView(
+            row.id, row.name, manifest.print_files, manifest.tray_mapping, row.model,
+            row.nozzle_diameter, frozenset(row.tags), self.trays(row, state),
+        )  # fmt: skip
+
+    def manifest(self, row: PrinterRow) -> DriverManifest | NoDriver:
+        """What the printer's driver declares about starting prints (file kinds, tray mapping)."""
+        try:
+            return self.hub.drivers.manifest(row.protocol)
+        except DriverUnavailable:
+            return NO_DRIVER

@@ -1,0 +1,206 @@
+"""The Bambu driver's MQTT client: aiomqtt whose socket handling survives links dropping at once.
+
+aiomqtt registers paho's socket with the event loop from the thread that connects, by file
+number, through `call_soon_threadsafe`. When the link drops before the loop runs that
+registration (a broker or switch restart drops hundreds of links in the same instant), the
+loop logs an `add_writer`/`add_reader` "Bad file descriptor" traceback, or, worse, registers a
+number the kernel has meanwhile given to another printer's socket. Here every registration
+runs on the loop, only for the socket paho still holds open, and a closed socket is always
+unregistered for reading and writing. paho's own complaints about a lost link are demoted to
+debug: the driver says once, as a warning, that the link dropped and why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import aiomqtt
+import paho.mqtt.client as mqtt
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+log = logging.getLogger(__name__)
+
+# paho's messages for a link that went away; the driver's supervisor reports the drop itself.
+_LINK_LOSS = (
+    "failed to receive on socket",
+    "timeout on socket",
+    "failed to send on socket",
+)
+
+
+_PAHO_LOG = logging.getLogger(f"{__name__}.paho")
+T = TypeVar("T")
+
+
+class _LinkLog(logging.Logger):
+    """One client's logger for paho and aiomqtt: keeps the reason a link was lost, at debug."""
+
+    def __init__(self) -> None:
+        super().__init__(_PAHO_LOG.name)
+        self.parent = _PAHO_LOG
+        self.loss: str | None = None
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        """paho's lost-link errors become the reason the driver reports, logged at debug."""
+        if isinstance(msg, str) and msg.startswith(_LINK_LOSS):
+            text = msg % args if args else msg
+            self.loss = text.split(": ", 1)[-1]
+            level = logging.DEBUG
+        super().log(level, msg, *args, **kwargs)
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop, func: Any, *args: Any) -> None:
+    """Run `func(*args)` now when on `loop`'s thread, else as soon as the loop gets to it."""
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        func(*args)
+    else:
+        loop.call_soon_threadsafe(func, *args)
+
+
+class LinkClient(aiomqtt.Client):
+    """An aiomqtt client that registers its socket safely and can be aborted without a goodbye."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._link_log = _LinkLog()
+        kwargs.setdefault("logger", self._link_log)
+        super().__init__(*args, **kwargs)
+
+    async def publish(self, *args: Any, **kwargs: Any) -> None:
+        """Publish; a link lost before the acknowledgement ends the wait at once."""
+        await _until_lost(self._disconnected, super().publish(*args, **kwargs))
+
+    async def subscribe(self, *args: Any, **kwargs: Any) -> Any:
+        """Subscribe; a link lost before the acknowledgement ends the wait at once."""
+        return await _until_lost(self._disconnected, super().subscribe(*args, **kwargs))
+
+    @property
+    def paho(self) -> mqtt.Client:
+        """The paho client underneath."""
+        return self._client
+
+    # paho's socket callbacks (aiomqtt's own register by file number from the connect thread).
+
+    def _on_socket_open(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
+        _on_loop(self._loop, self._watch, sock, False)
+
+    def _on_socket_register_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
+        _on_loop(self._loop, self._watch, sock, True)
+
+    def _on_socket_unregister_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
+        _on_loop(self._loop, self._unwatch, sock, False)
+
+    def _on_socket_close(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
+        # Unregister before paho closes the socket (it does right after this returns): the
+        # file number must not stay registered once the kernel may hand it out again.
+        _on_loop(self._loop, self._unwatch, sock, True)
+
+    def _watch(self, sock: Any, write: bool) -> None:
+        """On the loop: register paho's socket, unless it closed since paho asked."""
+        fileno = sock.fileno()
+        if self._client.socket() is not sock or fileno < 0:
+            return  # the link dropped before the loop got here
+        try:
+            if write:
+                self._loop.add_writer(fileno, self._write_ready)
+            else:
+                self._loop.add_reader(fileno, self._read_ready)
+                if self._misc_task is None or self._misc_task.done():
+                    self._misc_task = self._loop.create_task(self._misc_loop())
+        except (OSError, ValueError) as exc:  # closed under us: the link is gone
+            log.debug("MQTT socket %s closed before it was watched: %s", fileno, exc)
+            self._lost(exc)
+
+    def _unwatch(self, sock: Any, closing: bool) -> None:
+        """On the loop: stop watching paho's socket for writing (and reading when it closes)."""
+        fileno = sock.fileno()
+        if fileno >= 0:
+            self._loop.remove_writer(fileno)
+            if closing:
+                self._loop.remove_reader(fileno)
+        if closing and self._misc_task is not None and not self._misc_task.done():
+            self._misc_task.cancel()
+
+    def _read_ready(self) -> None:
+        client = self._client
+        try:
+            while True:
+                client.loop_read()
+                # An SSL socket may hold decoded bytes that select() does not announce.
+                sock = client.socket()
+                pending = getattr(sock, "pending", None)
+                if pending is None or pending() <= 0:
+                    break
+        except Exception as exc:  # the connection broke under paho
+            self._lost(exc)
+
+    def _write_ready(self) -> None:
+        try:
+            self._client.loop_write()
+        except Exception as exc:  # the connection broke under paho
+            self._lost(exc)
+
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.DisconnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None = None,
+    ) -> None:
+        connected = self._connected.done() and not self._connected.cancelled()
+        if connected and not flags.is_disconnect_packet_from_server and reason_code.is_failure:
+            # paho calls a lost connection "Unspecified error": say what happened instead.
+            loss, self._link_log.loss = self._link_log.loss, None
+            if self._connected.exception() is None:
+                _fail(self._disconnected, loss or "the connection was closed")
+        super()._on_disconnect(client, userdata, flags, reason_code, properties)
+        # A link that dropped while no one iterated messages leaves the reason unread: asyncio
+        # would log it as "Future exception was never retrieved" (with a traceback) at exit.
+        if self._disconnected.done() and not self._disconnected.cancelled():
+            self._disconnected.exception()
+
+    def _lost(self, exc: BaseException) -> None:
+        if self._connected.done():
+            _fail(self._disconnected, f"link lost: {exc}")
+
+    def abort(self) -> None:
+        """Close the socket now, without a DISCONNECT; message iteration then ends."""
+        with contextlib.suppress(Exception):
+            self._client._sock_close()  # unregisters through the callbacks above, then closes
+        if self._misc_task is not None and not self._misc_task.done():
+            self._misc_task.cancel()
+        _fail(self._disconnected, "link closed")
+
+
+async def _until_lost(disconnected: asyncio.Future[None], call: Coroutine[Any, Any, T]) -> T:
+    """Await `call` unless the link is lost first (aiomqtt waits for an ack until its timeout)."""
+    if disconnected.done():
+        call.close()
+        raise aiomqtt.MqttError("the client is not connected")
+    task = asyncio.ensure_future(call)
+    either: set[asyncio.Future[Any]] = {task, disconnected}
+    try:
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not task.done():
+            task.cancel()
+    if task.done() and not task.cancelled():
+        return task.result()
+    exc = disconnected.exception() if not disconnected.cancelled() else None
+    raise aiomqtt.MqttError(f"link lost: {exc or 'disconnected'}")
+
+
+def _fail(future: asyncio.Future[Any], reason: str) -> None:
+    """End `future` with an MqttError, marked as seen (nobody may be waiting for it any more)."""
+    if not future.done():
+        future.set_exception(aiomqtt.MqttError(reason))
+        future.exception()

@@ -1,0 +1,100 @@
+"""History filters on both engines: every filter and combination gives the rows and total that a
+plain check of each record gives (trigram search, material relation, counts tables)."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from databases import Database
+
+from hub.store import history, prints
+from hub.store.history_query import Filters
+
+FILES = ["Benchy_v2.gcode", "benchy.3mf", "Part_100%.gcode", 'odd "name".gcode', "ab.gcode",
+         "Großes Teil.gcode", "x_1.3mf"]  # fmt: skip
+MATERIALS = [["PLA"], ["PETG"], ["PLA", "PETG"], [], ["TPU"]]
+OUTCOMES = ["finished", "failed", "cancelled", None]
+
+
+async def _fill(db: Database) -> list[dict[str, Any]]:
+    """35 prints over 3 printers; materials written before or after the close, once rewritten."""
+    made = []
+    for i in range(35):
+        key, printer = f"k{i}", f"p{i % 3}"
+        file, mats, outcome = FILES[i % 7], MATERIALS[i % 5], OUTCOMES[i % 4]
+        await prints.start(db, job_key=key, printer_id=printer, file=file,
+                           started_at=1000.0 + i * 10, progress=0.0, total_layers=None)  # fmt: skip
+        record = await prints.by_key(db, key)
+        assert record is not None
+        early = i % 2 == 0
+        if early:  # noted while running (an AMS report), then closed
+            for tray, m in enumerate(mats):
+                await history.note_tray(db, record.id, tray, None, m, "#FFFFFF")
+        if outcome is not None:
+            await prints.finish(db, key, outcome, 2000.0 + i, 50.0)
+        if not early or i % 6 == 0:  # written at the end (a rewrite drops and adds materials)
+            trays = [
+                {"tray": t, "spool_id": None, "material": m, "color": None, "grams": 1.0,
+                 "mm": 330.0, "cost": None}
+                for t, m in enumerate(mats)
+            ]  # fmt: skip
+            await history.write_usage(db, record.id, trays, layer=None, errors=[])
+        made.append({"id": record.id, "printer": printer, "file": file, "materials": set(mats),
+                     "outcome": outcome or "running", "at": 1000.0 + i * 10})  # fmt: skip
+    return made
+
+
+def _keeps(f: Filters, row: dict[str, Any]) -> bool:
+    return (
+        (f.printer_id is None or row["printer"] == f.printer_id)
+        and (f.outcome is None or row["outcome"] == f.outcome)
+        and (f.since is None or row["at"] >= f.since)
+        and (f.until is None or row["at"] < f.until)
+        and (f.file is None or f.file.lower() in row["file"].lower())
+        and (f.material is None or f.material in row["materials"])
+    )
+
+
+async def test_every_filter_and_combination_matches_a_plain_check(db: Database) -> None:
+    made = await _fill(db)
+    choices: dict[str, list[Any]] = {
+        "printer_id": [None, "p1"],
+        "outcome": [None, "failed", "running"],
+        "since": [None, 1100.0],
+        "until": [None, 1250.0],
+        "file": [None, "BENCHY", "ab", "_1", "%", '"name"', "groß", "nothing"],
+        "material": [None, "PLA", "TPU", "ABS"],
+    }
+    # Each value alone and every pair of filters (the dashboard combines any of them), plus
+    # a few of three and more.
+    combos: list[dict[str, Any]] = [{}]
+    for a, b in itertools.combinations(choices, 2):
+        combos += [{a: x, b: y} for x in choices[a][1:] for y in choices[b][1:]]
+    combos += [{k: v} for k, vs in choices.items() for v in vs[1:]]
+    combos += [
+        {"printer_id": "p1", "outcome": "failed", "material": "PLA", "file": "benchy"},
+        {"since": 1100.0, "until": 1250.0, "material": "PETG", "file": "gcode"},
+        {"outcome": "running", "since": 1100.0, "file": "ab", "printer_id": "p0"},
+    ]
+    for combo in combos:
+        filters = Filters(**combo)
+        want = sorted((r for r in made if _keeps(filters, r)), key=lambda r: -r["at"])
+        items, total = await history.page(db, filters, limit=4)
+        assert total == len(want), filters
+        assert [i["id"] for i in items] == [r["id"] for r in want[:4]], filters
+        if len(want) > 4:  # the keyset continuation of the same walk
+            after = (items[-1]["_started_at"], items[-1]["id"])
+            rest, _ = await history.page(db, filters, limit=100, after=after, count=False)
+            assert [i["id"] for i in rest] == [r["id"] for r in want[4:]], filters
+    # The material counts followed every note, rewrite and close.
+    rows = await db.fetch_all(
+        "SELECT printer_id, outcome, material, n FROM print_material_counts WHERE n <> 0"
+    )
+    got = {(r["printer_id"], r["outcome"], r["material"]): int(r["n"]) for r in rows}
+    want: dict[tuple[str, str, str], int] = {}
+    for r in made:
+        for m in r["materials"]:
+            k = (r["printer"], r["outcome"], m)
+            want[k] = want.get(k, 0) + 1
+    assert got == want

@@ -1,0 +1,78 @@
+"""Changes and their events (hub/emit.py), on both engines: rows written with the change, the
+bus told only after the commit, nothing published for a change (or a nested part of one) that
+rolled back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from databases import Database
+
+from hub.bus import EventBus
+from hub.emit import Emitter
+from hub.events import NotificationStored, PrinterRemoved
+
+
+async def _notes(db: Database) -> list[str]:
+    rows = await db.fetch_all("SELECT kind FROM notifications ORDER BY created_at, kind")
+    return [r["kind"] for r in rows]
+
+
+def _note(kind: str) -> dict[str, object]:
+    return dict(printer_id=None, kind=kind, severity="info", title=kind, message=kind, data={})
+
+
+async def test_published_after_commit_and_marked_written(db: Database) -> None:
+    bus = EventBus()
+    seen: list[object] = []
+    bus.subscribe((NotificationStored, PrinterRemoved), seen.append, name="t", inline=True)
+    emitter = Emitter(db, bus)
+    written: list[object] = []
+
+    async def hook(event: object) -> Callable[[], None]:
+        written.append(event)
+        return lambda: seen.append("woken")
+
+    emitter.hook = hook
+    async with emitter.batch() as change:
+        await change.notify(**_note("a"))  # type: ignore[arg-type]
+        await change.emit(PrinterRemoved("p1", "one"))
+        assert seen == [], "published before the commit"
+    assert [type(e).__name__ for e in written] == ["NotificationStored", "PrinterRemoved"]
+    assert all(isinstance(e, (NotificationStored, PrinterRemoved)) and e.outboxed for e in written)
+    assert seen[0] == "woken" and seen[2] == "woken"
+    assert [type(e).__name__ for e in seen if e != "woken"] == [
+        "NotificationStored",
+        "PrinterRemoved",
+    ]
+    assert await _notes(db) == ["a"]
+    await bus.close()
+
+
+async def test_rolled_back_changes_publish_nothing(db: Database) -> None:
+    bus = EventBus()
+    seen: list[object] = []
+    bus.subscribe(NotificationStored, seen.append, name="t", inline=True)
+    emitter = Emitter(db, bus)
+    with pytest.raises(RuntimeError):
+        async with emitter.batch() as change:
+            await change.notify(**_note("lost"))  # type: ignore[arg-type]
+            raise RuntimeError("the change fails")
+    assert seen == [] and await _notes(db) == []
+
+    # A nested change that fails is rolled back alone; the enclosing one still commits.
+    async with emitter.batch() as outer:
+        await outer.notify(**_note("kept"))  # type: ignore[arg-type]
+        with pytest.raises(RuntimeError):
+            async with emitter.batch() as inner:
+                assert inner is outer
+                await inner.notify(**_note("dropped"))  # type: ignore[arg-type]
+                raise RuntimeError("the nested part fails")
+        await outer.notify(**_note("later"))  # type: ignore[arg-type]
+    assert [e.note["kind"] for e in seen if isinstance(e, NotificationStored)] == [
+        "kept",
+        "later",
+    ]
+    assert sorted(await _notes(db)) == ["kept", "later"]
+    await bus.close()
