@@ -36,15 +36,13 @@ def kind_of(name: str) -> str | None:
 
 
 def clean_name(name: str) -> str:
-    """A file name without any directory part; Invalid when empty or of the wrong type."""
+    """The name without any directory part or surrounding spaces; Invalid with control
+    characters or when too long, Unsupported when it is not a print file's name."""
     base = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
-    if not base or base.startswith(".") or len(base) > NAME_MAX:
-        raise Invalid(
-            f"file name {name!r} must be a plain name of 1 to {NAME_MAX} characters",
-            field="filename",
-        )
     if any(ord(c) < 32 for c in base):
         raise Invalid("file name must not contain control characters", field="filename")
+    if len(base) > NAME_MAX:
+        raise Invalid(f"file name must be at most {NAME_MAX} characters", field="filename")
     if kind_of(base) is None:
         raise Unsupported(
             f"file {base!r} is not a print file: accepted are {', '.join(EXTENSIONS)}",

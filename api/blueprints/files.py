@@ -25,7 +25,15 @@ MULTIPART_SLACK = 64 * 1024
 UPLOAD_QUERY: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
-    "properties": {"filename": {"type": "string", "minLength": 1, "maxLength": 200}},
+    "properties": {
+        "filename": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 200,
+            "pattern": "^[^\\x00-\\x1f]*$",
+            "description": "the file's name (a directory part is dropped); required for a raw body",
+        }
+    },
 }
 
 

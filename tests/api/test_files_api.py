@@ -76,6 +76,8 @@ async def test_bad_uploads_change_nothing(api: Api) -> None:
         ("/api/files?filename=photo.png", b"\x89PNG\r\n\x1a\n", 415, "filename", "type"),
         ("/api/files?filename=broken.3mf", b"not a zip", 415, "file", "type"),
         ("/api/files?filename=x.gcode", b"\x00\x01\x02binary", 415, "file", "type"),
+        ("/api/files?filename=%20%20", b"G28\n", 415, "filename", "type"),
+        ("/api/files?filename=a%16b.gcode", b"G28\n", 400, "filename", "pattern"),
         ("/api/files", b"G28\n", 400, "filename", "required"),
     ]
     for url, data, status, field, rule in cases:
