@@ -28,6 +28,7 @@ from hub.model import rfc3339
 from hub.runtime import Hub
 from hub.store import api_tokens as tokens_store
 from hub.store import users as users_store
+from hub.store.errors import is_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -238,8 +239,11 @@ async def _authenticate(h: Hub) -> Principal | None:
     except AuthError as exc:
         await _close(CLOSE_AUTH_FAILED, exc.reason)
         return None
-    except Exception:
-        log.exception("websocket authentication failed")
+    except Exception as exc:
+        if is_unavailable(exc):  # an outage, not a bug: one line
+            log.warning("websocket authentication: database unavailable: %r", exc)
+        else:
+            log.exception("websocket authentication failed")
         await _close(CLOSE_SERVER_ERROR, "authentication unavailable")
         return None
     if principal.expires_at <= time.time():  # inside the verifier's clock-skew leeway

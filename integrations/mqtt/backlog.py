@@ -4,6 +4,7 @@ the bound the oldest are shed, counted and logged. Retained state needs no such 
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections import deque
 from dataclasses import dataclass
@@ -50,6 +51,10 @@ class Backlog:
     def head(self) -> Pending | None:
         """The oldest message, left in place until `done`."""
         return self._items[0] if self._items else None
+
+    def first(self, count: int) -> list[Pending]:
+        """The `count` oldest messages, left in place until `done`."""
+        return list(itertools.islice(self._items, count))
 
     def done(self, item: Pending) -> None:
         """`item` went out: drop it (unless it was shed meanwhile)."""

@@ -5,7 +5,7 @@ broker delays neither telemetry nor another integration; state, progress and AMS
 latest-wins per printer in that buffer. On every (re)connect the bridge announces `online`,
 then re-publishes discovery and the retained state of every printer from the hub's live view.
 Non-retained events (lifecycle steps, notifications, spool and queue changes, command results)
-go through a bounded FIFO backlog (`backlog.py`) and out one at a time, each dropped from it
+go through a bounded FIFO backlog (`backlog.py`) and out in order, each dropped from it
 once handed to the client: while the broker is away they wait there and go out in order after
 the retained state.
 """
@@ -60,6 +60,8 @@ KEEPALIVE_S = 30
 #: Messages handed to the client and not yet confirmed; past this the handlers wait (and the
 #: bus's latest-wins buffers absorb the rest), so a stalled broker cannot grow memory.
 MAX_IN_FLIGHT = 1000
+#: Event messages handed to the client at once when draining the backlog.
+EVENT_WINDOW = 100
 Payload = str | dict[str, Any]
 #: The bridges running in this process (for metrics and tests).
 RUNNING: weakref.WeakSet[MqttBridge] = weakref.WeakSet()
@@ -196,20 +198,25 @@ class MqttBridge:
             await self._drain(client)
 
     async def _drain(self, client: aiomqtt.Client) -> None:
-        """Until the link goes: publish the backlog's events in order, oldest first, each
-        dropped once the client has taken it."""
+        """Until the link goes: publish the backlog's events in order, oldest first, up to
+        EVENT_WINDOW at a time, each dropped once the client has taken it."""
         while self.client is client:
-            item = self.backlog.head()
-            if item is None:
+            batch = self.backlog.first(EVENT_WINDOW)
+            if not batch:
                 self._events.clear()
                 await self._events.wait()
                 continue
-            try:
-                await client.publish(item.topic, item.data, qos=0, retain=False)
-            except aiomqtt.MqttError:
-                return  # the link is gone: the message waits for the next connection
-            self.backlog.done(item)
-            self.published += 1
+            # Each publish hands its message to the client as its task starts, and tasks start
+            # in creation order: the broker gets them in backlog order.
+            results = await asyncio.gather(
+                *(client.publish(i.topic, i.data, qos=0, retain=False) for i in batch),
+                return_exceptions=True,
+            )
+            for item, result in zip(batch, results, strict=True):
+                if isinstance(result, BaseException):
+                    return  # the link is gone: the rest waits for the next connection
+                self.backlog.done(item)
+                self.published += 1
 
     def _event(self, topic: str, payload: Payload) -> None:
         """Queue a non-retained event message (see the module docstring)."""

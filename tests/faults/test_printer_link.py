@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
+import logging
 import os
+import sys
 import time
+import tracemalloc
 from collections.abc import AsyncIterator
 
 import pytest
@@ -25,6 +29,30 @@ from tests.integrations.printers.conftest import SPEED, config_for, random_subne
 # 500 is a soak: PRINTFORGE_FAULT_CYCLES=500.
 CYCLES = int(os.environ.get("PRINTFORGE_FAULT_CYCLES", "120"))
 STALE_AFTER_S = 1.0
+# Memory is compared between cycle MEMORY_WARMUP and the last one.
+MEMORY_WARMUP = 20
+# PRINTFORGE_FAULT_TRACEMALLOC=1 prints where memory grew between the two counts.
+TRACE = bool(os.environ.get("PRINTFORGE_FAULT_TRACEMALLOC"))
+# Measured (2 shared cores, 120 cycles): Moonraker +6 to +7 blocks and +2 gc objects a cycle,
+# Bambu +3 blocks and +1.5 objects; tracemalloc puts it on the accepting side's socket
+# transports (simulator and proxy) and the Moonraker simulator's per-client state. A leak of
+# a task, a socket transport or a dict of a few entries per cycle breaks these bounds; one
+# small object per cycle hides under that floor.
+MAX_BLOCKS_PER_CYCLE = 16
+MAX_OBJECTS_PER_CYCLE = 5
+
+
+def _memory() -> tuple[int, int]:
+    """Allocated memory blocks (every live object, containers or not) and gc-tracked objects,
+    after a full collection. The log records pytest keeps (one warning per dropped link, each
+    holding its exception and so the closed socket's frames) are dropped first: they are the
+    test's, not the hub's."""
+    for handler in logging.getLogger().handlers:
+        reset = getattr(handler, "reset", None)
+        if callable(reset):
+            reset()
+    gc.collect()
+    return sys.getallocatedblocks(), len(gc.get_objects())
 
 
 def _open_fds() -> int:
@@ -97,7 +125,14 @@ async def test_many_reset_cycles_leave_nothing_behind(
 ) -> None:
     driver, proxy = linked
     tasks_before, fds_before = len(asyncio.all_tasks()), _open_fds()
+    memory_before = (0, 0)
     for cycle in range(CYCLES):
+        if cycle == MEMORY_WARMUP:
+            # Caches, pools and lazily built tables are full by now: count from here.
+            memory_before = _memory()
+            if TRACE:
+                tracemalloc.start(8)
+                snapshot = tracemalloc.take_snapshot()
         accepted = proxy.accepted
         proxy.reset_all()
         await wait_for(
@@ -109,3 +144,18 @@ async def test_many_reset_cycles_leave_nothing_behind(
     await wait_for(lambda: proxy.open_links <= 2, timeout=5, what="old links closed")
     assert len(asyncio.all_tasks()) <= tasks_before + 2, "tasks grew with the cycles"
     assert _open_fds() <= fds_before + 4, "sockets grew with the cycles"
+    blocks, objects = _memory()
+    if TRACE:
+        grown = tracemalloc.take_snapshot().compare_to(snapshot, "traceback")
+        tracemalloc.stop()
+        for stat in grown[:8]:
+            print(stat, *stat.traceback.format()[-6:], sep="\n  ")
+    measured = CYCLES - MEMORY_WARMUP
+    per_cycle = ((blocks - memory_before[0]) / measured, (objects - memory_before[1]) / measured)
+    print(
+        f"\n{driver.protocol}: {measured} reset cycles after {MEMORY_WARMUP}: allocated blocks"
+        f" {memory_before[0]} -> {blocks} ({per_cycle[0]:+.2f}/cycle), gc objects"
+        f" {memory_before[1]} -> {objects} ({per_cycle[1]:+.2f}/cycle)"
+    )
+    assert per_cycle[0] < MAX_BLOCKS_PER_CYCLE, f"memory grew {per_cycle[0]:.2f} blocks/cycle"
+    assert per_cycle[1] < MAX_OBJECTS_PER_CYCLE, f"gc objects grew {per_cycle[1]:.2f}/cycle"
