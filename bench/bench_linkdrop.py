@@ -36,12 +36,18 @@ class Collect(logging.Handler):
     """Keeps every record of WARNING and above (the simulator's own excepted)."""
 
     def __init__(self) -> None:
-        super().__init__(logging.WARNING)
+        super().__init__(logging.DEBUG)
         self.records: list[logging.LogRecord] = []
+
+        self.keepalive_drops = 0  # links the simulated brokers closed for a missed keepalive
 
     def emit(self, record: logging.LogRecord) -> None:
         """Keep the record."""
-        if not record.name.startswith("integrations.simulator"):
+        if record.name == "integrations.simulator.mqtt":
+            self.keepalive_drops += "TimeoutError" in record.getMessage()
+        elif record.levelno >= logging.WARNING and not record.name.startswith(
+            "integrations.simulator"
+        ):
             self.records.append(record)
 
     def summary(self, ids: set[str]) -> dict[str, int]:
@@ -64,6 +70,18 @@ class Collect(logging.Handler):
             "lines_naming_no_printer": stray,
             "tracebacks": tracebacks,
         }
+
+
+def show(collect: Collect, ids: set[str], count: int) -> None:
+    """Print the first `count` lines, and every line of a printer that logged more than one."""
+    per_printer = Counter(
+        m.group(1) for r in collect.records if (m := _PRINTER.search(r.getMessage()))
+    )
+    form = logging.Formatter("%(levelname)s %(name)s %(message)s")
+    for index, record in enumerate(collect.records):
+        match = _PRINTER.search(record.getMessage())
+        if index < count or match is None or per_printer[match.group(1)] > 1:
+            print("  ", form.format(record))
 
 
 def record_for(index: int, sim: SimPrinter) -> PrinterRecord:
@@ -95,6 +113,7 @@ async def run(args: argparse.Namespace) -> None:
     """Bring the fleet online, drop every link at once, count, stop."""
     collect = Collect()
     logging.getLogger().addHandler(collect)
+    logging.getLogger("integrations.simulator.mqtt").setLevel(logging.DEBUG)
     subnet = args.subnet or f"127.{random.randint(40, 250)}.{random.randint(0, 255)}.0"
     async with Fleet(speed=60.0, subnet=subnet) as fleet:
         sims = [await fleet.add("bambu") for _ in range(args.bambu)]
@@ -125,8 +144,10 @@ async def run(args: argparse.Namespace) -> None:
         await wait_until(lambda: online() == len(ids), args.timeout, "every link back")
         print(f"fault {args.fault}: every link back {time.monotonic() - started:.1f}s after it")
         print(f"log lines at WARNING and above: {collect.summary(ids)}")
-        for record in collect.records[: args.show]:
-            print("  ", logging.Formatter("%(levelname)s %(name)s %(message)s").format(record))
+        print(
+            f"links the simulated brokers closed for a missed keepalive: {collect.keepalive_drops}"
+        )
+        show(collect, ids, args.show)
         collect.records.clear()
         started = time.monotonic()
         await manager.stop_all()
@@ -134,6 +155,7 @@ async def run(args: argparse.Namespace) -> None:
             f"stop_all of {len(ids)} drivers: {time.monotonic() - started:.2f}s; "
             f"log lines: {collect.summary(ids)}"
         )
+        show(collect, ids, args.show)
 
 
 def main() -> int:

@@ -18,7 +18,7 @@ from quart import Blueprint, Response, current_app
 
 from api.context import hub
 from api.registry import Ctx, endpoint
-from hub.queue.dispatcher import LATENCY_BUCKETS
+from hub.queue.sending import LATENCY_BUCKETS
 from hub.runtime import Hub
 from integrations.mqtt.bridge import RUNNING as MQTT_BRIDGES
 

@@ -149,8 +149,9 @@ async def remove_job(ctx: Ctx, job_id: str) -> tuple[str, int]:
 async def dispatch(ctx: Ctx) -> dict[str, Any]:
     """Dispatch now; with `job_id` and/or `printer_id` just that (409 with the reason if it
     does not fit). A dispatch to a named printer counts as a person confirming its bed."""
+    assert ctx.principal is not None
     started = await hub().dispatcher.dispatch_now(
-        ctx.body.get("job_id"), ctx.body.get("printer_id")
+        ctx.body.get("job_id"), ctx.body.get("printer_id"), ctx.principal.username
     )
     return {
         "dispatched": [

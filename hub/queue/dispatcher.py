@@ -20,20 +20,22 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from hub.bus import Unsubscribe
+from hub.emit import Batch
 from hub.errors import Conflict
 from hub.events import PrinterConfigured, PrinterRemoved, PrintRecorded, SpoolChanged
 from hub.filament import TraySpool, trays_with_spools
 from hub.model import ACTIVE_STATES, PrinterState
-from hub.queue.matching import ams_mapping, fit
+from hub.queue.matching import PrinterView, ams_mapping, fit
 from hub.queue.offers import Offers
 from hub.queue.readiness import Readiness
+from hub.queue.sending import Sending
 from hub.queue.service import QueueService
 from hub.queue.tracking import Tracking
+from hub.store import printers as printers_store
 from hub.store import queue as store
 from hub.store.db import held_connection
 from hub.store.printers import PrinterRow
 from hub.store.queue import ClaimLost, JobRow, RunRow
-from integrations.printers.base import PrintOptions, describe_error
 from streams.events import LifecycleEvent, LifecycleKind
 
 if TYPE_CHECKING:
@@ -41,24 +43,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BACKSTOP_S = 5.0
-LATENCY_BUCKETS = (
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-    30.0,
-    60.0,
-    120.0,
-    300.0,
-    float("inf"),
-)  # a pass at least this often, whatever the events said
+BACKSTOP_S = 5.0  # a pass at least this often, whatever the events said
 _TAG = re.compile(r"-(q[0-9a-f]{10})(?:\.gcode\.3mf|\.3mf|\.gcode)?$", re.I)
 
 
@@ -70,7 +55,7 @@ def run_filename(name: str, tag: str) -> str:
     return f"{stem[:60]}-{tag}{ext}"
 
 
-class Dispatcher(Offers, Tracking):
+class Dispatcher(Offers, Sending, Tracking):
     """Starts queued jobs on ready printers and follows them until they end."""
 
     def __init__(self, hub: Hub, queue: QueueService) -> None:
@@ -79,18 +64,16 @@ class Dispatcher(Offers, Tracking):
         self.settings = hub.settings.queue
         self.ready = Readiness(hub, queue)
         self.runs: dict[str, RunRow] = {}  # runs of jobs that are dispatching or printing
+        # run id -> the user whose forced dispatch started it: that person started the print
+        # (held in memory; after a hub restart the job's adder is recorded instead).
+        self.forced_by: dict[str, str] = {}
         self.reconcile: set[str] = set()  # jobs found dispatching at start-up
         self.idle_printing: dict[str, float] = {}
-        self.sends = 0
-        # Idle seen -> start command sent, seconds: cumulative counts per upper bound.
-        self.latency_counts = [0] * len(LATENCY_BUCKETS)
-        self.latency_sum = 0.0
+        self._init_sending()
         self.decide_cpu_s = 0.0  # CPU spent choosing (readiness, order, matching), not sending
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self._sending: set[asyncio.Task[None]] = set()
         self._unsubscribe: list[Unsubscribe] = []
-        self._order: tuple[int, list[JobRow]] = (-1, [])
         self.spools: dict[str, list[TraySpool]] = {}  # printer id -> spools on its trays
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -118,6 +101,7 @@ class Dispatcher(Offers, Tracking):
         self._tasks = [
             asyncio.create_task(self._loop(), name="queue-dispatch"),
             asyncio.create_task(self._watchdog(), name="queue-watchdog"),
+            asyncio.create_task(self._mark_sent(), name="queue-sent"),
         ]
 
     async def stop(self) -> None:
@@ -132,11 +116,15 @@ class Dispatcher(Offers, Tracking):
                 await task
 
     async def _loop(self) -> None:
+        resynced = 0.0
         async with held_connection(self.hub.db):
             while True:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), BACKSTOP_S)
                 self._wake.clear()
+                if time.monotonic() - resynced >= BACKSTOP_S:
+                    self.ready.resync()
+                    resynced = time.monotonic()
                 if not self.settings.auto_dispatch:
                     continue
                 try:
@@ -146,118 +134,108 @@ class Dispatcher(Offers, Tracking):
 
     # --- choosing ------------------------------------------------------------------------
 
-    def _ordered(self) -> list[JobRow]:
-        version, jobs = self._order
-        if version != self.queue.version:
-            jobs = self.queue.ordered()
-            self._order = (self.queue.version, jobs)
-        return jobs
+    def _candidates(self, printer_id: str | None, forced: bool) -> list[PrinterRow]:
+        """Ready printers, longest idle first: of the idle ones (never the whole fleet), or the
+        one asked for."""
+        ids = [printer_id] if printer_id is not None else list(self.ready.idle)
+        rows = []
+        for pid in ids:
+            row = self.hub.printers.get(pid)
+            if row is None:
+                self.ready.idle.discard(pid)
+            elif self.ready.reason(row, forced=forced) is None:
+                rows.append(row)
+        rows.sort(key=lambda r: self.ready.idle_since.get(r.id, 0.0))
+        return rows
+
+    def _choose(
+        self, view: PrinterView, job_id: str | None, chosen: set[str]
+    ) -> tuple[JobRow, dict[int, int]] | None:
+        """The printer's job: the one asked for if it fits, else the best by the index."""
+        if job_id is not None:
+            job = self.queue.jobs.get(job_id)
+            if job is None or job.state != "queued" or job.id in chosen:
+                return None
+            mapping, _ = fit(self.queue.needs(job), view)
+            return None if mapping is None else (job, mapping)
+        found = self.queue.index.best(lambda needs: fit(needs, view)[0])
+        return None if found is None else (self.queue.jobs[found[0]], found[1])
 
     async def dispatch_pass(
         self, *, job_id: str | None = None, printer_id: str | None = None, forced: bool = False
     ) -> list[tuple[JobRow, RunRow]]:
-        """Match ready printers with queued jobs and claim each pair; the starts run on."""
-        started: list[tuple[JobRow, RunRow]] = []
-        async with self.queue.lock:
+        """Match ready printers with queued jobs, claim every pair in one transaction; the
+        starts run on in the send pool."""
+        async with self.queue.lock, held_connection(self.hub.db):
             cpu = time.thread_time()
-            jobs = [
-                j
-                for j in self._ordered()
-                if (job_id is None or j.id == job_id) and j.state == "queued"
-            ]
-            if not jobs:
-                # Nothing to start: no look at the fleet (a pass runs on every printer added
-                # and every printer turning idle, so that look would cost O(fleet) each time).
+            if not len(self.queue.index) and job_id is None:
+                # Nothing to start: no look at the printers (a pass runs on every printer
+                # added and every printer turning idle).
                 self.decide_cpu_s += time.thread_time() - cpu
-                return started
-            rows = [
-                r
-                for r in self.hub.printers.values()
-                if (printer_id is None or r.id == printer_id)
-                and self.ready.reason(r, forced=forced) is None
-            ]
-            rows.sort(key=lambda r: self.ready.idle_since.get(r.id, 0.0))
-            taken: set[str] = set()
-            for row in rows:
-                view = self.view(row)
-                for job in jobs:
-                    if job.id in taken or job.state != "queued":
-                        continue
-                    mapping, _ = fit(self.queue.needs(job), view)
-                    if mapping is None:
-                        continue
-                    self.decide_cpu_s += time.thread_time() - cpu
-                    claimed = await self._claim(job, row, mapping)
-                    cpu = time.thread_time()
-                    if claimed is None:
-                        continue
-                    taken.add(job.id)
-                    started.append(claimed)
-                    break
+                return []
+            pairs: list[tuple[JobRow, RunRow]] = []
+            chosen: set[str] = set()
+            for row in self._candidates(printer_id, forced):
+                found = self._choose(self.view(row), job_id, chosen)
+                if found is None:
+                    continue
+                job, mapping = found
+                self.queue.index.take(job.id)
+                run = self._run_for(job, row, mapping)
+                if run is None:
+                    self.queue.index.update(job)
+                    continue
+                chosen.add(job.id)
+                pairs.append((job, run))
             self.decide_cpu_s += time.thread_time() - cpu
-        return started
+            return await self._claim_all(pairs) if pairs else []
 
-    def _observe_latency(self, seconds: float) -> None:
-        self.latency_sum += seconds
-        for i, bound in enumerate(LATENCY_BUCKETS):
-            if seconds <= bound:
-                self.latency_counts[i] += 1
-
-    async def _claim(
-        self, job: JobRow, row: PrinterRow, mapping: dict[int, int]
-    ) -> tuple[JobRow, RunRow] | None:
+    def _run_for(self, job: JobRow, row: PrinterRow, mapping: dict[int, int]) -> RunRow | None:
         file = self.queue.files.get(job.file_id)
         if file is None:
             return None
         run_id = str(uuid.uuid4())
         tag = RunRow(run_id, job.id, row.id, 0, "", None, "claimed").tag
         ams = list(ams_mapping(mapping)) if self.manifest(row).tray_mapping and mapping else None
-        run = RunRow(
+        return RunRow(
             id=run_id, job_id=job.id, printer_id=row.id, copy=job.copies_done + 1,
             filename=run_filename(file.name, tag), ams_mapping=ams, state="claimed",
         )  # fmt: skip
+
+    async def _bed_used(self, change: Batch, run: RunRow) -> None:
+        """In the claim's transaction: the print goes onto the bed, which needs clearing after."""
+        row = self.hub.printers.get(run.printer_id)
+        if row is None or not row.bed_clear:
+            return
+        await printers_store.set_bed_clear(self.hub.db, run.printer_id, False)
+
+        def cached() -> None:
+            current = self.hub.printers.get(run.printer_id)
+            if current is not None:
+                self.hub.printers[run.printer_id] = replace(current, bed_clear=False)
+
+        change.then(cached)
+
+    async def _claim_all(self, pairs: list[tuple[JobRow, RunRow]]) -> list[tuple[JobRow, RunRow]]:
         try:
-            claimed = await self.queue.claim(job, run)
+            claimed = await self.queue.claim_all(pairs, self._bed_used)
         except ClaimLost as exc:
-            log.info("dispatch of job %s to %s lost: %s", job.id, row.name, exc)
+            log.info("dispatch pass lost its claims: %s", exc)
+            claimed = []
+        taken = {job.id for job, _ in claimed}
+        for job, run in pairs:
+            if job.id in taken:
+                continue
+            log.info("dispatch of job %s to %s lost", job.id, self._name(run.printer_id))
             fresh = await store.get_job(self.hub.db, job.id)
             if fresh is not None:
                 self.queue.remember(fresh, announce=fresh.updated_at != job.updated_at)
-            return None
-        self.runs[run.id] = run
-        await self.ready.bed_used(row.id)
-        task = asyncio.create_task(self._send(claimed, run, row), name=f"queue-send:{row.id}")
-        self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
-        return claimed, run
-
-    async def _send(self, job: JobRow, run: RunRow, row: PrinterRow) -> None:
-        mapping = tuple(run.ams_mapping) if run.ams_mapping else None
-        options = PrintOptions(
-            plate=job.plate,
-            use_ams=(any(t != 254 for t in mapping) if mapping else None),
-            ams_mapping=mapping,
-        )
-        try:
-            file = self.queue.files[job.file_id]
-            data = await self.hub.files.read(file)
-            seen = self.ready.idle_seen.pop(row.id, None)
-            if seen is not None:
-                self._observe_latency(time.monotonic() - seen)
-            self.sends += 1
-            await self.hub.manager.start_print(row.id, run.filename, data, options)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            await self.start_failed(
-                job.id, run.id, f"{row.name} refused the start: {describe_error(exc)}"
-            )
-            return
-        async with self.queue.lock:
-            current = self.runs.get(run.id)
-            if current is not None and current.state == "claimed":
-                self.runs[run.id] = replace(current, state="sent")
-                await store.save_run(self.hub.db, self.runs[run.id])
+        for job, run in claimed:
+            self.runs[run.id] = run
+            row = self.hub.printers.get(run.printer_id)
+            if row is not None:
+                self.send(job, run, row)
+        return claimed
 
     # --- following a started job ---------------------------------------------------------
 
@@ -285,7 +263,8 @@ class Dispatcher(Offers, Tracking):
         if event.kind is LifecycleKind.STARTED:
             if found is not None:
                 await self.mark_printing(*found, job_key=event.job_key)
-            else:
+            elif _TAG.search(event.job.file or "") is None:
+                # Not a run of the queue's (whose start may be reported after its end).
                 self.ready.manual.add(event.printer_id)
             return
         if event.kind in (LifecycleKind.PAUSED, LifecycleKind.RESUMED):
@@ -311,7 +290,9 @@ class Dispatcher(Offers, Tracking):
             if run.id in self.runs:
                 self.runs[run.id] = run
             await store.save_run(self.hub.db, run)
-            await store.link_print(self.hub.db, event.print_id, run.job_id)
+            await store.link_print(
+                self.hub.db, event.print_id, run.job_id, self.forced_by.pop(run.id, None)
+            )
 
     # --- watchdog and reconciliation -----------------------------------------------------
 
@@ -328,9 +309,20 @@ class Dispatcher(Offers, Tracking):
     # --- forced dispatch -----------------------------------------------------------------
 
     async def dispatch_now(
+        self, job_id: str | None, printer_id: str | None, user: str | None = None
+    ) -> list[tuple[JobRow, RunRow]]:
+        """`POST /api/queue/dispatch`: a pass now, or one job and/or one printer (409 + reason).
+        The prints it starts record `user` as who started them."""
+        started = await self._dispatch_now(job_id, printer_id)
+        if user is not None:
+            for _, run in started:
+                self.forced_by[run.id] = user
+        return started
+
+    async def _dispatch_now(
         self, job_id: str | None, printer_id: str | None
     ) -> list[tuple[JobRow, RunRow]]:
-        """`POST /api/queue/dispatch`: a pass now, or one job and/or one printer (409 + reason)."""
+        self.ready.resync()  # a person asks: every printer as it is now, not as last heard
         if job_id is None and printer_id is None:
             return await self.dispatch_pass()
         job = await self.queue.get(job_id) if job_id else None

@@ -37,13 +37,16 @@ class Readiness:
         self.manual: set[str] = set()  # printers a person started a print on
         # Printers that refused starts: (refusals in a row, monotonic time they may be tried).
         self.cooldown: dict[str, tuple[int, float]] = {}
-        self._idle: dict[str, bool] = {}
+        self.idle: set[str] = set()  # printers online and idle: the dispatcher's candidates
 
     def observe(self, state: PrinterState) -> bool:
         """Note a printer's state; True (and a dispatch pass asked for) when it became idle."""
         idle = state.online and state.state in IDLE_STATES
-        was = self._idle.get(state.printer_id, False)
-        self._idle[state.printer_id] = idle
+        was = state.printer_id in self.idle
+        if idle:
+            self.idle.add(state.printer_id)
+        else:
+            self.idle.discard(state.printer_id)
         if idle and not was:
             now = time.monotonic()
             self.idle_since[state.printer_id] = now
@@ -74,6 +77,16 @@ class Readiness:
             return None
         starts = "start" if refusals == 1 else f"{refusals} starts in a row"
         return f"{row.name} refused its last {starts}: next try in {math.ceil(left)} s"
+
+    def resync(self) -> None:
+        """Observe every printer's current state (a backstop for a state change not heard)."""
+        for printer_id in list(self.hub.printers):
+            try:
+                state = self.hub.manager.state(printer_id)
+            except KeyError:
+                self.idle.discard(printer_id)
+                continue
+            self.observe(state)
 
     def reason(self, row: PrinterRow, forced: bool = False) -> str | None:
         """Why the printer cannot take a job now (None when it can).

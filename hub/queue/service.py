@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,7 @@ from hub.emit import Batch
 from hub.errors import Conflict, Invalid, NotFound
 from hub.events import QueueJobChanged
 from hub.model import rfc3339
+from hub.queue.index import JobIndex
 from hub.queue.matching import JobNeeds, needs_from_json
 from hub.store import queue as store
 from hub.store.files import FileRow
@@ -22,6 +24,8 @@ from hub.store.queue import ACTIVE, STATES, TERMINAL, JobRow, RunRow
 
 if TYPE_CHECKING:
     from hub.runtime import Hub
+
+StartWrites = Callable[[Batch, RunRow], Awaitable[None]]
 
 
 def job_json(job: JobRow, file: FileRow | None, runs: list[RunRow] | None = None) -> dict[str, Any]:
@@ -78,12 +82,13 @@ class QueueService:
         self.version = 0  # moves with every change, so the dispatcher re-sorts only then
         self.by_printer: dict[str, str] = {}  # printer id -> its dispatching or printing job
         self._needs: dict[str, tuple[JobRow, JobNeeds]] = {}
+        self.index = JobIndex(self.needs)  # the queued jobs by what they need
 
     async def start(self) -> None:
         """Load the jobs that are not finished."""
         for job in await store.jobs_in(self.hub.db, ("queued", "held", *ACTIVE)):
+            await self.file_of(job)  # first: what a job needs depends on its file
             self.remember(job, announce=False)
-            await self.file_of(job)
 
     async def file_of(self, job: JobRow) -> FileRow | None:
         """The job's file record (cached)."""
@@ -135,15 +140,20 @@ class QueueService:
             await self.announce(change, job)
         return job
 
-    async def claim(self, job: JobRow, run: RunRow) -> JobRow:
-        """Claim a queued job for the run's printer (`store.claim`), its event's outbox rows
-        written in the claim's own transaction; raises ClaimLost as the store does."""
+    async def claim_all(
+        self, pairs: list[tuple[JobRow, RunRow]], also: StartWrites | None = None
+    ) -> list[tuple[JobRow, RunRow]]:
+        """Claim queued jobs for their runs' printers (`store.claim_all`), in one transaction
+        with their events' outbox rows and `also` (the start's other writes, given the change);
+        raises ClaimLost as the store does."""
         async with self.hub.emitter.batch(transaction=False) as change:
 
-            async def within(claimed: JobRow) -> None:
+            async def within(claimed: JobRow, run: RunRow) -> None:
                 await self.announce(change, claimed)
+                if also is not None:
+                    await also(change, run)
 
-            return await store.claim(self.hub.db, job, run, within=within)
+            return await store.claim_all(self.hub.db, pairs, within=within)
 
     async def announce(self, change: Batch, job: JobRow) -> None:
         """Write the job's `QueueJobChanged` outbox rows in `change`; after its commit the cache
@@ -162,13 +172,16 @@ class QueueService:
         change read back from the database, made by another hub process sharing it (which wrote
         its outbox rows with it, so it is marked as written). A change this hub makes announces
         through `announce`, with its outbox rows."""
+        before = self.jobs.get(job.id)
+        if before is not None and before.printer_id:
+            if self.by_printer.get(before.printer_id) == job.id:
+                del self.by_printer[before.printer_id]
         if job.state in TERMINAL:
             self.jobs.pop(job.id, None)
             self._needs.pop(job.id, None)
         else:
             self.jobs[job.id] = job
-        for printer_id in [p for p, j in self.by_printer.items() if j == job.id]:
-            del self.by_printer[printer_id]
+        self.index.update(job)
         if job.state in ACTIVE and job.printer_id:
             self.by_printer[job.printer_id] = job.id
         if not announce:

@@ -25,7 +25,7 @@ _JSON_IDS = {
     "postgresql": "SELECT json_array_elements_text(CAST(:ids AS json))",
     "sqlite": "SELECT value FROM json_each(:ids)",
 }
-OUTCOMES = ("finished", "failed", "cancelled", "unknown")
+OUTCOMES = ("completed", "failed", "cancelled", "unknown")
 __all__ = ["OUTCOMES", "RUNNING", "Filters"]
 EXPORT_BATCH = 500
 
@@ -55,8 +55,9 @@ async def page(
     count: bool = True,
 ) -> tuple[list[dict[str, Any]], int | None]:
     """A page of history records (public form) and the filtered total."""
-    query = filters.query(is_postgres(db))
-    total = await history_query.total(db, filters) if count else None
+    file_matches = await history_query.matches(db, filters)
+    query = filters.query(is_postgres(db), file_matches)
+    total = await history_query.total(db, filters, file_matches) if count else None
     extra: list[str] = []
     params = query.params
     if after is not None:

@@ -253,14 +253,17 @@ async def runs_of(db: Database, job_ids: list[str]) -> dict[str, list[RunRow]]:
     return found
 
 
-async def link_print(db: Database, print_id: str, job_id: str) -> None:
-    """Mark a history record as printed for a queue job (`prints.queue_job_id`); whoever
-    queued the job started the print (`prints.started_by`)."""
+async def link_print(
+    db: Database, print_id: str, job_id: str, started_by: str | None = None
+) -> None:
+    """Mark a history record as printed for a queue job (`prints.queue_job_id`); who started
+    the print (`prints.started_by`) is the user who forced its dispatch, else whoever queued
+    the job."""
     await db.execute(
-        "UPDATE prints SET queue_job_id = :j,"
-        " started_by = COALESCE(started_by, (SELECT added_by FROM queue_jobs WHERE id = :j2))"
+        "UPDATE prints SET queue_job_id = :j, started_by = COALESCE(started_by, CAST(:u AS VARCHAR(64)),"
+        " (SELECT added_by FROM queue_jobs WHERE id = :j2))"
         " WHERE id = :p AND queue_job_id IS NULL",
-        {"j": job_id, "j2": job_id, "p": print_id},
+        {"j": job_id, "u": started_by, "j2": job_id, "p": print_id},
     )
 
 
@@ -298,38 +301,70 @@ async def claim(
     `within` runs last inside the transaction with the claimed job (its events' outbox rows).
 
     Raises ClaimLost when the job is no longer queued, or the printer already holds a job."""
+
+    async def each(claimed: JobRow, _: RunRow) -> None:
+        if within is not None:
+            await within(claimed)
+
+    lost: list[str] = []
+    claimed = await claim_all(db, [(job, run)], within=each, lost=lost)
+    if not claimed:
+        raise ClaimLost(lost[0] if lost else f"job {job.id} was not claimed")
+    return claimed[0][0]
+
+
+async def claim_all(
+    db: Database,
+    pairs: list[tuple[JobRow, RunRow]],
+    within: Callable[[JobRow, RunRow], Awaitable[None]] | None = None,
+    lost: list[str] | None = None,
+) -> list[tuple[JobRow, RunRow]]:
+    """Claim each (job, run) pair as `claim` does, all in one transaction (one commit for a
+    whole dispatch pass); `within` runs for each claimed pair inside it (its outbox rows, the
+    start's other writes). A pair whose job is no longer queued, or whose printer already holds a
+    job, is left out (why, in `lost`); the others are claimed.
+
+    Raises ClaimLost (nothing claimed) when another process took a printer in the meantime."""
     lock = " FOR UPDATE SKIP LOCKED" if is_postgres(db) else ""
+    done: list[tuple[JobRow, RunRow]] = []
     try:
         async with _write_transaction(db):
-            row = await db.fetch_one(
-                f"SELECT {_JOB_COLUMNS} FROM queue_jobs WHERE id = :id AND state = 'queued'{lock}",
-                {"id": job.id},
-            )
-            if row is None:
-                raise ClaimLost(f"job {job.id} is no longer queued")
-            busy = await db.fetch_val(
-                "SELECT COUNT(*) FROM queue_jobs WHERE printer_id = :p"
-                " AND state IN ('dispatching', 'printing')",
-                {"p": run.printer_id},
-            )
-            if busy:
-                raise ClaimLost(f"printer {run.printer_id} already has a job")
-            current = _job(row)
-            claimed = replace(
-                current,
-                state="dispatching",
-                printer_id=run.printer_id,
-                run_id=run.id,
-                attempts=current.attempts + 1,
-                waiting_reason=None,
-            )
-            claimed = await save_job(db, claimed)
-            await insert_run(db, run)
-            if within is not None:
-                await within(claimed)
+            for job, run in pairs:
+                row = await db.fetch_one(
+                    f"SELECT {_JOB_COLUMNS} FROM queue_jobs"
+                    f" WHERE id = :id AND state = 'queued'{lock}",
+                    {"id": job.id},
+                )
+                if row is None:
+                    if lost is not None:
+                        lost.append(f"job {job.id} is no longer queued")
+                    continue
+                busy = await db.fetch_val(
+                    "SELECT COUNT(*) FROM queue_jobs WHERE printer_id = :p"
+                    " AND state IN ('dispatching', 'printing')",
+                    {"p": run.printer_id},
+                )
+                if busy:
+                    if lost is not None:
+                        lost.append(f"printer {run.printer_id} already has a job")
+                    continue
+                current = _job(row)
+                claimed = replace(
+                    current,
+                    state="dispatching",
+                    printer_id=run.printer_id,
+                    run_id=run.id,
+                    attempts=current.attempts + 1,
+                    waiting_reason=None,
+                )
+                claimed = await save_job(db, claimed)
+                await insert_run(db, run)
+                if within is not None:
+                    await within(claimed, run)
+                done.append((claimed, run))
     except Exception as exc:
         # The one-job-per-printer index decided a race between two processes.
         if is_unique_violation(exc):
-            raise ClaimLost(f"printer {run.printer_id} already has a job") from None
+            raise ClaimLost("another process took one of the printers first") from None
         raise
-    return claimed
+    return done

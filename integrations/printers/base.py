@@ -273,13 +273,14 @@ class PrinterDriver(abc.ABC):
         task, self._supervisor = self._supervisor, None
         if task is not None:
             within = self.options.stop_within_s
-            # The supervisor gives its session half the time (cancelling it again if need
-            # be, then abandoning it with a warning): it is normally done well before this.
+            # The supervisor gives its session three quarters of the time (cancelling it
+            # again, closing its connection, then abandoning it with a warning): it is
+            # normally done well before this.
             task.cancel()
-            done, _ = await asyncio.wait({task}, timeout=within * 2 / 3)
+            done, _ = await asyncio.wait({task}, timeout=within * 5 / 6)
             if not done:
                 self._abort_link()
-                self._abandon(await end_tasks({task}, within / 3), within)
+                self._abandon(await end_tasks({task}, within / 6), within)
         self._go_offline(Connection.DISABLED, None)
 
     async def command(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -487,9 +488,14 @@ class PrinterDriver(abc.ABC):
             tasks = {t for t in (session, probe) if t is not None and not t.done()}
             # Bounded, and cancelled again if need be: a session that swallowed its
             # cancellation must not keep the link (and a stop waiting for it) forever.
-            within = opts.stop_within_s / 2
+            within = opts.stop_within_s * 3 / 4
             try:
-                left = await end_tasks(tasks, within)
+                left = await end_tasks(tasks, opts.stop_within_s / 2)
+                if left:
+                    # Mostly slow rather than stuck (a whole fleet stopping at once shares
+                    # the CPU): without its connection a goodbye in progress ends at once.
+                    self._abort_link()
+                    left = await end_tasks(left, opts.stop_within_s / 4)
             except asyncio.CancelledError:
                 self._abandon({t for t in tasks if not t.done()}, within)
                 raise

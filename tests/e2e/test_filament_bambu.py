@@ -58,7 +58,7 @@ async def test_bambu_prints_book_the_files_grams_once(
     await wait_for(lambda: served.lifecycle().count("finished") == 1, timeout=15, what="finished")
     (first,) = await records(served, printer_id, 1)
     assert job.grams_used == pytest.approx(GRAMS, rel=0.01)
-    assert first["outcome"] == "finished"
+    assert first["outcome"] == "completed"
     assert first["filament"]["grams"] == pytest.approx(GRAMS, rel=0.001)
 
     # A cancelled one: the share of the file its progress reached.

@@ -430,7 +430,7 @@ class BambuDriver(PrinterDriver):
         try:
             return await asyncio.wait_for(
                 loop.run_in_executor(
-                    None, ftps.download, self.host, port, self._access_code, path,
+                    ftps.TRANSFERS, ftps.download, self.host, port, self._access_code, path,
                     self._tls_context(), within_s, limit,
                 ),
                 within_s,
@@ -448,7 +448,7 @@ class BambuDriver(PrinterDriver):
         try:
             await asyncio.wait_for(
                 loop.run_in_executor(
-                    None, ftps.upload, self.host, port, self._access_code, filename, data,
+                    ftps.TRANSFERS, ftps.upload, self.host, port, self._access_code, filename, data,
                     self._tls_context(), self.options.connect_timeout_s,
                 ),
                 timeout,

@@ -6,6 +6,7 @@ import contextlib
 import ftplib
 import socket
 import ssl
+from concurrent.futures import ThreadPoolExecutor
 
 
 class ImplicitFtpTls(ftplib.FTP_TLS):
@@ -48,6 +49,12 @@ class ImplicitFtpTls(ftplib.FTP_TLS):
                 session=self.sock.session,  # type: ignore[union-attr]
             )
         return conn, size
+
+
+# FTPS transfers run in threads of their own: a farm's uploads neither wait behind nor hold up
+# the event loop's default executor (file reads, DNS, SQLite helpers). Bounded: each transfer is
+# a TLS session, and more than this many at once only share the same CPU.
+TRANSFERS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="bambu-ftps")
 
 
 def upload(

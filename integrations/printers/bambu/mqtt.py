@@ -157,7 +157,7 @@ class LinkClient(aiomqtt.Client):
         properties: Properties | None = None,
     ) -> None:
         connected = self._connected.done() and not self._connected.cancelled()
-        if connected and not flags.is_disconnect_packet_from_server and reason_code.is_failure:
+        if connected and not flags.is_disconnect_packet_from_server and reason_code.value == 128:
             # paho calls a lost connection "Unspecified error": say what happened instead.
             loss, self._link_log.loss = self._link_log.loss, None
             if self._connected.exception() is None:
@@ -183,20 +183,20 @@ class LinkClient(aiomqtt.Client):
 
 async def _until_lost(disconnected: asyncio.Future[None], call: Coroutine[Any, Any, T]) -> T:
     """Await `call` unless the link is lost first (aiomqtt waits for an ack until its timeout)."""
-    if disconnected.done():
+    if not disconnected.done():
+        task = asyncio.ensure_future(call)
+        either: set[asyncio.Future[Any]] = {task, disconnected}
+        try:
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not task.done():
+                task.cancel()
+        if task.done() and not task.cancelled():
+            return task.result()
+    else:
         call.close()
-        raise aiomqtt.MqttError("the client is not connected")
-    task = asyncio.ensure_future(call)
-    either: set[asyncio.Future[Any]] = {task, disconnected}
-    try:
-        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        if not task.done():
-            task.cancel()
-    if task.done() and not task.cancelled():
-        return task.result()
-    exc = disconnected.exception() if not disconnected.cancelled() else None
-    raise aiomqtt.MqttError(f"link lost: {exc or 'disconnected'}")
+    reason = disconnected.exception() if not disconnected.cancelled() else None
+    raise aiomqtt.MqttError(str(reason or "the connection was closed"))
 
 
 def _fail(future: asyncio.Future[Any], reason: str) -> None:
