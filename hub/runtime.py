@@ -280,6 +280,7 @@ class Hub:
         """Stop integrations and drivers, let the writers finish, then close the database, all
         within `within` seconds (a step that overruns its share is cut short and logged)."""
         budget = Budget(within)
+        self.handoff.pause()  # reports wait (bounded) while everything else stops
         if self._telemetry is not None:
             # The plug-ins stop below: their bus subscriptions write what is left.
             self._telemetry.outbox_hook = None
