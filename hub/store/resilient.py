@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
@@ -15,6 +16,7 @@ from databases.core import Connection, Transaction
 from databases.interfaces import DatabaseBackend, Record
 from sqlalchemy.sql import ClauseElement
 
+from hub.store.errors import is_unavailable
 from hub.store.watchdog import Watchdog
 
 Query = ClauseElement | str
@@ -39,6 +41,7 @@ class Database(databases.Database):
 
     def __init__(self, url: str, *, timeout: float, **options: Any) -> None:
         super().__init__(url, timeout=timeout, **options)
+        _quiet_pool_log()
         self.probe_timeout_s = timeout
         self.watchdog = Watchdog(self._answers, self._drop_pooled)
 
@@ -197,3 +200,26 @@ def _is_dead(connection: Connection) -> bool:
     with contextlib.suppress(Exception):
         inner.terminate()
     return True
+
+
+class _OutageOneLine(logging.Filter):
+    """asyncpg's pool logs each failed try to restore its minimum size with a traceback; an
+    unreachable server is an outage, not a bug: one line with the error is enough."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Fold an outage's traceback into the message; keep any other record as it is."""
+        error = record.exc_info[1] if record.exc_info else None
+        if error is not None and is_unavailable(error):
+            record.msg = f"{record.getMessage()} ({type(error).__name__}: {error})"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+_POOL_FILTER = _OutageOneLine()
+
+
+def _quiet_pool_log() -> None:
+    """Install the one-line filter on asyncpg's pool logger (once)."""
+    logging.getLogger("asyncpg.pool").addFilter(_POOL_FILTER)
