@@ -42,9 +42,9 @@ SELECT
   'k' || CAST(x AS TEXT) AS job_key,
   'printer-' || CAST((x - (x / {printers}) * {printers}) AS TEXT) AS printer_id,
   CASE (x - (x / 7) * 7) WHEN 0 THEN 'benchy_' ELSE 'part_' END || CAST((x - (x / 5000) * 5000) AS TEXT) || '.gcode' AS file,
-  CASE WHEN (x - (x / 10) * 10) < 7 THEN 'finished' WHEN (x - (x / 10) * 10) < 9 THEN 'failed' ELSE 'cancelled' END
+  CASE WHEN (x - (x / 10) * 10) < 7 THEN 'completed' WHEN (x - (x / 10) * 10) < 9 THEN 'failed' ELSE 'cancelled' END
     AS state,
-  CASE WHEN (x - (x / 10) * 10) < 7 THEN 'finished' WHEN (x - (x / 10) * 10) < 9 THEN 'failed' ELSE 'cancelled' END
+  CASE WHEN (x - (x / 10) * 10) < 7 THEN 'completed' WHEN (x - (x / 10) * 10) < 9 THEN 'failed' ELSE 'cancelled' END
     AS outcome,
   100.0 AS progress, 100 AS total_layers,
   {now} - {span} + x * ({span} / {rows}) AS started_at,
@@ -99,9 +99,12 @@ async def fill(url: str, rows: int) -> float:
             )
             # What hub/store/prints.py and print_materials.py keep as they write, made once
             # for the bulk rows.
+            await db.execute(
+                "INSERT INTO history_files (file, n) SELECT file, COUNT(*) FROM prints GROUP BY file"
+            )
             if not postgres:
                 await db.execute(
-                    "INSERT INTO prints_file (file, print_id) SELECT file, id FROM prints"
+                    "INSERT INTO history_files_fts (file) SELECT file FROM history_files"
                 )
             await db.execute(
                 "INSERT INTO print_materials (print_id, material, printer_id, outcome,"

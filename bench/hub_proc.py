@@ -117,11 +117,19 @@ class HubProcess:
         self.ps = psutil.Process(self.proc.pid)
         self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=8))
         health = await self._until_healthy(health_limit_s)
-        async with self.session.post(
-            f"{self.base}/api/auth/login",
-            json={"username": "admin", "password": ADMIN_PASSWORD},
-        ) as r:
-            self.token = (await r.json())["token"]
+        self.token = ""
+        deadline = time.monotonic() + 60.0
+        while not self.token:  # a loaded machine may answer the first logins with a 503
+            async with self.session.post(
+                f"{self.base}/api/auth/login",
+                json={"username": "admin", "password": ADMIN_PASSWORD},
+            ) as r:
+                body = await r.json(content_type=None)
+            self.token = body.get("token", "") if isinstance(body, dict) else ""
+            if not self.token:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"admin login failed: {body}")
+                await asyncio.sleep(0.5)
         if not wait_online:
             return health, float("nan")
         online = await self.until_online(len(await self.printers()), online_limit_s)

@@ -64,6 +64,9 @@ class Dispatcher(Offers, Sending, Tracking):
         self.settings = hub.settings.queue
         self.ready = Readiness(hub, queue)
         self.runs: dict[str, RunRow] = {}  # runs of jobs that are dispatching or printing
+        # run id -> the user whose forced dispatch started it: that person started the print
+        # (held in memory; after a hub restart the job's adder is recorded instead).
+        self.forced_by: dict[str, str] = {}
         self.reconcile: set[str] = set()  # jobs found dispatching at start-up
         self.idle_printing: dict[str, float] = {}
         self._init_sending()
@@ -287,7 +290,9 @@ class Dispatcher(Offers, Sending, Tracking):
             if run.id in self.runs:
                 self.runs[run.id] = run
             await store.save_run(self.hub.db, run)
-            await store.link_print(self.hub.db, event.print_id, run.job_id)
+            await store.link_print(
+                self.hub.db, event.print_id, run.job_id, self.forced_by.pop(run.id, None)
+            )
 
     # --- watchdog and reconciliation -----------------------------------------------------
 
@@ -304,9 +309,19 @@ class Dispatcher(Offers, Sending, Tracking):
     # --- forced dispatch -----------------------------------------------------------------
 
     async def dispatch_now(
+        self, job_id: str | None, printer_id: str | None, user: str | None = None
+    ) -> list[tuple[JobRow, RunRow]]:
+        """`POST /api/queue/dispatch`: a pass now, or one job and/or one printer (409 + reason).
+        The prints it starts record `user` as who started them."""
+        started = await self._dispatch_now(job_id, printer_id)
+        if user is not None:
+            for _, run in started:
+                self.forced_by[run.id] = user
+        return started
+
+    async def _dispatch_now(
         self, job_id: str | None, printer_id: str | None
     ) -> list[tuple[JobRow, RunRow]]:
-        """`POST /api/queue/dispatch`: a pass now, or one job and/or one printer (409 + reason)."""
         self.ready.resync()  # a person asks: every printer as it is now, not as last heard
         if job_id is None and printer_id is None:
             return await self.dispatch_pass()

@@ -121,7 +121,13 @@ class Tracking:
                 "queue_job_failed", "error", f"Job failed: {name}",
                 f"{name} failed after {job.attempts} attempt(s): {job.last_error}", job,
             )  # fmt: skip
-        if job.state in ("done", "failed") and await store.count_open(self.hub.db) == 0:
+        # Jobs still queued, or another printer's, mean not empty without asking the database.
+        open_cached = len(self.queue.index) or len(self.queue.by_printer) > 1
+        if (
+            job.state in ("done", "failed")
+            and not open_cached
+            and await store.count_open(self.hub.db) == 0
+        ):
             await self.queue.notify(
                 "queue_empty", "info", "Print queue empty", "Every queued job has finished.", None
             )

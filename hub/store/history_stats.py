@@ -8,7 +8,8 @@ from typing import Any
 from databases import Database
 
 from hub.store.db import is_postgres
-from hub.store.history_query import Filters
+from hub.store.history import OUTCOMES
+from hub.store.history_query import RUNNING, Filters
 
 DAY_S = 86400
 
@@ -18,7 +19,7 @@ def _r(value: Any, digits: int = 3) -> float:
 
 
 async def history_stats(db: Database, filters: Filters) -> dict[str, Any]:
-    """Counts by outcome, success rate (finished / ended), print hours, filament grams and cost
+    """Counts by outcome, success rate (completed / ended), print hours, filament grams and cost
     by material, colour and printer, and a per-UTC-day series, for prints started in the
     filters' [since, until)."""
     assert filters.since is not None and filters.until is not None
@@ -28,7 +29,7 @@ async def history_stats(db: Database, filters: Filters) -> dict[str, Any]:
     rows = await db.fetch_all(
         f"SELECT outcome, COUNT(*) AS n, {hours} AS h FROM prints{where} GROUP BY outcome", params
     )
-    by_outcome = {o: 0 for o in ("finished", "failed", "cancelled", "unknown", "running")}
+    by_outcome = {o: 0 for o in (*OUTCOMES, RUNNING)}
     total_hours = 0.0
     for r in rows:
         by_outcome[r["outcome"] or "running"] = by_outcome.get(r["outcome"] or "running", 0) + int(
@@ -67,10 +68,7 @@ async def history_stats(db: Database, filters: Filters) -> dict[str, Any]:
         d: {
             "date": time.strftime("%Y-%m-%d", time.gmtime(d * DAY_S)),
             "prints": 0,
-            "finished": 0,
-            "failed": 0,
-            "cancelled": 0,
-            "unknown": 0,
+            **{o: 0 for o in OUTCOMES},
             "hours": 0.0,
             "grams": 0.0,
             "grams_by_material": {},
@@ -95,7 +93,7 @@ async def history_stats(db: Database, filters: Filters) -> dict[str, Any]:
         "until": filters.until,
         "prints": sum(by_outcome.values()),
         "by_outcome": by_outcome,
-        "success_rate": None if ended == 0 else round(by_outcome["finished"] / ended, 4),
+        "success_rate": None if ended == 0 else round(by_outcome["completed"] / ended, 4),
         "print_hours": _r(total_hours, 4),
         "filament": {
             "grams": _r(totals["g"] if totals else 0),

@@ -101,12 +101,21 @@ async def start(
         )
         if inserted is not None:
             await count(db, printer_id, "running", 1)
-            if not is_postgres(db):  # the file-name trigram index (migration 0015)
-                await db.execute(
-                    "INSERT INTO prints_file (file, print_id) VALUES (:f, :id)",
-                    {"f": file, "id": inserted["id"]},
-                )
+            await _count_file(db, file)
     return inserted is not None
+
+
+async def _count_file(db: Database, file: str) -> None:
+    """Count a print of a file name in `history_files` (the history's file filter searches the
+    distinct names, migration 0016); a new name joins SQLite's trigram table too."""
+    key = "(md5(file))" if is_postgres(db) else "(file)"
+    row = await db.fetch_one(
+        f"INSERT INTO history_files (file, n) VALUES (:f, 1) ON CONFLICT {key}"
+        " DO UPDATE SET n = history_files.n + 1 RETURNING n",
+        {"f": file},
+    )
+    if row is not None and int(row["n"]) == 1 and not is_postgres(db):
+        await db.execute("INSERT INTO history_files_fts (file) VALUES (:f)", {"f": file})
 
 
 async def count(db: Database, printer_id: str, outcome: str, delta: int) -> None:
@@ -184,10 +193,22 @@ async def _set_progress_case(db: Database, progress: dict[str, float]) -> None:
         )
 
 
+# The history's outcome of each terminal lifecycle kind: the lifecycle (on /ws, webhooks, MQTT)
+# says `finished`, the history record `completed` (docs/api.md).
+HISTORY_OUTCOME = {"finished": "completed"}
+
+
+def history_outcome(kind: str) -> str:
+    """A terminal lifecycle kind (or an outcome already in history form) as history stores it."""
+    return HISTORY_OUTCOME.get(kind, kind)
+
+
 async def finish(
     db: Database, job_key: str, outcome: str, ended_at: float, progress: float
 ) -> bool:
-    """Close an open print with its outcome; False when it was already closed or absent."""
+    """Close an open print with its outcome (a terminal lifecycle kind; `finished` is stored as
+    `completed`); False when it was already closed or absent."""
+    outcome = history_outcome(outcome)
     record = await by_key(db, job_key)
     if record is None or record.outcome is not None:
         return False
@@ -201,7 +222,7 @@ async def finish(
                 "o": outcome,
                 "o2": outcome,
                 "e": ended_at,
-                "p": max(progress, record.progress) if outcome == "finished" else progress,
+                "p": max(progress, record.progress) if outcome == "completed" else progress,
                 "now": time.time(),
                 "k": job_key,
             },

@@ -253,14 +253,17 @@ async def runs_of(db: Database, job_ids: list[str]) -> dict[str, list[RunRow]]:
     return found
 
 
-async def link_print(db: Database, print_id: str, job_id: str) -> None:
-    """Mark a history record as printed for a queue job (`prints.queue_job_id`); whoever
-    queued the job started the print (`prints.started_by`)."""
+async def link_print(
+    db: Database, print_id: str, job_id: str, started_by: str | None = None
+) -> None:
+    """Mark a history record as printed for a queue job (`prints.queue_job_id`); who started
+    the print (`prints.started_by`) is the user who forced its dispatch, else whoever queued
+    the job."""
     await db.execute(
-        "UPDATE prints SET queue_job_id = :j,"
-        " started_by = COALESCE(started_by, (SELECT added_by FROM queue_jobs WHERE id = :j2))"
+        "UPDATE prints SET queue_job_id = :j, started_by = COALESCE(started_by, CAST(:u AS VARCHAR(64)),"
+        " (SELECT added_by FROM queue_jobs WHERE id = :j2))"
         " WHERE id = :p AND queue_job_id IS NULL",
-        {"j": job_id, "j2": job_id, "p": print_id},
+        {"j": job_id, "u": started_by, "j2": job_id, "p": print_id},
     )
 
 

@@ -74,7 +74,10 @@ async def test_filters_order_record_and_notes(api: Api) -> None:
     assert await ids("file=_v2") == [b]
     assert await ids("material=PETG") == [b]
     assert await ids(f"since={rfc3339(T0 + 200)}&until={rfc3339(T0 + 300)}") == [b]
-    assert await ids("since=1970-01-01&printer=p1&outcome=finished") == [a]
+    assert await ids("since=1970-01-01&printer=p1&outcome=completed") == [a]
+    # History's word is `completed`; the lifecycle's `finished` is not an outcome here.
+    r = await api.client.get("/api/history?outcome=finished", headers=api.auth("viewer"))
+    await assert_problem(r, 400)
     for query, field in (("outcome=done", "outcome"), ("since=yesterday", "since"),
                          ("material=WOOD", "material"), ("cursor=zz", "cursor"),
                          ("per_page=501", "per_page"), ("colour=red", "colour")):  # fmt: skip
@@ -82,7 +85,7 @@ async def test_filters_order_record_and_notes(api: Api) -> None:
         assert (await assert_problem(r, 400))["errors"][0]["field"] == field, query
 
     record = await _get(api, f"/api/history/{a}")
-    assert record["printer"] == {"id": "p1", "name": None} and record["outcome"] == "finished"
+    assert record["printer"] == {"id": "p1", "name": None} and record["outcome"] == "completed"
     assert record["started_at"] == rfc3339(T0 + 100) and record["duration_s"] == 3600.0
     assert record["filament"]["grams"] == 10.0 and record["cost"] == 0.2
     assert record["filament"]["trays"][0]["material"] == "PLA"
@@ -162,7 +165,7 @@ async def test_stats_against_hand_computed_values(api: Api) -> None:
     since, until = rfc3339(T0), rfc3339(T0 + 2 * DAY)
     s = await _get(api, f"/api/history/stats?since={since}&until={until}")
     assert s["prints"] == 4
-    assert s["by_outcome"] == {"finished": 2, "failed": 1, "cancelled": 1, "unknown": 0,
+    assert s["by_outcome"] == {"completed": 2, "failed": 1, "cancelled": 1, "unknown": 0,
                                "running": 0}  # fmt: skip
     assert s["success_rate"] == 0.5
     assert s["print_hours"] == round((7200 + 1800 + 3600 + 900) / 3600, 4)
@@ -177,7 +180,7 @@ async def test_stats_against_hand_computed_values(api: Api) -> None:
     ]
     assert [c["color"] for c in s["filament"]["by_color"]] == ["#FF0000", "#FFFFFF"]
     day1, day2 = s["per_day"]
-    assert (day1["date"], day1["prints"], day1["finished"], day1["failed"]) == (
+    assert (day1["date"], day1["prints"], day1["completed"], day1["failed"]) == (
         rfc3339(T0)[:10], 2, 1, 1)  # fmt: skip
     assert day1["grams"] == 37.0 and day1["hours"] == 2.5
     assert day1["grams_by_material"] == {"PLA": 35.0, "PETG": 2.0}

@@ -9,7 +9,7 @@ from typing import Any
 from databases import Database
 
 from hub.store import prints as prints_store
-from hub.store.prints import PrintRecord
+from hub.store.prints import PrintRecord, history_outcome
 from integrations.simulator import Fleet, SimPrinter
 from integrations.simulator.model import PrintLogEntry
 from tests.helpers import wait_for
@@ -37,7 +37,7 @@ def expected_outcome(sim: SimPrinter, entry: PrintLogEntry, unseen_next: set[str
     if entry.task_id in unseen_next and sim.protocol not in HISTORY_PROTOCOLS:
         return "unknown"
     assert entry.outcome is not None, f"{sim.name}: {entry.file} has not ended"
-    return entry.outcome
+    return history_outcome(entry.outcome)  # the simulator's `finished` is history's `completed`
 
 
 async def rows_of(db: Database, printer_id: str) -> list[PrintRecord]:

@@ -95,7 +95,7 @@ async def test_restart_mid_print_books_the_print_once(
         return items if done else None
 
     (record,) = await wait_for(booked, timeout=30, what="the print booked")
-    assert record["outcome"] == "finished"
+    assert record["outcome"] == "completed"
     assert record["filament"]["grams"] == pytest.approx(GRAMS, rel=0.01)
     after = await call(second, "GET", f"/api/filaments/{spool['id']}")
     assert after["weight_remaining_g"] == pytest.approx(1000.0 - record["filament"]["grams"])
@@ -166,7 +166,7 @@ async def test_printer_disconnect_mid_print_books_once(
         return items if any(i["filament"]["grams"] is not None for i in items) else None
 
     (record,) = await wait_for(booked, timeout=30, what="the print booked")
-    assert record["outcome"] == "finished"
+    assert record["outcome"] == "completed"
     assert record["filament"]["grams"] == pytest.approx(GRAMS)
     ledger = await call(served, "GET", f"/api/filaments/{spool['id']}/ledger")
     assert [e["kind"] for e in ledger["items"]] == ["initial", "print"]

@@ -120,4 +120,4 @@ async def test_moonraker_without_history_same_file_restarted_is_two_rows(tmp_pat
             await hub.stop()
     assert log == [("long.gcode", "cancelled"), ("long.gcode", "finished")]
     # No history and no final state seen for the first: how it ended is unknown, not merged.
-    assert rows == [("long.gcode", "unknown"), ("long.gcode", "finished")]
+    assert rows == [("long.gcode", "unknown"), ("long.gcode", "completed")]

@@ -207,7 +207,7 @@ async def test_a_print_continues_under_the_same_record_after_a_restart(
 
     (final,) = await wait_for(closed, what="the record closed")
     assert final.id == record.id and final.job_key == record.job_key
-    assert final.outcome == "finished" and final.progress == 100
+    assert final.outcome == "completed" and final.progress == 100
     assert final.started_at == record.started_at
     await wait_for(
         lambda: note_kinds(second.hub),
@@ -242,7 +242,7 @@ async def test_a_print_that_finished_while_the_hub_was_down_is_closed_on_restart
         return found if found and found[0].outcome is not None else None
 
     (final,) = await wait_for(closed, what="the seeded record closed")
-    assert final.id == record.id and final.outcome == "finished"
+    assert final.id == record.id and final.outcome == "completed"
     assert final.progress == 100 and final.ended_at is not None
     assert "started" not in second.lifecycle()
     kinds = await wait_for(

@@ -106,7 +106,7 @@ async def test_a_print_flows_to_websocket_history_and_notifications(live: LiveHu
         page, total = await prints_store.list_page(
             live.hub.db, printer_id=printer_id, limit=10, offset=0
         )
-        return total == 1 and page[0].outcome == "finished"
+        return total == 1 and page[0].outcome == "completed"
 
     await wait_for(one_record, what="exactly one finished print record")
     status, body = await live.call("GET", "/api/notifications?unread=true")

@@ -119,9 +119,18 @@ async def test_forced_dispatch_checks_fit_and_skips_the_bed_gate(farm_factory: F
     assert status == 409 and "no ABS #000000 loaded" in body["detail"], body
     # A plain pass respects the bed gate: nothing goes out.
     assert (await farm.ok("POST", "/api/queue/dispatch"))["dispatched"] == []
-    result = await farm.ok(
-        "POST", "/api/queue/dispatch", {"job_id": pla_job["id"], "printer_id": printer_id}
-    )
+    # Forced by an operator (not who queued the job): that operator started the print.
+    await farm.ok("POST", "/api/users", {"username": "olga", "password": "olga-password", "role": "operator"})  # fmt: skip
+    async with farm.session.post(
+        f"{farm.base}/api/auth/login", json={"username": "olga", "password": "olga-password"}
+    ) as r:
+        olga = {"Authorization": f"Bearer {(await r.json())['token']}"}
+    async with farm.session.post(
+        f"{farm.base}/api/queue/dispatch", headers=olga,
+        json={"job_id": pla_job["id"], "printer_id": printer_id},
+    ) as r:  # fmt: skip
+        assert r.status == 200, await r.text()
+        result = await r.json()
     assert [d["job_id"] for d in result["dispatched"]] == [pla_job["id"]]
     (tray,) = result["dispatched"][0]["ams_mapping"]
     loaded = sim.printer.tray(tray)
@@ -133,6 +142,21 @@ async def test_forced_dispatch_checks_fit_and_skips_the_bed_gate(farm_factory: F
     status, body = await farm.call("DELETE", f"/api/queue/{abs_job['id']}")
     assert status == 204
     assert (await farm.job(abs_job["id"]))["state"] == "cancelled"
+    (queued,) = (await farm.ok("GET", f"/api/history?printer={printer_id}"))["items"]
+    assert queued["queue_job_id"] == pla_job["id"] and pla_job["added_by"] == "admin"
+    assert queued["started_by"] == "olga"
+    # A print started at the printer itself: nobody the hub knows started it.
+    sim.printer.add_file("by-hand.gcode.3mf", bambu_3mf(plates=((("PLA", "#FFFFFF", 5.0),),),
+                                                          prediction=60))  # fmt: skip
+    sim.printer.start_print("by-hand.gcode.3mf")
+
+    async def by_hand() -> dict[str, Any] | None:
+        items = (await farm.ok("GET", f"/api/history?printer={printer_id}&file=by-hand"))["items"]
+        return items[0] if items else None
+
+    record = await wait_for(by_hand, timeout=20, what="the print started at the printer")
+    assert record["queue_job_id"] is None
+    assert record["started_by"] is None
 
 
 async def test_restart_mid_dispatch_never_sends_twice(farm_factory: FarmFactory) -> None:

@@ -6,6 +6,8 @@ import asyncio
 from collections import Counter
 from typing import Any
 
+import pytest
+
 from tests.helpers import wait_for
 from tests.hub.queue.conftest import Farm, FarmFactory, set_tray
 from tests.slicer_files import bambu_3mf, prusaslicer_gcode
@@ -48,6 +50,9 @@ def _tray_of(sim: Any, slot: int) -> tuple[str, str]:
     return tray.material, f"#{tray.color[:6]}"
 
 
+# One engine: what differs between SQLite and PostgreSQL is the claim, which the concurrent
+# dispatch test below and tests/hub/store/test_queue_claim.py prove on both.
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_twenty_mixed_jobs_on_eight_printers_print_each_copy_once(
     farm_factory: FarmFactory,
 ) -> None:

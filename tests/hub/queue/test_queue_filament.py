@@ -42,7 +42,7 @@ async def test_queued_bambu_print_books_each_slot_on_its_tray(farm_factory: Farm
 
     record = await wait_for(booked, timeout=30, what="the queued print booked")
     assert (await farm.job(job["id"]))["runs"][0]["ams_mapping"] == [0, 2]
-    assert record["outcome"] == "finished"
+    assert record["outcome"] == "completed"
     per_tray = {t["tray"]: t["grams"] for t in record["filament"]["trays"]}
     assert per_tray == {0: pytest.approx(WHITE_G), 2: pytest.approx(BLUE_G)}
     # The simulator drew the whole file (it models one tray per print).

@@ -6,15 +6,16 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import pytest
 from databases import Database
 
-from hub.store import history, prints
+from hub.store import history, history_query, prints
 from hub.store.history_query import Filters
 
 FILES = ["Benchy_v2.gcode", "benchy.3mf", "Part_100%.gcode", 'odd "name".gcode', "ab.gcode",
          "Großes Teil.gcode", "x_1.3mf"]  # fmt: skip
 MATERIALS = [["PLA"], ["PETG"], ["PLA", "PETG"], [], ["TPU"]]
-OUTCOMES = ["finished", "failed", "cancelled", None]
+OUTCOMES = ["finished", "failed", "cancelled", None]  # lifecycle kinds, as telemetry closes
 
 
 async def _fill(db: Database) -> list[dict[str, Any]]:
@@ -41,7 +42,7 @@ async def _fill(db: Database) -> list[dict[str, Any]]:
             ]  # fmt: skip
             await history.write_usage(db, record.id, trays, layer=None, errors=[])
         made.append({"id": record.id, "printer": printer, "file": file, "materials": set(mats),
-                     "outcome": outcome or "running", "at": 1000.0 + i * 10})  # fmt: skip
+                     "outcome": {"finished": "completed"}.get(outcome or "running", outcome or "running"), "at": 1000.0 + i * 10})  # fmt: skip
     return made
 
 
@@ -56,11 +57,13 @@ def _keeps(f: Filters, row: dict[str, Any]) -> bool:
     )
 
 
-async def test_every_filter_and_combination_matches_a_plain_check(db: Database) -> None:
+async def test_every_filter_and_combination_matches_a_plain_check(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     made = await _fill(db)
     choices: dict[str, list[Any]] = {
         "printer_id": [None, "p1"],
-        "outcome": [None, "failed", "running"],
+        "outcome": [None, "completed", "failed", "running"],
         "since": [None, 1100.0],
         "until": [None, 1250.0],
         "file": [None, "BENCHY", "ab", "_1", "%", '"name"', "groß", "nothing"],
@@ -77,7 +80,12 @@ async def test_every_filter_and_combination_matches_a_plain_check(db: Database) 
         {"since": 1100.0, "until": 1250.0, "material": "PETG", "file": "gcode"},
         {"outcome": "running", "since": 1100.0, "file": "ab", "printer_id": "p0"},
     ]
-    for combo in combos:
+    # A file filter reads from the matching names (few matches) or walks another index
+    # checking names (many): both walks, every combination.
+    for combo, drive_max in itertools.product(combos, (history_query.DRIVE_MAX, 0)):
+        if drive_max == 0 and "file" not in combo:
+            continue
+        monkeypatch.setattr(history_query, "DRIVE_MAX", drive_max)
         filters = Filters(**combo)
         want = sorted((r for r in made if _keeps(filters, r)), key=lambda r: -r["at"])
         items, total = await history.page(db, filters, limit=4)

@@ -30,12 +30,17 @@ async def test_print_record_is_idempotent_and_closes_once(db: Database) -> None:
     assert [r.job_key for r in await prints.open_prints(db)] == ["k1"]
     assert await prints.finish(db, "k1", "cancelled", 200.0, 41.0) is True
     assert await prints.finish(db, "k1", "finished", 300.0, 100.0) is False
+    assert await prints.start(db, **{**args, "job_key": "k2"}) is True
+    assert await prints.finish(db, "k2", "finished", 300.0, 100.0) is True
+    done = await prints.by_key(db, "k2")  # the lifecycle's `finished` is history's `completed`
+    assert done is not None and (done.outcome, done.state) == ("completed", "completed")
     record = await prints.by_key(db, "k1")
     assert record is not None
     assert (record.outcome, record.ended_at, record.progress) == ("cancelled", 200.0, 41.0)
     assert await prints.open_prints(db) == []
     page, total = await prints.list_page(db, printer_id="p1", limit=10, offset=0)
-    assert total == 1 and page[0].public()["duration_s"] == 100.0
+    durations = {r.job_key: r.public()["duration_s"] for r in page}
+    assert total == 2 and durations == {"k1": 100.0, "k2": 200.0}
 
 
 async def _progress_of_many(db: Database) -> None:

@@ -51,17 +51,17 @@ async def test_0018_renames_stored_filament_notifications(db: Database) -> None:
 
 async def test_engine_specific_migrations_pair_up_and_apply(db: Database) -> None:
     """A version written per engine exists for both, under one name; each engine got its own
-    file-name search index (migration 0015)."""
+    file-name search index (migrations 0015, 0016: on the distinct names)."""
     sqlite, postgres = store.migrations("sqlite"), store.migrations("postgresql")
     assert [(m.version, m.name) for m in sqlite] == [(m.version, m.name) for m in postgres]
     assert any(a.sql != b.sql for a, b in zip(sqlite, postgres, strict=True))
     if store.is_postgres(db):
         found = await db.fetch_val(
-            "SELECT COUNT(*) FROM pg_indexes WHERE indexname = 'prints_file_trgm'"
+            "SELECT COUNT(*) FROM pg_indexes WHERE indexname = 'history_files_trgm'"
         )
     else:
         found = await db.fetch_val(
-            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'prints_file'"
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'history_files_fts'"
             " AND instr(sql, 'trigram') > 0"
         )
     assert found == 1

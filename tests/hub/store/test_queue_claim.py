@@ -72,3 +72,25 @@ async def test_many_jobs_to_one_printer_only_one_wins(db: Database, db_url: str)
         assert len(await queue_store.jobs_in(db, ("queued",))) == 19
     finally:
         await other.disconnect()
+
+
+async def test_a_pass_claims_its_pairs_together_leaving_out_those_it_lost(db: Database) -> None:
+    jobs = [_job(i) for i in range(3)]
+    for job in jobs:
+        await queue_store.insert_job(db, job)
+    await queue_store.claim(db, jobs[0], _run(jobs[0], "printer-x"))  # another pass was first
+    pairs = [
+        (jobs[0], _run(jobs[0], "printer-a")),  # the job is no longer queued
+        (jobs[1], _run(jobs[1], "printer-x")),  # the printer already holds a job
+        (jobs[2], _run(jobs[2], "printer-b")),
+    ]
+    lost: list[str] = []
+    claimed = await queue_store.claim_all(db, pairs, lost=lost)
+    assert [(job.id, run.printer_id) for job, run in claimed] == [(jobs[2].id, "printer-b")]
+    assert lost == [f"job {jobs[0].id} is no longer queued", "printer printer-x already has a job"]
+    stored = {j.id: await queue_store.get_job(db, j.id) for j in jobs}
+    assert [(s.state, s.printer_id) for s in stored.values() if s is not None] == [
+        ("dispatching", "printer-x"), ("queued", None), ("dispatching", "printer-b"),
+    ]  # fmt: skip
+    runs = await queue_store.runs_of(db, [j.id for j in jobs])
+    assert [len(runs[j.id]) for j in jobs] == [1, 0, 1]

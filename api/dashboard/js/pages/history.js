@@ -8,11 +8,11 @@ import { BarList, bodyEnum, duration, html, LineChart, Loading, Problem, useLoad
 import { Pager } from "./notifications.js";
 
 const PER_PAGE = 25;
-const OUTCOMES = ["finished", "failed", "cancelled", "unknown", "running"];
+const OUTCOMES = ["completed", "failed", "cancelled", "unknown", "running"];
 
 function OutcomeBadge({ record }) {
   const outcome = record.outcome || "running";
-  const cls = { finished: "s-finished", failed: "s-failed", cancelled: "s-paused", running: "s-printing" }[outcome] || "";
+  const cls = { completed: "s-finished", failed: "s-failed", cancelled: "s-paused", running: "s-printing" }[outcome] || "";
   return html`<span class=${`badge ${cls}`}>${outcome}</span>`;
 }
 
@@ -88,7 +88,7 @@ function Charts({ query }) {
   const s = stats.data;
   const days = s.per_day.map((d) => [Date.parse(`${d.date}T00:00:00Z`) / 1000, d]);
   const day = (x) => new Date(x * 1000).toISOString().slice(5, 10);
-  const rate = days.filter(([, d]) => d.finished + d.failed + d.cancelled > 0).map(([x, d]) => [x, (100 * d.finished) / (d.finished + d.failed + d.cancelled)]);
+  const rate = days.filter(([, d]) => d.completed + d.failed + d.cancelled > 0).map(([x, d]) => [x, (100 * d.completed) / (d.completed + d.failed + d.cancelled)]);
   const printerName = (id) => farm.printers.get(id)?.name || id || "unknown";
   const rateText = s.success_rate == null ? "–" : `${Math.round(s.success_rate * 100)}%`;
   return html`<p class="summary">
@@ -98,9 +98,9 @@ function Charts({ query }) {
     <div class="detail charts">
       <section class="card"><h2>Prints per day</h2>
         <${LineChart} bars title="prints per day" xFormat=${day} yFormat=${(y) => String(Math.round(y))}
-          series=${[{ name: "finished", cls: "c3", points: days.map(([x, d]) => [x, d.finished]) }, { name: "failed or cancelled", cls: "c1", points: days.map(([x, d]) => [x, d.failed + d.cancelled]) }]} /></section>
+          series=${[{ name: "completed", cls: "c3", points: days.map(([x, d]) => [x, d.completed]) }, { name: "failed or cancelled", cls: "c1", points: days.map(([x, d]) => [x, d.failed + d.cancelled]) }]} /></section>
       <section class="card"><h2>Success rate per day</h2>
-        <${LineChart} title="finished of ended prints (%)" xFormat=${day} yFormat=${(y) => `${Math.round(y)}%`} series=${[{ name: "success rate", cls: "c3", points: rate }]} /></section>
+        <${LineChart} title="completed of ended prints (%)" xFormat=${day} yFormat=${(y) => `${Math.round(y)}%`} series=${[{ name: "success rate", cls: "c3", points: rate }]} /></section>
       <section class="card"><h2>Filament per day by material</h2>
         <${LineChart} bars title="grams per day" xFormat=${day} yFormat=${(y) => `${Math.round(y)} g`} series=${materialSeries(days)} /></section>
       <section class="card"><h2>Filament by material</h2>
