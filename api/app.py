@@ -28,6 +28,7 @@ from api.blueprints.files import MULTIPART_SLACK, UPLOAD_PATH
 from api.bodies import JsonBodies
 from api.errors import problem
 from api.ratelimit import MemoryRateLimitStore, RateLimiter, RateLimitStore
+from api.registry import UuidText
 from hub.auth import AuthError, Principal
 from hub.errors import HubError
 from hub.runtime import Hub
@@ -83,6 +84,7 @@ def create_app(
     """Build the app serving `hub`; with manage_hub the app starts and stops the hub."""
     # No static folder: every route is a declared endpoint or a docs asset.
     app = Quart("printforge", static_folder=None)
+    app.url_map.converters["uuid"] = UuidText
 
     class AppRequest(ApiRequest):
         upload_limit = hub.settings.files.max_bytes

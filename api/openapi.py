@@ -17,12 +17,19 @@ ERROR_TEXT = {
     404: "Not found",
     409: "Conflict with the current state",
     413: "The body is larger than the API takes",
-    415: "The body was not sent as Content-Type: application/json",
+    415: "Unsupported media type: a JSON body sent without Content-Type: application/json,"
+    " or an upload that is not a print file",
     429: "Too many requests (see Retry-After)",
     503: "The database is unreachable for now (see Retry-After)",
     504: "The printer did not answer in time",
 }
 
+
+UPLOAD_TEXT = (
+    "A print file: G-code (`.gcode`) or a 3MF project (`.3mf`, `.gcode.3mf`), as the multipart"
+    " part `file` (its file name gives the type) or as the raw body with `?filename=`. Any other"
+    " type, or content that is not what its name says, is answered 415."
+)
 
 # Text the API refuses whatever the field (no database column can store it): NUL. Stated in
 # the document so clients and generators know the rule the server applies.
@@ -75,7 +82,7 @@ def _operation(ep: Endpoint) -> dict[str, Any]:
     else:
         op["security"] = []
     params: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        {"name": name, "in": "path", "required": True, "schema": ep.path_schema(name)}
         for name in ep.path_params
     ]
     if ep.query:
@@ -92,6 +99,7 @@ def _operation(ep: Endpoint) -> dict[str, Any]:
         binary = {"type": "string", "format": "binary"}
         op["requestBody"] = {
             "required": True,
+            "description": UPLOAD_TEXT,
             "content": {
                 "multipart/form-data": {
                     "schema": {
@@ -107,7 +115,15 @@ def _operation(ep: Endpoint) -> dict[str, Any]:
     if ep.response is not None and ep.status != 204:
         success["content"] = {ep.content_type: {"schema": copy.deepcopy(ep.response)}}
     responses: dict[str, Any] = {str(ep.status): success}
-    codes = set(ep.errors) | {429, 500, 503}
+    if ep.rules:
+        op["description"] = "Rules beyond the schemas:\n" + "\n".join(
+            f"- {r.status} naming `{r.field}` (rule `{r.rule}`): {r.text}" for r in ep.rules
+        )
+        op["x-rules"] = [
+            {"status": r.status, "field": r.field, "rule": r.rule, "description": r.text}
+            for r in ep.rules
+        ]
+    codes = set(ep.errors) | {r.status for r in ep.rules} | {429, 500, 503}
     if ep.role is not None:
         codes |= {401, 403}
     if ep.body is not None:

@@ -10,12 +10,24 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 from quart import Blueprint, Response, current_app, g, request
+from werkzeug.routing import BaseConverter
 
 from api import request_json
 from api.errors import ApiError
 from hub.auth import Principal
 from hub.store.users import ROLES
 from hub.validation import validation_errors
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A rule no JSON Schema can state (relative to the current time, across two fields, or the
+    caller's own secret): published with the operation, answered as `status` naming `field`."""
+
+    status: int
+    field: str
+    rule: str
+    text: str
 
 
 @dataclass(frozen=True)
@@ -35,16 +47,28 @@ class Endpoint:
     content_type: str = "application/json"
     upload: bool = False  # the body is a file (multipart `file` or raw), read by the handler
     optional_body: bool = False  # an empty body stands for `{}`
+    rules: tuple[Rule, ...] = ()
 
     @property
     def openapi_path(self) -> str:
         """The rule with `<id>` written as `{id}`."""
-        return re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", self.rule)
+        return _PARAM.sub(r"{\2}", self.rule)
 
     @property
     def path_params(self) -> list[str]:
         """Names of the path parameters."""
-        return re.findall(r"<(?:[a-z]+:)?([a-z_]+)>", self.rule)
+        return [name for _, name in _PARAM.findall(self.rule)]
+
+    def path_schema(self, name: str) -> dict[str, Any]:
+        """The JSON Schema of one path parameter (a UUID for `<uuid:name>`)."""
+        converters = {param: conv for conv, param in _PARAM.findall(self.rule)}
+        if converters.get(name) == "uuid":
+            return {"type": "string", "format": "uuid", "pattern": UUID_PATTERN}
+        return {"type": "string"}
+
+    def fill(self, values: dict[str, str]) -> str:
+        """The rule with each path parameter replaced by its value in `values`."""
+        return _PARAM.sub(lambda m: values[m.group(2)], self.rule)
 
 
 @dataclass
@@ -57,6 +81,17 @@ class Ctx:
 
 
 REGISTRY: list[Endpoint] = []
+
+_PARAM = re.compile(r"<(?:([a-z]+):)?([a-z_]+)>")
+UUID_PATTERN = "^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
+
+
+class UuidText(BaseConverter):
+    """`<uuid:name>`: a path segment shaped like a UUID, kept as text. Ids of collections that
+    also have fixed sub-paths (`/api/queue/dispatch`, `/api/history/stats`) use it, so those
+    paths never match the id route and `Allow` lists only what the path really takes."""
+
+    regex = UUID_PATTERN[1:-1]
 
 
 @dataclass(frozen=True)
@@ -164,13 +199,15 @@ def endpoint(
     content_type: str = "application/json",
     upload: bool = False,
     optional_body: bool = False,
+    rules: tuple[Rule, ...] = (),
 ) -> Callable[[Handler], Handler]:
-    """Declare and register an endpoint: `role` None means public."""
+    """Declare and register an endpoint: `role` None means public; `rules` lists what the
+    schemas cannot say."""
     if role is not None and role not in ROLES:
         raise ValueError(f"unknown role {role!r}")
     spec = Endpoint(
         method, rule, role, summary, tag, body, query, response, status, errors, content_type,
-        upload, optional_body,
+        upload, optional_body, rules,
     )  # fmt: skip
     REGISTRY.append(spec)
     body_validator = Draft202012Validator(body) if body is not None else None

@@ -7,12 +7,21 @@ from typing import Any
 
 from api import schemas
 from api.errors import ApiError
+from api.registry import Rule
 from hub.model import parse_rfc3339
 
 DAY_S = 86400.0
 
 #: Query properties every time-filtered endpoint shares.
 RANGE_PROPERTIES: dict[str, Any] = {"since": schemas.TIMESTAMP, "until": schemas.TIMESTAMP}
+
+#: The rule of every window (published with each endpoint that takes one).
+ORDER_RULE = Rule(400, "since", "order", "since is before until")
+
+
+def span_rule(max_days: float) -> Rule:
+    """The rule of a window at most `max_days` long."""
+    return Rule(400, "until", "maxDays", f"since..until spans at most {max_days:g} days")
 
 
 def _bad(field: str, rule: str, message: str) -> ApiError:

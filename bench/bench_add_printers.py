@@ -4,7 +4,8 @@ A real `printforge serve` in its own process starts with no printers; the bench 
 /api/printers one after another (as a provisioning script would) and prints the time each
 batch of `--batch` took. With `--simulate` the printers are a simulated Bambu fleet (its own
 process) that comes online and reports as they are added; without it they point at loopback
-addresses where nothing listens (the drivers retry with backoff).
+addresses where nothing listens (the drivers retry with backoff); with `--disabled` they are
+added disabled, so no driver runs and only the cost of adding is measured.
 
     .venv/bin/python bench/bench_add_printers.py --printers 2000
     .venv/bin/python bench/bench_add_printers.py --printers 1000 --simulate
@@ -62,7 +63,7 @@ async def run(args: argparse.Namespace) -> None:
         entries = (await worker.start(limit_s=900))["printers"]
     else:
         entries = unreachable(args.printers)
-    hub = HubProcess(root)
+    hub = HubProcess(root, args.root)
     batches: list[float] = []
     try:
         await hub.prepare([])
@@ -74,6 +75,8 @@ async def run(args: argparse.Namespace) -> None:
             for e in entries[first : first + args.batch]:
                 body = {k: e[k] for k in ("name", "protocol", "host", "port", "serial", "model")}
                 body["access_code"] = e["access_code"]
+                if args.disabled:
+                    body["enabled"] = False
                 async with hub.session.post(
                     hub.base + "/api/printers", json=body, headers=hub.headers
                 ) as r:
@@ -87,8 +90,11 @@ async def run(args: argparse.Namespace) -> None:
             await worker.stop()
     load = os.getloadavg()
     kind = "simulated Bambu printers, online" if args.simulate else "unreachable Bambu printers"
+    if args.disabled:
+        kind = "Bambu printers added disabled (no drivers)"
     print(
-        f"3DPrintForge bench-add-printers: {len(entries)} {kind}, POSTed one at a time; "
+        f"3DPrintForge bench-add-printers ({args.root}): {len(entries)} {kind}, POSTed one at a "
+        "time; "
         f"{os.cpu_count()} cores, load average {load[0]:.1f} at the end (shared machine)\n"
     )
     print("| printers after the batch | seconds for the batch of " + f"{args.batch} |")
@@ -103,6 +109,8 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--printers", type=int, default=2000)
     p.add_argument("--batch", type=int, default=100)
+    p.add_argument("--root", type=Path, default=_proc.ROOT, help="source tree to run the hub from")
+    p.add_argument("--disabled", action="store_true", help="add them disabled (no drivers)")
     p.add_argument("--simulate", action="store_true", help="a simulated fleet behind the printers")
     args = p.parse_args()
     _proc.raise_fd_limit()

@@ -33,6 +33,7 @@ sys.path.insert(0, str(_proc.ROOT))
 SHED = "printforge_reports_shed_total"
 RECEIVED = "printforge_printer_messages_total"
 FED = "printforge_telemetry_reports_total"
+SIM_ARGS = ("--markers", "0", "--max-seconds", "7200")
 
 
 def progress(text: str) -> None:
@@ -97,7 +98,19 @@ async def sigterm_exit_s(hub: HubProcess, limit_s: float) -> float:
     return time.monotonic() - started
 
 
-async def measure(args: argparse.Namespace, worker: Worker, entries: list[Any], root: Path) -> None:
+class Fleet:
+    """The simulator processes; their counters summed."""
+
+    def __init__(self, workers: list[Worker]) -> None:
+        self.workers = workers
+
+    async def ask(self, cmd: str) -> dict[str, Any]:
+        """Send `cmd` to every simulator; numbers in the answers are summed."""
+        answers = await asyncio.gather(*(w.ask(cmd) for w in self.workers))
+        return {"offered": sum(a["offered"] for a in answers)}
+
+
+async def measure(args: argparse.Namespace, worker: Fleet, entries: list[Any], root: Path) -> None:
     """One hub (the source tree at `root`) against the running fleet: sample, SIGTERM, print."""
     hub = HubProcess(Path(tempfile.mkdtemp(prefix="printforge-overload-")), root)
     try:
@@ -193,17 +206,22 @@ def report(
 
 async def run(args: argparse.Namespace) -> None:
     """Start the fleet once, then measure each hub against it in turn."""
-    progress(f"simulator: {args.printers} Bambu printers")
-    worker = Worker(
-        "simulator", "sim_fleet.py", "--printers", str(args.printers), "--subnet", args.subnet,
-        "--markers", "0", "--max-seconds", "7200",
-    )  # fmt: skip
-    ready = await worker.start(limit_s=1800)
+    k = args.sim_processes
+    progress(f"simulator: {args.printers} Bambu printers in {k} process(es)")
+    a, b, _, _ = (int(x) for x in args.subnet.split("."))
+    sizes = [args.printers // k + (i < args.printers % k) for i in range(k)]
+    subnets = [f"{a}.{b + i}.0.0" for i in range(k)]
+    workers = [
+        Worker("simulator", "sim_fleet.py", "--printers", str(n), "--subnet", net, *SIM_ARGS)
+        for n, net in zip(sizes, subnets, strict=True)
+    ]
     try:
+        ready = await asyncio.gather(*(w.start(limit_s=1800) for w in workers))
+        entries = [e for r in ready for e in r["printers"]]
         for root in args.roots:
-            await measure(args, worker, ready["printers"], root)
+            await measure(args, Fleet(workers), entries, root)
     finally:
-        await worker.stop()
+        await asyncio.gather(*(w.stop() for w in workers))
 
 
 def main() -> int:
@@ -211,6 +229,9 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--printers", type=int, default=4000)
     p.add_argument("--subnet", default="127.94.0.0")
+    p.add_argument(
+        "--sim-processes", type=int, default=1, help="simulator processes sharing the fleet"
+    )
     p.add_argument("--seconds", type=float, default=90.0, help="measured time")
     p.add_argument("--every", type=float, default=10.0, help="seconds between samples")
     p.add_argument("--warmup", type=float, default=10.0, help="seconds once 95 %% are online")

@@ -62,6 +62,21 @@ def usage_of(job: Job, outcome: str, progress: float) -> Usage:
     return Usage(None, None, "unknown")
 
 
+def tray_shares(
+    segments: list[tuple[int, float]] | None, progress: float
+) -> dict[int, float] | None:
+    """Each tray's share of a print from when each became active (progress %, from the start)
+    up to the progress reached; None when unknown or one tray fed it all."""
+    if not segments or len({tray for tray, _ in segments}) < 2:
+        return None
+    ends = [start for _, start in segments[1:]] + [max(progress, segments[-1][1])]
+    fed: dict[int, float] = {}
+    for (tray, start), end in zip(segments, ends, strict=True):
+        fed[tray] = fed.get(tray, 0.0) + max(0.0, end - start)
+    total = sum(fed.values())
+    return None if total <= 0 else {tray: part / total for tray, part in fed.items()}
+
+
 class Consumption:
     """Bus subscriber that books each print's filament once and watches for running out."""
 
@@ -90,6 +105,9 @@ class Consumption:
         self._errors: dict[str, tuple[HmsError, ...]] = {}  # printer -> errors during the print
         self._runout: set[tuple[str, str]] = set()  # (print, spool) already warned
         self._checked: dict[str, int] = {}  # printer -> whole percent last checked for run-out
+        # print id -> (tray, progress % when it became active), from the print's start: which
+        # tray fed which part of the print, for a print whose file has no slot -> tray mapping.
+        self._segments: dict[str, list[tuple[int, float]]] = {}
 
     async def start(self) -> None:
         """Resume tracking the prints the database says are running; subscribe."""
@@ -120,6 +138,12 @@ class Consumption:
 
     async def _on_ams(self, event: AmsEvent) -> None:
         self._active[event.printer_id] = event.active_tray
+        print_id = self._open.get(event.printer_id)
+        segments = None if print_id is None else self._segments.get(print_id)
+        if segments is not None and event.active_tray not in (None, segments[-1][0]):
+            assert event.active_tray is not None
+            job = self._job.get(event.printer_id)
+            segments.append((event.active_tray, job.progress if job is not None else 0.0))
         # Noting a tray and warning of a run-out are once-only: an outage delays them.
         await until_stored(
             f"tray note of {event.printer_id}", lambda: self._ams_step(event), retry_any=False
@@ -178,6 +202,9 @@ class Consumption:
             if not self.has_trays(event.printer_id):
                 active = EXTERNAL_TRAY
             if active is not None:
+                if active != EXTERNAL_TRAY and event.event.progress <= 1.0:
+                    # Seen from its start: the tray changes that follow tell the shares.
+                    self._segments[event.print_id] = [(active, 0.0)]
                 await self._note_tray(event.printer_id, event.print_id, active)
             return
         if kind in IN_BETWEEN:
@@ -189,6 +216,7 @@ class Consumption:
             self.db, event.print_id, self.filament.name_of(event.printer_id)
         )
         await self.account(event)
+        self._segments.pop(event.print_id, None)
 
     # Booking a finished print -----------------------------------------------------------------
 
@@ -232,12 +260,16 @@ class Consumption:
             trays += [
                 await self._tray_entry(event.printer_id, t) for t in per_tray if t not in seen
             ]
+        shares = tray_shares(self._segments.get(event.print_id), lifecycle.progress)
         booked: list[dict[str, Any]] = []
         for entry in trays:
-            # One figure for the print: split evenly; per-slot figures: each tray its own.
+            # Per-slot figures with the slot -> tray mapping: each tray its own; else the share
+            # of the print each tray fed (AMS tray changes seen from the start); else evenly.
             share = 1.0 / len(trays)
             if per_tray:
                 share = per_tray.get(entry["tray"], 0.0) / sum(per_tray.values())
+            elif shares is not None:
+                share = shares.get(entry["tray"], 0.0)
             spool = None
             if entry["spool_id"] is not None:
                 spool = await spools_store.get(self.db, entry["spool_id"])

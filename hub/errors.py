@@ -50,3 +50,10 @@ class TooLarge(HubError):
 
     status = 413
     code = "payload_too_large"
+
+
+class Unsupported(HubError):
+    """The upload is not of a type the hub takes (not a print file)."""
+
+    status = 415
+    code = "unsupported_file_type"

@@ -119,10 +119,8 @@ class FilamentService:
         data.setdefault("density_g_cm3", DENSITIES[data["material"]])
         data.setdefault("weight_total_g", 1000.0)
         data.setdefault("low_threshold_g", DEFAULT_LOW_THRESHOLD_G)
-        if data.get("weight_remaining_g", 0) > data["weight_total_g"]:
-            raise Invalid(
-                "weight_remaining_g must not exceed weight_total_g", field="weight_remaining_g"
-            )
+        # More remaining than the label's total is allowed (spools are often overfilled, and a
+        # correction or weighing may book it later anyway); `used_g` then reads 0.
         async with self.emitter.batch():
             spool = await store.create(self.db, data)
             await self.check_low(spool)

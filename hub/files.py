@@ -15,7 +15,7 @@ from typing import Any
 
 from databases import Database
 
-from hub.errors import Conflict, Invalid, NotFound, TooLarge
+from hub.errors import Conflict, Invalid, NotFound, TooLarge, Unsupported
 from hub.slicer_meta import SlicerMeta, UnreadableFile, parse_3mf, parse_gcode
 from hub.store import files as store
 from hub.store.errors import is_unique_violation
@@ -36,19 +36,18 @@ def kind_of(name: str) -> str | None:
 
 
 def clean_name(name: str) -> str:
-    """A file name without any directory part; Invalid when empty or of the wrong type."""
+    """The name without any directory part or surrounding spaces; Invalid with control
+    characters or when too long, Unsupported when it is not a print file's name."""
     base = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
-    if not base or base.startswith(".") or len(base) > NAME_MAX:
-        raise Invalid(
-            f"file name {name!r} must be a plain name of 1 to {NAME_MAX} characters",
-            field="filename",
-        )
     if any(ord(c) < 32 for c in base):
         raise Invalid("file name must not contain control characters", field="filename")
+    if len(base) > NAME_MAX:
+        raise Invalid(f"file name must be at most {NAME_MAX} characters", field="filename")
     if kind_of(base) is None:
-        raise Invalid(
+        raise Unsupported(
             f"file {base!r} is not a print file: accepted are {', '.join(EXTENSIONS)}",
             field="filename",
+            rule="type",
         )
     return base
 
@@ -117,7 +116,7 @@ class FileLibrary:
                     digest.update(chunk)
                     out.write(chunk)
             if size == 0:
-                raise Invalid("the file is empty", field="file")
+                raise Unsupported("the file is empty", field="file", rule="type")
             sha = digest.hexdigest()
             existing = await store.by_sha256(self.db, sha)
             if existing is not None:
@@ -126,7 +125,9 @@ class FileLibrary:
             try:
                 meta = await loop.run_in_executor(None, read_meta, temp, kind, 1)
             except UnreadableFile as exc:
-                raise Invalid(f"{name} cannot be read: {exc}", field="file") from None
+                raise Unsupported(
+                    f"{name} cannot be read: {exc}", field="file", rule="type"
+                ) from None
             final = f"{sha}.{'gcode.3mf' if name.lower().endswith('.gcode.3mf') else kind}"
             os.replace(temp, self.root / final)
             if meta.thumbnail:

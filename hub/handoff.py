@@ -118,6 +118,13 @@ class ReportHandoff:
                 return not waiting
         return True
 
+    def pause(self) -> None:
+        """Stop passing reports on (at shutdown: telemetry's CPU goes to stopping); they keep
+        waiting, bounded as ever, for `stop` to pass on what it has time for."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+
     async def _run(self) -> None:
         while True:
             await self._wake.wait()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import time
 from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import UTC, datetime
@@ -210,12 +211,20 @@ def rfc3339(ts: float | None) -> str | None:
     )
 
 
+_LEAP_SECOND = re.compile(r"^(.+[T ][0-9]{2}:[0-9]{2}:)60(.*)$")
+
+
 def parse_rfc3339(text: str) -> float:
-    """An RFC 3339 timestamp (offset or `Z`; a bare date means its UTC midnight) as Unix seconds;
-    ValueError when it is not one."""
-    value = datetime.fromisoformat(text.strip())
+    """An RFC 3339 timestamp (offset or `Z`, either case; a bare date means its UTC midnight;
+    a leap second `:60` is the instant after `:59`) as Unix seconds; ValueError when it is not
+    one."""
+    raw = text.strip().upper()
+    leap = _LEAP_SECOND.match(raw)
+    if leap is not None:
+        raw = f"{leap[1]}59{leap[2]}"
+    value = datetime.fromisoformat(raw)
     if value.tzinfo is None:
-        if "T" in text or " " in text.strip():
+        if "T" in raw or " " in raw:
             raise ValueError(f"timestamp {text!r} has no UTC offset")
         value = value.replace(tzinfo=UTC)
-    return value.timestamp()
+    return value.timestamp() + (1.0 if leap is not None else 0.0)

@@ -113,6 +113,16 @@ def valid_pattern(pattern: str) -> bool:
     return bool(_PATTERN.match(pattern))
 
 
+def filter_entries(known: tuple[str, ...]) -> list[str]:
+    """Every filter entry that selects one of the `known` types: `*`, each type, and `prefix.*`
+    for each dotted prefix (`print.*`, `queue.*`, `queue.job.*`); the API takes exactly these."""
+    entries = {"*", *known}
+    for name in known:
+        parts = name.split(".")
+        entries.update(".".join(parts[:i]) + ".*" for i in range(1, len(parts)))
+    return sorted(entries)
+
+
 def unmatched(patterns: list[str], known: tuple[str, ...]) -> int | None:
     """The index of the first filter entry that selects none of the `known` types, or None."""
     for index, pattern in enumerate(patterns):

@@ -280,6 +280,7 @@ class Hub:
         """Stop integrations and drivers, let the writers finish, then close the database, all
         within `within` seconds (a step that overruns its share is cut short and logged)."""
         budget = Budget(within)
+        self.handoff.pause()  # reports wait (bounded) while everything else stops
         if self._telemetry is not None:
             # The plug-ins stop below: their bus subscriptions write what is left.
             self._telemetry.outbox_hook = None
@@ -288,8 +289,8 @@ class Hub:
         if self._outbox is not None:
             # Deliveries in flight finish (briefly); what is pending stays in the outbox, and
             # the plug-ins' last events are still written to it as they stop.
-            await budget.step("outbox", self._outbox.stop(budget.left(0.5)), 0.7)
-        await self.integrations.stop(budget.left(0.5))
+            await budget.step("outbox", self._outbox.stop(budget.left(0.3)), 0.5)
+        await budget.step("plug-ins", self.integrations.stop(budget.left(0.3)), 0.6)
         self._outbox = None
         self._context = None
         if self._dispatcher is not None:

@@ -38,11 +38,11 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 TCP_USER_TIMEOUT_MS = 20_000
 # From SIGTERM to exit, within 5 s (docs/reliability.md, "Overload"): WebSocket clients get
 # their goodbye, requests in flight their drain, then Hub.stop its budget (hub/shutdown.py).
-GOING_AWAY_S = 0.5
-GRACEFUL_S = 1.0
+GOING_AWAY_S = 0.3
+GRACEFUL_S = 0.7
 # Past this a process still running (a step ignoring its bound, an executor thread stuck in a
 # connect) exits anyway: everything acknowledged is already committed.
-EXIT_LIMIT_S = 4.8
+EXIT_LIMIT_S = 4.5
 # Hub.start, connecting the database and starting every printer's driver.
 STARTUP_LIMIT_S = 600
 # Socket errors that mean the peer went away (reset, broken pipe, a descriptor already closed).
@@ -182,6 +182,8 @@ async def run(settings: Settings) -> None:
         if stop.is_set() or backstop:
             return
         backstop.append(exit_after(EXIT_LIMIT_S))
+        # Telemetry's share of the CPU goes to stopping; the newest reports wait, bounded.
+        hub.handoff.pause()
         # Tell WebSocket clients the hub is going away (1001) before the server stops.
         await going_away(app, GOING_AWAY_S)
         stop.set()

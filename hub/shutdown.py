@@ -10,7 +10,7 @@ from collections.abc import Awaitable
 log = logging.getLogger(__name__)
 
 #: The whole of Hub.stop; serve adds the server's own drain and stays under 5 s from SIGTERM.
-STOP_LIMIT_S = 3.0
+STOP_LIMIT_S = 2.5
 #: No step is cut shorter than this, so an overrun budget still tries each step briefly.
 MIN_STEP_S = 0.05
 

@@ -24,14 +24,18 @@ KIND = "webhook"
 def check_url(hub: Hub, url: str) -> None:
     """Refuse a URL that can never be delivered to: not http(s), no host, or an IP literal in a
     refused range. Names are judged again on every connection (see the SSRF guard)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        host, scheme = parts.hostname, parts.scheme
+    except ValueError:  # a bracketed host that is no IPv6 address
+        host, scheme = None, ""
+    if not host or scheme not in ("http", "https"):
         raise Invalid("url must be an http:// or https:// URL with a host", field="url")
     try:
-        ipaddress.ip_address(parts.hostname)
+        ipaddress.ip_address(host)
     except ValueError:
         return
-    reason = refusal(parts.hostname, parse_networks(hub.settings.webhooks.allow_networks))
+    reason = refusal(host, parse_networks(hub.settings.webhooks.allow_networks))
     if reason is not None:
         raise Invalid(f"url: {reason}", field="url")
 

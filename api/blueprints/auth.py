@@ -9,7 +9,7 @@ from quart import Blueprint, request
 from api import schemas
 from api.context import hub
 from api.errors import ApiError
-from api.registry import Ctx, endpoint
+from api.registry import Ctx, Rule, endpoint
 from hub import users
 from hub.auth import AuthError, LoginThrottled
 from hub.store import users as users_store
@@ -99,6 +99,7 @@ async def me(ctx: Ctx) -> dict[str, Any]:
     body=schemas.PASSWORD_CHANGE,
     response=schemas.TOKEN,
     errors=(400, 401, 429),
+    rules=(Rule(400, "current_password", "match", "it is the caller's password"),),
 )
 async def change_own_password(ctx: Ctx) -> dict[str, Any]:
     """Check the current password (throttled like a login), store the new one, and answer a

@@ -10,7 +10,7 @@ from api import schemas
 from api.context import hub
 from api.registry import Ctx, Page, endpoint
 from hub import channels as service
-from integrations.notify.quiet import CLOCK
+from integrations.notify.quiet import CLOCK, ZONES
 
 bp = Blueprint("channels", __name__)
 
@@ -24,19 +24,25 @@ URL = {
     "description": "An apprise URL (ntfy://, mailto://, tgram://, discord://, json://, hassio://"
     " …). It holds secrets: answers show it masked.",
 }
-QUIET_HOURS = {
+QUIET_HOURS: dict[str, Any] = {
     "type": ["object", "null"],
     "additionalProperties": False,
     "required": ["start", "end", "timezone"],
     "properties": {
         "start": {"type": "string", "pattern": CLOCK},
         "end": {"type": "string", "pattern": CLOCK},
-        "timezone": {"type": "string", "minLength": 1, "maxLength": 64},
+        "timezone": {"enum": list(ZONES), "description": "an IANA time zone name"},
     },
     "description": "Daily local-time window (may span midnight) in which messages are held"
     " until it ends.",
 }
+# In answers the zone is what was stored (the list of names is the requests' business).
+QUIET_HOURS_SHOWN: dict[str, Any] = {
+    **QUIET_HOURS,
+    "properties": {**QUIET_HOURS["properties"], "timezone": {"type": "string"}},
+}
 NAME = {"type": "string", "minLength": 1, "maxLength": 100}
+EVENTS = schemas.event_filter(service.CHANNEL_TYPES)
 
 CHANNEL: dict[str, Any] = {
     "type": "object",
@@ -48,7 +54,7 @@ CHANNEL: dict[str, Any] = {
         "url": {"type": ["string", "null"], "description": "The URL with secrets masked."},
         "events": {"type": "array", "items": {"type": "string"}},
         "min_severity": SEVERITY,
-        "quiet_hours": QUIET_HOURS,
+        "quiet_hours": QUIET_HOURS_SHOWN,
         "enabled": {"type": "boolean"},
         "disabled_reason": {"type": ["string", "null"]},
         "created_at": schemas.TIMESTAMP,
@@ -63,7 +69,7 @@ CHANNEL_CREATE: dict[str, Any] = {
     "properties": {
         "name": NAME,
         "url": URL,
-        "events": {**schemas.EVENT_FILTER, "default": ["*"]},
+        "events": {**EVENTS, "default": ["*"]},
         "min_severity": {**SEVERITY, "default": "info"},
         "quiet_hours": QUIET_HOURS,
         "enabled": {"type": "boolean", "default": True},
@@ -77,7 +83,7 @@ CHANNEL_UPDATE: dict[str, Any] = {
     "properties": {
         "name": NAME,
         "url": URL,
-        "events": schemas.EVENT_FILTER,
+        "events": EVENTS,
         "min_severity": SEVERITY,
         "quiet_hours": QUIET_HOURS,
         "enabled": {"type": "boolean"},
@@ -92,13 +98,16 @@ CHANNEL_UPDATE: dict[str, Any] = {
     role="admin",
     summary="List notification channels",
     tag="Notifications",
-    response=schemas.collection(CHANNEL),
-    errors=(401, 403),
+    query=schemas.PAGE_QUERY,
+    response=schemas.collection(CHANNEL, paginated=True),
+    errors=(400, 401, 403),
 )
 async def list_channels(ctx: Ctx) -> dict[str, Any]:
-    """Every channel, URLs masked."""
-    items = [service.public(c) for c in await service.list_all(hub())]
-    return {"items": items, "total": len(items)}
+    """A page of channels (oldest first), URLs masked."""
+    page = Page.of(ctx)
+    channels = await service.list_all(hub())
+    chosen = channels[page.offset : page.offset + page.per_page]
+    return page.envelope([service.public(c) for c in chosen], len(channels))
 
 
 @endpoint(

@@ -10,7 +10,7 @@ from api import schemas
 from api.context import hub
 from api.errors import ApiError
 from api.registry import Ctx, Page, endpoint
-from api.timerange import RANGE_PROPERTIES, window
+from api.timerange import ORDER_RULE, RANGE_PROPERTIES, window
 from hub.filament import trays_with_spools
 from hub.store import filament_stats
 from hub.store import spools as store
@@ -169,6 +169,7 @@ async def create_spool(ctx: Ctx) -> Response:
 @endpoint(
     bp, "GET", "/api/filaments/stats", role="viewer", summary="Filament statistics",
     tag="Filament", query=STATS_QUERY, response={"type": "object"}, errors=(400, 401),
+    rules=(ORDER_RULE,),
 )  # fmt: skip
 async def spool_stats(ctx: Ctx) -> dict[str, Any]:
     """Consumption over since/until (default: the last 30 days), inventory, low stock."""
@@ -177,7 +178,7 @@ async def spool_stats(ctx: Ctx) -> dict[str, Any]:
 
 
 @endpoint(
-    bp, "GET", "/api/filaments/<spool_id>", role="viewer", summary="Get a spool",
+    bp, "GET", "/api/filaments/<uuid:spool_id>", role="viewer", summary="Get a spool",
     tag="Filament", response=SPOOL, errors=(401, 404),
 )  # fmt: skip
 async def get_spool(ctx: Ctx, spool_id: str) -> dict[str, Any]:
@@ -186,7 +187,7 @@ async def get_spool(ctx: Ctx, spool_id: str) -> dict[str, Any]:
 
 
 @endpoint(
-    bp, "PUT", "/api/filaments/<spool_id>", role="operator", summary="Update a spool",
+    bp, "PUT", "/api/filaments/<uuid:spool_id>", role="operator", summary="Update a spool",
     tag="Filament", body=SPOOL_UPDATE, response=SPOOL, errors=(400, 401, 403, 404),
 )  # fmt: skip
 async def update_spool(ctx: Ctx, spool_id: str) -> dict[str, Any]:
@@ -212,7 +213,7 @@ async def update_spool(ctx: Ctx, spool_id: str) -> dict[str, Any]:
 
 
 @endpoint(
-    bp, "DELETE", "/api/filaments/<spool_id>", role="operator", summary="Delete a spool",
+    bp, "DELETE", "/api/filaments/<uuid:spool_id>", role="operator", summary="Delete a spool",
     tag="Filament", query=DELETE_QUERY, status=204, errors=(401, 403, 404, 409),
 )  # fmt: skip
 async def delete_spool(ctx: Ctx, spool_id: str) -> tuple[str, int]:
@@ -222,7 +223,7 @@ async def delete_spool(ctx: Ctx, spool_id: str) -> tuple[str, int]:
 
 
 @endpoint(
-    bp, "GET", "/api/filaments/<spool_id>/ledger", role="viewer", summary="A spool's ledger",
+    bp, "GET", "/api/filaments/<uuid:spool_id>/ledger", role="viewer", summary="A spool's ledger",
     tag="Filament", query={"type": "object", "additionalProperties": False,
                            "properties": schemas.PAGE_QUERY["properties"]},
     response=LEDGER, errors=(400, 401, 404),
@@ -253,19 +254,21 @@ def _tray_number(tray: str) -> int:
 @endpoint(
     bp, "GET", "/api/printers/<printer_id>/trays", role="viewer",
     summary="Spools on a printer's trays", tag="Filament",
-    response=schemas.collection(TRAY_SPOOL), errors=(401, 404),
+    query=schemas.PAGE_QUERY, response=schemas.collection(TRAY_SPOOL, paginated=True),
+    errors=(400, 401, 404),
 )  # fmt: skip
 async def list_trays(ctx: Ctx, printer_id: str) -> dict[str, Any]:
-    """Per tray holding a spool: its id, material, colour and remaining grams."""
+    """Per tray holding a spool (a page of them, by tray): its id, material, colour and grams."""
     h = hub()
     h.printer(printer_id)
+    page = Page.of(ctx)
     trays = await trays_with_spools(h.db, printer_id)
     items = [
         {"tray": t.tray, "spool_id": t.spool_id, "material": t.material, "color": t.color,
          "remaining_g": round(t.remaining_g, 3)}
-        for t in trays
+        for t in trays[page.offset : page.offset + page.per_page]
     ]  # fmt: skip
-    return {"items": items, "total": len(items)}
+    return page.envelope(items, len(trays))
 
 
 @endpoint(

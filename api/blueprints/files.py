@@ -13,7 +13,7 @@ from werkzeug.sansio.multipart import Data, Epilogue, File, MultipartDecoder, Ne
 from api import schemas
 from api.context import hub
 from api.errors import ApiError
-from api.registry import Ctx, Page, endpoint
+from api.registry import Ctx, Page, Rule, endpoint
 from hub.errors import TooLarge
 
 bp = Blueprint("files", __name__)
@@ -25,7 +25,15 @@ MULTIPART_SLACK = 64 * 1024
 UPLOAD_QUERY: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
-    "properties": {"filename": {"type": "string", "minLength": 1, "maxLength": 200}},
+    "properties": {
+        "filename": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 200,
+            "pattern": "^[^\\x00-\\x1f]*$",
+            "description": "the file's name (a directory part is dropped); required for a raw body",
+        }
+    },
 }
 
 
@@ -106,8 +114,13 @@ async def _multipart_file(boundary: bytes) -> tuple[str, AsyncIterator[bytes]]:
     query=UPLOAD_QUERY,
     response=schemas.FILE,
     status=201,
-    errors=(400, 401, 403, 413),
+    errors=(400, 401, 403, 413, 415),
     upload=True,
+    rules=(
+        Rule(400, "filename", "required", "a raw body (not multipart) names its file"),
+        Rule(415, "filename", "type", "the file name ends in .gcode, .3mf or .gcode.3mf"),
+        Rule(415, "file", "type", "the content is the G-code or 3MF its name says"),
+    ),
 )
 async def upload_file(ctx: Ctx) -> Response:
     """Stream the file to disk, read its slicer metadata; the same content again is the same file."""

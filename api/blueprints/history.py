@@ -15,10 +15,17 @@ from api import schemas
 from api.context import hub
 from api.errors import ApiError
 from api.registry import Ctx, Page, endpoint
-from api.timerange import RANGE_PROPERTIES, instant, window
+from api.timerange import ORDER_RULE, RANGE_PROPERTIES, instant, span_rule, window
 from hub.model import rfc3339
 from hub.store import history as store
-from hub.store.history import OUTCOMES, RUNNING, Filters, decode_cursor, encode_cursor
+from hub.store.history import (
+    CURSOR_PATTERN,
+    OUTCOMES,
+    RUNNING,
+    Filters,
+    decode_cursor,
+    encode_cursor,
+)
 from hub.store.history_stats import history_stats
 from hub.store.spools import MATERIALS
 
@@ -40,7 +47,12 @@ LIST_QUERY: dict[str, Any] = {
     "properties": {
         **schemas.PAGE_QUERY["properties"],
         **_FILTERS,
-        "cursor": {"type": "string", "maxLength": 200},
+        "cursor": {
+            "type": "string",
+            "maxLength": 200,
+            "pattern": CURSOR_PATTERN,
+            "description": "the `next_cursor` of the previous page",
+        },
     },
 }
 
@@ -209,6 +221,7 @@ STATS: dict[str, Any] = {
 @endpoint(
     bp, "GET", "/api/history/stats", role="viewer", summary="Print statistics", tag="History",
     query=FILTER_QUERY, response=STATS, errors=(400, 401),
+    rules=(ORDER_RULE, span_rule(MAX_STATS_DAYS)),
 )  # fmt: skip
 async def stats(ctx: Ctx) -> dict[str, Any]:
     """Over since/until (default: the last 30 days; at most 366 days)."""
@@ -292,7 +305,7 @@ async def export(ctx: Ctx) -> Response:
 
 
 @endpoint(
-    bp, "GET", "/api/history/<print_id>", role="viewer", summary="Get a print record",
+    bp, "GET", "/api/history/<uuid:print_id>", role="viewer", summary="Get a print record",
     tag="History", response=RECORD, errors=(401, 404),
 )  # fmt: skip
 async def get_record(ctx: Ctx, print_id: str) -> dict[str, Any]:
@@ -304,7 +317,7 @@ async def get_record(ctx: Ctx, print_id: str) -> dict[str, Any]:
 
 
 @endpoint(
-    bp, "PATCH", "/api/history/<print_id>", role="operator", summary="Edit a print's notes",
+    bp, "PATCH", "/api/history/<uuid:print_id>", role="operator", summary="Edit a print's notes",
     tag="History", body=NOTES, response=RECORD, errors=(400, 401, 403, 404),
 )  # fmt: skip
 async def patch_record(ctx: Ctx, print_id: str) -> dict[str, Any]:

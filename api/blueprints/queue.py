@@ -11,9 +11,11 @@ from api.context import hub
 from api.registry import Ctx, Page, endpoint
 from hub.queue.service import job_json, parse_states
 from hub.store import queue as queue_store
-from hub.store.queue import JobRow
+from hub.store.queue import STATES, JobRow
 
 bp = Blueprint("queue", __name__)
+
+_ONE_STATE = f"(?:{'|'.join(STATES)})"
 
 QUERY: dict[str, Any] = {
     "type": "object",
@@ -23,6 +25,7 @@ QUERY: dict[str, Any] = {
         "state": {
             "type": "string",
             "maxLength": 100,
+            "pattern": f"^(?:{_ONE_STATE}(?:,{_ONE_STATE})*)?$",
             "description": "comma-separated states; default: queued, held, dispatching, printing",
         },
     },
@@ -89,7 +92,7 @@ async def add_job(ctx: Ctx) -> Response:
 @endpoint(
     bp,
     "GET",
-    "/api/queue/<job_id>",
+    "/api/queue/<uuid:job_id>",
     role="viewer",
     summary="Get one job with its dispatch runs and prints",
     tag="Queue",
@@ -104,7 +107,7 @@ async def get_job(ctx: Ctx, job_id: str) -> dict[str, Any]:
 @endpoint(
     bp,
     "PUT",
-    "/api/queue/<job_id>",
+    "/api/queue/<uuid:job_id>",
     role="operator",
     summary="Update job",
     tag="Queue",
@@ -122,7 +125,7 @@ async def update_job(ctx: Ctx, job_id: str) -> dict[str, Any]:
 @endpoint(
     bp,
     "DELETE",
-    "/api/queue/<job_id>",
+    "/api/queue/<uuid:job_id>",
     role="operator",
     summary="Remove job",
     tag="Queue",

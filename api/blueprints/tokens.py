@@ -10,7 +10,7 @@ from quart import Blueprint, Response, jsonify
 from api import schemas
 from api.context import hub
 from api.errors import ApiError
-from api.registry import Ctx, Page, endpoint
+from api.registry import Ctx, Page, Rule, endpoint
 from hub.auth import ROLE_RANK
 from hub.model import parse_rfc3339
 from hub.store import api_tokens as store
@@ -60,6 +60,7 @@ async def list_tokens(ctx: Ctx) -> dict[str, Any]:
     response=schemas.API_TOKEN_CREATED,
     status=201,
     errors=(400, 401, 403),
+    rules=(Rule(400, "expires_at", "future", "when given, a time in the future"),),
 )
 async def create_token(ctx: Ctx) -> Response:
     """Mint a token for the caller with a role no higher than the caller's own."""

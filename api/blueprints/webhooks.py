@@ -13,7 +13,24 @@ from hub import webhooks as service
 
 bp = Blueprint("webhooks", __name__)
 
-URL = {"type": "string", "pattern": "^https?://", "minLength": 8, "maxLength": 2048}
+_H16 = "[0-9A-Fa-f]{1,4}"
+# An IPv6 literal in hex groups (RFC 4291 text forms without an embedded IPv4 or a zone).
+_IPV6 = "|".join(
+    [
+        f"(?:{_H16}:){{7}}{_H16}",
+        f"(?:{_H16}:){{1,7}}:",
+        *(f"(?:{_H16}:){{1,{6 - k}}}(?::{_H16}){{1,{k + 1}}}" for k in range(6)),
+        f":(?:(?::{_H16}){{1,7}}|:)",
+    ]
+)
+# http(s), then a host (a name, an IPv4 or a bracketed IPv6 literal), an optional port and the
+# rest, all in printable ASCII (RFC 3986): exactly what the hub can deliver to.
+URL_PATTERN = (
+    r"^https?://(?:[A-Za-z0-9._~%!$&'()*+,;=:-]*@)?"
+    rf"(?:[A-Za-z0-9._~%!$&'()*+,;=-]+|\[(?:{_IPV6})\])"
+    r"(?::[0-9]{0,5})?(?:[/?#][!-~]*)?$"
+)
+URL = {"type": "string", "pattern": URL_PATTERN, "minLength": 8, "maxLength": 2048}
 DESCRIPTION = {"type": "string", "maxLength": 500}
 
 WEBHOOK: dict[str, Any] = {

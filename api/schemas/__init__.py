@@ -25,6 +25,7 @@ from api.schemas.outbound import (
     DELIVERY,
     DELIVERY_QUERY,
     EVENT_FILTER,
+    event_filter,
 )
 from api.schemas.printers import (
     COMMAND,
@@ -94,4 +95,5 @@ __all__ = [
     "USER_CREATE",
     "USER_UPDATE",
     "collection",
+    "event_filter",
 ]

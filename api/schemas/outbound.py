@@ -5,16 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from api.schemas.common import PAGE_QUERY, TIMESTAMP, TIMESTAMP_OR_NULL
-from hub.outbound import PATTERN
+from hub.outbound import EVENT_TYPES, filter_entries
 
-EVENT_FILTER: dict[str, Any] = {
-    "type": "array",
-    "minItems": 1,
-    "maxItems": 50,
-    "uniqueItems": True,
-    "items": {"type": "string", "pattern": PATTERN, "maxLength": 64},
-    "description": "Event types wanted: `*`, a type such as `print.finished`, or `print.*`.",
-}
+
+def event_filter(known: tuple[str, ...]) -> dict[str, Any]:
+    """A filter of the `known` event types: entries that select none are not in the enum."""
+    return {
+        "type": "array",
+        "minItems": 1,
+        "maxItems": 50,
+        "uniqueItems": True,
+        "items": {"enum": filter_entries(known)},
+        "description": "Event types wanted: `*`, a type such as `print.finished`, or `print.*`.",
+    }
+
+
+EVENT_FILTER: dict[str, Any] = event_filter(EVENT_TYPES)
 DELIVERY: dict[str, Any] = {
     "type": "object",
     "required": ["id", "event_id", "event_type", "state", "attempts", "created_at"],

@@ -168,8 +168,10 @@ class QueueService:
         self.version += 1
 
     def remember(self, job: JobRow, announce: bool = True) -> None:
-        """Take a job as it now is into the cache and announce it (already stored; a change
-        this hub makes announces through `announce`, with its outbox rows)."""
+        """Take a job as it now is into the cache and announce it to this hub's bus and /ws: a
+        change read back from the database, made by another hub process sharing it (which wrote
+        its outbox rows with it, so it is marked as written). A change this hub makes announces
+        through `announce`, with its outbox rows."""
         before = self.jobs.get(job.id)
         if before is not None and before.printer_id:
             if self.by_printer.get(before.printer_id) == job.id:
@@ -186,7 +188,9 @@ class QueueService:
             return
         self.version += 1
         payload = job_json(job, self.files.get(job.file_id))
-        self.hub.bus.publish(QueueJobChanged(job.id, job.state, job.printer_id, payload))
+        self.hub.bus.publish(
+            QueueJobChanged(job.id, job.state, job.printer_id, payload, outboxed=True)
+        )
         self.hub.broadcaster.publish("queue.update", payload, job.printer_id)
 
     async def create(self, body: dict[str, Any], user: str | None) -> JobRow:

@@ -6,8 +6,8 @@ serves each filter, and how the total is counted, is hub/store/history_query.py.
 
 from __future__ import annotations
 
-import base64
 import json
+import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -30,18 +30,24 @@ __all__ = ["OUTCOMES", "RUNNING", "Filters"]
 EXPORT_BATCH = 500
 
 
+# A cursor is `<started_at>_<print id>`: the row the next page continues after. Any text
+# matching the pattern is a cursor the list accepts (a stale one simply continues from there).
+CURSOR_PATTERN = (
+    "^[0-9]{1,16}\\.[0-9]{1,17}_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+)
+_CURSOR = re.compile(CURSOR_PATTERN)
+
+
 def encode_cursor(started_at: float, print_id: str) -> str:
-    """The opaque keyset cursor that continues after this row."""
-    return base64.urlsafe_b64encode(f"{started_at!r}|{print_id}".encode()).decode().rstrip("=")
+    """The keyset cursor that continues after this row (the float written exactly)."""
+    return f"{float(started_at)!r}_{print_id}"
 
 
 def decode_cursor(cursor: str) -> tuple[float, str]:
-    """(started_at, id) of a cursor; ValueError when it is not one of ours."""
-    padded = cursor + "=" * (-len(cursor) % 4)
-    text = base64.urlsafe_b64decode(padded.encode()).decode()
-    started, _, print_id = text.partition("|")
-    if not print_id:
+    """(started_at, id) of a cursor; ValueError when it does not match CURSOR_PATTERN."""
+    if not _CURSOR.match(cursor):
         raise ValueError("not a history cursor")
+    started, _, print_id = cursor.partition("_")
     return float(started), print_id
 
 

@@ -159,8 +159,12 @@ async def matches(db: Database, filters: Filters) -> int | None:
         return None
     params: dict[str, Any] = {}
     names = filters.matched(is_postgres(db), params)
-    value = await db.fetch_val(f"SELECT SUM(n) FROM history_files WHERE file IN ({names})", params)
-    return int(value or 0)
+    if names.startswith("SELECT file FROM history_files WHERE "):
+        # The names are this table's own rows: no join back by name.
+        query = "SELECT SUM(n) FROM history_files WHERE " + names.split(" WHERE ", 1)[1]
+    else:
+        query = f"SELECT SUM(n) FROM history_files WHERE file IN ({names})"
+    return int(await db.fetch_val(query, params) or 0)
 
 
 async def total(db: Database, filters: Filters, file_matches: int | None = None) -> int:

@@ -1,13 +1,25 @@
-"""A `databases.Database` whose long-lived tasks recover from a lost PostgreSQL connection."""
+"""A `databases.Database` for PostgreSQL that notices a silent link and whose long-lived tasks
+recover from a lost connection."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
+import asyncpg
 import databases
 from asyncpg.pool import PoolConnectionProxy
-from databases.core import Connection
+from databases.core import Connection, Transaction
+from databases.interfaces import DatabaseBackend, Record
+from sqlalchemy.sql import ClauseElement
+
+from hub.store.errors import is_unavailable
+from hub.store.watchdog import Watchdog
+
+Query = ClauseElement | str
 
 
 class Database(databases.Database):
@@ -21,14 +33,157 @@ class Database(databases.Database):
     the bus consumers, the progress flusher) would fail for good after one outage. Here a task's
     connection is dropped as soon as it is known dead outside a transaction, so the next
     statement takes a live one from the pool.
+
+    Every wait on the database is watched (`hub/store/watchdog.py`): when one lasts and a
+    fresh connection gets no answer either, every pooled connection is terminated, so what
+    waits on them fails at once as an outage instead of waiting for the kernel to give up.
     """
+
+    def __init__(self, url: str, *, timeout: float, **options: Any) -> None:
+        super().__init__(url, timeout=timeout, **options)
+        _quiet_pool_log()
+        self.probe_timeout_s = timeout
+        self.watchdog = Watchdog(self._answers, self._drop_pooled)
 
     def connection(self) -> Connection:
         """The task's connection; a new one if the one it holds is dead."""
         current: Connection | None = self._connection
         if current is not None and not current._transaction_stack and _is_dead(current):
             self._connection = None
+        if self._global_connection is None and self._connection is None:
+            self._connection = WatchedConnection(self, self._backend)
         return super().connection()
+
+    def transaction(self, *, force_rollback: bool = False, **kwargs: Any) -> Transaction:
+        """A transaction whose BEGIN, COMMIT and ROLLBACK are watched."""
+        return WatchedTransaction(self.connection, force_rollback, self.watchdog, **kwargs)
+
+    async def disconnect(self) -> None:
+        """Stop a running probe, then close the pool."""
+        await self.watchdog.close()
+        await super().disconnect()
+
+    async def _answers(self) -> bool:
+        """Does the server answer a fresh connection within the connect timeout? An error
+        from the server counts as an answer: it is there."""
+        url = self.url
+        con: asyncpg.Connection | None = None
+        try:
+            async with asyncio.timeout(self.probe_timeout_s):
+                con = await asyncpg.connect(
+                    host=url.hostname, port=url.port, user=url.username,
+                    password=url.password, database=url.database,
+                    timeout=self.probe_timeout_s,
+                )  # fmt: skip
+                await con.fetchval("SELECT 1")
+            return True
+        except asyncpg.PostgresError:
+            return True
+        except (OSError, TimeoutError, asyncpg.InterfaceError):
+            return False
+        finally:
+            if con is not None:
+                con.terminate()
+
+    def _drop_pooled(self) -> None:
+        """Terminate every connection the pool holds, in use or idle: the link they share
+        does not answer. Statements waiting on them fail at once; the pool opens new ones."""
+        pool = getattr(self._backend, "_pool", None)
+        for holder in getattr(pool, "_holders", ()):
+            holder.terminate()
+
+
+class WatchedConnection(Connection):
+    """`databases`' connection with each wait (acquire, statement, release) watched."""
+
+    def __init__(self, database: Database, backend: DatabaseBackend) -> None:
+        super().__init__(database, backend)
+        self._watchdog = database.watchdog
+
+    async def __aenter__(self) -> Connection:
+        with self._watchdog.watch():
+            return await super().__aenter__()
+
+    async def __aexit__(self, *exc: Any) -> None:
+        with self._watchdog.watch():
+            await super().__aexit__(*exc)
+
+    async def fetch_all(self, query: Query, values: dict[str, Any] | None = None) -> list[Record]:
+        """Watched `fetch_all`."""
+        with self._watchdog.watch():
+            return await super().fetch_all(query, values)
+
+    async def fetch_one(self, query: Query, values: dict[str, Any] | None = None) -> Record | None:
+        """Watched `fetch_one`."""
+        with self._watchdog.watch():
+            return await super().fetch_one(query, values)
+
+    async def fetch_val(
+        self, query: Query, values: dict[str, Any] | None = None, column: Any = 0
+    ) -> Any:
+        """Watched `fetch_val`."""
+        with self._watchdog.watch():
+            return await super().fetch_val(query, values, column)
+
+    async def execute(self, query: Query, values: dict[str, Any] | None = None) -> Any:
+        """Watched `execute`."""
+        with self._watchdog.watch():
+            return await super().execute(query, values)
+
+    async def execute_many(self, query: Query, values: list[Any]) -> None:
+        """Watched `execute_many`."""
+        with self._watchdog.watch():
+            await super().execute_many(query, values)
+
+    async def iterate(
+        self, query: Query, values: dict[str, Any] | None = None
+    ) -> AsyncGenerator[Any, None]:
+        """Watched `iterate`: each fetch of the next row is one wait."""
+        rows = super().iterate(query, values)
+        try:
+            while True:
+                with self._watchdog.watch():
+                    try:
+                        row = await anext(rows)
+                    except StopAsyncIteration:
+                        return
+                yield row
+        finally:
+            with self._watchdog.watch():
+                await rows.aclose()
+
+    def transaction(self, *, force_rollback: bool = False, **kwargs: Any) -> Transaction:
+        """A transaction on this connection whose BEGIN, COMMIT and ROLLBACK are watched."""
+        return WatchedTransaction(lambda: self, force_rollback, self._watchdog, **kwargs)
+
+
+class WatchedTransaction(Transaction):
+    """`databases`' transaction with BEGIN, COMMIT and ROLLBACK watched."""
+
+    def __init__(
+        self,
+        connection_callable: Callable[[], Connection],
+        force_rollback: bool,
+        watchdog: Watchdog,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(connection_callable, force_rollback, **kwargs)
+        self._watchdog = watchdog
+
+    async def start(self) -> Transaction:
+        """Watched BEGIN (and the acquire before it)."""
+        with self._watchdog.watch():
+            return await super().start()
+
+    async def commit(self) -> None:
+        """Watched COMMIT (and the release after it)."""
+        with self._watchdog.watch():
+            await super().commit()
+
+    async def rollback(self) -> None:
+        """Watched ROLLBACK (and the release after it)."""
+        with self._watchdog.watch():
+            await super().rollback()
 
 
 def _is_dead(connection: Connection) -> bool:
@@ -45,3 +200,26 @@ def _is_dead(connection: Connection) -> bool:
     with contextlib.suppress(Exception):
         inner.terminate()
     return True
+
+
+class _OutageOneLine(logging.Filter):
+    """asyncpg's pool logs each failed try to restore its minimum size with a traceback; an
+    unreachable server is an outage, not a bug: one line with the error is enough."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Fold an outage's traceback into the message; keep any other record as it is."""
+        error = record.exc_info[1] if record.exc_info else None
+        if error is not None and is_unavailable(error):
+            record.msg = f"{record.getMessage()} ({type(error).__name__}: {error})"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+_POOL_FILTER = _OutageOneLine()
+
+
+def _quiet_pool_log() -> None:
+    """Install the one-line filter on asyncpg's pool logger (once)."""
+    logging.getLogger("asyncpg.pool").addFilter(_POOL_FILTER)

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
+from importlib import resources
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 #: `HH:MM`, 24-hour.
 CLOCK = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+#: Every IANA time zone name, from the pinned `tzdata` package (the same list on every machine,
+#: so the API's published enum does not depend on the host's zoneinfo files).
+ZONES: tuple[str, ...] = tuple(
+    sorted(resources.files("tzdata").joinpath("zones").read_text(encoding="utf-8").split())
+)
 
 
 def zone(name: str) -> ZoneInfo | None:

@@ -6,7 +6,9 @@ import json
 
 import pytest
 
+from api.registry import REGISTRY, Endpoint
 from api.request_json import MAX_DEPTH
+from api.schemas import PAGE_QUERY
 from tests.api.conftest import Api, assert_problem
 
 GOOD = {"name": "P", "protocol": "moonraker", "host": "127.0.3.1"}
@@ -56,23 +58,68 @@ async def test_json_without_its_media_type_is_415(api: Api, content_type: str | 
     assert ok.status_code == 201
 
 
-@pytest.mark.parametrize("path", ["/api/users", "/api/notifications", "/api/printers"])
-async def test_every_collection_applies_the_same_paging_rules(api: Api, path: str) -> None:
+# Paging rules every collection applies alike: (query, field named, rule named).
+BAD_PAGING = [
+    ("page=0", "page", "minimum"),
+    ("page=1000001", "page", "maximum"),
+    ("page=99999999999999999999999", "page", "maximum"),
+    ("per_page=0", "per_page", "minimum"),
+    ("per_page=501", "per_page", "maximum"),
+    ("per_page=abc", "per_page", "type"),
+    ("page=-1", "page", "minimum"),
+    ("limit=5", "limit", "additionalProperties"),
+    ("offset=10", "offset", "additionalProperties"),
+]
+
+
+def _lists(ep: Endpoint) -> bool:
+    return ep.method == "GET" and "items" in (ep.response or {}).get("properties", {})
+
+
+def test_every_collection_is_paged_with_the_shared_bounds() -> None:
+    """Every GET answering a list takes `page`/`per_page` with the same bounds (a `maximum`
+    each), refuses unknown query fields and answers the paged envelope."""
+    collections = [ep for ep in REGISTRY if _lists(ep)]
+    assert len(collections) >= 14
+    for ep in collections:
+        query = ep.query or {}
+        assert query.get("additionalProperties") is False, ep.rule
+        for name in ("page", "per_page"):
+            assert query["properties"][name] == PAGE_QUERY["properties"][name], (ep.rule, name)
+            assert "maximum" in query["properties"][name]
+        assert {"page", "per_page"} <= set((ep.response or {})["properties"]), ep.rule
+
+
+async def _parents(api: Api) -> dict[str, str]:
+    """One object of each kind a sub-collection hangs off, by path parameter name."""
     admin = api.auth("admin")
-    for query, field, rule in [
-        ("page=0", "page", "minimum"),
-        ("page=1000001", "page", "maximum"),
-        ("page=99999999999999999999999", "page", "maximum"),
-        ("per_page=501", "per_page", "maximum"),
-        ("per_page=abc", "per_page", "type"),
-        ("limit=5", "limit", "additionalProperties"),
+    made: dict[str, str] = {}
+    for key, path, body in [
+        ("printer_id", "/api/printers", GOOD),
+        ("spool_id", "/api/filaments", {"material": "PLA", "color": "#000000"}),
+        ("webhook_id", "/api/webhooks", {"url": "https://hooks.example.com/x", "events": ["*"]}),
+        ("channel_id", "/api/notifications/channels", {"name": "c", "url": "json://example.com/x"}),
     ]:
-        r = await api.client.get(f"{path}?{query}", headers=admin)
-        problem = await assert_problem(r, 400, "validation_error")
-        assert problem["errors"][0]["field"] == field and problem["errors"][0]["rule"] == rule
-    r = await api.client.get(f"{path}?page=1000000&per_page=500", headers=admin)
-    body = await r.get_json()
-    assert r.status_code == 200 and body["items"] == [] and body["page"] == 1000000
+        r = await api.client.post(path, headers=admin, json=body)
+        assert r.status_code == 201, (path, await r.get_data(as_text=True))
+        made[key] = (await r.get_json())["id"]
+    return made
+
+
+async def test_every_collection_applies_the_same_paging_rules(api: Api) -> None:
+    admin = api.auth("admin")
+    parents = await _parents(api)
+    for ep in (ep for ep in REGISTRY if _lists(ep)):
+        path = ep.fill(parents)
+        for query, field, rule in BAD_PAGING:
+            r = await api.client.get(f"{path}?{query}", headers=admin)
+            problem = await assert_problem(r, 400, "validation_error")
+            named = (problem["errors"][0]["field"], problem["errors"][0]["rule"])
+            assert named == (field, rule), (path, query, problem)
+        r = await api.client.get(f"{path}?page=1000000&per_page=500", headers=admin)
+        body = await r.get_json()
+        assert r.status_code == 200, (path, body)
+        assert body["items"] == [] and (body["page"], body["per_page"]) == (1000000, 500), path
 
 
 async def test_printers_are_paged_or_listed_whole(api: Api) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from api.app import create_app
+from api.registry import REGISTRY
 from tests.api.conftest import Api, assert_problem
 
 
@@ -27,6 +28,24 @@ async def test_wrong_method_is_405_problem_with_allow(api: Api) -> None:
     await assert_problem(r, 405, "method_not_allowed")
     allowed = {m.strip() for m in r.headers["Allow"].split(",")}
     assert {"GET", "POST"} <= allowed and "PATCH" not in allowed
+
+
+async def test_every_405_carries_allow_naming_exactly_the_paths_methods(api: Api) -> None:
+    """RFC 9110: a 405 lists the methods the resource takes; a fixed sub-path such as
+    /api/queue/dispatch is its own resource, not an id of /api/queue/{job_id}."""
+    declared: dict[str, set[str]] = {}
+    for ep in REGISTRY:
+        path = ep.fill({n: "0b6f2c1e-4d3a-4e5f-8a9b-1c2d3e4f5a6b" for n in ep.path_params})
+        declared.setdefault(path, set()).add(ep.method)
+    for path, methods in declared.items():
+        expected = methods | {"OPTIONS"} | ({"HEAD"} if "GET" in methods else set())
+        for method in sorted({"GET", "POST", "PUT", "PATCH", "DELETE"} - methods):
+            r = await api.client.open(path, method=method, headers=api.auth("admin"))
+            await assert_problem(r, 405, "method_not_allowed")
+            allowed = {m.strip() for m in r.headers["Allow"].split(",")}
+            assert allowed == expected, (method, path, allowed)
+        r = await api.client.options(path)
+        assert {m.strip() for m in r.headers["Allow"].split(",")} == expected, path
 
 
 async def test_unexpected_exception_is_500_without_internals(api: Api) -> None:

@@ -70,14 +70,22 @@ async def test_gcode_upload_missing_fields_null(api: Api) -> None:
 
 async def test_bad_uploads_change_nothing(api: Api) -> None:
     op = api.auth("operator")
+    # Not a print file (by name, or by content): 415; no name for a raw body: 400.
     cases = [
-        ("/api/files?filename=model.stl", b"solid x", "filename"),
-        ("/api/files?filename=broken.3mf", b"not a zip", "file"),
-        ("/api/files", b"G28\n", "filename"),
+        ("/api/files?filename=model.stl", b"solid x", 415, "filename", "type"),
+        ("/api/files?filename=photo.png", b"\x89PNG\r\n\x1a\n", 415, "filename", "type"),
+        ("/api/files?filename=broken.3mf", b"not a zip", 415, "file", "type"),
+        ("/api/files?filename=x.gcode", b"\x00\x01\x02binary", 415, "file", "type"),
+        ("/api/files?filename=%20%20", b"G28\n", 415, "filename", "type"),
+        ("/api/files?filename=a%16b.gcode", b"G28\n", 400, "filename", "pattern"),
+        ("/api/files", b"G28\n", 400, "filename", "required"),
     ]
-    for url, data, field in cases:
-        body = await assert_problem(await api.client.post(url, data=data, headers=op), 400)
-        assert body["errors"][0]["field"] == field, body
+    for url, data, status, field, rule in cases:
+        body = await assert_problem(await api.client.post(url, data=data, headers=op), status)
+        assert (body["errors"][0]["field"], body["errors"][0]["rule"]) == (field, rule), body
+    body, headers = multipart("file.png", b"\x89PNG\r\n\x1a\n")
+    r = await api.client.post("/api/files", data=body, headers={**headers, **op})
+    await assert_problem(r, 415, "unsupported_file_type")
     body, headers = multipart("x.gcode", b"G28\n", field="other")
     r = await api.client.post("/api/files", data=body, headers={**headers, **op})
     assert (await assert_problem(r, 400))["errors"][0]["field"] == "file"

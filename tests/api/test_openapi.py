@@ -45,7 +45,8 @@ def test_every_endpoint_is_documented_and_nothing_else(document: dict[str, Any])
 def test_documented_operations_are_served(api: Api, document: dict[str, Any]) -> None:
     adapter = api.app.url_map.bind("localhost")
     for path, item in document["paths"].items():
-        concrete = re.sub(r"\{[a-z_]+\}", "some-id", path)
+        # A value every path parameter takes (some are UUID-shaped only).
+        concrete = re.sub(r"\{[a-z_]+\}", "0b6f2c1e-4d3a-4e5f-8a9b-1c2d3e4f5a6b", path)
         for method in item:
             endpoint, _ = adapter.match(concrete, method=method.upper())
             assert endpoint, (method, path)
@@ -74,6 +75,16 @@ def test_schemas_are_the_validating_schemas(document: dict[str, Any]) -> None:
         assert query == (ep.query or {}).get("properties", {})
         path_params = [p["name"] for p in op.get("parameters", []) if p["in"] == "path"]
         assert path_params == ep.path_params
+        for p in op.get("parameters", []):
+            if p["in"] == "path":
+                assert p["schema"] == ep.path_schema(p["name"])
+        # Rules no schema can state are published with the operation, with their status.
+        assert op.get("x-rules", []) == [
+            {"status": r.status, "field": r.field, "rule": r.rule, "description": r.text}
+            for r in ep.rules
+        ]
+        for r in ep.rules:
+            assert str(r.status) in op["responses"] and r.text in op["description"]
         assert str(ep.status) in op["responses"]
         for code in ep.errors:
             assert str(code) in op["responses"], f"{ep.method} {ep.rule} does not document {code}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import uuid
 from typing import Any
 
 import pytest
@@ -386,9 +387,10 @@ async def test_secrets_never_appear_in_any_response(api: Api) -> None:
     for ep in REGISTRY:
         if ep.method not in ("GET", "POST", "PUT"):
             continue
-        paths = [ep.rule]
+        combos: list[dict[str, str]] = [{}]
         for name in ep.path_params:
-            paths = [p.replace(f"<{name}>", value) for p in paths for value in ids.get(name, ["x"])]
+            combos = [{**c, name: v} for c in combos for v in ids.get(name, [str(uuid.uuid4())])]
+        paths = [ep.fill(c) for c in combos]
         samples: list[Any] = bodies.get((ep.method, ep.rule), [None if ep.body is None else {}])
         for path in paths:
             for body in samples:

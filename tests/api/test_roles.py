@@ -80,10 +80,7 @@ def _body(ep: Endpoint) -> Any:
 
 
 def _path(ep: Endpoint) -> str:
-    path = ep.rule
-    for name in ep.path_params:
-        path = path.replace(f"<{name}>", "00000000-0000-0000-0000-000000000000")
-    return path
+    return ep.fill({name: "00000000-0000-0000-0000-000000000000" for name in ep.path_params})
 
 
 async def _call(api: Api, ep: Endpoint, headers: dict[str, str]) -> Any:

@@ -94,3 +94,46 @@ async def test_bambu_prints_book_the_files_grams_once(
         pytest.approx(1000.0 - total, abs=0.01)
     )
     await served.shutdown()
+
+
+async def test_a_print_fed_by_two_trays_books_each_what_the_printer_drew_from_it(
+    db_url: str,
+    tmp_path: Path,
+    fleet: Fleet,  # noqa: F811
+) -> None:
+    """No queue mapping: the AMS's tray changes during the print tell each tray's share."""
+    sim = await fleet.add("bambu", model="X1C")
+    printer = sim.printer
+    served = await serve(db_url, tmp_path)
+    printer_id = await register(served, sim)
+    spools = []
+    for tray, color in ((0, "#112233"), (1, "#445566")):
+        spool = await call(served, "POST", "/api/filaments", {"material": "PLA", "color": color})
+        await call(served, "PUT", f"/api/printers/{printer_id}/trays/{tray}",
+                   {"spool_id": spool["id"]})  # fmt: skip
+        spools.append(spool)
+    await served.watch()
+    await fleet.load_file(sim, "two.3mf", demo_project(150, 30, GRAMS))
+    before = [printer.tray(t).grams for t in (0, 1)]  # type: ignore[union-attr]
+    job = printer.start_print("two.3mf", slot=0)
+    await wait_for(lambda: job.percent >= 30, timeout=15, what="part of the print")
+    gearbox(fleet).shift(CRAWL_SPEED)
+    await wait_for(
+        lambda: served.hub.printer_status(printer_id)["job"]["progress"] == job.percent,
+        what="the hub at the printer's progress",
+    )
+    printer.change_tray(1)  # as a filament change in the file would
+    count = "SELECT COUNT(*) FROM print_filament WHERE tray = 1"
+    await wait_for(lambda: served.hub.db.fetch_val(count), what="the hub saw tray 1 feeding")
+    gearbox(fleet).shift(FAST_SPEED)
+    (record,) = await records(served, printer_id, 1)
+    # The simulator's own account of what each tray gave.
+    drawn = [b - printer.tray(t).grams for t, b in zip((0, 1), before, strict=True)]  # type: ignore[union-attr]
+    assert 0.25 * GRAMS < drawn[0] < 0.6 * GRAMS and sum(drawn) == pytest.approx(GRAMS, rel=0.01)
+    booked = {t["tray"]: t["grams"] for t in record["filament"]["trays"]}
+    assert booked[0] == pytest.approx(drawn[0], abs=GRAMS * 0.03)
+    assert booked[1] == pytest.approx(drawn[1], abs=GRAMS * 0.03)
+    for spool, tray in zip(spools, (0, 1), strict=True):
+        after = await call(served, "GET", f"/api/filaments/{spool['id']}")
+        assert after["weight_remaining_g"] == pytest.approx(1000.0 - booked[tray], abs=0.01)
+    await served.shutdown()

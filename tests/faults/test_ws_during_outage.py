@@ -202,13 +202,13 @@ async def test_ws_streams_through_a_database_outage_and_writes_land_once(
 
                 async def closed() -> bool:
                     rows = await _rows(direct, printer_id)
-                    return len(rows) == 1 and rows[0]["outcome"] == "finished"
+                    return len(rows) == 1 and rows[0]["outcome"] == "completed"
 
                 await wait_for(closed, timeout=20, interval=0.1, what="the print's row closed")
                 assert await hub.bus.drain(20.0), hub.bus.stats()
 
                 rows = await _rows(direct, printer_id)
-                assert [(r["outcome"], r["progress"]) for r in rows] == [("finished", 100.0)]
+                assert [(r["outcome"], r["progress"]) for r in rows] == [("completed", 100.0)]
                 kinds = await _note_kinds(direct, printer_id)
                 assert sorted(kinds) == ["print_finished", "print_started"], kinds
                 events = await _outbox_events(direct)
@@ -222,7 +222,7 @@ async def test_ws_streams_through_a_database_outage_and_writes_land_once(
                 ) as r:
                     assert r.status == 200
                     items = (await r.json())["items"]
-                assert [(i["outcome"], i["progress"]) for i in items] == [("finished", 100.0)]
+                assert [(i["outcome"], i["progress"]) for i in items] == [("completed", 100.0)]
                 await ws.close()
         finally:
             stop.set()

@@ -142,3 +142,18 @@ def test_a_flapping_printer_keeps_at_most_max_marks_reports_waiting() -> None:
     assert len(handoff) == 4 and handoff.shed_marks == 6
     handoff.drain_slice()
     assert [r.updated_at for r in out] == [6.0, 7.0, 8.0, 9.0]
+
+
+async def test_paused_reports_wait_bounded_and_stop_passes_the_newest_on() -> None:
+    got: list[PrinterState] = []
+    handoff = ReportHandoff(got.append)
+    handoff.start()
+    handoff.pause()
+    for n in range(30):
+        handoff.offer(report(float(n), P.IDLE, printer_id=f"p{n % 3}"))
+    for _ in range(20):  # the loop gets round many times; a paused hand-off passes nothing on
+        await asyncio.sleep(0)
+    assert got == [] and len(handoff) == 3
+    await handoff.stop(within=5.0)
+    assert sorted(r.updated_at for r in got) == [27.0, 28.0, 29.0]
+    assert handoff.shed == 27 and len(handoff) == 0

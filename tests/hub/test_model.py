@@ -80,6 +80,9 @@ def test_timestamps_are_rfc3339_utc_with_milliseconds() -> None:
     assert parse_rfc3339("2026-11-28T21:57:26.898Z") == pytest.approx(1795903046.898)
     assert parse_rfc3339("2026-11-28T23:57:26.898+02:00") == pytest.approx(1795903046.898)
     assert parse_rfc3339("1970-01-02") == 86400.0
+    # RFC 3339 allows lower-case `t`/`z` and a leap second (JSON Schema's date-time takes both).
+    assert parse_rfc3339("2026-11-28t21:57:26.898z") == pytest.approx(1795903046.898)
+    assert parse_rfc3339("2016-12-31T23:59:60Z") == parse_rfc3339("2017-01-01T00:00:00Z")
     for bad in ("2026-11-28T21:57:26", "yesterday", "2026-13-01"):
         with pytest.raises(ValueError):
             parse_rfc3339(bad)

@@ -263,15 +263,14 @@ class BambuDriver(PrinterDriver):
 
         aiomqtt connects in a worker thread that cancellation does not stop: the socket
         would open anyway and stay, unowned, holding one of the printer's few client slots.
+        The session does not wait for that thread (at a fleet's stop, connects queue for the
+        few threads): the connection is closed whenever the connect ends.
         """
         entering = asyncio.ensure_future(client.__aenter__())
         try:
             await asyncio.shield(entering)
         except asyncio.CancelledError:
             entering.add_done_callback(lambda done: _close_entered(client, done))
-            # Wait for the thread (bounded by the connect timeout) unless stopped again.
-            with contextlib.suppress(Exception):
-                await entering
             raise
 
     async def _after_connect(self, tasks: set[asyncio.Task[None]]) -> None:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
+from pathlib import Path
+
 from databases import Database
 
 from hub.store import db as store
-from hub.store import kv
+from hub.store import history, kv
+from hub.store.history_query import Filters
+from tests.conftest import _admin
 
 
 async def test_migrations_are_recorded_and_idempotent(db: Database) -> None:
@@ -65,3 +70,65 @@ async def test_engine_specific_migrations_pair_up_and_apply(db: Database) -> Non
             " AND instr(sql, 'trigram') > 0"
         )
     assert found == 1
+
+
+async def _at_version(db: Database, last: int) -> None:
+    """Apply the migrations up to `last` only (as a database made before the next ones)."""
+    await store.applied_versions(db)
+    for migration in store.migrations(store.engine_of(db)):
+        if migration.version > last:
+            break
+        for statement in migration.statements():
+            await db.execute(statement)
+        await db.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (:v, :n, 0)",
+            {"v": migration.version, "n": migration.name},
+        )
+
+
+async def test_0016_renames_finished_and_indexes_the_stored_names(
+    db_url: str, tmp_path: Path
+) -> None:
+    """A history written before 0016: `finished` rows and counts become `completed`, and the
+    names already stored are searchable with their print counts."""
+    url, scratch = db_url, None
+    if db_url.startswith("postgresql"):
+        scratch = f"pf_mig_{uuid.uuid4().hex[:10]}"
+        server = db_url.rsplit("/", 1)[0]
+        await _admin(f'CREATE DATABASE "{scratch}"', server)
+        url = f"{server}/{scratch}"
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    db = await store.connect(url)
+    try:
+        await _at_version(db, 15)
+        for i, (file, outcome) in enumerate(
+            [("Benchy.gcode", "finished"), ("benchy.gcode", "failed"), ("Benchy.gcode", "finished")]
+        ):  # fmt: skip
+            await db.execute(
+                "INSERT INTO prints (id, job_key, printer_id, file, state, outcome, progress,"
+                " started_at, updated_at) VALUES (:id, :k, 'p1', :f, :o, :o2, 100, :at, :at)",
+                {"id": f"id{i}", "k": f"k{i}", "f": file, "o": outcome, "o2": outcome, "at": i},
+            )
+        await db.execute(
+            "INSERT INTO print_counts (printer_id, outcome, n) VALUES ('p1', 'finished', 2),"
+            " ('p1', 'failed', 1)"
+        )
+        assert 16 in await store.migrate(db)
+        rows = await db.fetch_all("SELECT id, outcome, state FROM prints ORDER BY id")
+        assert [(r["outcome"], r["state"]) for r in rows] == [
+            ("completed", "completed"), ("failed", "failed"), ("completed", "completed"),
+        ]  # fmt: skip
+        counts = await db.fetch_all("SELECT outcome, n FROM print_counts ORDER BY outcome")
+        assert [(r["outcome"], r["n"]) for r in counts] == [("completed", 2), ("failed", 1)]
+        items, total = await history.page(
+            db, Filters(file="BENCHY.g", outcome="completed"), limit=5
+        )
+        assert total == 2 and {i["id"] for i in items} == {"id0", "id2"}
+        assert (await history.page(db, Filters(file="benchy"), limit=5))[1] == 3
+    finally:
+        await db.disconnect()
+        if scratch is not None:
+            await _admin(
+                f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)', db_url.rsplit("/", 1)[0]
+            )

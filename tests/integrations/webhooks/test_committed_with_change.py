@@ -202,9 +202,9 @@ async def test_queue_steps_commit_with_their_notifications(outbound: Outbound) -
 
     async with outbox_unwritable(hub):
         with pytest.raises(Exception):  # noqa: B017 - whatever the engine says
-            await hub.queue.claim(job, run)
+            await hub.queue.claim_all([(job, run)])
     assert (await hub.queue.get(job.id)).state == "queued"
-    claimed = await hub.queue.claim(job, run)
+    [(claimed, _)] = await hub.queue.claim_all([(job, run)])
     hub.dispatcher.runs[run.id] = run
     assert await step_types() == ["queue.job.dispatching"]
 

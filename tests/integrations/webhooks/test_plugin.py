@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from api.blueprints.webhooks import URL_PATTERN
 from config.loader import ConfigError, load
+from hub.errors import Invalid
 from hub.outbound import EVENT_TYPES, matches, valid_pattern
+from hub.webhooks import check_url
 from integrations.loader import read_manifest
 
 PLUGIN = Path(__file__).parents[3] / "integrations" / "webhooks"
@@ -59,3 +65,29 @@ def test_bus_events_become_typed_messages() -> None:
     (job,) = outbound(QueueJobChanged("j1", "printing", "p1", {"id": "j1"}), 9.0)
     assert job.type == "queue.job.printing" and job.type in EVENT_TYPES
     assert job.data == {"job_id": "j1", "printer_id": "p1", "job": {"id": "j1"}}
+
+
+def test_the_published_filter_enum_is_what_the_hub_takes() -> None:
+    from hub.channels import CHANNEL_TYPES
+    from hub.outbound import filter_entries, unmatched
+
+    for known in (EVENT_TYPES, CHANNEL_TYPES):
+        entries = filter_entries(known)
+        assert {"*", "print.*"} <= set(entries) and set(known) <= set(entries)
+        assert all(valid_pattern(e) and unmatched([e], known) is None for e in entries)
+    # Well-formed entries outside the enum select nothing, so the hub refuses them too.
+    for stray in ("print.finished.*", "a.b.*", "prints.*", "queue.job"):
+        assert stray not in filter_entries(EVENT_TYPES)
+        assert unmatched([stray], EVENT_TYPES) == 0
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@given(st.from_regex(URL_PATTERN))
+def test_every_url_the_schema_admits_has_a_host_the_hub_can_dial(url: str) -> None:
+    """The API's URL pattern is the whole format rule: check_url never refuses a URL it admits
+    for its shape (only, with the default configuration, for an IP literal's range)."""
+    hub = SimpleNamespace(settings=load(None, env={}))
+    try:
+        check_url(hub, url)  # type: ignore[arg-type]
+    except Invalid as exc:
+        assert exc.detail.startswith("url: ") and "allow_networks" in exc.detail, (url, exc)
