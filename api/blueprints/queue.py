@@ -35,6 +35,7 @@ QUERY: dict[str, Any] = {
 async def _public(jobs: list[JobRow], *, runs_detail: bool) -> list[dict[str, Any]]:
     the_hub = hub()
     runs = await queue_store.runs_of(the_hub.db, [j.id for j in jobs])
+    await the_hub.dispatcher.refresh_spools()  # waiting reasons see the spools as they are
     items = []
     for job in jobs:
         body = job_json(job, await the_hub.queue.file_of(job), runs.get(job.id, []))

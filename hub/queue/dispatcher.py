@@ -24,7 +24,7 @@ from hub.emit import Batch
 from hub.errors import Conflict
 from hub.events import PrinterConfigured, PrinterRemoved, PrintRecorded, SpoolChanged
 from hub.filament import TraySpool, trays_with_spools
-from hub.model import ACTIVE_STATES, PrinterState
+from hub.model import ACTIVE_STATES, PrinterState, PrintState
 from hub.queue.matching import PrinterView, ams_mapping, fit
 from hub.queue.offers import Offers
 from hub.queue.readiness import Readiness
@@ -75,6 +75,7 @@ class Dispatcher(Offers, Sending, Tracking):
         self._tasks: list[asyncio.Task[None]] = []
         self._unsubscribe: list[Unsubscribe] = []
         self.spools: dict[str, list[TraySpool]] = {}  # printer id -> spools on its trays
+        self.spools_stale: set[str] = set()
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -91,7 +92,10 @@ class Dispatcher(Offers, Sending, Tracking):
             self.spools[printer_id] = await trays_with_spools(self.hub.db, printer_id)
         bus = self.hub.bus
         self._unsubscribe = [
-            bus.subscribe(SpoolChanged, self._on_spool, name="queue-spools", max_pending=None),
+            bus.subscribe(SpoolChanged, self._on_spool, name="queue-spools", inline=True),
+            # Readiness hears every state at once (a set and a flag): a printer turning idle is
+            # a candidate without waiting behind the slower handlers.
+            bus.subscribe(PrinterState, self.ready.observe, name="queue-idle", inline=True),
             bus.subscribe(PrinterState, self._on_status, name="queue-status"),
             bus.subscribe(LifecycleEvent, self._on_lifecycle, name="queue-lifecycle", max_pending=None),
             bus.subscribe(PrintRecorded, self._on_recorded, name="queue-history", max_pending=None),
@@ -167,6 +171,7 @@ class Dispatcher(Offers, Sending, Tracking):
         """Match ready printers with queued jobs, claim every pair in one transaction; the
         starts run on in the send pool."""
         async with self.queue.lock, held_connection(self.hub.db):
+            await self.refresh_spools()
             cpu = time.thread_time()
             if not len(self.queue.index) and job_id is None:
                 # Nothing to start: no look at the printers (a pass runs on every printer
@@ -247,12 +252,19 @@ class Dispatcher(Offers, Sending, Tracking):
         return job, run
 
     async def _on_status(self, state: PrinterState) -> None:
-        self.ready.observe(state)
         if state.state in ACTIVE_STATES and state.job is not None:
             found = self._ours(state.printer_id, state.job.file)
             if found is not None and found[0].state == "dispatching":
                 async with held_connection(self.hub.db):
                     await self.mark_printing(*found)
+        elif state.state is PrintState.FINISHED and state.job is not None:
+            # The printer shows the run's file finished: the copy is done now, not once the
+            # history pipeline's end event arrives (the printer is free for the next job).
+            found = self._ours(state.printer_id, state.job.file)
+            if found is not None and found[0].state == "printing":
+                async with held_connection(self.hub.db):
+                    await self.ready.bed_used(state.printer_id)
+                    await self.print_ended(*found, LifecycleKind.FINISHED)
 
     async def _on_lifecycle(self, event: LifecycleEvent) -> None:
         async with held_connection(self.hub.db):
@@ -323,6 +335,7 @@ class Dispatcher(Offers, Sending, Tracking):
         self, job_id: str | None, printer_id: str | None
     ) -> list[tuple[JobRow, RunRow]]:
         self.ready.resync()  # a person asks: every printer as it is now, not as last heard
+        await self.refresh_spools()
         if job_id is None and printer_id is None:
             return await self.dispatch_pass()
         job = await self.queue.get(job_id) if job_id else None

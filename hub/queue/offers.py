@@ -34,6 +34,7 @@ class Offers:
 
     hub: Hub
     spools: dict[str, list[TraySpool]]  # printer id -> spools on its trays
+    spools_stale: set[str]  # printers whose spools changed since they were read
     _wake: asyncio.Event
 
     def trays(self, row: PrinterRow, state: PrinterState) -> tuple[Tray, ...]:
@@ -52,15 +53,21 @@ class Offers:
                 trays.append(Tray(slot, spool.material.upper(), color, spool.remaining_g))
         return tuple(trays)
 
-    async def _on_spool(self, event: SpoolChanged) -> None:
+    def _on_spool(self, event: SpoolChanged) -> None:
         holders = {
             p for p, spools in self.spools.items() for s in spools if s.spool_id == event.spool_id
         }
         if event.printer_id:
             holders.add(event.printer_id)
-        for printer_id in holders:
-            self.spools[printer_id] = await trays_with_spools(self.hub.db, printer_id)
+        self.spools_stale.update(holders)
         self._wake.set()
+
+    async def refresh_spools(self) -> None:
+        """Read the spools of printers whose spools changed (before a pass matches them; one
+        that fails to read stays stale and is read again at the next pass)."""
+        for printer_id in list(self.spools_stale):
+            self.spools[printer_id] = await trays_with_spools(self.hub.db, printer_id)
+            self.spools_stale.discard(printer_id)
 
     def view(self, row: PrinterRow) -> PrinterView:
         """A printer as matching sees it."""

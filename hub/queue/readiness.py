@@ -39,8 +39,8 @@ class Readiness:
         self.cooldown: dict[str, tuple[int, float]] = {}
         self.idle: set[str] = set()  # printers online and idle: the dispatcher's candidates
 
-    def observe(self, state: PrinterState) -> bool:
-        """Note a printer's state; True (and a dispatch pass asked for) when it became idle."""
+    def observe(self, state: PrinterState) -> None:
+        """Note a printer's state; a dispatch pass is asked for when it became idle."""
         idle = state.online and state.state in IDLE_STATES
         was = state.printer_id in self.idle
         if idle:
@@ -52,8 +52,6 @@ class Readiness:
             self.idle_since[state.printer_id] = now
             self.idle_seen[state.printer_id] = now
             self.hub.dispatcher.wake()
-            return True
-        return False
 
     def refused(self, printer_id: str) -> float:
         """The printer refused a start (or did not begin it): leave it alone for a while,
