@@ -155,7 +155,10 @@ async def site(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Site]:
     tmp_path = tmp_path_factory.mktemp("browser")
     db_url = f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}"
     await reset_database(db_url)
-    hub = Hub(make_settings(db_url, tmp_path), driver_options=FAST)
+    # Channels may reach the test's receiver on loopback; webhooks keep the default refusal,
+    # which the webhooks page shows.
+    settings = make_settings(db_url, tmp_path, PRINTFORGE_NOTIFY_ALLOW_NETWORKS="127.0.0.0/8")
+    hub = Hub(settings, driver_options=FAST)
     await hub.start()
     server = Server(create_app(hub, manage_hub=False))
     await server.start()

@@ -6,6 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,9 +33,19 @@ async def hub(db_url: str, tmp_path: Path) -> AsyncIterator[Hub]:
         await running.stop()
 
 
-def _connections(client: Client, printer_id: str) -> list[str]:
-    found = [json.loads(m.text)["payload"] for m in client.take()]
-    return [p["connection"] for p in found if p["printer_id"] == printer_id]
+def _recording(hub: Hub) -> list[tuple[str, str]]:
+    """Every `printer.connection` message the broadcaster is handed, in order, as (printer,
+    connection): a client's buffer keeps only the newest per printer, so it cannot show them all."""
+    sent: list[tuple[str, str]] = []
+    publish = hub.broadcaster.publish
+
+    def record(kind: str, payload: Any, *args: Any, **kwargs: Any) -> Any:
+        if kind == "printer.connection":
+            sent.append((payload["printer_id"], payload["connection"]))
+        return publish(kind, payload, *args, **kwargs)
+
+    hub.broadcaster.publish = record  # type: ignore[method-assign]
+    return sent
 
 
 async def test_link_facts_travel_inside_the_state(hub: Hub) -> None:
@@ -42,21 +53,25 @@ async def test_link_facts_travel_inside_the_state(hub: Hub) -> None:
     hub.broadcaster.register(client)
     seen: list[PrinterState] = []
     hub.bus.subscribe(PrinterState, seen.append, name="test.states")
+    recorded = _recording(hub)
     row = await hub.add_printer(
         {"name": "Toy", "protocol": "toy", "host": "toy.local", "api_key": "k"}
     )
-    sent: list[str] = []
-    await wait_for(lambda: sent.extend(_connections(client, row.id)) or "online" in sent)
+
+    def sent() -> list[str]:
+        return [connection for printer_id, connection in recorded if printer_id == row.id]
+
     await wait_for(lambda: any(s.connection is Connection.ONLINE for s in seen))
     # A new report over the same link changes the state, not the connection: no message.
     await hub.command(row.id, "pause", {})
     await wait_for(lambda: any(s.state.value == "paused" for s in seen), what="paused state")
-    sent.extend(_connections(client, row.id))
-    assert sent == ["connecting", "online"]
+    assert sent() == ["connecting", "online"]
+    # A client hears of it too (its buffer keeps the newest per printer).
+    assert [json.loads(m.text)["payload"]["connection"] for m in client.take()] == ["online"]
 
     await hub.update_printer(row.id, {"enabled": False})
-    await wait_for(lambda: sent.extend(_connections(client, row.id)) or "disabled" in sent)
-    assert sent == ["connecting", "online", "disabled"]
+    await wait_for(lambda: "disabled" in sent(), what="disabled announced")
+    assert sent() == ["connecting", "online", "disabled"]
     await wait_for(lambda: seen[-1].connection is Connection.DISABLED, what="disabled state")
     assert seen[-1].online is False and hub.printer_status(row.id)["connection"] == "disabled"
 
