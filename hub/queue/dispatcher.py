@@ -234,7 +234,7 @@ class Dispatcher(Offers, Sending, Tracking):
             log.info("dispatch of job %s to %s lost", job.id, self._name(run.printer_id))
             fresh = await store.get_job(self.hub.db, job.id)
             if fresh is not None:
-                self.queue.remember(fresh, announce=fresh.updated_at != job.updated_at)
+                self.queue.remember(fresh, announce=self.queue.is_news(fresh))
         for job, run in claimed:
             self.runs[run.id] = run
             row = self.hub.printers.get(run.printer_id)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
     from hub.runtime import Hub
 
 StartWrites = Callable[[Batch, RunRow], Awaitable[None]]
+
+#: Job versions remembered for `QueueService.is_news` (the newest jobs; older ones are settled).
+TAKEN_KEPT = 10_000
 
 
 def job_json(job: JobRow, file: FileRow | None, runs: list[RunRow] | None = None) -> dict[str, Any]:
@@ -83,6 +87,9 @@ class QueueService:
         self.by_printer: dict[str, str] = {}  # printer id -> its dispatching or printing job
         self._needs: dict[str, tuple[JobRow, JobNeeds]] = {}
         self.index = JobIndex(self.needs)  # the queued jobs by what they need
+        # The version (updated_at) of each job this hub last took in, finished ones included
+        # (bounded), so a row read back is news only when another process changed it.
+        self._taken: OrderedDict[str, float] = OrderedDict()
 
     async def start(self) -> None:
         """Load the jobs that are not finished."""
@@ -167,11 +174,20 @@ class QueueService:
         self.remember(job, announce=False)
         self.version += 1
 
+    def is_news(self, job: JobRow) -> bool:
+        """Is this version of a job read back from the database one this hub has not taken in
+        (a change another hub process made)?"""
+        return self._taken.get(job.id) != job.updated_at
+
     def remember(self, job: JobRow, announce: bool = True) -> None:
         """Take a job as it now is into the cache and announce it to this hub's bus and /ws: a
         change read back from the database, made by another hub process sharing it (which wrote
         its outbox rows with it, so it is marked as written). A change this hub makes announces
         through `announce`, with its outbox rows."""
+        self._taken[job.id] = job.updated_at
+        self._taken.move_to_end(job.id)
+        if len(self._taken) > TAKEN_KEPT:
+            self._taken.popitem(last=False)
         before = self.jobs.get(job.id)
         if before is not None and before.printer_id:
             if self.by_printer.get(before.printer_id) == job.id:

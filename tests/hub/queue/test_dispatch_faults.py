@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
+from hub.events import QueueJobChanged
+from hub.store import queue as store
 from tests.helpers import wait_for
 from tests.hub.queue.conftest import Farm, FarmFactory, set_tray
 from tests.slicer_files import bambu_3mf
@@ -202,3 +205,25 @@ async def _reopen(farm: Farm) -> Any:
     from hub.store import db as store
 
     return await store.connect(farm.settings.database_url)
+
+
+async def test_a_job_read_back_is_news_only_when_another_process_changed_it(
+    farm_factory: FarmFactory,
+) -> None:
+    farm = await farm_factory()
+    job = await _pla_job(farm)  # no printer: it stays queued
+    queue = farm.hub.queue
+    own = await store.get_job(farm.hub.db, job["id"])
+    assert own is not None
+    # This hub made (and announced) that version: reading it back is not a second change.
+    assert not queue.is_news(own)
+    heard: list[QueueJobChanged] = []
+    farm.hub.bus.subscribe(QueueJobChanged, heard.append, name="test.heard", inline=True)
+    queue.remember(own, announce=queue.is_news(own))
+    assert heard == []
+    # Another hub process sharing the database holds the job: that version is news, once.
+    other = await store.save_job(farm.hub.db, replace(own, state="held", waiting_reason="x"))
+    assert queue.is_news(other)
+    queue.remember(other, announce=queue.is_news(other))
+    assert [(e.job_id, e.state, e.outboxed) for e in heard] == [(own.id, "held", True)]
+    assert not queue.is_news(other)
