@@ -48,6 +48,10 @@ async def test_hub_follows_changes_made_by_another_process(db_url: str, tmp_path
         await printers_store.delete(other, added[1].id)
         await wait_for(lambda: added[1].id not in hub.printers, what="removal")
         assert added[1].id not in hub.manager.printer_ids()
+        # The removal is announced once its outbox rows commit, just after the table lets go.
+        await wait_for(
+            lambda: any(isinstance(e, PrinterRemoved) for e in events), what="removal announced"
+        )
         kinds = [type(e).__name__ for e in events]
         assert kinds.count("PrinterConfigured") == 4 and kinds.count("PrinterRemoved") == 1
     finally:
