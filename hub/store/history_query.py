@@ -81,14 +81,19 @@ class Filters:
             params["f_until"] = self.until
         return conds
 
-    def where(self, postgres: bool) -> tuple[list[str], dict[str, Any]]:
-        """SQL conditions on `prints` (no other table in FROM) and their parameters."""
-        params: dict[str, Any] = {}
+    def _on_prints(self, params: dict[str, Any]) -> list[str]:
+        """`_common` on `prints`, where a running print has no outcome yet (NULL)."""
         conds = self._common("prints", params)
         if self.outcome == RUNNING:
             conds = [c for c in conds if not c.startswith("prints.outcome")]
             conds.append("prints.outcome IS NULL")
             params.pop("f_outcome")
+        return conds
+
+    def where(self, postgres: bool) -> tuple[list[str], dict[str, Any]]:
+        """SQL conditions on `prints` (no other table in FROM) and their parameters."""
+        params: dict[str, Any] = {}
+        conds = self._on_prints(params)
         if self.material is not None:
             conds.append(
                 "prints.id IN (SELECT print_id FROM print_materials WHERE material = :f_material)"
@@ -121,11 +126,7 @@ class Filters:
             join = f"({names}) m JOIN prints ON md5(prints.file) = md5(m.file) AND prints.file = m.file"
         else:
             join = f"({names}) m CROSS JOIN prints ON prints.file = m.file"
-        conds = self._common("prints", params)
-        if self.outcome == RUNNING:
-            conds = [c for c in conds if not c.startswith("prints.outcome")]
-            conds.append("prints.outcome IS NULL")
-            params.pop("f_outcome")
+        conds = self._on_prints(params)
         if self.material is not None:
             conds.append(
                 "EXISTS (SELECT 1 FROM print_materials pm WHERE pm.print_id = prints.id"
