@@ -29,23 +29,23 @@ async def sync_once(hub: Hub) -> tuple[int, int, int]:
     removed = [pid for pid in hub.printers if pid not in rows]
     for printer_id in removed:
         await hub.forget_printer(printer_id)
-    added = changed = 0
-    for printer_id, row in rows.items():
-        current = hub.printers.get(printer_id)
-        if current == row:
-            continue
-        # Another process stored the change; its event commits with its outbox rows from here.
+    found = [(row, hub.printers.get(pid)) for pid, row in rows.items()]
+    news = [(row, current) for row, current in found if current != row]
+    if news:
+        # Another process stored the changes; their events commit with their outbox rows from
+        # here, in one transaction (an import of thousands is one write, not one each).
         async with hub.emitter.batch() as change:
-            await change.emit(
-                PrinterConfigured(row.id, row.name, row.protocol, row.model or "", current is None)
-            )
-        hub.printers[printer_id] = row
+            for row, current in news:
+                await change.emit(
+                    PrinterConfigured(
+                        row.id, row.name, row.protocol, row.model or "", current is None
+                    )
+                )
+    for row, _ in news:
+        hub.printers[row.id] = row
         await hub.manager.apply(to_record(row))
-        if current is None:
-            added += 1
-        else:
-            changed += 1
-    return added, changed, len(removed)
+    added = sum(1 for _, current in news if current is None)
+    return added, len(news) - added, len(removed)
 
 
 def _own_fingerprint(hub: Hub) -> tuple[int, float]:
