@@ -93,6 +93,7 @@ class PrinterManager:
         self._load_driver = load_driver
         self._entries: dict[str, _Entry] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._trackers: list[set[str]] = []
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -185,7 +186,16 @@ class PrinterManager:
         entry.idle_link = link
         self._emit(entry.idle_state)
 
+    def track(self) -> set[str]:
+        """A set the manager adds the id of every printer that reports to (its state may have
+        changed); the caller empties it as it reads them, so it walks only those printers."""
+        tracker: set[str] = set()
+        self._trackers.append(tracker)
+        return tracker
+
     def _emit(self, state: PrinterState) -> None:
+        for tracker in self._trackers:
+            tracker.add(state.printer_id)
         try:
             self._on_state(state)
         except Exception:

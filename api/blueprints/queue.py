@@ -36,13 +36,17 @@ async def _public(jobs: list[JobRow], *, runs_detail: bool) -> list[dict[str, An
     the_hub = hub()
     runs = await queue_store.runs_of(the_hub.db, [j.id for j in jobs])
     await the_hub.dispatcher.refresh_spools()  # waiting reasons see the spools as they are
+    files = [await the_hub.queue.file_of(job) for job in jobs]
+    # Jobs with the same needs share one look at the fleet.
+    waiting = [job for job in jobs if job.state in ("queued", "held")]
+    reasons = the_hub.dispatcher.ready.waiting_reasons(waiting, the_hub.dispatcher)
     items = []
-    for job in jobs:
-        body = job_json(job, await the_hub.queue.file_of(job), runs.get(job.id, []))
+    for job, file in zip(jobs, files, strict=True):
+        body = job_json(job, file, runs.get(job.id, []))
         if not runs_detail:
             body.pop("runs")
-        if job.state in ("queued", "held"):
-            body["waiting_reason"] = the_hub.dispatcher.ready.why_waiting(job, the_hub.dispatcher)
+        if job.id in reasons:
+            body["waiting_reason"] = reasons[job.id]
         items.append(body)
     return items
 

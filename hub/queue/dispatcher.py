@@ -69,6 +69,7 @@ class Dispatcher(Offers, Sending, Tracking):
         self.forced_by: dict[str, str] = {}
         self.reconcile: set[str] = set()  # jobs found dispatching at start-up
         self.idle_printing: dict[str, float] = {}
+        self.reported: set[str] = set()  # the manager's tracker, from `start`
         self._init_sending()
         self.decide_cpu_s = 0.0  # CPU spent choosing (readiness, order, matching), not sending
         self._wake = asyncio.Event()
@@ -90,6 +91,8 @@ class Dispatcher(Offers, Sending, Tracking):
                 self.reconcile.add(job.id)
         for printer_id in list(self.hub.printers):
             self.spools[printer_id] = await trays_with_spools(self.hub.db, printer_id)
+        self.reported = self.hub.manager.track()
+        self.ready.track()
         bus = self.hub.bus
         self._unsubscribe = [
             bus.subscribe(SpoolChanged, self._on_spool, name="queue-spools", inline=True),

@@ -6,11 +6,19 @@ import asyncio
 import math
 import time
 from collections import Counter
+from collections.abc import Hashable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from hub.model import ACTIVE_STATES, Connection, PrinterState, PrintState
-from hub.queue.matching import machine_reason, map_filament, target_reason
+from hub.queue.index import group_key
+from hub.queue.matching import (
+    JobNeeds,
+    PrinterView,
+    machine_reason,
+    map_filament,
+    target_reason,
+)
 from hub.store import printers as printers_store
 from hub.store.printers import PrinterRow
 from hub.store.queue import JobRow
@@ -38,6 +46,18 @@ class Readiness:
         # Printers that refused starts: (refusals in a row, monotonic time they may be tried).
         self.cooldown: dict[str, tuple[int, float]] = {}
         self.idle: set[str] = set()  # printers online and idle: the dispatcher's candidates
+        # Printers to look at in the next resync: those that reported to the manager since (its
+        # tracker, set at `track`), and those whose idleness the bus changed since (a report
+        # heard late may be older than the state the last resync read). None: every printer.
+        self._reported: set[str] | None = None
+        self._heard: set[str] = set()
+        self._synced = False
+
+    def track(self) -> None:
+        """From now on a resync reads only the printers that reported or changed since the last
+        one (the first reads every printer)."""
+        self._reported = self.hub.manager.track()
+        self._synced = False
 
     def observe(self, state: PrinterState) -> None:
         """Note a printer's state; a dispatch pass is asked for when it became idle."""
@@ -47,6 +67,8 @@ class Readiness:
             self.idle.add(state.printer_id)
         else:
             self.idle.discard(state.printer_id)
+        if idle != was:
+            self._heard.add(state.printer_id)
         if idle and not was:
             now = time.monotonic()
             self.idle_since[state.printer_id] = now
@@ -77,14 +99,34 @@ class Readiness:
         return f"{row.name} refused its last {starts}: next try in {math.ceil(left)} s"
 
     def resync(self) -> None:
-        """Observe every printer's current state (a backstop for a state change not heard)."""
-        for printer_id in list(self.hub.printers):
+        """Observe the current state of every printer whose state may differ from what was last
+        observed (a backstop for a state change not heard): those that reported since the last
+        resync, and those the bus changed since; every printer the first time."""
+        table = self.hub.printers
+        if self._reported is None or not self._synced:
+            ids: set[str] = set(table)
+            if self._reported is not None:
+                self._reported.clear()
+            self._synced = True
+        else:
+            ids = self._reported | self._heard
+            self._reported.clear()
+        self._heard.clear()
+        manager = self.hub.manager
+        later: list[str] = []
+        for printer_id in ids:
             try:
-                state = self.hub.manager.state(printer_id)
+                state = manager.state(printer_id)
             except KeyError:
                 self.idle.discard(printer_id)
                 continue
+            if printer_id not in table:
+                later.append(printer_id)  # not configured yet: looked at once it is
+                continue
             self.observe(state)
+        self._heard.clear()  # what this resync itself changed is up to date
+        if self._reported is not None:
+            self._reported.update(later)
 
     def reason(self, row: PrinterRow, forced: bool = False) -> str | None:
         """Why the printer cannot take a job now (None when it can).
@@ -141,17 +183,46 @@ class Readiness:
         """One line on why a queued or held job is not printing."""
         if job is None:
             return "no such job"
-        if job.state == "held":
-            return job.waiting_reason or "held"
-        if job.state != "queued":
-            return job.state
-        needs = self.queue.needs(job)
+        return self.waiting_reasons([job], dispatcher)[job.id]
+
+    def waiting_reasons(self, jobs: list[JobRow], dispatcher: Dispatcher) -> dict[str, str]:
+        """Why each queued or held job is not printing (job id -> one line). Jobs with the
+        same needs wait for the same reason: the fleet is looked at once per kind of job, each
+        printer's view and gates once per call, not once per job."""
+        reasons: dict[str, str] = {}
+        by_kind: dict[Hashable, str] = {}
+        views: dict[str, PrinterView] = {}
+        gates: dict[str, str | None] = {}
+        for job in jobs:
+            if job.state == "held":
+                reasons[job.id] = job.waiting_reason or "held"
+                continue
+            if job.state != "queued":
+                reasons[job.id] = job.state
+                continue
+            needs = self.queue.needs(job)
+            key = group_key(needs)
+            found = by_kind.get(key)
+            if found is None:
+                found = by_kind[key] = self._why(needs, dispatcher, views, gates)
+            reasons[job.id] = found
+        return reasons
+
+    def _why(
+        self,
+        needs: JobNeeds,
+        dispatcher: Dispatcher,
+        views: dict[str, PrinterView],
+        gates: dict[str, str | None],
+    ) -> str:
         machine: Counter[str] = Counter()
         material: Counter[str] = Counter()
         busy: list[str] = []
         ready: list[str] = []
         for row in self.hub.printers.values():
-            view = dispatcher.view(row)
+            view = views.get(row.id)
+            if view is None:
+                view = views[row.id] = dispatcher.view(row)
             why = target_reason(needs, view) or machine_reason(needs, view)
             if why:
                 machine[why] += 1
@@ -160,7 +231,9 @@ class Readiness:
             if why:
                 material[why] += 1
                 continue
-            gate = self.reason(row)
+            if row.id not in gates:
+                gates[row.id] = self.reason(row)
+            gate = gates[row.id]
             if gate:
                 busy.append(gate)
             else:

@@ -85,6 +85,9 @@ class QueueService:
         self.lock = asyncio.Lock()  # one change to the queue at a time in this process
         self.version = 0  # moves with every change, so the dispatcher re-sorts only then
         self.by_printer: dict[str, str] = {}  # printer id -> its dispatching or printing job
+        # Jobs the start watchdog looks at: every dispatching job, and printing jobs until the
+        # watchdog sees their printer printing (it adds them back when the printer reports).
+        self.watched: set[str] = set()
         self._needs: dict[str, tuple[JobRow, JobNeeds]] = {}
         self.index = JobIndex(self.needs)  # the queued jobs by what they need
         # The version (updated_at) of each job this hub last took in, finished ones included
@@ -192,6 +195,12 @@ class QueueService:
         if before is not None and before.printer_id:
             if self.by_printer.get(before.printer_id) == job.id:
                 del self.by_printer[before.printer_id]
+        if job.state in ACTIVE and (
+            before is None or (before.state, before.run_id) != (job.state, job.run_id)
+        ):
+            self.watched.add(job.id)
+        elif job.state not in ACTIVE:
+            self.watched.discard(job.id)
         if job.state in TERMINAL:
             self.jobs.pop(job.id, None)
             self._needs.pop(job.id, None)

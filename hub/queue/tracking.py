@@ -38,6 +38,7 @@ class Tracking:
     runs: dict[str, RunRow]  # runs of jobs that are dispatching or printing
     reconcile: set[str]  # jobs found dispatching at start-up
     idle_printing: dict[str, float]  # printing jobs whose printer looks idle: since when
+    reported: set[str]  # printers that reported since the watchdog last looked (the manager's)
     _wake: asyncio.Event
 
     def wake(self) -> None:
@@ -162,11 +163,37 @@ class Tracking:
         log.warning("queue job %s not started: %s", job_id, reason)
         self.wake()
 
+    def watch_reported(self) -> None:
+        """Printing jobs whose printer reported since the last look are watched again (a
+        printer seen printing is left alone until it reports something else)."""
+        reported, watched, manager = self.reported, self.queue.watched, self.hub.manager
+        while reported:
+            printer_id = reported.pop()
+            job_id = self.queue.by_printer.get(printer_id)
+            if job_id is None or job_id in watched:
+                continue
+            try:
+                printing = manager.state(printer_id).state in ACTIVE_STATES
+                online = manager.link(printer_id).connection is Connection.ONLINE
+            except KeyError:
+                printing = online = False
+            if not (printing and online):
+                watched.add(job_id)
+
     async def check_starts(self) -> None:
-        """Requeue sends that did not become prints in time; settle jobs caught by a restart."""
+        """Requeue sends that did not become prints in time; settle jobs caught by a restart.
+
+        Looks only at the watched jobs: the dispatching ones, and printing ones whose printer
+        has not been seen printing since it last reported."""
         now = time.time()
         timeout = self.settings.start_timeout_s
-        for job in [j for j in self.queue.jobs.values() if j.state in ("dispatching", "printing")]:
+        self.watch_reported()
+        watched = self.queue.watched
+        for job_id in list(watched):
+            job = self.queue.jobs.get(job_id)
+            if job is None or job.state not in ("dispatching", "printing"):
+                watched.discard(job_id)
+                continue
             run = self.runs.get(job.run_id or "")
             if run is None or job.printer_id is None:
                 continue
@@ -179,6 +206,8 @@ class Tracking:
             shown = run.tag in (file or "")
             online = state is not None and link is not None and link.connection is Connection.ONLINE
             if job.state == "printing":
+                if online and state is not None and state.state in ACTIVE_STATES:
+                    watched.discard(job_id)  # printing as it should: until it reports again
                 await self._check_printing(job, run, state if online else None, shown, now)
             elif online and shown and state is not None and state.state in ACTIVE_STATES:
                 await self.mark_printing(job, run)
