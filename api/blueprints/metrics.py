@@ -67,6 +67,11 @@ def _queue_metrics(h: Hub) -> Iterator[Metric]:
         "CPU the dispatcher spent choosing printers and jobs (not sending files).",
         value=dispatcher.decide_cpu_s,
     )
+    yield CounterMetricFamily(
+        "printforge_queue_start_seconds",
+        "Seconds the starts spent uploading and starting (a slot of the start pool held).",
+        value=dispatcher.start_s_sum,
+    )
     buckets = [
         ("+Inf" if bound == float("inf") else repr(bound), count)
         for bound, count in zip(LATENCY_BUCKETS, dispatcher.latency_counts, strict=True)

@@ -47,6 +47,8 @@ class Sending:
         # Idle seen -> start command sent, seconds: cumulative counts per upper bound.
         self.latency_counts = [0] * len(LATENCY_BUCKETS)
         self.latency_sum = 0.0
+        # Seconds starts held a slot (file upload and start command until the printer answers).
+        self.start_s_sum = 0.0
         self._sending: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(START_CONCURRENCY)
         self._file_bytes: OrderedDict[str, bytes] = OrderedDict()
@@ -100,7 +102,11 @@ class Sending:
                 if seen is not None:
                     self._observe_latency(time.monotonic() - seen)
                 self.sends += 1
-                await self.hub.manager.start_print(row.id, run.filename, data, options)
+                began = time.monotonic()
+                try:
+                    await self.hub.manager.start_print(row.id, run.filename, data, options)
+                finally:
+                    self.start_s_sum += time.monotonic() - began
         except asyncio.CancelledError:
             raise
         except Exception as exc:
