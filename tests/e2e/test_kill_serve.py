@@ -44,8 +44,9 @@ SPEED, CRAWL, RUSH = 120.0, 2.0, 1200.0
 class Serve:
     """`printforge serve` as a child process, and a logged-in client of its API."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, database_url: str | None = None) -> None:
         self.workdir = workdir
+        self._database_url = database_url or f"sqlite+aiosqlite:///{workdir / 'printforge.db'}"
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.config = workdir / "printforge.toml"
@@ -67,8 +68,8 @@ class Serve:
 
     @property
     def database_url(self) -> str:
-        """The hub's SQLite database."""
-        return f"sqlite+aiosqlite:///{self.workdir / 'printforge.db'}"
+        """The hub's database (SQLite in the work directory unless given)."""
+        return self._database_url
 
     async def start(self, session: aiohttp.ClientSession) -> None:
         """Spawn the hub and wait until it answers and has logged us in."""

@@ -1,7 +1,8 @@
 """`kill -9` of a real `printforge serve` process while the queue is dispatching to two printers.
 
-The hub is a child process on SQLite (tests/e2e/test_kill_serve.py: Serve); the simulated
-printers run here. Both jobs are `dispatching` in the database at the kill, in two different ways:
+The hub is a child process (tests/e2e/test_kill_serve.py: Serve) on each engine, SQLite and
+PostgreSQL (the suite's `db` fixture: a clean, migrated database); the simulated printers run
+here. Both jobs are `dispatching` in the database at the kill, in two different ways:
 - the first printer answers slowly, so its upload is still on the way (the printer never gets the
   start): the next hub finds it idle and puts the job back with the reason, then sends it again;
 - the second printer begins the print and then goes quiet (its firmware hangs; no report says it
@@ -20,7 +21,6 @@ import aiohttp
 import pytest
 from databases import Database
 
-from hub.store import db as store
 from hub.store import printers as printers_store
 from integrations.simulator import Fleet, SimPrinter
 from integrations.simulator.model import PrintLogEntry, SimJob
@@ -36,9 +36,10 @@ START_TIMEOUT_S = 15  # far above the seconds between the claim and the kill
 
 
 @pytest.fixture
-async def hub(tmp_path: Path) -> AsyncIterator[Serve]:
-    """The hub's configuration; whatever process is left is ended at teardown."""
-    served = Serve(tmp_path)
+async def hub(tmp_path: Path, db_url: str, db: Database) -> AsyncIterator[Serve]:
+    """The hub's configuration on the test's database; whatever process is left is ended at
+    teardown (before the database fixture lets go of the database)."""
+    served = Serve(tmp_path, db_url)
     try:
         yield served
     finally:
@@ -85,72 +86,66 @@ def _hang_after_start(sim: SimPrinter) -> None:
     sim.printer.job_listeners.append(on_job)
 
 
-async def test_kill_9_mid_dispatch_reconciles_each_job_with_its_printer(hub: Serve) -> None:
+async def test_kill_9_mid_dispatch_reconciles_each_job_with_its_printer(
+    hub: Serve, db: Database
+) -> None:
     serve = hub
     with serve.config.open("a", encoding="utf-8") as config:
         config.write(f"[queue]\nstart_timeout_s = {START_TIMEOUT_S}\n")
-    db = Database(serve.database_url)
-    await db.connect()
-    try:
-        async with (
-            Fleet(speed=SPEED, subnet=random_subnet()) as fleet,
-            aiohttp.ClientSession() as http,
-        ):
-            slow = await fleet.add("bambu", model="X1C")
-            hung = await fleet.add("bambu", model="X1C")
-            ids = {}
-            await store.migrate(db)
-            for sim in (slow, hung):
-                for slot in range(4):
-                    set_tray(sim, slot, "PLA", "FFFFFF")
-                entry = {**printer_entry(sim), "ftps_port": sim.ftps_port, "auto_clear_bed": True}
-                ids[sim.serial] = (await printers_store.create(db, entry)).id
-            await serve.start(http)
-            await wait_for(
-                lambda: _online(serve, http, list(ids.values())), timeout=30, what="online"
-            )
-            short = bambu_3mf(plates=((("PLA", "#FFFFFF", 5.0),),), prediction=60)
-            long = bambu_3mf(plates=((("PLA", "#FFFFFF", 5.0),),), prediction=6000)
-            files = [
-                await _api(serve, http, "POST", f"/api/files?filename={name}", data=data)
-                for name, data in (("short.gcode.3mf", short), ("long.gcode.3mf", long))
-            ]
-            slow.faults.slow(5.0)
-            _hang_after_start(hung)
-            sent = await _api(serve, http, "POST", "/api/queue", json={
-                "file_id": files[0]["id"], "target": {"printer_id": ids[slow.serial]},
-            })  # fmt: skip
-            begun = await _api(serve, http, "POST", "/api/queue", json={
-                "file_id": files[1]["id"], "target": {"printer_id": ids[hung.serial]},
-            })  # fmt: skip
+    async with (
+        Fleet(speed=SPEED, subnet=random_subnet()) as fleet,
+        aiohttp.ClientSession() as http,
+    ):
+        slow = await fleet.add("bambu", model="X1C")
+        hung = await fleet.add("bambu", model="X1C")
+        ids = {}
+        for sim in (slow, hung):
+            for slot in range(4):
+                set_tray(sim, slot, "PLA", "FFFFFF")
+            entry = {**printer_entry(sim), "ftps_port": sim.ftps_port, "auto_clear_bed": True}
+            ids[sim.serial] = (await printers_store.create(db, entry)).id
+        await serve.start(http)
+        await wait_for(lambda: _online(serve, http, list(ids.values())), timeout=30, what="online")
+        short = bambu_3mf(plates=((("PLA", "#FFFFFF", 5.0),),), prediction=60)
+        long = bambu_3mf(plates=((("PLA", "#FFFFFF", 5.0),),), prediction=6000)
+        files = [
+            await _api(serve, http, "POST", f"/api/files?filename={name}", data=data)
+            for name, data in (("short.gcode.3mf", short), ("long.gcode.3mf", long))
+        ]
+        slow.faults.slow(5.0)
+        _hang_after_start(hung)
+        sent = await _api(serve, http, "POST", "/api/queue", json={
+            "file_id": files[0]["id"], "target": {"printer_id": ids[slow.serial]},
+        })  # fmt: skip
+        begun = await _api(serve, http, "POST", "/api/queue", json={
+            "file_id": files[1]["id"], "target": {"printer_id": ids[hung.serial]},
+        })  # fmt: skip
 
-            async def both_dispatching() -> bool:
-                states = [(await _job(db, j["id"]))["state"] for j in (sent, begun)]
-                return states == ["dispatching", "dispatching"] and len(hung.printer.log) == 1
+        async def both_dispatching() -> bool:
+            states = [(await _job(db, j["id"]))["state"] for j in (sent, begun)]
+            return states == ["dispatching", "dispatching"] and len(hung.printer.log) == 1
 
-            await wait_for(both_dispatching, timeout=20, what="both jobs dispatching")
-            serve.kill()
-            await serve.reap()
-            assert slow.printer.log == []  # the upload never finished: nothing started
-            slow.faults.slow(0)
-            hung.faults.freeze(False)
-            await serve.start(http)
+        await wait_for(both_dispatching, timeout=20, what="both jobs dispatching")
+        serve.kill()
+        await serve.reap()
+        assert slow.printer.log == []  # the upload never finished: nothing started
+        slow.faults.slow(0)
+        hung.faults.freeze(False)
+        await serve.start(http)
 
-            async def settled() -> bool:
-                a, b = await _job(db, sent["id"]), await _job(db, begun["id"])
-                return a["state"] == "done" and b["state"] == "printing"
+        async def settled() -> bool:
+            a, b = await _job(db, sent["id"]), await _job(db, begun["id"])
+            return a["state"] == "done" and b["state"] == "printing"
 
-            await wait_for(settled, timeout=40, interval=0.1, what="jobs reconciled")
+        await wait_for(settled, timeout=40, interval=0.1, what="jobs reconciled")
 
-            async def linked() -> list[Any]:
-                rows = await db.fetch_all("SELECT printer_id, queue_job_id, file FROM prints")
-                done = all(r["queue_job_id"] for r in rows) and len(rows) == 2
-                return list(rows) if done else []
+        async def linked() -> list[Any]:
+            rows = await db.fetch_all("SELECT printer_id, queue_job_id, file FROM prints")
+            done = all(r["queue_job_id"] for r in rows) and len(rows) == 2
+            return list(rows) if done else []
 
-            prints = await wait_for(linked, timeout=15, what="history records linked")
-            first, second = await _runs(db, sent["id"]), await _runs(db, begun["id"])
-    finally:
-        await db.disconnect()
+        prints = await wait_for(linked, timeout=15, what="history records linked")
+        first, second = await _runs(db, sent["id"]), await _runs(db, begun["id"])
     # Not printing at the restart: back to the queue with the reason, then sent once more.
     assert [r["state"] for r in first] == ["requeued", "finished"]
     assert "restarted during the dispatch" in first[0]["error"]
