@@ -11,7 +11,11 @@
   queue (a first hub run: uploads and claims included), as shares of one core.
 
     python bench/bench_queue.py [--printers 1000] [--jobs 10000] [--window-s 120]
-                                [--db sqlite|postgresql]
+                                [--db sqlite|postgresql] [--sim-processes 2]
+                                [--online-share 0.98]
+
+Exactly once is checked after the run from the database (no job with two live runs) and the
+printers' own logs (no run's file started twice, none without a run).
 
 With `--db postgresql` the hub runs on a database of its own on the local server
 (127.0.0.1:5432, dropped afterwards).
@@ -139,18 +143,81 @@ def window(before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:
         if total
         else None,
         "decision_cpu_s": delta("printforge_queue_decision_cpu_seconds_total"),
+        "start_slot_s_mean": delta("printforge_queue_start_seconds_total")
+        / max(1.0, delta("printforge_queue_starts_total")),
     }
+
+
+class Fleets:
+    """The simulated farm, split over `count` processes (each its own subnet), as one."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        first = args.subnet.split(".")
+        shares = [args.printers // args.sim_processes] * args.sim_processes
+        shares[0] += args.printers - sum(shares)
+        self.workers = []
+        for i, n in enumerate(shares):
+            subnet = ".".join([first[0], str(int(first[1]) + i), *first[2:]])
+            argv = ["--printers", str(n), "--speed", str(args.speed), "--subnet", subnet]
+            self.workers.append(Worker(f"simulator-{i}", "queue_fleet.py", *argv))
+
+    async def start(self, limit_s: float) -> list[dict[str, Any]]:
+        """Start every process (together); the printers they announce."""
+        ready = await asyncio.gather(*(w.start(limit_s=limit_s) for w in self.workers))
+        return [p for r in ready for p in r["printers"]]
+
+    async def ask(self, cmd: str) -> list[dict[str, Any]]:
+        """Every process's answer to one command."""
+        return list(await asyncio.gather(*(w.ask(cmd) for w in self.workers)))
+
+    def cpu(self) -> float:
+        """CPU seconds of all simulator processes."""
+        return sum(w.cpu() for w in self.workers)
+
+    async def stop(self) -> None:
+        """Stop every process."""
+        await asyncio.gather(*(w.stop() for w in self.workers))
+
+
+async def once_checks(url: str, started_files: list[str]) -> dict[str, Any]:
+    """Exactly once, from the database and the printers' own logs: no job with two live runs,
+    no run's file started twice or on a printer other than its run's."""
+    database = await store.connect(url)
+    try:
+        runs = await database.fetch_all(
+            "SELECT r.job_id, r.filename, r.state, p.serial FROM queue_runs r"
+            " JOIN printers p ON p.id = r.printer_id"
+        )
+    finally:
+        await database.disconnect()
+    live: dict[str, int] = {}
+    for r in runs:
+        if r["state"] != "requeued":
+            live[r["job_id"]] = live.get(r["job_id"], 0) + 1
+    files = {r["filename"] for r in runs}
+    seen: dict[str, int] = {}
+    for f in started_files:
+        seen[f] = seen.get(f, 0) + 1
+    return {
+        "runs": len(runs),
+        "jobs_with_more_than_one_live_run": sum(1 for n in live.values() if n > 1),
+        "printer_starts": len(started_files),
+        "files_started_more_than_once": sum(1 for n in seen.values() if n > 1),
+        "starts_without_a_run": sum(1 for f in seen if f not in files),
+    }
+
+
+async def online_count(hub: HubProcess) -> float:
+    """Printers online now, by the hub's /api/metrics."""
+    return (await hub.metrics()).get('printforge_printer_links{connection="online"}', 0.0)
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     """Both hub runs; the figures."""
     workdir = Path(tempfile.mkdtemp(prefix="bench-queue-"))
-    fleet = Worker(
-        "simulator", "queue_fleet.py", "--printers", str(args.printers),
-        "--speed", str(args.speed), "--subnet", args.subnet,
-    )  # fmt: skip
-    ready = await fleet.start(limit_s=900)
-    print(f"fleet: {len(ready['printers'])} printers", flush=True)
+    fleet = Fleets(args)
+    printers = await fleet.start(limit_s=900)
+    print(f"fleet: {len(printers)} printers in {args.sim_processes} process(es)", flush=True)
     extra = "[queue]\nstart_timeout_s = 900\n"
     data_dir = workdir / "data"
     url = f"sqlite+aiosqlite:///{data_dir / 'printforge.db'}"
@@ -167,25 +234,37 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         # Run 1: the same farm, an empty queue: the hub's CPU without dispatching.
         hub = HubProcess(workdir)
         await hub.prepare([], extra)
-        await store_farm(url, data_dir, ready["printers"])
-        health, online = await hub.start(args.online_limit_s)
-        print(f"hub 1: healthy {health:.1f} s, printers online {online:.1f} s", flush=True)
+        await store_farm(url, data_dir, printers)
+        health, _ = await hub.start(wait_online=False)
+        want = max(1, int(args.printers * args.online_share))
+        online = await hub.until_online(want, args.online_limit_s)
+        print(f"hub 1: healthy {health:.1f} s, {want} printers online {online:.1f} s", flush=True)
         await hub.settled(5.0)
         idle_cpu = await hub_cpu_over(hub, args.window_s)
         await hub.stop()
         # Run 2: 10,000 jobs queued; measure a window once every printer has had its first job.
         await store_jobs(url, data_dir, args.jobs, args.print_s)
+        # The queue dispatches while the fleet connects: the window waits for the same share of
+        # it (a link lost to the machine's load is no candidate; the online count is reported).
         hub = HubProcess(workdir)
         await hub.prepare([], extra)
-        health, online = await hub.start(args.online_limit_s)
-        print(f"hub 2: healthy {health:.1f} s, printers online {online:.1f} s", flush=True)
+        health, _ = await hub.start(wait_online=False)
+        online = await hub.until_online(want, args.online_limit_s)
+        print(f"hub 2: healthy {health:.1f} s, {want} printers online {online:.1f} s", flush=True)
         await hub.settled(args.warmup_s)
         await fleet.ask("go")
+        online_at = [await online_count(hub)]
         before, sim_before = await hub.metrics(), fleet.cpu()
         busy_cpu = await hub_cpu_over(hub, args.window_s)
         after, sim_cpu = await hub.metrics(), fleet.cpu() - sim_before
-        stats = await fleet.ask("stats")
+        online_at.append(await online_count(hub))
+        answers = await fleet.ask("stats")
         await hub.stop()
+        stats = {
+            "starts": sum(a["starts"] for a in answers),
+            "gaps": [g for a in answers for g in a["gaps"]],
+        }
+        once = await once_checks(url, [f for a in answers for f in a["files"]])
     finally:
         if hub is not None:
             await hub.stop()  # a hub that failed to come up is not left running
@@ -202,7 +281,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "speed": args.speed,
         "print_s": args.print_s,
         "window_s": args.window_s,
+        "sim_processes": args.sim_processes,
+        "online_at_window_start_and_end": online_at,
         "starts_in_window": stats["starts"],
+        "exactly_once": once,
         "hub_dispatch": window(before, after),
         "simulator_cpu_core_share": sim_cpu / args.window_s,
         "printer_seen_latency_s": {
@@ -232,6 +314,14 @@ def main() -> None:
     p.add_argument("--subnet", default="127.98.0.0")
     p.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     p.add_argument("--online-limit-s", type=float, default=600.0)
+    p.add_argument(
+        "--online-share", type=float, default=1.0,
+        help="share of the fleet online before each run's warm-up begins",
+    )  # fmt: skip
+    p.add_argument(
+        "--sim-processes", type=int, default=1,
+        help="simulator processes the fleet is split over (each on its own subnet)",
+    )  # fmt: skip
     args = p.parse_args()
     raise_fd_limit()
     result = asyncio.run(run(args))

@@ -27,6 +27,7 @@ class Log:
         self.free_since: dict[str, float] = {}
         self.gaps: list[float] = []
         self.starts = 0
+        self.files: list[str] = []  # every start since launch: a file started twice is a bug
 
     def watch(self, sim: SimPrinter) -> None:
         """Listen to one printer's job events."""
@@ -38,6 +39,7 @@ class Log:
                 self.free_since[serial] = now
             else:
                 self.starts += 1
+                self.files.append(job.file)
                 since = self.free_since.pop(serial, None)
                 if since is not None:
                     self.gaps.append(now - since)
@@ -63,7 +65,7 @@ async def run(args: argparse.Namespace) -> None:
             return {}
 
         async def stats(_: dict[str, Any]) -> dict[str, Any]:
-            return {"starts": log.starts, "gaps": log.gaps}
+            return {"starts": log.starts, "gaps": log.gaps, "files": log.files}
 
         printers = [{**p.describe(), "ftps_port": p.ftps_port} for p in fleet.printers]
         _proc.reply({"printers": printers})
