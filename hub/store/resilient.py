@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncGenerator, Callable, Collection
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 import databases
@@ -112,10 +112,33 @@ WHERE pid = ANY($1::int[])
 """
 
 
+class _OwnedLock(asyncio.Lock):
+    """A `databases` connection's query lock that knows which task holds it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.owner: asyncio.Task[Any] | None = None
+
+    async def acquire(self) -> Literal[True]:
+        """Take the lock and note the task that holds it."""
+        await super().acquire()
+        self.owner = asyncio.current_task()
+        return True
+
+    def release(self) -> None:
+        """Let the lock go."""
+        self.owner = None
+        super().release()
+
+
+def _connection_of(link: Any) -> Any:
+    """The `databases` connection behind a watched connection or transaction."""
+    return getattr(link, "_connection", None) if isinstance(link, Transaction) else link
+
+
 def _raw(link: Any) -> asyncpg.Connection | None:
     """The asyncpg connection a watched `databases` connection or transaction holds."""
-    if isinstance(link, Transaction):
-        link = getattr(link, "_connection", None)
+    link = _connection_of(link)
     proxy: Any = getattr(getattr(link, "_connection", None), "_connection", None)
     if not isinstance(proxy, PoolConnectionProxy):
         return None
@@ -123,8 +146,13 @@ def _raw(link: Any) -> asyncpg.Connection | None:
     return None if inner is None or inner.is_closed() else inner
 
 
-def _server_pid(link: Any) -> int | None:
-    """The server pid of the session behind a watched connection (None if it holds none)."""
+def _server_pid(link: Any, task: asyncio.Task[Any] | None) -> int | None:
+    """The server pid of the session behind a watched connection (None if it holds none, or
+    if another task has its turn on it: `task` then waits for that task, not for the link, as
+    when a connection shared by tasks streams rows to a slow consumer)."""
+    lock = getattr(_connection_of(link), "_query_lock", None)
+    if isinstance(lock, _OwnedLock) and lock.owner not in (None, task):
+        return None
     inner = _raw(link)
     return None if inner is None else inner.get_server_pid()
 
@@ -142,6 +170,7 @@ class WatchedConnection(Connection):
     def __init__(self, database: Database, backend: DatabaseBackend) -> None:
         super().__init__(database, backend)
         self._watchdog = database.watchdog
+        self._query_lock = _OwnedLock()
 
     async def __aenter__(self) -> Connection:
         with self._watchdog.watch():

@@ -56,7 +56,7 @@ class Watchdog:
         probe: Probe,
         on_down: Callable[[], None],
         *,
-        pid_of: Callable[[Any], int | None] = lambda _link: None,
+        pid_of: Callable[[Any, asyncio.Task[Any] | None], int | None] = lambda _l, _t: None,
         cut: Callable[[Any], None] = lambda _link: None,
     ) -> None:
         self._probe = probe
@@ -73,7 +73,8 @@ class Watchdog:
 
     def watch(self, link: Any = None) -> Watch:
         """Watch the database wait run inside the `with` block (on `link`, a connection
-        `pid_of` and `cut` understand, when the wait is on one)."""
+        `pid_of` and `cut` understand, when the wait is on one; `pid_of` is given the waiting
+        task too, and answers None when that task waits for another's turn on the link)."""
         return Watch(self, link)
 
     def _ask(self, since: float) -> None:
@@ -94,7 +95,7 @@ class Watchdog:
             if now - watch.since < SILENT_S or watch.link is None:
                 continue
             try:
-                pid = self._pid_of(watch.link)
+                pid = self._pid_of(watch.link, watch.task)
             except Exception:
                 pid = None
             if pid is not None:
@@ -145,17 +146,19 @@ class Watchdog:
 class Watch:
     """One database wait: past `STALL_S`, and every `RECHECK_S` after, it asks for a probe."""
 
-    __slots__ = ("_dog", "_handle", "_loop", "link", "since")
+    __slots__ = ("_dog", "_handle", "_loop", "link", "since", "task")
 
     def __init__(self, dog: Watchdog, link: Any = None) -> None:
         self._dog = dog
         self.link = link
+        self.task: asyncio.Task[Any] | None = None
         self.since = 0.0
         self._handle: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def __enter__(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self.task = asyncio.current_task()
         self.since = time.monotonic()
         self._handle = self._loop.call_later(STALL_S, self._check)
 

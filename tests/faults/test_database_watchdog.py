@@ -17,6 +17,7 @@ from hub.store import db as store
 from hub.store import resilient
 from hub.store.errors import is_unavailable
 from tests.faults.proxy import FaultProxy
+from tests.helpers import wait_for
 
 # Generous for a loaded 2-core machine; a pooled connection on a silent link used to wait 8+ s.
 ANSWER_BOUND_S = 3.0
@@ -111,3 +112,32 @@ async def test_one_silent_pooled_connection_is_cut_while_the_server_answers(
     assert dog.downs == 0  # the server answered: the pool's other connections were kept
     # The same task gets a working connection without help.
     assert await database.fetch_val("SELECT 3") == 3
+
+
+async def test_a_wait_for_another_task_on_a_shared_connection_is_not_cut(
+    proxied: tuple[FaultProxy, Database],
+) -> None:
+    _proxy, database = proxied
+    assert isinstance(database, resilient.Database)
+    dog = database.watchdog
+    async with database.connection() as shared:
+        rows = shared.iterate("SELECT x FROM generate_series(1, 2) AS x")
+        # This task streams rows to a slow consumer: the server has the session idle in its
+        # transaction, and the connection's turn is this task's until the rows are read.
+        first = await anext(rows)
+        waiting = asyncio.create_task(shared.fetch_val("SELECT 5"))
+        # Past SILENT_S the other task's wait is seen by a probe (the third one starts only
+        # after the second, which came a second after the first, is done).
+        await wait_for(lambda: dog.probes >= 3, timeout=15, what="three probes")
+        assert not waiting.done()
+        assert dog.cuts == 0
+        assert dog.asked == 0  # a wait for another task's turn is not the link's
+        # (`databases` lets the waiting task in before the stream's transaction ends, which
+        # asyncpg refuses: it is given up here, the point was that its wait was not cut.)
+        waiting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await waiting
+        rest = [row async for row in rows]
+    assert [r[0] for r in [first, *rest]] == [1, 2]
+    assert dog.cuts == 0
+    assert await database.fetch_val("SELECT 5") == 5
