@@ -230,7 +230,10 @@ class BambuDriver(PrinterDriver):
                 raise ConnectionError(f"MQTT connect failed: {exc}") from None
             stack.push_async_exit(client)
             raise_if_cancelled()
-            await client.subscribe(self._report_topic, qos=0)
+            try:
+                await client.subscribe(self._report_topic, qos=0)
+            except aiomqtt.MqttError as exc:  # the link dropped between CONNACK and SUBACK
+                raise ConnectionError(f"MQTT subscribe failed: {exc}") from None
             # aiomqtt acknowledges through asyncio.wait_for, which on Python 3.11 loses a
             # cancellation that arrives with the acknowledgement: look again after each one.
             raise_if_cancelled()
