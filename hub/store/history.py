@@ -69,9 +69,10 @@ async def page(
     if after is not None:
         extra.append(f"({query.at} < :k_at OR ({query.at} = :k_at AND {query.id} < :k_id))")
         params = {**params, "k_at": after[0], "k_id": after[1]}
+    # The page's keys from the walk's index alone, then only those rows from the table.
     rows = await db.fetch_all(
-        f"SELECT prints.* FROM {query.source}{query.where(extra)}"
-        f" ORDER BY {query.at} DESC, {query.id} DESC LIMIT :limit OFFSET :offset",
+        f"SELECT prints.* FROM ({query.keys(extra)}) k JOIN prints ON prints.id = k.k_id"
+        " ORDER BY k.k_at DESC, k.k_id DESC",
         {**params, "limit": limit, "offset": offset},
     )
     return await _publics(db, rows), total

@@ -8,6 +8,7 @@ from typing import Any
 
 from hub.events import QueueJobChanged
 from hub.store import queue as store
+from streams.events import LifecycleKind
 from tests.helpers import wait_for
 from tests.hub.queue.conftest import Farm, FarmFactory, set_tray
 from tests.slicer_files import bambu_3mf
@@ -227,3 +228,31 @@ async def test_a_job_read_back_is_news_only_when_another_process_changed_it(
     queue.remember(other, announce=queue.is_news(other))
     assert [(e.job_id, e.state, e.outboxed) for e in heard] == [(own.id, "held", True)]
     assert not queue.is_news(other)
+
+
+async def test_a_second_report_of_one_print_end_changes_nothing(farm_factory: FarmFactory) -> None:
+    farm = await farm_factory()
+    _sim, _printer_id = await _bambu(farm, auto_clear_bed=True)
+    queue, dispatcher = farm.hub.queue, farm.hub.dispatcher
+    printing: list[tuple[Any, Any]] = []
+
+    def capture(event: QueueJobChanged) -> None:
+        job = queue.jobs.get(event.job_id)
+        if event.state == "printing" and job is not None and job.run_id in dispatcher.runs:
+            printing.append((job, dispatcher.runs[job.run_id]))
+
+    farm.hub.bus.subscribe(QueueJobChanged, capture, name="test.printing", inline=True)
+    job = await _pla_job(farm)
+    done = await wait_for(lambda: _job_state(farm, job["id"], "done"), timeout=30, what="done")
+    assert len(printing) == 1
+    heard: list[QueueJobChanged] = []
+    farm.hub.bus.subscribe(QueueJobChanged, heard.append, name="test.heard", inline=True)
+    # The end is reported again (printer status and lifecycle stream both carry it) by a
+    # caller holding the job as it was while printing: the settled job stays as it is.
+    stale_job, stale_run = printing[0]
+    await dispatcher.print_ended(stale_job, stale_run, LifecycleKind.FINISHED)
+    await dispatcher.mark_printing(replace(stale_job, state="dispatching"), stale_run)
+    assert heard == []
+    after = await farm.job(job["id"])
+    assert (after["state"], after["copies_done"]) == ("done", done["copies_done"]) == ("done", 1)
+    assert after["updated_at"] == done["updated_at"]
