@@ -6,9 +6,12 @@ measures `GET /api/history` p50/p99 for each filter (sequential requests on one 
 the hub's RSS growth while a full CSV export streams. Usage:
 
     python bench/bench_history.py [--rows N] [--requests R] [--engines sqlite,postgresql]
-                                  [--no-export]
+                                  [--no-export] [--keep DIR]
 
 `--no-export` skips the CSV export (minutes per engine) when only the query figures matter.
+`--keep DIR` fills each engine once and keeps it (DIR/history.db, PostgreSQL database
+`bench_history_keep`); a later run with the same DIR reuses it (the hub migrates it on start),
+so query changes can be measured again without minutes of filling.
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ from hub_proc import ADMIN_PASSWORD, RATE_PER_MINUTE, RATE_PER_SECOND, HubProces
 from hub.model import rfc3339
 from hub.store import db as store
 
-PG_ADMIN = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+PG_BASE = "postgresql+asyncpg://postgres@127.0.0.1:5432"
+PG_ADMIN = f"{PG_BASE}/postgres"
+KEEP_PG = "bench_history_keep"  # the database --keep fills once and reuses
 PRINTERS = 200
 DAY = 86400.0
 SPAN_DAYS = 730  # the prints spread over two years, newest now
@@ -104,12 +109,16 @@ async def fill(url: str, rows: int) -> float:
             )
             if not postgres:
                 await db.execute(
-                    "INSERT INTO history_files_fts (file) SELECT file FROM history_files"
+                    "INSERT INTO history_files_fts (rowid, file) SELECT id, file FROM history_files"
                 )
             await db.execute(
+                "UPDATE prints SET file_id = (SELECT h.id FROM history_files h"
+                " WHERE h.file = prints.file)"
+            )
+            await db.execute(
                 "INSERT INTO print_materials (print_id, material, printer_id, outcome,"
-                " started_at) SELECT DISTINCT pf.print_id, pf.material, p.printer_id,"
-                " COALESCE(p.outcome, 'running'), p.started_at FROM print_filament pf"
+                " started_at, file_id) SELECT DISTINCT pf.print_id, pf.material, p.printer_id,"
+                " COALESCE(p.outcome, 'running'), p.started_at, p.file_id FROM print_filament pf"
                 " JOIN prints p ON p.id = pf.print_id WHERE pf.material IS NOT NULL"
             )
             await db.execute(
@@ -123,10 +132,27 @@ async def fill(url: str, rows: int) -> float:
                 " COALESCE(outcome, 'running'), COUNT(*) FROM prints"
                 " GROUP BY printer_id, COALESCE(outcome, 'running')"
             )
-        await db.execute("ANALYZE")
+        # The steady state autovacuum keeps: statistics, and on PostgreSQL the visibility map
+        # that lets the history's walks be index-only scans.
+        await db.execute("VACUUM ANALYZE" if postgres else "ANALYZE")
     finally:
         await db.disconnect()
     return time.monotonic() - started
+
+
+async def migrate(url: str) -> float:
+    """Bring a kept database to the current schema; return seconds taken (0 when it was)."""
+    started = time.monotonic()
+    db = await store.connect(url)
+    try:
+        applied = await store.migrate(db)
+        if applied and store.is_postgres(db):
+            await db.execute("VACUUM ANALYZE")
+    finally:
+        await db.disconnect()
+    if applied:
+        print(f"  migrated {applied} in {time.monotonic() - started:.0f} s", flush=True)
+    return time.monotonic() - started if applied else 0.0
 
 
 def filters() -> dict[str, str]:
@@ -237,23 +263,48 @@ async def measure(hub: HistoryHub, requests: int, export: bool = True) -> dict[s
     return out
 
 
-async def run_engine(engine: str, rows: int, requests: int, export: bool) -> dict[str, Any]:
-    """Fill one engine, start a hub on it, measure, clean up."""
+async def _database(engine: str, workdir: Path, keep: Path | None) -> tuple[str, str, bool]:
+    """(url, PostgreSQL database to drop after or '', whether it is filled already)."""
+    if engine == "sqlite":
+        path = (keep or workdir) / "history.db"
+        return f"sqlite+aiosqlite:///{path}", "", keep is not None and path.exists()
+    admin = await store.connect(PG_ADMIN)
+    try:
+        name = KEEP_PG if keep else f"bench_history_{uuid.uuid4().hex[:8]}"
+        marker = keep / "postgresql.filled" if keep else None
+        exists = await admin.fetch_val(
+            "SELECT COUNT(*) FROM pg_database WHERE datname = :n", {"n": name}
+        )
+        if exists and marker is not None and marker.exists():
+            return f"{PG_BASE}/{name}", "", True
+        if exists:
+            await admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+        await admin.execute(f"CREATE DATABASE {name}")
+    finally:
+        await admin.disconnect()
+    return f"{PG_BASE}/{name}", "" if keep else name, False
+
+
+async def run_engine(
+    engine: str, rows: int, requests: int, export: bool, keep: Path | None = None
+) -> dict[str, Any]:
+    """Fill one engine (or reuse a kept one), start a hub on it, measure, clean up."""
     with tempfile.TemporaryDirectory(prefix="bench-history-") as tmp:
         workdir = Path(tmp)
-        pg_name = ""
-        if engine == "sqlite":
-            url = f"sqlite+aiosqlite:///{workdir / 'history.db'}"
-        else:
-            pg_name = f"bench_history_{uuid.uuid4().hex[:8]}"
-            admin = await store.connect(PG_ADMIN)
-            await admin.execute(f"CREATE DATABASE {pg_name}")
-            await admin.disconnect()
-            url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{pg_name}"
+        if keep is not None:
+            await asyncio.to_thread(keep.mkdir, parents=True, exist_ok=True)
+        url, pg_name, filled = await _database(engine, workdir, keep)
         try:
-            print(f"{engine}: filling {rows:,} prints ...", flush=True)
-            seconds = await fill(url, rows)
-            print(f"{engine}: filled in {seconds:.0f} s", flush=True)
+            seconds = 0.0
+            if filled:
+                print(f"{engine}: reusing the kept database {url}", flush=True)
+                seconds = await migrate(url)  # before the hub, whose health wait is short
+            else:
+                print(f"{engine}: filling {rows:,} prints ...", flush=True)
+                seconds = await fill(url, rows)
+                print(f"{engine}: filled in {seconds:.0f} s", flush=True)
+                if keep is not None and engine != "sqlite":
+                    (keep / "postgresql.filled").write_text(url, encoding="utf-8")
             hub = HistoryHub(workdir, url)
             await hub.prepare([])
             await hub.start()
@@ -276,10 +327,13 @@ async def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--engines", default="sqlite,postgresql")
     parser.add_argument("--no-export", action="store_true", help="skip the CSV export")
+    parser.add_argument("--keep", type=Path, help="keep the filled databases here and reuse them")
     args = parser.parse_args()
     results = {}
     for engine in args.engines.split(","):
-        results[engine] = await run_engine(engine, args.rows, args.requests, not args.no_export)
+        results[engine] = await run_engine(
+            engine, args.rows, args.requests, not args.no_export, args.keep
+        )
     print("\nsummary (p50 / p99 ms):")
     names = list(filters())
     print(f"  {'filter':<24}" + "".join(f"{e:>22}" for e in results))

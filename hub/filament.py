@@ -179,8 +179,13 @@ class FilamentService:
             await store.delete(self.db, spool_id)
             await self.changed(spool, "deleted", deleted=True)
 
-    async def assign(self, printer_id: str, tray: int, spool_id: str | None) -> Spool | None:
-        """Put a spool on a tray (moving it from wherever it was); None frees the tray."""
+    async def assign(
+        self, printer_id: str, tray: int, spool_id: str | None, *, only_if_free: bool = False
+    ) -> Spool | None:
+        """Put a spool on a tray (moving it from wherever it was); None frees the tray.
+
+        With `only_if_free` (automatic matching) nothing moves unless spool and tray are
+        both still free when it is written; None then says nothing was placed."""
         if spool_id is None:
             async with self.emitter.batch():
                 freed = await store.unassign_tray(self.db, printer_id, tray)
@@ -194,7 +199,11 @@ class FilamentService:
             raise Invalid(f"spool {spool_id} is archived", field="spool_id")
         before = await store.assignments(self.db, printer_id)
         async with self.emitter.batch():
-            await store.assign(self.db, printer_id, tray, spool_id)
+            placed = await store.assign(
+                self.db, printer_id, tray, spool_id, only_if_free=only_if_free
+            )
+            if not placed:
+                return None
             displaced = before.get((printer_id, tray))
             if displaced is not None and displaced != spool_id:
                 await self.changed(
@@ -336,7 +345,9 @@ class FilamentService:
         if len(candidates) != 1:
             return  # none, or ambiguous: leave it to a person
         spool_id = str(candidates[0]["id"])
-        await self.assign(printer_id, tray, spool_id)
+        # Placed only if still free: a person may have put it on another tray meanwhile.
+        if await self.assign(printer_id, tray, spool_id, only_if_free=True) is None:
+            return
         if uuid is not None:
             await store.set_tray_uuid(self.db, spool_id, uuid)
 

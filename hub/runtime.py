@@ -28,6 +28,7 @@ from hub.queue.service import QueueService
 from hub.shutdown import STOP_LIMIT_S, Budget
 from hub.store import db as store
 from hub.store import printers as printers_store
+from hub.store.health import DatabaseCheck
 from hub.store.printers import PrinterRow
 from hub.telemetry import Telemetry
 from integrations import loader
@@ -82,6 +83,7 @@ class Hub:
         self._context: Context | None = None
         self.started_at = time.time()
         self._db: Database | None = None
+        self._db_check = DatabaseCheck(self._select_one)
         self._auth: AuthService | None = None
         self._printers = PrinterTable()
         self.printer_service = PrinterService(self)
@@ -243,7 +245,10 @@ class Hub:
         await self._telemetry.start()
         self.handoff.start()
         self._manager = PrinterManager(
-            self.handoff.offer, self.driver_options, load_driver=self.drivers.load_driver_class
+            self.handoff.offer,
+            self.driver_options,
+            load_driver=self.drivers.load_driver_class,
+            max_connecting=self.settings.printers.max_concurrent_connects,
         )
         self._queue = QueueService(self)
         await self._queue.start()
@@ -320,12 +325,11 @@ class Hub:
             self._db = None
 
     async def db_ok(self) -> bool:
-        """True when the database answers a trivial query."""
-        try:
-            await self.db.fetch_val("SELECT 1")
-            return True
-        except Exception:
-            return False
+        """True when the database answers a trivial query (one at a time, see DatabaseCheck)."""
+        return await self._db_check.ok()
+
+    async def _select_one(self) -> None:
+        await self.db.fetch_val("SELECT 1")
 
     # Printers: the printers service (hub/printers.py) -----------------------------
 

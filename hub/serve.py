@@ -43,6 +43,9 @@ GRACEFUL_S = 0.7
 # Past this a process still running (a step ignoring its bound, an executor thread stuck in a
 # connect) exits anyway: everything acknowledged is already committed.
 EXIT_LIMIT_S = 4.5
+# The status of a process the timer ends: the same as a stop in time (docs/reliability.md,
+# "Overload"). It was asked to stop and it stopped; a supervisor must not count it a crash.
+FORCED_EXIT_STATUS = 0
 # Hub.start, connecting the database and starting every printer's driver.
 STARTUP_LIMIT_S = 600
 # Socket errors that mean the peer went away (reset, broken pipe, a descriptor already closed).
@@ -137,11 +140,11 @@ def exit_after(seconds: float) -> threading.Timer:
     so it fires even while the event loop is busy or already closed)."""
 
     def force() -> None:
-        log.error("the hub did not stop within %.1f s of the signal; exiting now", seconds)
+        log.warning("the hub did not stop within %.1f s of the signal; exiting now", seconds)
         for handler in logging.getLogger().handlers:
             with contextlib.suppress(Exception):
                 handler.flush()
-        os._exit(1)
+        os._exit(FORCED_EXIT_STATUS)
 
     timer = threading.Timer(seconds, force)
     timer.daemon = True

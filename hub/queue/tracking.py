@@ -52,9 +52,12 @@ class Tracking:
     async def mark_printing(self, job: JobRow, run: RunRow, job_key: str | None = None) -> None:
         """The printer shows the run's print: the job is printing."""
         async with self.queue.lock, self.hub.emitter.batch():
-            job = self.queue.jobs.get(job.id) or job
-            if job.run_id != run.id or job.state != "dispatching":
+            # A job no longer cached has settled (terminal jobs leave the cache): the caller's
+            # copy is stale, and acting on it would change a finished job again.
+            current = self.queue.jobs.get(job.id)
+            if current is None or current.run_id != run.id or current.state != "dispatching":
                 return
+            job = current
             run = replace(
                 self.runs.get(run.id, run), state="printing", started_at=time.time(),
                 print_job_key=job_key or run.print_job_key,
@@ -79,9 +82,10 @@ class Tracking:
         """A queued print ended: count the copy, retry, or hold the job."""
         printer = self._name(job.printer_id)
         async with self.queue.lock, self.hub.emitter.batch():
-            job = self.queue.jobs.get(job.id) or job
-            if job.run_id != run.id:
-                return
+            current = self.queue.jobs.get(job.id)
+            if current is None or current.run_id != run.id:
+                return  # settled already, by another report of the same end
+            job = current
             run = replace(self.runs.pop(run.id, run), state=kind.value, ended_at=time.time())
             await store.save_run(self.hub.db, run)
             self.reconcile.discard(job.id)

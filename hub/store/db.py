@@ -13,6 +13,7 @@ from typing import Any
 from databases import Database
 
 from hub.store import resilient
+from hub.store.sqlite_pool import SQLiteDatabase
 
 log = logging.getLogger(__name__)
 
@@ -83,13 +84,15 @@ async def connect(url: str) -> Database:
         # minute by default), so requests during an outage get their 503 at once.
         db: Database = resilient.Database(url, timeout=CONNECT_TIMEOUT_S)
     else:
-        db = Database(url)
+        db = SQLiteDatabase(url)
     await db.connect()
-    if not is_postgres(db):
+    if isinstance(db, SQLiteDatabase):
         # WAL lets readers run while the single writer commits; a busy timeout rides out bursts.
         await db.execute("PRAGMA journal_mode=WAL")
         await db.execute("PRAGMA busy_timeout=5000")
         await db.execute("PRAGMA foreign_keys=ON")
+        # Only now: the connections above are gone, and every kept one starts as a new one would.
+        db.reuse_connections()
     return db
 
 
@@ -125,7 +128,7 @@ async def migrate(db: Database) -> list[int]:
 
 
 def held_connection(db: Database) -> AbstractAsyncContextManager[Any]:
-    """Keep one connection for a task's statements. With SQLite, `databases` otherwise opens a
-    connection (a thread and a file) per statement; PostgreSQL's pool makes that cheap, and a
-    held pool connection would only be one fewer for everyone else."""
+    """Keep one connection for a task's statements. With SQLite, a statement otherwise takes a
+    connection from the kept ones (hub/store/sqlite_pool.py) and gives it back; PostgreSQL's pool
+    makes that cheap, and a held pool connection would only be one fewer for everyone else."""
     return nullcontext() if is_postgres(db) else db.connection()

@@ -69,9 +69,10 @@ async def page(
     if after is not None:
         extra.append(f"({query.at} < :k_at OR ({query.at} = :k_at AND {query.id} < :k_id))")
         params = {**params, "k_at": after[0], "k_id": after[1]}
+    # The page's keys from the walk's index alone, then only those rows from the table.
     rows = await db.fetch_all(
-        f"SELECT prints.* FROM {query.source}{query.where(extra)}"
-        f" ORDER BY {query.at} DESC, {query.id} DESC LIMIT :limit OFFSET :offset",
+        f"SELECT prints.* FROM ({query.keys(extra)}) k JOIN prints ON prints.id = k.k_id"
+        " ORDER BY k.k_at DESC, k.k_id DESC",
         {**params, "limit": limit, "offset": offset},
     )
     return await _publics(db, rows), total
@@ -219,6 +220,29 @@ async def noted_trays(db: Database, print_id: str) -> list[dict[str, Any]]:
          "color": r["color"]}
         for r in rows
     ]  # fmt: skip
+
+
+async def save_tray_feed(db: Database, print_id: str, feed: list[tuple[int, float]]) -> None:
+    """Keep the trays that have fed a running print so far (tray, progress % it began at)."""
+    await db.execute(
+        "UPDATE prints SET tray_feed = :f WHERE id = :p",
+        {"f": json.dumps([[tray, start] for tray, start in feed]), "p": print_id},
+    )
+
+
+async def tray_feeds(db: Database, print_ids: list[str]) -> dict[str, list[tuple[int, float]]]:
+    """The stored tray feed of each of the prints that has one (see `save_tray_feed`)."""
+    found: dict[str, list[tuple[int, float]]] = {}
+    for at in range(0, len(print_ids), 500):
+        chunk = print_ids[at : at + 500]
+        marks = ", ".join(f":p{i}" for i in range(len(chunk)))
+        rows = await db.fetch_all(
+            f"SELECT id, tray_feed FROM prints WHERE id IN ({marks}) AND tray_feed IS NOT NULL",
+            {f"p{i}": p for i, p in enumerate(chunk)},
+        )
+        for row in rows:
+            found[row["id"]] = [(int(t), float(s)) for t, s in json.loads(row["tray_feed"])]
+    return found
 
 
 async def write_usage(

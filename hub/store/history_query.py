@@ -1,15 +1,18 @@
 """History filters as SQL: the index each filter reads, and the filtered total.
 
 Every list is newest first, id as tie-break. Which index serves what (migrations 0003, 0014,
-0015, 0016):
-- printer, outcome, since/until: `prints` indexes ending in (started_at, id);
-- material: the walk starts in `print_materials` (material, [printer | outcome,] started_at,
-  print_id) and joins the page's prints by id;
-- file substring: searched among the distinct names (`history_files`, with their print counts):
-  3+ characters through a trigram index (SQLite FTS5 `history_files_fts`, PostgreSQL pg_trgm GIN
-  on LOWER(file)), shorter ones by a scan of the names (docs/api.md states the rule). The sum of
-  the names' counts is how many prints match; up to DRIVE_MAX the page is read from those names
-  through the (file, started_at, id) index, above it along the other filters' index.
+0015, 0016, 0019):
+- file substring: searched among the distinct names (`history_files`, with their ids and print
+  counts): 3+ characters through a trigram index (SQLite FTS5 `history_files_fts`, whose rowid is
+  the name's id; PostgreSQL pg_trgm GIN on LOWER(file)), shorter ones by a scan of the names
+  (docs/api.md states the rule). The sum of the names' counts is how many prints match; up to
+  DRIVE_MAX the walk starts at those names' ids (`file_id`) in prints_file_cover, or in
+  print_materials_file with a material; above it, along the other filters' index;
+- printer, outcome, since/until: `prints` indexes (…, started_at, id);
+- material: `print_materials` (material, [printer | outcome | file_id,] started_at, print_id),
+  which carries the print's printer, outcome, start and file id: no join to prints.
+Each index holds the columns the other filters check (file_id, printer, outcome), so a page's
+keys and a count are read from the index alone; the page's rows are then fetched by id.
 Totals: `print_counts` / `print_material_counts` when only printer, outcome and material filter,
 the names' sum for a file filter alone, else a count over the same walk as the page.
 """
@@ -47,22 +50,23 @@ class Filters:
     material: str | None = None
 
     def matched(self, postgres: bool, params: dict[str, Any]) -> str:
-        """A subquery of the distinct file names (`history_files`) the substring matches."""
+        """A subquery of the ids of the distinct file names (`history_files`) the substring
+        matches."""
         assert self.file
         if postgres:
             params["f_file"] = _like(self.file)  # backslash is PostgreSQL's default escape
-            return "SELECT file FROM history_files WHERE LOWER(file) LIKE :f_file"
+            return "SELECT id FROM history_files WHERE LOWER(file) LIKE :f_file"
         if len(self.file) >= MIN_TRIGRAM:
             params["f_fts"] = '"' + self.file.replace('"', '""') + '"'
-            return "SELECT file FROM history_files_fts WHERE history_files_fts MATCH :f_fts"
+            return "SELECT rowid FROM history_files_fts WHERE history_files_fts MATCH :f_fts"
         params["f_file"] = _like(self.file)
-        return "SELECT file FROM history_files WHERE LOWER(file) LIKE :f_file ESCAPE '\\'"
+        return "SELECT id FROM history_files WHERE LOWER(file) LIKE :f_file ESCAPE '\\'"
 
-    def _file(self, postgres: bool, params: dict[str, Any]) -> list[str]:
+    def _file(self, table: str, postgres: bool, params: dict[str, Any], drive: bool) -> list[str]:
         if not self.file:
             return []
-        # '+' keeps SQLite from reading the file index for it: the walk is the other index's.
-        column = "prints.file" if postgres else "+prints.file"
+        # '+' keeps SQLite from reading the file index when another index is the walk.
+        column = f"{table}.file_id" if postgres or drive else f"+{table}.file_id"
         return [f"{column} IN ({self.matched(postgres, params)})"]
 
     def _common(self, table: str, params: dict[str, Any]) -> list[str]:
@@ -99,58 +103,67 @@ class Filters:
                 "prints.id IN (SELECT print_id FROM print_materials WHERE material = :f_material)"
             )
             params["f_material"] = self.material
-        return conds + self._file(postgres, params), params
+        return conds + self._file("prints", postgres, params, False), params
 
     def query(self, postgres: bool, file_matches: int | None = None) -> Query:
         """The FROM, conditions and order of a page (and of its count). `file_matches` (the
         prints whose file name matches, `matches`) chooses the walk for a file filter: up to
-        DRIVE_MAX, from the matching names through the file index; above, along the other
-        filters' index (newest first), checking each print's name against the matching ones."""
-        if self.file and file_matches is not None and file_matches <= DRIVE_MAX:
-            return self._driven(postgres)
-        if self.material is None:
-            conds, params = self.where(postgres)
-            return Query("prints", conds, params, "prints.started_at", "prints.id", [])
-        params = {"f_material": self.material}
-        # print_materials carries printer, outcome ('running' while open) and start itself.
-        pm_conds = ["pm.material = :f_material", *self._common("pm", params)]
-        file_conds = self._file(postgres, params)
-        source = "print_materials pm JOIN prints ON prints.id = pm.print_id"
-        return Query(source, pm_conds + file_conds, params, "pm.started_at", "pm.print_id",
-                     file_conds)  # fmt: skip
-
-    def _driven(self, postgres: bool) -> Query:
+        DRIVE_MAX, from the matching names' ids through the file index; above, along the other
+        filters' index (newest first), checking each entry's file id against the matching
+        ones."""
+        drive = bool(self.file) and file_matches is not None and file_matches <= DRIVE_MAX
         params: dict[str, Any] = {}
-        names = self.matched(postgres, params)
-        if postgres:  # the file index is on md5(file): any length of name fits a btree
-            join = f"({names}) m JOIN prints ON md5(prints.file) = md5(m.file) AND prints.file = m.file"
+        if self.material is None:
+            table, at, key = "prints", "prints.started_at", "prints.id"
+            conds = self._on_prints(params)
         else:
-            join = f"({names}) m CROSS JOIN prints ON prints.file = m.file"
-        conds = self._on_prints(params)
-        if self.material is not None:
-            conds.append(
-                "EXISTS (SELECT 1 FROM print_materials pm WHERE pm.print_id = prints.id"
-                " AND pm.material = :f_material)"
-            )
+            # print_materials carries printer, outcome ('running' while open), start, file id.
+            table, at, key = "print_materials pm", "pm.started_at", "pm.print_id"
             params["f_material"] = self.material
-        return Query(join, conds, params, "prints.started_at", "prints.id", conds)
+            conds = ["pm.material = :f_material", *self._common("pm", params)]
+        alias = table.split()[-1]
+        files = self._file(alias, postgres, params, drive)
+        per_name = None
+        if drive and postgres:  # a page is the newest of each name's newest (lateral, below)
+            per_name = files[0].split(" IN (", 1)[1][:-1]
+        elif drive:  # SQLite: the file index, whatever the planner guesses of the order
+            table += " INDEXED BY " + ("prints_file_cover" if alias == "prints" else
+                                       "print_materials_file")  # fmt: skip
+        return Query(table, conds + files, params, at, key, per_name)
 
 
 @dataclass(frozen=True)
 class Query:
-    """A history query's FROM, WHERE conditions, parameters and order columns."""
+    """A history query's FROM, WHERE conditions (a file filter's last), parameters, order
+    columns, and for PostgreSQL's walk from the matching names their subquery."""
 
     source: str
     conds: list[str]
     params: dict[str, Any]
     at: str
     id: str
-    needs_prints: list[str]  # conditions on `prints` when the walk is in print_materials
+    per_name: str | None = None
 
     def where(self, extra: list[str] | None = None) -> str:
         """The WHERE clause (with extra conditions)."""
         conds = self.conds + (extra or [])
         return f" WHERE {' AND '.join(conds)}" if conds else ""
+
+    def keys(self, extra: list[str]) -> str:
+        """A page's keys (k_id, k_at), newest first, read from the walk's index alone; takes
+        :limit and :offset. From the names, PostgreSQL takes each name's newest limit+offset
+        (index order, file_id first) and merges those: its planner, misjudging how the names'
+        prints spread over time, would otherwise walk every print newest first."""
+        order = f" ORDER BY {self.at} DESC, {self.id} DESC"
+        if self.per_name is None:
+            return (f"SELECT {self.id} AS k_id, {self.at} AS k_at FROM {self.source}"
+                    f"{self.where(extra)}{order} LIMIT :limit OFFSET :offset")  # fmt: skip
+        alias = self.source.split()[-1]
+        conds = [f"{alias}.file_id = m.id", *self.conds[:-1], *extra]
+        newest = (f"SELECT {self.id} AS k_id, {self.at} AS k_at FROM {self.source}"
+                  f" WHERE {' AND '.join(conds)}{order} LIMIT CAST(:limit AS BIGINT) + CAST(:offset AS BIGINT)")  # fmt: skip
+        return (f"SELECT k.k_id, k.k_at FROM ({self.per_name}) m CROSS JOIN LATERAL ({newest}) k"
+                " ORDER BY k.k_at DESC, k.k_id DESC LIMIT :limit OFFSET :offset")  # fmt: skip
 
 
 async def matches(db: Database, filters: Filters) -> int | None:
@@ -160,11 +173,11 @@ async def matches(db: Database, filters: Filters) -> int | None:
         return None
     params: dict[str, Any] = {}
     names = filters.matched(is_postgres(db), params)
-    if names.startswith("SELECT file FROM history_files WHERE "):
-        # The names are this table's own rows: no join back by name.
+    if names.startswith("SELECT id FROM history_files WHERE "):
+        # The names are this table's own rows: no join back by id.
         query = "SELECT SUM(n) FROM history_files WHERE " + names.split(" WHERE ", 1)[1]
     else:
-        query = f"SELECT SUM(n) FROM history_files WHERE file IN ({names})"
+        query = f"SELECT SUM(n) FROM history_files WHERE id IN ({names})"
     return int(await db.fetch_val(query, params) or 0)
 
 
@@ -190,8 +203,5 @@ async def total(db: Database, filters: Filters, file_matches: int | None = None)
         where = f" WHERE {' AND '.join(conds)}" if conds else ""
         return int(await db.fetch_val(f"SELECT SUM(n) FROM {table}{where}", params) or 0)
     query = filters.query(postgres, file_matches)
-    source = query.source
-    if source.startswith("print_materials") and not query.needs_prints:
-        source = "print_materials pm"  # every condition is on pm: no join
-    value = await db.fetch_val(f"SELECT COUNT(*) FROM {source}{query.where()}", query.params)
+    value = await db.fetch_val(f"SELECT COUNT(*) FROM {query.source}{query.where()}", query.params)
     return int(value or 0)

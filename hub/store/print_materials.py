@@ -1,7 +1,7 @@
 """The materials each print drew, kept in step for the history's material filter and totals.
 
 `print_materials` has one row per print and material with the print's printer, outcome
-('running' while open) and start, so a material filter walks one index newest first;
+('running' while open), start and file name id, so a material filter walks one index newest first;
 `print_material_counts` counts them per printer, outcome and material, so the filtered total
 without a time or file filter is a sum of a few rows. Both move only here: when a print's trays
 are written (`sync`, in the caller's transaction, after `lock`) and when it closes (`close`, in
@@ -19,11 +19,11 @@ RUNNING = "running"
 
 
 async def lock(db: Database, print_id: str) -> Any:
-    """Take the print's row lock (a no-op update) and return its printer, outcome and start;
-    None when there is no such print. Call first in the transaction."""
+    """Take the print's row lock (a no-op update) and return its printer, outcome, start and
+    file name id; None when there is no such print. Call first in the transaction."""
     return await db.fetch_one(
         "UPDATE prints SET updated_at = updated_at WHERE id = :p"
-        " RETURNING printer_id, outcome, started_at",
+        " RETURNING printer_id, outcome, started_at, file_id",
         {"p": print_id},
     )
 
@@ -54,10 +54,10 @@ async def sync(db: Database, print_id: str, locked: Any) -> None:
     printer_id, outcome = locked["printer_id"], locked["outcome"] or RUNNING
     for material in sorted(want - have):
         await db.execute(
-            "INSERT INTO print_materials (print_id, material, printer_id, outcome, started_at)"
-            " VALUES (:p, :m, :printer, :o, :at)",
+            "INSERT INTO print_materials (print_id, material, printer_id, outcome, started_at,"
+            " file_id) VALUES (:p, :m, :printer, :o, :at, :f)",
             {"p": print_id, "m": material, "printer": printer_id, "o": outcome,
-             "at": float(locked["started_at"])},
+             "at": float(locked["started_at"]), "f": locked["file_id"]},
         )  # fmt: skip
         await _count(db, printer_id, outcome, material, 1)
     for material in sorted(have - want):

@@ -101,21 +101,31 @@ async def start(
         )
         if inserted is not None:
             await count(db, printer_id, "running", 1)
-            await _count_file(db, file)
+            file_id = await _count_file(db, file)
+            await db.execute(
+                "UPDATE prints SET file_id = :f WHERE id = :id",
+                {"f": file_id, "id": inserted["id"]},
+            )
     return inserted is not None
 
 
-async def _count_file(db: Database, file: str) -> None:
+async def _count_file(db: Database, file: str) -> int:
     """Count a print of a file name in `history_files` (the history's file filter searches the
-    distinct names, migration 0016); a new name joins SQLite's trigram table too."""
+    distinct names, migrations 0016 and 0019) and return the name's id; a new name joins
+    SQLite's trigram table too, under the same id."""
     key = "(md5(file))" if is_postgres(db) else "(file)"
     row = await db.fetch_one(
         f"INSERT INTO history_files (file, n) VALUES (:f, 1) ON CONFLICT {key}"
-        " DO UPDATE SET n = history_files.n + 1 RETURNING n",
+        " DO UPDATE SET n = history_files.n + 1 RETURNING id, n",
         {"f": file},
     )
-    if row is not None and int(row["n"]) == 1 and not is_postgres(db):
-        await db.execute("INSERT INTO history_files_fts (file) VALUES (:f)", {"f": file})
+    assert row is not None  # an upsert returns its row
+    if int(row["n"]) == 1 and not is_postgres(db):
+        await db.execute(
+            "INSERT INTO history_files_fts (rowid, file) VALUES (:id, :f)",
+            {"id": row["id"], "f": file},
+        )
+    return int(row["id"])
 
 
 async def count(db: Database, printer_id: str, outcome: str, delta: int) -> None:

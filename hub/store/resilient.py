@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, Callable
-from typing import Any
+from collections.abc import AsyncGenerator, Callable, Collection
+from typing import Any, Literal
 
 import asyncpg
 import databases
@@ -17,7 +17,7 @@ from databases.interfaces import DatabaseBackend, Record
 from sqlalchemy.sql import ClauseElement
 
 from hub.store.errors import is_unavailable
-from hub.store.watchdog import Watchdog
+from hub.store.watchdog import SILENT_S, Watchdog
 
 Query = ClauseElement | str
 
@@ -37,13 +37,15 @@ class Database(databases.Database):
     Every wait on the database is watched (`hub/store/watchdog.py`): when one lasts and a
     fresh connection gets no answer either, every pooled connection is terminated, so what
     waits on them fails at once as an outage instead of waiting for the kernel to give up.
+    When the fresh connection is answered but the server has had the waiting connection's
+    session idle for a while, that one connection's link is silent: it alone is terminated.
     """
 
     def __init__(self, url: str, *, timeout: float, **options: Any) -> None:
         super().__init__(url, timeout=timeout, **options)
         _quiet_pool_log()
         self.probe_timeout_s = timeout
-        self.watchdog = Watchdog(self._answers, self._drop_pooled)
+        self.watchdog = Watchdog(self._answers, self._drop_pooled, pid_of=_server_pid, cut=_cut)
 
     def connection(self) -> Connection:
         """The task's connection; a new one if the one it holds is dead."""
@@ -63,9 +65,11 @@ class Database(databases.Database):
         await self.watchdog.close()
         await super().disconnect()
 
-    async def _answers(self) -> bool:
-        """Does the server answer a fresh connection within the connect timeout? An error
-        from the server counts as an answer: it is there."""
+    async def _answers(self, pids: Collection[int]) -> set[int] | None:
+        """Does the server answer a fresh connection within the connect timeout (None if
+        not)? Of `pids`, the sessions it has had idle, or idle in a transaction, for
+        `SILENT_S` or more: nothing runs there for the client. An error from the server counts
+        as an answer: it is there (and names no session)."""
         url = self.url
         con: asyncpg.Connection | None = None
         try:
@@ -75,12 +79,15 @@ class Database(databases.Database):
                     password=url.password, database=url.database,
                     timeout=self.probe_timeout_s,
                 )  # fmt: skip
-                await con.fetchval("SELECT 1")
-            return True
+                if not pids:
+                    await con.fetchval("SELECT 1")
+                    return set()
+                rows = await con.fetch(_IDLE_SESSIONS, list(pids), SILENT_S)
+                return {row["pid"] for row in rows}
         except asyncpg.PostgresError:
-            return True
+            return set()
         except (OSError, TimeoutError, asyncpg.InterfaceError):
-            return False
+            return None
         finally:
             if con is not None:
                 con.terminate()
@@ -93,46 +100,111 @@ class Database(databases.Database):
             holder.terminate()
 
 
+# Sessions of this user and database that the server has had waiting on the client for at
+# least $2 seconds. Another user's sessions show no state (never matched); a pid behind a
+# connection pooler names no session here (never matched either).
+_IDLE_SESSIONS = """
+SELECT pid FROM pg_stat_activity
+WHERE pid = ANY($1::int[])
+  AND datname = current_database() AND usename = current_user
+  AND state IN ('idle', 'idle in transaction', 'idle in transaction (aborted)')
+  AND clock_timestamp() - state_change >= make_interval(secs => $2)
+"""
+
+
+class _OwnedLock(asyncio.Lock):
+    """A `databases` connection's query lock that knows which task holds it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.owner: asyncio.Task[Any] | None = None
+
+    async def acquire(self) -> Literal[True]:
+        """Take the lock and note the task that holds it."""
+        await super().acquire()
+        self.owner = asyncio.current_task()
+        return True
+
+    def release(self) -> None:
+        """Let the lock go."""
+        self.owner = None
+        super().release()
+
+
+def _connection_of(link: Any) -> Any:
+    """The `databases` connection behind a watched connection or transaction."""
+    return getattr(link, "_connection", None) if isinstance(link, Transaction) else link
+
+
+def _raw(link: Any) -> asyncpg.Connection | None:
+    """The asyncpg connection a watched `databases` connection or transaction holds."""
+    link = _connection_of(link)
+    proxy: Any = getattr(getattr(link, "_connection", None), "_connection", None)
+    if not isinstance(proxy, PoolConnectionProxy):
+        return None
+    inner: asyncpg.Connection | None = proxy._con
+    return None if inner is None or inner.is_closed() else inner
+
+
+def _server_pid(link: Any, task: asyncio.Task[Any] | None) -> int | None:
+    """The server pid of the session behind a watched connection (None if it holds none, or
+    if another task has its turn on it: `task` then waits for that task, not for the link, as
+    when a connection shared by tasks streams rows to a slow consumer)."""
+    lock = getattr(_connection_of(link), "_query_lock", None)
+    if isinstance(lock, _OwnedLock) and lock.owner not in (None, task):
+        return None
+    inner = _raw(link)
+    return None if inner is None else inner.get_server_pid()
+
+
+def _cut(link: Any) -> None:
+    """Terminate the connection behind a watched link: what waits on it fails at once."""
+    inner = _raw(link)
+    if inner is not None:
+        inner.terminate()
+
+
 class WatchedConnection(Connection):
     """`databases`' connection with each wait (acquire, statement, release) watched."""
 
     def __init__(self, database: Database, backend: DatabaseBackend) -> None:
         super().__init__(database, backend)
         self._watchdog = database.watchdog
+        self._query_lock = _OwnedLock()
 
     async def __aenter__(self) -> Connection:
         with self._watchdog.watch():
             return await super().__aenter__()
 
     async def __aexit__(self, *exc: Any) -> None:
-        with self._watchdog.watch():
+        with self._watchdog.watch(self):
             await super().__aexit__(*exc)
 
     async def fetch_all(self, query: Query, values: dict[str, Any] | None = None) -> list[Record]:
         """Watched `fetch_all`."""
-        with self._watchdog.watch():
+        with self._watchdog.watch(self):
             return await super().fetch_all(query, values)
 
     async def fetch_one(self, query: Query, values: dict[str, Any] | None = None) -> Record | None:
         """Watched `fetch_one`."""
-        with self._watchdog.watch():
+        with self._watchdog.watch(self):
             return await super().fetch_one(query, values)
 
     async def fetch_val(
         self, query: Query, values: dict[str, Any] | None = None, column: Any = 0
     ) -> Any:
         """Watched `fetch_val`."""
-        with self._watchdog.watch():
+        with self._watchdog.watch(self):
             return await super().fetch_val(query, values, column)
 
     async def execute(self, query: Query, values: dict[str, Any] | None = None) -> Any:
         """Watched `execute`."""
-        with self._watchdog.watch():
+        with self._watchdog.watch(self):
             return await super().execute(query, values)
 
     async def execute_many(self, query: Query, values: list[Any]) -> None:
         """Watched `execute_many`."""
-        with self._watchdog.watch():
+        with self._watchdog.watch(self):
             await super().execute_many(query, values)
 
     async def iterate(
@@ -142,14 +214,14 @@ class WatchedConnection(Connection):
         rows = super().iterate(query, values)
         try:
             while True:
-                with self._watchdog.watch():
+                with self._watchdog.watch(self):
                     try:
                         row = await anext(rows)
                     except StopAsyncIteration:
                         return
                 yield row
         finally:
-            with self._watchdog.watch():
+            with self._watchdog.watch(self):
                 await rows.aclose()
 
     def transaction(self, *, force_rollback: bool = False, **kwargs: Any) -> Transaction:
@@ -172,17 +244,17 @@ class WatchedTransaction(Transaction):
 
     async def start(self) -> Transaction:
         """Watched BEGIN (and the acquire before it)."""
-        with self._watchdog.watch():
+        with self._watchdog.watch(self):
             return await super().start()
 
     async def commit(self) -> None:
         """Watched COMMIT (and the release after it)."""
-        with self._watchdog.watch():
+        with self._watchdog.watch(self):
             await super().commit()
 
     async def rollback(self) -> None:
         """Watched ROLLBACK (and the release after it)."""
-        with self._watchdog.watch():
+        with self._watchdog.watch(self):
             await super().rollback()
 
 

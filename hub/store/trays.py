@@ -25,8 +25,14 @@ async def assignments(db: Database, printer_id: str | None = None) -> dict[tuple
 _ASSIGN_ATTEMPTS = 10
 
 
-async def assign(db: Database, printer_id: str, tray: int, spool_id: str) -> None:
-    """Put a spool on a tray: it leaves any other tray, and the tray's former spool comes off."""
+async def assign(
+    db: Database, printer_id: str, tray: int, spool_id: str, *, only_if_free: bool = False
+) -> bool:
+    """Put a spool on a tray: it leaves any other tray, and the tray's former spool comes off.
+
+    With `only_if_free` the spool goes on only if, at the moment of writing, neither it nor
+    the tray is assigned (an automatic match never takes a spool a person has just placed);
+    returns whether it went on."""
     # Assignments of one spool queue on its row (PostgreSQL; SQLite writers are serial).
     # Two spools put on one tray at once can still both find the tray free and collide on
     # its unique key: the loser runs again and then sees the winner's row.
@@ -36,6 +42,8 @@ async def assign(db: Database, printer_id: str, tray: int, spool_id: str) -> Non
             async with db.transaction():
                 if lock is not None:
                     await db.execute(lock, {"s": spool_id})
+                if only_if_free:
+                    return await _assign_if_free(db, printer_id, tray, spool_id)
                 await db.execute(
                     "DELETE FROM tray_assignments WHERE spool_id = :s", {"s": spool_id}
                 )
@@ -48,10 +56,26 @@ async def assign(db: Database, printer_id: str, tray: int, spool_id: str) -> Non
                     " VALUES (:p, :t, :s, :now)",
                     {"p": printer_id, "t": tray, "s": spool_id, "now": time.time()},
                 )
-            return
+            return True
         except Exception as exc:
             if not is_unique_violation(exc) or attempt == _ASSIGN_ATTEMPTS - 1:
                 raise
+    return False  # not reached: the last attempt returns or raises
+
+
+async def _assign_if_free(db: Database, printer_id: str, tray: int, spool_id: str) -> bool:
+    """Insert the assignment only while spool and tray are both free (their unique keys)."""
+    await db.execute(
+        "INSERT INTO tray_assignments (printer_id, tray, spool_id, assigned_at)"
+        " VALUES (:p, :t, :s, :now) ON CONFLICT DO NOTHING",
+        {"p": printer_id, "t": tray, "s": spool_id, "now": time.time()},
+    )
+    placed = await db.fetch_val(
+        "SELECT COUNT(*) FROM tray_assignments WHERE spool_id = :s AND printer_id = :p"
+        " AND tray = :t",
+        {"p": printer_id, "t": tray, "s": spool_id},
+    )
+    return bool(placed)
 
 
 async def unassign_tray(db: Database, printer_id: str, tray: int) -> str | None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from hub.events import AmsEvent, SpoolChanged
 from hub.filament import trays_with_spools
 from hub.model import AmsTray, AmsUnit
@@ -180,6 +182,35 @@ async def test_automatic_match_by_uuid_then_material_and_colour(api: Api) -> Non
     await wait_for(lambda: api.hub.bus.drain(5.0))
     # Now only one white spool is free: tray 2 gets it.
     assert await on(1) == white_1["id"] and await on(2) == white_2["id"]
+
+
+async def test_automatic_match_never_takes_a_spool_placed_by_hand_meanwhile(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bambu = await add_disabled_printer(api, "b", "10.9.3.1")
+    voron = await add_disabled_printer(api, "v", "10.9.3.2")
+    red = await _spool(api, color="#FF0000")
+    db = api.hub.db
+    real_fetch_all = db.fetch_all
+
+    async def fetch_all(query: Any, values: Any = None) -> Any:
+        rows = await real_fetch_all(query, values)
+        if "a.spool_id IS NULL" in str(query) and rows:
+            # The matcher has chosen the only free red spool; a person puts it on the
+            # Voron's spool holder before the matcher writes.
+            monkeypatch.setattr(db, "fetch_all", real_fetch_all)
+            await api.hub.filament.assign(voron, 254, red["id"])
+        return rows
+
+    monkeypatch.setattr(db, "fetch_all", fetch_all)
+    api.hub.bus.publish(
+        AmsEvent(bambu, (AmsUnit(0, trays=(AmsTray(0, "PLA", "FF0000FF"),)),), None)
+    )
+    await wait_for(lambda: api.hub.bus.drain(5.0))
+    assert db.fetch_all == real_fetch_all, "the matcher never looked for a free spool"
+    held = {(t.tray, t.spool_id) for t in await trays_with_spools(db, voron)}
+    assert (254, red["id"]) in held
+    assert all(t.spool_id is None for t in await trays_with_spools(db, bambu))
 
 
 async def test_ws_filament_update_follows_the_printer_filter(api: Api) -> None:

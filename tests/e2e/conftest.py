@@ -62,8 +62,12 @@ async def start_server(hub: Hub) -> tuple[asyncio.Task[None], asyncio.Event, int
     """Serve the hub's app over plain HTTP on a free loopback port."""
     app = create_app(hub)
     config = HyperConfig()
-    port = free_port()
-    config.bind = [f"127.0.0.1:{port}"]
+    # A socket bound here and handed over by its descriptor: a port found free and bound
+    # later could be taken in between by another process on a busy machine.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    config.bind = [f"fd://{listener.detach()}"]
     config.accesslog = None
     config.graceful_timeout = 1
     stop = asyncio.Event()

@@ -29,6 +29,8 @@ class FaultProxy:
         # that link never answers again (the reply is lost, as when a link dies mid-commit).
         self.lose_replies_after: bytes | None = None
         self.replies_lost = 0
+        # Per link, by the client's port: cleared, that link alone goes silent (half-open).
+        self._link_flowing: dict[int, asyncio.Event] = {}
 
     async def start(self) -> FaultProxy:
         """Listen on a free loopback port."""
@@ -73,6 +75,11 @@ class FaultProxy:
                 self._serve, "127.0.0.1", self.port, reuse_address=True
             )
 
+    def silence_link(self, client_port: int) -> None:
+        """The link of the client connected from `client_port` goes silent, for good: held
+        open, nothing forwarded either way; other links and new ones work as before."""
+        self._link_flowing[client_port].clear()
+
     @property
     def open_links(self) -> int:
         """Client connections currently held."""
@@ -94,6 +101,9 @@ class FaultProxy:
         assert task is not None
         self._links.add(task)
         self._writers.add(writer)
+        client_port = writer.get_extra_info("peername")[1]
+        flowing = self._link_flowing[client_port] = asyncio.Event()
+        flowing.set()
         try:
             if self.silent:
                 await reader.read()  # hold it open, answer nothing
@@ -106,7 +116,8 @@ class FaultProxy:
             cut = asyncio.Event()
             try:
                 await asyncio.gather(
-                    self._pipe(reader, up_writer, cut_on=cut), self._pipe(up_reader, writer, cut)
+                    self._pipe(reader, up_writer, cut_on=cut, link=flowing),
+                    self._pipe(up_reader, writer, cut, link=flowing),
                 )
             finally:
                 self._writers.discard(up_writer)
@@ -117,6 +128,8 @@ class FaultProxy:
             self._writers.discard(writer)
             writer.close()
             self._links.discard(task)
+            if self._link_flowing.get(client_port) is flowing:
+                del self._link_flowing[client_port]
 
     async def _pipe(
         self,
@@ -125,9 +138,10 @@ class FaultProxy:
         muted: asyncio.Event | None = None,
         *,
         cut_on: asyncio.Event | None = None,
+        link: asyncio.Event | None = None,
     ) -> None:
         """Copy one direction; `muted` set: discard (replies lost); `cut_on`: set it once the
-        client sent `lose_replies_after`."""
+        client sent `lose_replies_after`; `link` cleared: hold everything (this link silent)."""
         try:
             while True:
                 data = await reader.read(65536)
@@ -137,6 +151,8 @@ class FaultProxy:
                 if delay:
                     await asyncio.sleep(delay)
                 await self._flowing.wait()  # the link may have gone quiet mid-stream
+                if link is not None:
+                    await link.wait()
                 if muted is not None and muted.is_set():
                     continue
                 marker = self.lose_replies_after

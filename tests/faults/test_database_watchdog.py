@@ -1,19 +1,23 @@
 """The PostgreSQL watchdog: a slow statement on a living server is left alone; a statement on a
-pooled connection whose link went silent fails at once as an outage, outside any request too."""
+pooled connection whose link went silent fails at once as an outage, outside any request too,
+whether the whole link to the server is silent or that one connection alone."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 
 import pytest
 from databases import Database
+from databases.core import Connection
 
 from hub.store import db as store
 from hub.store import resilient
 from hub.store.errors import is_unavailable
 from tests.faults.proxy import FaultProxy
+from tests.helpers import wait_for
 
 # Generous for a loaded 2-core machine; a pooled connection on a silent link used to wait 8+ s.
 ANSWER_BOUND_S = 3.0
@@ -40,12 +44,14 @@ async def test_slow_statement_on_a_living_server_is_not_cut(
     assert isinstance(database, resilient.Database)
     dog = database.watchdog
     started = time.monotonic()
-    # Long enough for several probes (each finds the server up), as an export batch or a
-    # migration on a large table would.
-    assert await database.fetch_val("SELECT 7 FROM pg_sleep(1.2)") == 7
-    assert time.monotonic() - started >= 1.2
-    assert dog.probes >= 1
+    # Long enough for several probes (each finds the server up, and past SILENT_S asks it
+    # about this session: running), as an export batch or a migration on a large table would.
+    assert await database.fetch_val("SELECT 7 FROM pg_sleep(2.0)") == 7
+    assert time.monotonic() - started >= 2.0
+    assert dog.probes >= 2
+    assert dog.asked >= 1
     assert dog.downs == 0
+    assert dog.cuts == 0
     assert await database.fetch_val("SELECT 1") == 1
 
 
@@ -71,3 +77,67 @@ async def test_pooled_connection_on_a_silent_link_fails_as_an_outage_then_recove
     # The link forwards again: the same task gets a working connection without help.
     proxy.silent = False
     assert await database.fetch_val("SELECT 1") == 1
+
+
+def _client_port(connection: Connection) -> int:
+    """The local port of the pooled PostgreSQL connection a `databases` connection holds."""
+    raw = connection._connection._connection._con  # type: ignore[attr-defined]
+    port: int = raw._transport.get_extra_info("sockname")[1]
+    return port
+
+
+@pytest.mark.parametrize("in_transaction", [False, True], ids=["statement", "transaction"])
+async def test_one_silent_pooled_connection_is_cut_while_the_server_answers(
+    proxied: tuple[FaultProxy, Database], in_transaction: bool
+) -> None:
+    proxy, database = proxied
+    assert isinstance(database, resilient.Database)
+    dog = database.watchdog
+    started = 0.0
+    with pytest.raises(Exception) as caught:
+        async with asyncio.timeout(4 * ANSWER_BOUND_S):  # fail, not hang, when it waits
+            async with database.connection() as held:
+                async with contextlib.AsyncExitStack() as stack:
+                    if in_transaction:
+                        await stack.enter_async_context(database.transaction())
+                    assert await database.fetch_val("SELECT 1") == 1
+                    # That link alone goes half-open; new connections get through.
+                    proxy.silence_link(_client_port(held))
+                    started = time.monotonic()
+                    await database.fetch_val("SELECT 2")
+    took = time.monotonic() - started
+    assert is_unavailable(caught.value), repr(caught.value)
+    assert took < ANSWER_BOUND_S, f"a silent connection took {took:.2f} s to be reported"
+    assert dog.cuts == 1
+    assert dog.downs == 0  # the server answered: the pool's other connections were kept
+    # The same task gets a working connection without help.
+    assert await database.fetch_val("SELECT 3") == 3
+
+
+async def test_a_wait_for_another_task_on_a_shared_connection_is_not_cut(
+    proxied: tuple[FaultProxy, Database],
+) -> None:
+    _proxy, database = proxied
+    assert isinstance(database, resilient.Database)
+    dog = database.watchdog
+    async with database.connection() as shared:
+        rows = shared.iterate("SELECT x FROM generate_series(1, 2) AS x")
+        # This task streams rows to a slow consumer: the server has the session idle in its
+        # transaction, and the connection's turn is this task's until the rows are read.
+        first = await anext(rows)
+        waiting = asyncio.create_task(shared.fetch_val("SELECT 5"))
+        # Past SILENT_S the other task's wait is seen by a probe (the third one starts only
+        # after the second, which came a second after the first, is done).
+        await wait_for(lambda: dog.probes >= 3, timeout=15, what="three probes")
+        assert not waiting.done()
+        assert dog.cuts == 0
+        assert dog.asked == 0  # a wait for another task's turn is not the link's
+        # (`databases` lets the waiting task in before the stream's transaction ends, which
+        # asyncpg refuses: it is given up here, the point was that its wait was not cut.)
+        waiting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await waiting
+        rest = [row async for row in rows]
+    assert [r[0] for r in [first, *rest]] == [1, 2]
+    assert dog.cuts == 0
+    assert await database.fetch_val("SELECT 5") == 5

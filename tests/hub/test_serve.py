@@ -152,3 +152,26 @@ def test_other_loop_errors_still_reach_the_default_handler(
     finally:
         loop.close()
     assert any(r.exc_info for r in caplog.records), "a real bug keeps its traceback"
+
+
+async def test_a_stop_cut_by_the_exit_timer_still_exits_cleanly() -> None:
+    # A process whose stop hangs past the timer (here it never stops at all) is ended by the
+    # timer with the status of a stop in time: a supervisor does not count it a crash.
+    code = (
+        "import logging, time\n"
+        "from hub.serve import exit_after\n"
+        "logging.basicConfig()\n"
+        "exit_after(0.2)\n"
+        "time.sleep(120)\n"
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", code, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert b"did not stop within 0.2 s" in err, err
+    assert proc.returncode == 0

@@ -80,3 +80,23 @@ async def test_racing_spools_for_one_tray_leave_exactly_one_on_it(db: Database) 
     held = await spools.assignments(db)
     assert list(held) == [("p1", 0)]
     assert held[("p1", 0)] in {spool.id for spool in made}
+
+
+async def test_a_match_only_if_free_never_moves_a_placed_spool(db: Database) -> None:
+    from hub.store import spools
+
+    data = {"material": "PLA", "color": "#FFFFFF", "diameter_mm": 1.75, "density_g_cm3": 1.24}
+    spool = await spools.create(db, {**data, "weight_total_g": 1000.0, "low_threshold_g": 100.0})
+    other = await spools.create(db, {**data, "weight_total_g": 1000.0, "low_threshold_g": 100.0})
+    assert await spools.assign(db, "p1", 254, spool.id)
+    # The spool is on another tray, or the tray holds another spool: nothing moves.
+    assert not await spools.assign(db, "p2", 0, spool.id, only_if_free=True)
+    assert not await spools.assign(db, "p1", 254, other.id, only_if_free=True)
+    assert await spools.assignments(db) == {("p1", 254): spool.id}
+    # Racing matches of one free spool: exactly one places it, the others report not placed.
+    placed = await asyncio.gather(
+        *(spools.assign(db, "p3", tray, other.id, only_if_free=True) for tray in range(RACERS))
+    )
+    assert sum(placed) == 1
+    held = await spools.assignments(db)
+    assert held[("p1", 254)] == spool.id and list(held.values()).count(other.id) == 1
