@@ -84,6 +84,14 @@ class FileSettings:
 
 
 @dataclass(frozen=True)
+class PrinterSettings:
+    """The printer links as a whole."""
+
+    # Connects (TCP, TLS, handshake, first request) in progress at once, over the whole fleet.
+    max_concurrent_connects: int = 64
+
+
+@dataclass(frozen=True)
 class QueueSettings:
     """The print queue's dispatcher."""
 
@@ -175,6 +183,7 @@ class Settings:
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     notify: NotifySettings = field(default_factory=NotifySettings)
     files: FileSettings = field(default_factory=FileSettings)
+    printers: PrinterSettings = field(default_factory=PrinterSettings)
     queue: QueueSettings = field(default_factory=QueueSettings)
 
 
@@ -360,6 +369,7 @@ def build(data: Mapping[str, Any]) -> Settings:
         webhooks=WebhookSettings(**webhooks),
         notify=NotifySettings(**notify),
         files=FileSettings(**_section(data, "files")),
+        printers=PrinterSettings(**_section(data, "printers")),
         queue=QueueSettings(**_section(data, "queue")),
     )
 

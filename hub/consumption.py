@@ -107,12 +107,14 @@ class Consumption:
         self._checked: dict[str, int] = {}  # printer -> whole percent last checked for run-out
         # print id -> (tray, progress % when it became active), from the print's start: which
         # tray fed which part of the print, for a print whose file has no slot -> tray mapping.
+        # Stored with the print at every change (`prints.tray_feed`), so a restart keeps it.
         self._segments: dict[str, list[tuple[int, float]]] = {}
 
     async def start(self) -> None:
         """Resume tracking the prints the database says are running; subscribe."""
         for record in await prints_store.open_prints(self.db):
             self._open[record.printer_id] = record.id
+        self._segments.update(await history_store.tray_feeds(self.db, list(self._open.values())))
         bus = self.bus
         self._unsubscribe = [
             bus.subscribe(PrinterState, self._on_state, name="consumption-state", inline=True),
@@ -140,17 +142,29 @@ class Consumption:
         self._active[event.printer_id] = event.active_tray
         print_id = self._open.get(event.printer_id)
         segments = None if print_id is None else self._segments.get(print_id)
-        if segments is not None and event.active_tray not in (None, segments[-1][0]):
+        changed = segments is not None and event.active_tray not in (None, segments[-1][0])
+        if segments is not None and changed:
             assert event.active_tray is not None
+            # The progress in the report that moved the tray (the status stream is throttled,
+            # so the last state seen may lag); never before the previous change.
             job = self._job.get(event.printer_id)
-            segments.append((event.active_tray, job.progress if job is not None else 0.0))
+            at = event.progress
+            if at is None:
+                at = job.progress if job is not None else 0.0
+            at = max(at, segments[-1][1])
+            segments.append((event.active_tray, at))
         # Noting a tray and warning of a run-out are once-only: an outage delays them.
         await until_stored(
-            f"tray note of {event.printer_id}", lambda: self._ams_step(event), retry_any=False
+            f"tray note of {event.printer_id}",
+            lambda: self._ams_step(event, changed),
+            retry_any=False,
         )
 
-    async def _ams_step(self, event: AmsEvent) -> None:
+    async def _ams_step(self, event: AmsEvent, changed: bool = False) -> None:
         print_id = self._open.get(event.printer_id)
+        segments = None if print_id is None else self._segments.get(print_id)
+        if print_id is not None and segments is not None and changed:
+            await history_store.save_tray_feed(self.db, print_id, segments)
         if print_id is not None and event.active_tray is not None:
             await self._note_tray(event.printer_id, print_id, event.active_tray)
         if print_id is not None:
@@ -202,9 +216,15 @@ class Consumption:
             if not self.has_trays(event.printer_id):
                 active = EXTERNAL_TRAY
             if active is not None:
-                if active != EXTERNAL_TRAY and event.event.progress <= 1.0:
-                    # Seen from its start: the tray changes that follow tell the shares.
-                    self._segments[event.print_id] = [(active, 0.0)]
+                seen_from_start = event.event.progress <= 1.0
+                if active != EXTERNAL_TRAY and seen_from_start:
+                    # Seen from its start: the tray changes that follow tell the shares (a
+                    # feed already stored is kept: the start step may be replayed).
+                    if event.print_id not in self._segments:
+                        self._segments[event.print_id] = [(active, 0.0)]
+                    await history_store.save_tray_feed(
+                        self.db, event.print_id, self._segments[event.print_id]
+                    )
                 await self._note_tray(event.printer_id, event.print_id, active)
             return
         if kind in IN_BETWEEN:
@@ -260,7 +280,13 @@ class Consumption:
             trays += [
                 await self._tray_entry(event.printer_id, t) for t in per_tray if t not in seen
             ]
-        shares = tray_shares(self._segments.get(event.print_id), lifecycle.progress)
+        segments = self._segments.get(event.print_id)
+        if segments is None:
+            # Followed by an earlier hub process (a restart before this print was tracked).
+            segments = (await history_store.tray_feeds(self.db, [event.print_id])).get(
+                event.print_id
+            )
+        shares = tray_shares(segments, lifecycle.progress)
         booked: list[dict[str, Any]] = []
         for entry in trays:
             # Per-slot figures with the slot -> tray mapping: each tray its own; else the share

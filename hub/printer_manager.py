@@ -17,6 +17,8 @@ from integrations.printers.base import (
     PrinterDriver,
     PrintOptions,
 )
+from integrations.printers.connect_gate import DEFAULT_LIMIT as DEFAULT_CONNECT_LIMIT
+from integrations.printers.connect_gate import ConnectGate
 from integrations.printers.registry import DriverUnavailable, load_driver_class
 
 log = logging.getLogger(__name__)
@@ -84,8 +86,11 @@ class PrinterManager:
         driver_options: DriverOptions | Mapping[str, Any] | None = None,
         *,
         load_driver: DriverLoader = load_driver_class,
+        max_connecting: int = DEFAULT_CONNECT_LIMIT,
     ) -> None:
         self._on_state = on_state
+        # Shared by every driver: at most `max_connecting` links connecting at once.
+        self.connect_gate = ConnectGate(max_connecting)
         if isinstance(driver_options, DriverOptions):
             self._options = driver_options
         else:
@@ -151,6 +156,7 @@ class PrinterManager:
                 model=record.model,
                 secrets=dict(record.secrets),
                 options=self._options.with_overrides(record.options),
+                connect_gate=self.connect_gate,
             )
             driver = cls(config, self._forwarder(entry))
             entry.driver = driver

@@ -245,7 +245,10 @@ class Hub:
         await self._telemetry.start()
         self.handoff.start()
         self._manager = PrinterManager(
-            self.handoff.offer, self.driver_options, load_driver=self.drivers.load_driver_class
+            self.handoff.offer,
+            self.driver_options,
+            load_driver=self.drivers.load_driver_class,
+            max_connecting=self.settings.printers.max_concurrent_connects,
         )
         self._queue = QueueService(self)
         await self._queue.start()

@@ -94,6 +94,8 @@ class AmsEvent:
     printer_id: str
     units: tuple[AmsUnit, ...]
     active_tray: int | None
+    # The running print's progress (%) in the same report: where a tray change happened.
+    progress: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

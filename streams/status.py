@@ -93,4 +93,5 @@ def ams_moves() -> Callable[[Observable[PrinterState]], Observable[PrinterState]
 
 def ams_event(report: PrinterState) -> AmsEvent:
     """The AmsEvent of a report from ams_moves()."""
-    return AmsEvent(report.printer_id, report.ams, report.active_tray)
+    progress = None if report.job is None else report.job.progress
+    return AmsEvent(report.printer_id, report.ams, report.active_tray, progress)

@@ -64,9 +64,6 @@ class Dispatcher(Offers, Sending, Tracking):
         self.settings = hub.settings.queue
         self.ready = Readiness(hub, queue)
         self.runs: dict[str, RunRow] = {}  # runs of jobs that are dispatching or printing
-        # run id -> the user whose forced dispatch started it: that person started the print
-        # (held in memory; after a hub restart the job's adder is recorded instead).
-        self.forced_by: dict[str, str] = {}
         self.reconcile: set[str] = set()  # jobs found dispatching at start-up
         self.idle_printing: dict[str, float] = {}
         self._init_sending()
@@ -166,10 +163,16 @@ class Dispatcher(Offers, Sending, Tracking):
         return None if found is None else (self.queue.jobs[found[0]], found[1])
 
     async def dispatch_pass(
-        self, *, job_id: str | None = None, printer_id: str | None = None, forced: bool = False
+        self,
+        *,
+        job_id: str | None = None,
+        printer_id: str | None = None,
+        forced: bool = False,
+        user: str | None = None,
     ) -> list[tuple[JobRow, RunRow]]:
         """Match ready printers with queued jobs, claim every pair in one transaction; the
-        starts run on in the send pool."""
+        starts run on in the send pool. Runs a `user` asked for carry that user (`forced_by`),
+        stored with the claim."""
         async with self.queue.lock, held_connection(self.hub.db):
             await self.refresh_spools()
             cpu = time.thread_time()
@@ -186,7 +189,7 @@ class Dispatcher(Offers, Sending, Tracking):
                     continue
                 job, mapping = found
                 self.queue.index.take(job.id)
-                run = self._run_for(job, row, mapping)
+                run = self._run_for(job, row, mapping, user)
                 if run is None:
                     self.queue.index.update(job)
                     continue
@@ -195,7 +198,9 @@ class Dispatcher(Offers, Sending, Tracking):
             self.decide_cpu_s += time.thread_time() - cpu
             return await self._claim_all(pairs) if pairs else []
 
-    def _run_for(self, job: JobRow, row: PrinterRow, mapping: dict[int, int]) -> RunRow | None:
+    def _run_for(
+        self, job: JobRow, row: PrinterRow, mapping: dict[int, int], user: str | None = None
+    ) -> RunRow | None:
         file = self.queue.files.get(job.file_id)
         if file is None:
             return None
@@ -205,6 +210,7 @@ class Dispatcher(Offers, Sending, Tracking):
         return RunRow(
             id=run_id, job_id=job.id, printer_id=row.id, copy=job.copies_done + 1,
             filename=run_filename(file.name, tag), ams_mapping=ams, state="claimed",
+            forced_by=user,
         )  # fmt: skip
 
     async def _bed_used(self, change: Batch, run: RunRow) -> None:
@@ -302,9 +308,7 @@ class Dispatcher(Offers, Sending, Tracking):
             if run.id in self.runs:
                 self.runs[run.id] = run
             await store.save_run(self.hub.db, run)
-            await store.link_print(
-                self.hub.db, event.print_id, run.job_id, self.forced_by.pop(run.id, None)
-            )
+            await store.link_print(self.hub.db, event.print_id, run.job_id, run.forced_by)
 
     # --- watchdog and reconciliation -----------------------------------------------------
 
@@ -324,20 +328,12 @@ class Dispatcher(Offers, Sending, Tracking):
         self, job_id: str | None, printer_id: str | None, user: str | None = None
     ) -> list[tuple[JobRow, RunRow]]:
         """`POST /api/queue/dispatch`: a pass now, or one job and/or one printer (409 + reason).
-        The prints it starts record `user` as who started them."""
-        started = await self._dispatch_now(job_id, printer_id)
-        if user is not None:
-            for _, run in started:
-                self.forced_by[run.id] = user
-        return started
-
-    async def _dispatch_now(
-        self, job_id: str | None, printer_id: str | None
-    ) -> list[tuple[JobRow, RunRow]]:
+        The prints it starts record `user` as who started them (stored with each run's claim,
+        so a hub restart before the print's record is linked keeps it)."""
         self.ready.resync()  # a person asks: every printer as it is now, not as last heard
         await self.refresh_spools()
         if job_id is None and printer_id is None:
-            return await self.dispatch_pass()
+            return await self.dispatch_pass(user=user)
         job = await self.queue.get(job_id) if job_id else None
         if job is not None and job.state != "queued":
             raise Conflict(f"job {job.id} is {job.state}, not queued")
@@ -350,7 +346,9 @@ class Dispatcher(Offers, Sending, Tracking):
                 _, why = fit(self.queue.needs(job), self.view(row))
                 if why:
                     raise Conflict(f"job {job.id} does not fit {row.name}: {why}")
-        started = await self.dispatch_pass(job_id=job_id, printer_id=printer_id, forced=True)
+        started = await self.dispatch_pass(
+            job_id=job_id, printer_id=printer_id, forced=True, user=user
+        )
         if not started:
             what = f"job {job_id}" if job_id else f"printer {row.name if row else printer_id}"
             why = self.ready.why_waiting(job, self) if job is not None else "no queued job fits it"

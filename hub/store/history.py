@@ -222,6 +222,29 @@ async def noted_trays(db: Database, print_id: str) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+async def save_tray_feed(db: Database, print_id: str, feed: list[tuple[int, float]]) -> None:
+    """Keep the trays that have fed a running print so far (tray, progress % it began at)."""
+    await db.execute(
+        "UPDATE prints SET tray_feed = :f WHERE id = :p",
+        {"f": json.dumps([[tray, start] for tray, start in feed]), "p": print_id},
+    )
+
+
+async def tray_feeds(db: Database, print_ids: list[str]) -> dict[str, list[tuple[int, float]]]:
+    """The stored tray feed of each of the prints that has one (see `save_tray_feed`)."""
+    found: dict[str, list[tuple[int, float]]] = {}
+    for at in range(0, len(print_ids), 500):
+        chunk = print_ids[at : at + 500]
+        marks = ", ".join(f":p{i}" for i in range(len(chunk)))
+        rows = await db.fetch_all(
+            f"SELECT id, tray_feed FROM prints WHERE id IN ({marks}) AND tray_feed IS NOT NULL",
+            {f"p{i}": p for i, p in enumerate(chunk)},
+        )
+        for row in rows:
+            found[row["id"]] = [(int(t), float(s)) for t, s in json.loads(row["tray_feed"])]
+    return found
+
+
 async def write_usage(
     db: Database,
     print_id: str,

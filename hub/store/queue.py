@@ -65,6 +65,7 @@ class RunRow:
     created_at: float = field(default_factory=time.time)
     started_at: float | None = None
     ended_at: float | None = None
+    forced_by: str | None = None  # the user whose forced dispatch made this run
 
     @property
     def tag(self) -> str:
@@ -124,6 +125,7 @@ def _run(row: Any) -> RunRow:
         created_at=float(row["created_at"]),
         started_at=None if row["started_at"] is None else float(row["started_at"]),
         ended_at=None if row["ended_at"] is None else float(row["ended_at"]),
+        forced_by=row["forced_by"],
     )
 
 
@@ -184,8 +186,9 @@ async def insert_run(db: Database, run: RunRow) -> None:
     """Store a new run."""
     await db.execute(
         "INSERT INTO queue_runs (id, job_id, printer_id, copy, filename, ams_mapping, state,"
-        " error, print_job_key, print_id, created_at, started_at, ended_at) VALUES (:id, :job,"
-        " :printer, :copy, :filename, :mapping, :state, NULL, NULL, NULL, :at, NULL, NULL)",
+        " error, print_job_key, print_id, created_at, started_at, ended_at, forced_by) VALUES"
+        " (:id, :job, :printer, :copy, :filename, :mapping, :state, NULL, NULL, NULL, :at, NULL,"
+        " NULL, :forced_by)",
         {
             "id": run.id,
             "job": run.job_id,
@@ -195,6 +198,7 @@ async def insert_run(db: Database, run: RunRow) -> None:
             "mapping": None if run.ams_mapping is None else json.dumps(run.ams_mapping),
             "state": run.state,
             "at": run.created_at,
+            "forced_by": run.forced_by,
         },
     )
 
@@ -257,8 +261,8 @@ async def link_print(
     db: Database, print_id: str, job_id: str, started_by: str | None = None
 ) -> None:
     """Mark a history record as printed for a queue job (`prints.queue_job_id`); who started
-    the print (`prints.started_by`) is the user who forced its dispatch, else whoever queued
-    the job."""
+    the print (`prints.started_by`) is the user who forced its dispatch (the run's stored
+    `forced_by`), else whoever queued the job."""
     await db.execute(
         "UPDATE prints SET queue_job_id = :j, started_by = COALESCE(started_by, CAST(:u AS VARCHAR(64)),"
         " (SELECT added_by FROM queue_jobs WHERE id = :j2))"

@@ -31,9 +31,13 @@ class Backoff:
         # min() before the power would overflow for long outages; cap the exponent instead.
         return min(self.maximum, self.initial * 2 ** min(self.attempt, 62))
 
-    def next_delay(self) -> float:
-        """Return the next delay in seconds and advance the attempt counter."""
-        delay = self._rand() * self.cap()
+    def next_delay(self, at_least_half: bool = False) -> float:
+        """Return the next delay in seconds and advance the attempt counter.
+
+        `at_least_half` draws from [cap/2, cap] instead (still jittered, never near zero).
+        """
+        cap = self.cap()
+        delay = cap * (0.5 + self._rand() / 2) if at_least_half else self._rand() * cap
         self.attempt += 1
         return delay
 

@@ -29,6 +29,7 @@ from integrations.printers.commands import (
     state_refusal,
     validate_params,
 )
+from integrations.printers.connect_gate import ConnectGate, Release
 
 __all__ = [
     "AuthFailed",
@@ -91,6 +92,10 @@ async def end_tasks(tasks: set[asyncio.Task[Any]], within_s: float) -> set[async
         _, pending = await asyncio.wait(pending, timeout=min(wait, remaining))
         wait = _RECANCEL_EVERY_S
     return pending
+
+
+def _no_turn() -> None:
+    """The release of a connect that held no turn at the gate."""
 
 
 def _retrieve(task: asyncio.Task[Any]) -> None:
@@ -177,6 +182,8 @@ class DriverConfig:
     model: str = ""
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
     options: DriverOptions = field(default_factory=DriverOptions)
+    # The hub-wide bound on connects in progress (none: this link connects whenever it likes).
+    connect_gate: ConnectGate | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +238,7 @@ class PrinterDriver(abc.ABC):
         self._awaiting_report = False
         self._supervisor: asyncio.Task[None] | None = None
         self._backoff = Backoff(self.options.backoff_initial_s, self.options.backoff_max_s)
+        self._connect_turn: Release | None = None  # held from connect start until online
 
     # --- public contract -------------------------------------------------------------
 
@@ -350,9 +358,26 @@ class PrinterDriver(abc.ABC):
 
     def _set_online(self) -> None:
         """The protocol session is established."""
+        self._connected()
         self._last_data = self._online_since = time.monotonic()
         self._last_seen = time.time()
         self._set_link(Connection.ONLINE, None)
+
+    def _connected(self) -> None:
+        """The connect is over (the link is up): another link may take its turn at the gate.
+
+        `_set_online` calls it; a protocol whose link is up before it counts as online (a
+        reconnect waiting for the printer's first report) calls it itself.
+        """
+        turn, self._connect_turn = self._connect_turn, None
+        if turn is not None:
+            turn()
+
+    def _keep_connect_turn(self) -> Release:
+        """Take over the connect's turn at the gate, for a connect that outlives its session
+        (a blocking connect in a thread, abandoned by a stop): call the result once it ends."""
+        turn, self._connect_turn = self._connect_turn, None
+        return turn if turn is not None else _no_turn
 
     def _publish(self, state: PrinterState) -> None:
         """Store a new snapshot and hand it to the hub."""
@@ -405,7 +430,7 @@ class PrinterDriver(abc.ABC):
         while True:
             connection, error = Connection.OFFLINE, "connection closed by the printer"
             try:
-                await self._session_with_watchdog()
+                await self._gated_session()
             except asyncio.CancelledError:
                 raise
             except AuthFailed as exc:
@@ -419,16 +444,21 @@ class PrinterDriver(abc.ABC):
                     log.exception("printer %s: unexpected link error", self.printer_id)
             online_since = self._online_since
             was_up = online_since is not None
-            if online_since is not None and (
-                time.monotonic() - online_since >= opts.backoff_reset_after_s
-            ):
+            flapped = (
+                online_since is not None
+                and time.monotonic() - online_since < opts.backoff_reset_after_s
+            )
+            if was_up and not flapped:
                 self._backoff.reset()
             if connection is Connection.AUTH_FAILED:
                 # A wrong secret will not fix itself: retry rarely (jittered, so a
                 # farm-wide password change does not produce a thundering herd).
                 delay = self._backoff.spread(opts.auth_retry_s)
             else:
-                delay = self._backoff.next_delay()
+                # A link that dropped soon after coming up (flapping) waits at least half the
+                # growing cap: full jitter alone would let it reconnect at once, again and
+                # again, each time through a whole TLS and MQTT handshake.
+                delay = self._backoff.next_delay(at_least_half=flapped)
             # One warning when the link goes down or changes kind (offline / stale /
             # auth_failed); another network error while it stays offline (a restarting
             # printer refuses, then times out) is no news worth a line per printer.
@@ -456,6 +486,20 @@ class PrinterDriver(abc.ABC):
             # "connecting" would hide why the printer is not there.
             self._go_offline(connection, error)
             await asyncio.sleep(delay)
+
+    async def _gated_session(self) -> None:
+        """One session, begun once the hub-wide connect gate gives this link its turn.
+
+        The turn lasts until the link is up (`_connected`) or the session has ended, so the
+        connect timeout only counts from the turn's start.
+        """
+        gate = self.config.connect_gate
+        if gate is not None:
+            self._connect_turn = await gate.enter()
+        try:
+            await self._session_with_watchdog()
+        finally:
+            self._connected()
 
     async def _session_with_watchdog(self) -> None:
         opts = self.options

@@ -153,3 +153,14 @@ def test_load_reads_the_process_environment(monkeypatch: pytest.MonkeyPatch) -> 
         monkeypatch.delenv(name)
     monkeypatch.setenv("PRINTFORGE_SERVER_HTTPS_PORT", "4443")
     assert load(None).server.https_port == 4443
+
+
+def test_concurrent_connects_bound_from_file_and_environment(tmp_path: Path) -> None:
+    assert load(None, env={}).printers.max_concurrent_connects == 64
+    path = tmp_path / "c.toml"
+    path.write_text("[printers]\nmax_concurrent_connects = 8\n", encoding="utf-8")
+    assert load(path, env={}).printers.max_concurrent_connects == 8
+    env = {"PRINTFORGE_PRINTERS_MAX_CONCURRENT_CONNECTS": "16"}
+    assert load(path, env=env).printers.max_concurrent_connects == 16
+    with pytest.raises(ConfigError, match=r"printers\.max_concurrent_connects = 0"):
+        load(None, env={"PRINTFORGE_PRINTERS_MAX_CONCURRENT_CONNECTS": "0"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -137,3 +138,58 @@ async def test_a_print_fed_by_two_trays_books_each_what_the_printer_drew_from_it
         after = await call(served, "GET", f"/api/filaments/{spool['id']}")
         assert after["weight_remaining_g"] == pytest.approx(1000.0 - booked[tray], abs=0.01)
     await served.shutdown()
+
+
+async def test_the_tray_changes_of_a_print_survive_a_hub_restart(
+    db_url: str,
+    tmp_path: Path,
+    fleet: Fleet,  # noqa: F811
+) -> None:
+    """Tray 0 feeds the start, tray 1 the middle, the hub restarts, tray 0 feeds the end: each
+    tray is booked what the printer drew from it, not an even split."""
+    sim = await fleet.add("bambu", model="X1C")
+    printer = sim.printer
+    first = await serve(db_url, tmp_path)
+    printer_id = await register(first, sim)
+    for tray, color in ((0, "#112233"), (1, "#445566")):
+        spool = await call(first, "POST", "/api/filaments", {"material": "PLA", "color": color})
+        await call(first, "PUT", f"/api/printers/{printer_id}/trays/{tray}",
+                   {"spool_id": spool["id"]})  # fmt: skip
+    await first.watch()
+    await fleet.load_file(sim, "three.3mf", demo_project(150, 30, GRAMS))
+    before = [printer.tray(t).grams for t in (0, 1)]  # type: ignore[union-attr]
+    job = printer.start_print("three.3mf", slot=0)
+
+    async def feeds_stored(served: Served, count: int) -> bool:
+        value = await served.hub.db.fetch_val("SELECT tray_feed FROM prints")
+        return value is not None and len(json.loads(value)) == count
+
+    async def change_at(served: Served, percent: int, tray: int, feeds: int) -> None:
+        """At `percent`, the printer moves to `tray`; wait until the hub has stored the change."""
+        await wait_for(lambda: job.percent >= percent, timeout=15, what=f"{percent} % printed")
+        gearbox(fleet).shift(CRAWL_SPEED)
+        await wait_for(
+            lambda: served.hub.printer_status(printer_id)["job"]["progress"] == job.percent,
+            what="the hub at the printer's progress",
+        )
+        printer.change_tray(tray)  # as a filament change in the file would
+        await wait_for(lambda: feeds_stored(served, feeds), what=f"the hub saw tray {tray} feeding")
+
+    await change_at(first, 15, 1, 2)
+    gearbox(fleet).shift(FAST_SPEED)
+    await wait_for(lambda: job.percent >= 45, timeout=15, what="45 % printed")
+    gearbox(fleet).shift(CRAWL_SPEED)
+    await first.shutdown()
+
+    second = await serve(db_url, tmp_path)
+    await second.watch()
+    await change_at(second, 0, 0, 3)
+    gearbox(fleet).shift(FAST_SPEED)
+    (record,) = await records(second, printer_id, 1)
+    # The simulator's own account of what each tray gave.
+    drawn = [b - printer.tray(t).grams for t, b in zip((0, 1), before, strict=True)]  # type: ignore[union-attr]
+    assert 0.55 * GRAMS < drawn[0] < 0.8 * GRAMS and sum(drawn) == pytest.approx(GRAMS, rel=0.01)
+    booked = {t["tray"]: t["grams"] for t in record["filament"]["trays"]}
+    assert booked[0] == pytest.approx(drawn[0], abs=GRAMS * 0.03)
+    assert booked[1] == pytest.approx(drawn[1], abs=GRAMS * 0.03)
+    await second.shutdown()

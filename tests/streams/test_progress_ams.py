@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hub.model import AmsTray, AmsUnit
+from hub.model import AmsTray, AmsUnit, PrintState
 from tests.streams.harness import P, ams, job, offline, report, run
 
 
@@ -91,6 +91,19 @@ def test_ams_on_tray_unit_or_active_tray_change() -> None:
     last = out.ams[-1][1]
     assert (last.printer_id, len(last.units), last.active_tray) == ("p1", 2, 1)
     assert last.units[0].trays[0].material == "PETG"
+
+
+def test_a_tray_change_carries_the_progress_of_its_own_report() -> None:
+    """Where a print moved to another tray, from the report that says so (not a later one)."""
+    printing = PrintState.PRINTING
+    out = run(
+        [
+            report(1.0, printing, job(10.0), ams=ams(80, 50), active_tray=0),
+            report(2.0, printing, job(37.0), ams=ams(80, 50), active_tray=1),
+            report(3.0, printing, job(38.0), ams=ams(80, 50), active_tray=1),
+        ]
+    )
+    assert [(e.active_tray, e.progress) for _, e in out.ams] == [(0, 10.0), (1, 37.0)]
 
 
 def test_ams_keeps_the_last_reading_over_a_dead_link() -> None:

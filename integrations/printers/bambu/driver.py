@@ -34,6 +34,7 @@ from integrations.printers.base import (
     StateCallback,
     raise_if_cancelled,
 )
+from integrations.printers.connect_gate import Release
 
 log = logging.getLogger(__name__)
 
@@ -117,11 +118,12 @@ def handle_as_received(client: aiomqtt.Client, handle: Callable[[bytes], None]) 
     client._client.on_message = on_message
 
 
-def _close_entered(client: LinkClient, entering: asyncio.Future[Any]) -> None:
-    """Close a connection that completed after its session was cancelled."""
+def _close_entered(client: LinkClient, entering: asyncio.Future[Any], turn: Release) -> None:
+    """Close a connection that completed after its session was cancelled; end its turn."""
     if not entering.cancelled():
         entering.exception()  # seen: the session is gone, nobody else will look
     client.abort()
+    turn()
 
 
 class BambuDriver(PrinterDriver):
@@ -228,10 +230,14 @@ class BambuDriver(PrinterDriver):
                 raise ConnectionError(f"MQTT connect failed: {exc}") from None
             stack.push_async_exit(client)
             raise_if_cancelled()
-            await client.subscribe(self._report_topic, qos=0)
+            try:
+                await client.subscribe(self._report_topic, qos=0)
+            except aiomqtt.MqttError as exc:  # the link dropped between CONNACK and SUBACK
+                raise ConnectionError(f"MQTT subscribe failed: {exc}") from None
             # aiomqtt acknowledges through asyncio.wait_for, which on Python 3.11 loses a
             # cancellation that arrives with the acknowledgement: look again after each one.
             raise_if_cancelled()
+            self._connected()  # the link is up: the next printer may connect
             self._client = client
             tasks: set[asyncio.Task[None]] = set()
             try:
@@ -257,20 +263,21 @@ class BambuDriver(PrinterDriver):
                     task.cancel()
                 self._fail_pending("the link to the printer was lost")
 
-    @staticmethod
-    async def _enter(client: LinkClient) -> None:
+    async def _enter(self, client: LinkClient) -> None:
         """Connect; if cancelled meanwhile, close the connection as soon as it is made.
 
         aiomqtt connects in a worker thread that cancellation does not stop: the socket
         would open anyway and stay, unowned, holding one of the printer's few client slots.
         The session does not wait for that thread (at a fleet's stop, connects queue for the
-        few threads): the connection is closed whenever the connect ends.
+        few threads): the connection is closed whenever the connect ends. Until then the
+        connect keeps its turn at the hub's connect gate: it still occupies a thread.
         """
         entering = asyncio.ensure_future(client.__aenter__())
         try:
             await asyncio.shield(entering)
         except asyncio.CancelledError:
-            entering.add_done_callback(lambda done: _close_entered(client, done))
+            turn = self._keep_connect_turn()
+            entering.add_done_callback(lambda done: _close_entered(client, done, turn))
             raise
 
     async def _after_connect(self, tasks: set[asyncio.Task[None]]) -> None:

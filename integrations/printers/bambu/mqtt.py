@@ -8,6 +8,13 @@ number the kernel has meanwhile given to another printer's socket. Here every re
 runs on the loop, only for the socket paho still holds open, and a closed socket is always
 unregistered for reading and writing. paho's own complaints about a lost link are demoted to
 debug: the driver says once, as a warning, that the link dropped and why.
+
+What a link costs while it is up is kept small, since a hub holds thousands: aiomqtt runs a
+task per client that wakes every second for paho's keep-alive bookkeeping (`loop_misc`), and
+registers the socket for writing (two `epoll_ctl` calls) for every packet sent, a ping every
+5 s per printer included. Here one timer per event loop does the bookkeeping of every link,
+and a packet is written on the loop's next turn, the socket being watched for writing only
+when the kernel's buffer is full.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -35,6 +43,8 @@ _LINK_LOSS = (
 
 _PAHO_LOG = logging.getLogger(f"{__name__}.paho")
 T = TypeVar("T")
+# How often paho's keep-alive bookkeeping runs for each link (aiomqtt's own loop: 1 s).
+MISC_INTERVAL_S = 1.0
 
 
 class _LinkLog(logging.Logger):
@@ -66,6 +76,57 @@ def _on_loop(loop: asyncio.AbstractEventLoop, func: Any, *args: Any) -> None:
         loop.call_soon_threadsafe(func, *args)
 
 
+class _KeepAlive:
+    """One timer per event loop running paho's keep-alive bookkeeping for every open link.
+
+    It replaces aiomqtt's task per client (a timer, a future and a task step per printer
+    every second) with one callback a second that walks the links.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        # Weakly: the loop keys the registry of timers, which must not keep it alive.
+        self._loop = weakref.ref(loop)
+        self._links: dict[LinkClient, None] = {}  # insertion-ordered set
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, link: LinkClient) -> None:
+        """Start the bookkeeping of `link` (its socket is open)."""
+        self._links[link] = None
+        self._schedule()
+
+    def _schedule(self) -> None:
+        loop = self._loop()
+        if self._timer is None and self._links and loop is not None and not loop.is_closed():
+            self._timer = loop.call_later(MISC_INTERVAL_S, self._tick)
+
+    def discard(self, link: LinkClient) -> None:
+        """Stop the bookkeeping of `link` (its socket closed)."""
+        self._links.pop(link, None)
+
+    def __contains__(self, link: object) -> bool:
+        return link in self._links
+
+    def _tick(self) -> None:
+        self._timer = None
+        for link in list(self._links):
+            if not link._keep_alive():
+                self._links.pop(link, None)
+        self._schedule()
+
+
+_KEEP_ALIVE: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _KeepAlive] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _keep_alive_of(loop: asyncio.AbstractEventLoop) -> _KeepAlive:
+    """The loop's keep-alive timer (made on first use)."""
+    keeper = _KEEP_ALIVE.get(loop)
+    if keeper is None:
+        keeper = _KEEP_ALIVE[loop] = _KeepAlive(loop)
+    return keeper
+
+
 class LinkClient(aiomqtt.Client):
     """An aiomqtt client that registers its socket safely and can be aborted without a goodbye."""
 
@@ -73,6 +134,8 @@ class LinkClient(aiomqtt.Client):
         self._link_log = _LinkLog()
         kwargs.setdefault("logger", self._link_log)
         super().__init__(*args, **kwargs)
+        self._keeper = _keep_alive_of(self._loop)
+        self._flush_due = False
 
     async def publish(self, *args: Any, **kwargs: Any) -> None:
         """Publish; a link lost before the acknowledgement ends the wait at once."""
@@ -93,7 +156,7 @@ class LinkClient(aiomqtt.Client):
         _on_loop(self._loop, self._watch, sock, False)
 
     def _on_socket_register_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        _on_loop(self._loop, self._watch, sock, True)
+        _on_loop(self._loop, self._flush_soon, sock)
 
     def _on_socket_unregister_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
         _on_loop(self._loop, self._unwatch, sock, False)
@@ -113,11 +176,45 @@ class LinkClient(aiomqtt.Client):
                 self._loop.add_writer(fileno, self._write_ready)
             else:
                 self._loop.add_reader(fileno, self._read_ready)
-                if self._misc_task is None or self._misc_task.done():
-                    self._misc_task = self._loop.create_task(self._misc_loop())
+                self._keeper.add(self)
         except (OSError, ValueError) as exc:  # closed under us: the link is gone
             log.debug("MQTT socket %s closed before it was watched: %s", fileno, exc)
             self._lost(exc)
+
+    def _flush_soon(self, sock: Any) -> None:
+        """On the loop: paho has packets to send; write them on the loop's next turn.
+
+        paho asks from inside its own calls (a publish, a ping, a packet just read), where it
+        must not be re-entered; one deferred write is far cheaper than watching the socket
+        for writing and unwatching it again, packet after packet.
+        """
+        if not self._flush_due:
+            self._flush_due = True
+            self._loop.call_soon(self._flush, sock)
+
+    def _flush(self, sock: Any) -> None:
+        """Write what paho holds; watch the socket for writing only if some of it is left."""
+        self._flush_due = False
+        client = self._client
+        current = client.socket()
+        if current is None or current is not sock or current.fileno() < 0:
+            return  # the link dropped meanwhile
+        try:
+            client.loop_write()
+        except Exception as exc:  # the connection broke under paho
+            self._lost(exc)
+            return
+        if client.want_write() and client.socket() is sock:
+            self._watch(sock, True)  # the kernel's buffer is full: wait until it drains
+
+    def _keep_alive(self) -> bool:
+        """paho's keep-alive bookkeeping (ping when due, drop a link whose ping went
+        unanswered); False once the link is closed."""
+        try:
+            return self._client.loop_misc() == mqtt.MQTT_ERR_SUCCESS
+        except Exception as exc:  # the connection broke under paho
+            self._lost(exc)
+            return False
 
     def _unwatch(self, sock: Any, closing: bool) -> None:
         """On the loop: stop watching paho's socket for writing (and reading when it closes)."""
@@ -126,8 +223,8 @@ class LinkClient(aiomqtt.Client):
             self._loop.remove_writer(fileno)
             if closing:
                 self._loop.remove_reader(fileno)
-        if closing and self._misc_task is not None and not self._misc_task.done():
-            self._misc_task.cancel()
+        if closing:
+            self._keeper.discard(self)
 
     def _read_ready(self) -> None:
         client = self._client
@@ -176,8 +273,7 @@ class LinkClient(aiomqtt.Client):
         """Close the socket now, without a DISCONNECT; message iteration then ends."""
         with contextlib.suppress(Exception):
             self._client._sock_close()  # unregisters through the callbacks above, then closes
-        if self._misc_task is not None and not self._misc_task.done():
-            self._misc_task.cancel()
+        self._keeper.discard(self)
         _fail(self._disconnected, "link closed")
 
 

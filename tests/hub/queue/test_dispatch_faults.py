@@ -230,6 +230,64 @@ async def test_a_job_read_back_is_news_only_when_another_process_changed_it(
     assert not queue.is_news(other)
 
 
+async def test_who_forced_a_dispatch_survives_a_restart_before_the_print_is_linked(
+    farm_factory: FarmFactory,
+) -> None:
+    """The forced dispatch is acknowledged, the printer starts, the hub goes away before it
+    hears of the print: the next hub still records the user who forced it."""
+    farm = await farm_factory()
+    sim, printer_id = await _bambu(farm)  # bed never confirmed: only a forced dispatch sends
+    job = await _pla_job(farm)
+    await farm.ok("POST", "/api/users", {"username": "olga", "password": "olga-password", "role": "operator"})  # fmt: skip
+    async with farm.session.post(
+        f"{farm.base}/api/auth/login", json={"username": "olga", "password": "olga-password"}
+    ) as r:
+        olga = {"Authorization": f"Bearer {(await r.json())['token']}"}
+
+    def on_job(what: str, *_: Any) -> None:
+        # The printer takes the start, then hangs before its first report of the print and
+        # holds the print (paused) until the next hub is up.
+        if what == "started":
+            sim.faults.freeze(True)
+            sim.printer.pause()
+
+    sim.printer.job_listeners.append(on_job)
+    async with farm.session.post(
+        f"{farm.base}/api/queue/dispatch", headers=olga,
+        json={"job_id": job["id"], "printer_id": printer_id},
+    ) as r:  # fmt: skip
+        assert r.status == 200, await r.text()
+    await wait_for(lambda: len(sim.printer.log) == 1, timeout=10, what="the printer started")
+    await farm.stop_hub()
+    assert await _history(farm, printer_id) == []  # nothing linked before the restart
+    sim.printer.job_listeners.remove(on_job)
+    sim.faults.freeze(False)
+    await farm.start_hub()
+    await wait_for(lambda: _job_state(farm, job["id"], "printing"), timeout=15, what="followed")
+    sim.printer.resume()
+    await wait_for(lambda: _job_state(farm, job["id"], "done"), timeout=20, what="printed")
+
+    async def linked() -> list[dict[str, Any]] | None:
+        items = await _history(farm, printer_id)
+        return items if items and items[0]["queue_job_id"] else None
+
+    (record,) = await wait_for(linked, timeout=10, what="the record linked to its job")
+    assert record["queue_job_id"] == job["id"] and job["added_by"] == "admin"
+    assert record["started_by"] == "olga"
+    assert [e.outcome for e in sim.printer.log] == ["finished"]
+
+
+async def _history(farm: Farm, printer_id: str) -> list[dict[str, Any]]:
+    database = await _reopen(farm)
+    try:
+        rows = await database.fetch_all(
+            "SELECT queue_job_id, started_by FROM prints WHERE printer_id = :p", {"p": printer_id}
+        )
+    finally:
+        await database.disconnect()
+    return [dict(r._mapping) for r in rows]
+
+
 async def test_a_second_report_of_one_print_end_changes_nothing(farm_factory: FarmFactory) -> None:
     farm = await farm_factory()
     _sim, _printer_id = await _bambu(farm, auto_clear_bed=True)

@@ -9,6 +9,7 @@ import time
 
 from integrations.printers.bambu.driver import BambuDriver
 from integrations.printers.base import DriverConfig
+from integrations.printers.connect_gate import ConnectGate
 from tests.helpers import wait_for
 
 
@@ -71,11 +72,17 @@ async def test_a_cancelled_connect_is_closed_rather_than_leaked():
             self.closed = True
 
     client = SlowClient()
-    connecting = asyncio.create_task(BambuDriver._enter(client))  # type: ignore[arg-type]
+    gate = ConnectGate(1)
+    driver = _driver()
+    driver._connect_turn = await gate.enter()
+    connecting = asyncio.create_task(driver._enter(client))  # type: ignore[arg-type]
     await client.entered.wait()
     connecting.cancel()
     await asyncio.wait({connecting})
     assert connecting.cancelled()  # at once, without waiting for the connect
     assert not client.closed
+    driver._connected()  # the session ends: its connect still holds the turn
+    assert gate.in_progress == 1
     client.release.set()  # the connection completes after all
     await wait_for(lambda: client.closed, timeout=5, what="the late connection closed")
+    assert gate.in_progress == 0  # and with it the connect's turn at the gate

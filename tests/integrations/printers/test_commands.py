@@ -67,3 +67,11 @@ def test_backoff_doubles_to_the_cap_with_full_jitter():
     assert big.next_delay() == 30.0
     with pytest.raises(ValueError):
         Backoff(0, 1)
+
+
+def test_backoff_after_a_flap_never_drops_below_half_the_cap():
+    low = Backoff(1.0, 30.0, rand=lambda: 0.0)
+    assert [low.next_delay(at_least_half=True) for _ in range(7)] == [
+        0.5, 1, 2, 4, 8, 15, 15
+    ]  # fmt: skip
+    assert Backoff(1.0, 30.0, rand=lambda: 1.0).next_delay(at_least_half=True) == 1.0
