@@ -73,6 +73,14 @@ async def test_bambu_and_moonraker_jobs_print_with_the_right_filament(
     ]  # fmt: skip
     await ws.close()
     reader.cancel()
+
+    # A copy is done once the printer shows it finished; its history record is linked when
+    # the history pipeline has written it, which may come just after.
+    async def linked() -> bool:
+        jobs = [await farm.job(j["id"]) for j in (blue, red)]
+        return [len(j["prints"]) for j in jobs] == [2, 1]
+
+    await wait_for(linked, timeout=30, what="history records linked to both jobs")
     blue_job = await farm.job(blue["id"])
     red_job = await farm.job(red["id"])
     assert blue_job["copies_done"] == 2
