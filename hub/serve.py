@@ -12,6 +12,7 @@ import signal
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -135,21 +136,41 @@ def quiet_connection_errors(loop: asyncio.AbstractEventLoop, context: dict[str, 
     loop.default_exception_handler(context)
 
 
-def exit_after(seconds: float) -> threading.Timer:
-    """End the process `seconds` from now unless it has ended by then (a daemon timer thread,
-    so it fires even while the event loop is busy or already closed)."""
+class ExitBackstop:
+    """Ends the process `seconds` after `arm()` unless it has ended by then.
 
-    def force() -> None:
-        log.warning("the hub did not stop within %.1f s of the signal; exiting now", seconds)
+    Its daemon thread is started beforehand and only waits for an event, so arming is safe in
+    a signal handler and the count starts at the signal, however busy the event loop is."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._armed = threading.Event()
+        threading.Thread(target=self._run, name="exit-backstop", daemon=True).start()
+
+    @property
+    def armed(self) -> bool:
+        """Has the countdown started?"""
+        return self._armed.is_set()
+
+    def arm(self) -> None:
+        """Start the countdown (once; later calls change nothing)."""
+        self._armed.set()
+
+    def _run(self) -> None:
+        self._armed.wait()
+        time.sleep(self.seconds)
+        log.warning("the hub did not stop within %.1f s of the signal; exiting now", self.seconds)
         for handler in logging.getLogger().handlers:
             with contextlib.suppress(Exception):
                 handler.flush()
         os._exit(FORCED_EXIT_STATUS)
 
-    timer = threading.Timer(seconds, force)
-    timer.daemon = True
-    timer.start()
-    return timer
+
+def exit_after(seconds: float) -> ExitBackstop:
+    """End the process `seconds` from now unless it has ended by then."""
+    backstop = ExitBackstop(seconds)
+    backstop.arm()
+    return backstop
 
 
 async def run(settings: Settings) -> None:
@@ -182,19 +203,25 @@ async def run(settings: Settings) -> None:
     loop.set_exception_handler(quiet_connection_errors)
 
     async def shut_down() -> None:
-        if stop.is_set() or backstop:
+        if stop.is_set():
             return
-        backstop.append(exit_after(EXIT_LIMIT_S))
         # Telemetry's share of the CPU goes to stopping; the newest reports wait, bounded.
         hub.handoff.pause()
         # Tell WebSocket clients the hub is going away (1001) before the server stops.
         await going_away(app, GOING_AWAY_S)
         stop.set()
 
-    backstop: list[threading.Timer] = []
+    backstop = ExitBackstop(EXIT_LIMIT_S)
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, lambda: asyncio.ensure_future(shut_down()))
+    def on_signal(signum: int, frame: object) -> None:
+        # A Python-level handler runs between two bytecodes of the main thread, so the exit
+        # countdown starts at the signal, not once a crowded event loop reaches a callback.
+        if backstop.armed:
+            return
+        backstop.arm()
+        loop.call_soon_threadsafe(lambda: asyncio.ensure_future(shut_down()))
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     tasks = [
         asyncio.create_task(
             until_stopped(hypercorn_serve(app, config, shutdown_trigger=stop.wait), stop)
@@ -229,6 +256,9 @@ async def run(settings: Settings) -> None:
         gc_task.cancel()
         if sync_task is not None:
             sync_task.cancel()
+        for sig, handler in previous.items():
+            if handler is not None:
+                signal.signal(sig, handler)
 
 
 def _local_host(host: str) -> str:

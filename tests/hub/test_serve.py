@@ -175,3 +175,32 @@ async def test_a_stop_cut_by_the_exit_timer_still_exits_cleanly() -> None:
             await proc.wait()
     assert b"did not stop within 0.2 s" in err, err
     assert proc.returncode == 0
+
+
+async def test_the_exit_countdown_starts_at_the_signal_while_the_main_thread_is_busy() -> None:
+    # The main thread never yields (as a crowded event loop never reaches a callback): the
+    # countdown is armed by the signal handler itself, so the process still ends, cleanly.
+    code = (
+        "import logging, signal\n"
+        "from hub.serve import ExitBackstop\n"
+        "logging.basicConfig()\n"
+        "backstop = ExitBackstop(0.2)\n"
+        "signal.signal(signal.SIGTERM, lambda signum, frame: backstop.arm())\n"
+        "print('busy', flush=True)\n"
+        "while True:\n"
+        "    sum(range(1000))\n"
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", code, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        assert proc.stdout is not None
+        assert await asyncio.wait_for(proc.stdout.readline(), 60) == b"busy\n"
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert b"did not stop within 0.2 s" in err, err
+    assert proc.returncode == 0
