@@ -154,6 +154,26 @@ def test_other_loop_errors_still_reach_the_default_handler(
     assert any(r.exc_info for r in caplog.records), "a real bug keeps its traceback"
 
 
+async def _assert_ended_by_the_backstop(code: str, *, sigterm_once_busy: bool = False) -> None:
+    """Run `code` in a Python process (SIGTERM it once it prints `busy`, if asked); it must be
+    ended by a 0.2 s exit backstop, logging so and with status 0."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", code, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        if sigterm_once_busy:
+            assert proc.stdout is not None
+            assert await asyncio.wait_for(proc.stdout.readline(), 60) == b"busy\n"
+            proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert b"did not stop within 0.2 s" in err, err
+    assert proc.returncode == 0
+
+
 async def test_a_stop_cut_by_the_exit_timer_still_exits_cleanly() -> None:
     # A process whose stop hangs past the timer (here it never stops at all) is ended by the
     # timer with the status of a stop in time: a supervisor does not count it a crash.
@@ -164,17 +184,7 @@ async def test_a_stop_cut_by_the_exit_timer_still_exits_cleanly() -> None:
         "exit_after(0.2)\n"
         "time.sleep(120)\n"
     )
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", code, stderr=asyncio.subprocess.PIPE
-    )
-    try:
-        _, err = await asyncio.wait_for(proc.communicate(), 60)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    assert b"did not stop within 0.2 s" in err, err
-    assert proc.returncode == 0
+    await _assert_ended_by_the_backstop(code)
 
 
 async def test_the_exit_countdown_starts_at_the_signal_while_the_main_thread_is_busy() -> None:
@@ -190,17 +200,4 @@ async def test_the_exit_countdown_starts_at_the_signal_while_the_main_thread_is_
         "while True:\n"
         "    sum(range(1000))\n"
     )
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", code, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    try:
-        assert proc.stdout is not None
-        assert await asyncio.wait_for(proc.stdout.readline(), 60) == b"busy\n"
-        proc.send_signal(signal.SIGTERM)
-        _, err = await asyncio.wait_for(proc.communicate(), 60)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    assert b"did not stop within 0.2 s" in err, err
-    assert proc.returncode == 0
+    await _assert_ended_by_the_backstop(code, sigterm_once_busy=True)
