@@ -39,6 +39,20 @@ async def records(served: Served, printer_id: str, count: int) -> list[dict[str,
     return sorted(found, key=lambda i: i["started_at"])
 
 
+def booked_as_drawn(
+    record: dict[str, Any], printer: Any, before: list[float], tray0_share: tuple[float, float]
+) -> dict[int, float]:
+    """Check a two-tray record against the simulator's own account of what each tray gave
+    (tray 0 gave a share of the print within `tray0_share`); return the grams booked per tray."""
+    drawn = [b - printer.tray(t).grams for t, b in zip((0, 1), before, strict=True)]
+    low, high = tray0_share
+    assert low * GRAMS < drawn[0] < high * GRAMS and sum(drawn) == pytest.approx(GRAMS, rel=0.01)
+    booked: dict[int, float] = {t["tray"]: t["grams"] for t in record["filament"]["trays"]}
+    assert booked[0] == pytest.approx(drawn[0], abs=GRAMS * 0.03)
+    assert booked[1] == pytest.approx(drawn[1], abs=GRAMS * 0.03)
+    return booked
+
+
 async def test_bambu_prints_book_the_files_grams_once(
     db_url: str,
     tmp_path: Path,
@@ -128,12 +142,7 @@ async def test_a_print_fed_by_two_trays_books_each_what_the_printer_drew_from_it
     await wait_for(lambda: served.hub.db.fetch_val(count), what="the hub saw tray 1 feeding")
     gearbox(fleet).shift(FAST_SPEED)
     (record,) = await records(served, printer_id, 1)
-    # The simulator's own account of what each tray gave.
-    drawn = [b - printer.tray(t).grams for t, b in zip((0, 1), before, strict=True)]  # type: ignore[union-attr]
-    assert 0.25 * GRAMS < drawn[0] < 0.6 * GRAMS and sum(drawn) == pytest.approx(GRAMS, rel=0.01)
-    booked = {t["tray"]: t["grams"] for t in record["filament"]["trays"]}
-    assert booked[0] == pytest.approx(drawn[0], abs=GRAMS * 0.03)
-    assert booked[1] == pytest.approx(drawn[1], abs=GRAMS * 0.03)
+    booked = booked_as_drawn(record, printer, before, tray0_share=(0.25, 0.6))
     for spool, tray in zip(spools, (0, 1), strict=True):
         after = await call(served, "GET", f"/api/filaments/{spool['id']}")
         assert after["weight_remaining_g"] == pytest.approx(1000.0 - booked[tray], abs=0.01)
@@ -186,10 +195,5 @@ async def test_the_tray_changes_of_a_print_survive_a_hub_restart(
     await change_at(second, 0, 0, 3)
     gearbox(fleet).shift(FAST_SPEED)
     (record,) = await records(second, printer_id, 1)
-    # The simulator's own account of what each tray gave.
-    drawn = [b - printer.tray(t).grams for t, b in zip((0, 1), before, strict=True)]  # type: ignore[union-attr]
-    assert 0.55 * GRAMS < drawn[0] < 0.8 * GRAMS and sum(drawn) == pytest.approx(GRAMS, rel=0.01)
-    booked = {t["tray"]: t["grams"] for t in record["filament"]["trays"]}
-    assert booked[0] == pytest.approx(drawn[0], abs=GRAMS * 0.03)
-    assert booked[1] == pytest.approx(drawn[1], abs=GRAMS * 0.03)
+    booked_as_drawn(record, printer, before, tray0_share=(0.55, 0.8))
     await second.shutdown()
