@@ -67,6 +67,7 @@ class Tracking:
         self._ending: set[str] = set()  # runs with an end waiting in `_steps`
         # Jobs as the wave being written left them (the cache takes them after its commit).
         self._wave: dict[str, JobRow] | None = None
+        self._wave_ended: list[RunRow] = []  # runs the wave being written ended
         self.tracking_since = time.time()  # the hub's start, for jobs caught by a restart
         self.waves = 0  # waves written, and steps settled in them
         self.wave_steps = 0
@@ -121,7 +122,7 @@ class Tracking:
         if not steps:
             return
         async with self.queue.lock, self.hub.emitter.batch():
-            self._wave = {}
+            self._wave, self._wave_ended = {}, []
             try:
                 for step in steps:
                     if step.bed_of is not None:
@@ -135,6 +136,11 @@ class Tracking:
                 await self._queue_empty(self._wave)
             finally:
                 self._wave = None
+        # Committed: the ended runs are found by tag when their history records arrive.
+        for run in self._wave_ended:
+            self.ended_runs[run.tag] = run
+            if len(self.ended_runs) > ENDED_KEPT:
+                self.ended_runs.popitem(last=False)
         self.waves += 1
         self.wave_steps += len(steps)
 
@@ -186,9 +192,7 @@ class Tracking:
             return  # settled already, by another report of the same end
         job = current
         run = replace(self.runs.pop(run.id, run), state=kind.value, ended_at=time.time())
-        self.ended_runs[run.tag] = run
-        if len(self.ended_runs) > ENDED_KEPT:
-            self.ended_runs.popitem(last=False)
+        self._wave_ended.append(run)
         await store.save_run(self.hub.db, run)
         self.reconcile.discard(job.id)
         free: dict[str, Any] = {"printer_id": None, "run_id": None}
