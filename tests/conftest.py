@@ -84,6 +84,19 @@ def _seed(path: Path, template: Path) -> None:
         shutil.copyfile(template, path)
 
 
+async def _connect(url: str, attempts: int = 5) -> Database:
+    """store.connect, tried again when PostgreSQL does not answer within its 1 s connect
+    timeout: on a loaded machine a fixture's connect can take longer, and the test never
+    started is no finding about the hub."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await store.connect(url)
+        except (TimeoutError, OSError):
+            if attempt == attempts:
+                raise
+    raise AssertionError("unreachable")
+
+
 async def prepare_database(url: str) -> Database:
     """Connect to `url` migrated and with every table empty.
 
@@ -92,7 +105,7 @@ async def prepare_database(url: str) -> Database:
     to apply. The migrations themselves still run on both engines at each session's start."""
     if url.startswith("sqlite") and ":///" in url and not url.endswith(":memory:"):
         _seed(Path(url.split(":///", 1)[1]), await _sqlite_template())
-    database = await store.connect(url)
+    database = await _connect(url)
     try:
         await store.migrate(database)
         await _clear(database)
