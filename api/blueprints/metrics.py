@@ -105,6 +105,23 @@ def _shed_metrics(h: Hub) -> Iterator[Metric]:
     )
 
 
+def _gate_metrics(gate: dict[str, int]) -> Iterator[Metric]:
+    """The hub-wide connect gate: links waiting for a turn, connecting now, turns given."""
+    links = GaugeMetricFamily(
+        "printforge_connect_gate_links",
+        "Printer links at the hub's connect gate: waiting for a turn, or connecting now.",
+        labels=["state"],
+    )
+    links.add_metric(["waiting"], gate["waiting"])
+    links.add_metric(["connecting"], gate["connecting"])
+    yield links
+    yield CounterMetricFamily(
+        "printforge_connect_gate_admitted",
+        "Connect attempts let through the hub's connect gate since start.",
+        value=gate["admitted"],
+    )
+
+
 class HubCollector(Collector):
     """Reads the hub's own counters when scraped, so the telemetry path pays nothing for them."""
 
@@ -140,6 +157,8 @@ class HubCollector(Collector):
         for state, count in sorted(links.items()):
             connections.add_metric([state], count)
         yield connections
+        if manager is not None:
+            yield from _gate_metrics(manager.connect_gate.stats())
         yield CounterMetricFamily(
             "printforge_printer_messages",
             "Protocol messages received from printers by the running drivers.",
