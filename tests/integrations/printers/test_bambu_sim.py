@@ -150,7 +150,9 @@ async def test_missing_serial_or_code_is_an_auth_problem(fleet, connect):
 async def test_reconnects_reuse_one_tls_context(fleet, connect, tmp_path):
     printer = await fleet.add("bambu", model="X1C", port=0)
     pem = tmp_path / "printer.pem"
-    pem.write_text(await asyncio.to_thread(ssl.get_server_certificate, (printer.host, printer.port)))
+    pem.write_text(
+        await asyncio.to_thread(ssl.get_server_certificate, (printer.host, printer.port))
+    )
     rec = await connect(printer, verify_tls=True, ca_file=str(pem))
     contexts: list[ssl.SSLContext] = []  # held, so that identities cannot be reused
     for drop in range(4):
@@ -162,6 +164,29 @@ async def test_reconnects_reuse_one_tls_context(fleet, connect, tmp_path):
         contexts.append(link.paho._ssl_context)
         if drop < 3:
             printer.faults.drop_connection()
-            await wait_for(lambda: rec.driver._link is not link, what="the link replaced")
+            await wait_for(lambda link=link: rec.driver._link is not link, what="the link replaced")
     assert len({id(c) for c in contexts}) == 1  # one context built, four sessions over it
     assert contexts[0].verify_mode is ssl.CERT_REQUIRED
+
+
+async def test_unverified_printers_share_the_hubs_one_tls_context(fleet, connect):
+    recs = []
+    for n in range(2):
+        printer = await fleet.add("bambu", model="P1S", port=0)
+        recs.append((printer, await connect(printer, printer_id=f"p{n + 1}")))
+    contexts: list[ssl.SSLContext] = []
+    for printer, rec in recs:
+        for drop in range(2):
+            await wait_for(
+                lambda rec=rec: (
+                    rec.driver.link.connection is Connection.ONLINE and rec.driver._link
+                ),
+                what=f"online after {drop} drop(s)",
+            )
+            link = rec.driver._link
+            contexts.append(link.paho._ssl_context)
+            if drop == 0:
+                printer.faults.drop_connection()
+                await wait_for(lambda rec=rec, link=link: rec.driver._link is not link)
+    assert len({id(c) for c in contexts}) == 1  # two printers, four sessions, one context
+    assert contexts[0].verify_mode is ssl.CERT_NONE
