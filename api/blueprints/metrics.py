@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Iterator
 
@@ -21,6 +22,7 @@ from api.registry import Ctx, endpoint
 from hub.queue.sending import LATENCY_BUCKETS
 from hub.runtime import Hub
 from integrations.mqtt.bridge import RUNNING as MQTT_BRIDGES
+from integrations.printers.read_pacer import pacer_of
 
 bp = Blueprint("metrics", __name__)
 
@@ -102,6 +104,18 @@ def _shed_metrics(h: Hub) -> Iterator[Metric]:
         "printforge_reports_waiting",
         "Printer reports waiting in the hand-off from the drivers to telemetry.",
         value=len(handoff),
+    )
+    pacer = pacer_of(asyncio.get_running_loop()).stats()
+    yield CounterMetricFamily(
+        "printforge_link_reads_deferred",
+        "Printer link reads put off to a later turn of the event loop because the turn's "
+        "budget of reads was spent (nothing is dropped: the data waits in the socket).",
+        value=pacer["deferred"],
+    )
+    yield GaugeMetricFamily(
+        "printforge_links_parked",
+        "Printer links with data to read, waiting for a turn of the event loop.",
+        value=pacer["parked"],
     )
 
 

@@ -60,6 +60,8 @@ async def test_reports_shed_in_the_handoff_are_counted_per_stage(api: Api) -> No
     assert "printforge_reports_shed_total" + str([("stage", "handoff_marks")]) in samples
     assert any(k.startswith("printforge_reports_shed_total[('stage', 'bus:") for k in samples)
     assert "printforge_reports_waiting" in samples
+    assert "printforge_link_reads_deferred_total" in samples
+    assert "printforge_links_parked" in samples
 
 
 async def test_connect_gate_counts_waiting_connecting_and_admitted(api: Api) -> None:

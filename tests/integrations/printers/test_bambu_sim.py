@@ -10,6 +10,7 @@ import pytest
 from hub.model import Connection, PrintState
 from integrations.printers.bambu.driver import BambuDriver
 from integrations.printers.base import CommandRejected, PrintOptions
+from integrations.printers.read_pacer import pacer_of
 from integrations.simulator import SimPrinter
 from tests.helpers import wait_for
 from tests.integrations.printers.conftest import config_for
@@ -190,3 +191,18 @@ async def test_unverified_printers_share_the_hubs_one_tls_context(fleet, connect
                 await wait_for(lambda rec=rec, link=link: rec.driver._link is not link)
     assert len({id(c) for c in contexts}) == 1  # two printers, four sessions, one context
     assert contexts[0].verify_mode is ssl.CERT_NONE
+
+
+async def test_links_read_one_per_turn_still_mirror_state_and_answer_commands(fleet, connect):
+    pacer = pacer_of(asyncio.get_running_loop())
+    pacer.slice_s = 0.0  # every turn reads one link: the others wait, parked, for theirs
+    printers = [await fleet.add("bambu", model="X1C", port=0) for _ in range(6)]
+    recs = [await connect(p, printer_id=f"p{n + 1}") for n, p in enumerate(printers)]
+    for rec, printer in zip(recs, printers, strict=True):
+        await wait_for(lambda r=rec, p=printer: _matches_sim(r.driver, p), what="state mirrored")
+    await wait_for(lambda: pacer.deferred > 0, what="reads put off to a later turn")
+    driver = recs[0].driver
+    await driver.start_print("paced.gcode", b"; estimated printing time: 2h\n", PrintOptions())
+    await wait_for(lambda: driver.state.state is PrintState.PRINTING, what="printing")
+    await driver.command("pause", {})
+    await wait_for(lambda: driver.state.state is PrintState.PAUSED, what="paused")
