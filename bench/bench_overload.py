@@ -152,7 +152,7 @@ async def measure(args: argparse.Namespace, worker: Fleet, entries: list[Any], r
         health_s, _ = await hub.start(wait_online=False, health_limit_s=900)
         if args.pin:
             assert hub.proc is not None
-            pin(hub.proc.pid, split_cores()[0])
+            pin(hub.proc.pid, args.cores[0])
         progress(f"/api/health 200 after {health_s:.1f} s; waiting for the fleet to be online")
         online_s = await until_online(hub, int(0.95 * len(entries)), args.online_limit)
         progress(f"{online_s:.0f} s to 95 % online; warm-up {args.warmup:g} s")
@@ -261,7 +261,7 @@ async def run(args: argparse.Namespace) -> None:
     try:
         ready = await asyncio.gather(*(w.start(limit_s=1800) for w in workers))
         if args.pin:
-            others = split_cores()[1]
+            others = args.cores[1]
             pin(os.getpid(), others)
             for w in workers:
                 assert w.proc is not None
@@ -296,6 +296,7 @@ def main() -> int:
     )
     args = p.parse_args()
     args.roots = [Path(r).resolve() for r in args.roots or [_proc.ROOT]]
+    args.cores = split_cores() if args.pin else None
     _proc.raise_fd_limit()
     asyncio.run(run(args))
     return 0
