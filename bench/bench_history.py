@@ -126,6 +126,16 @@ async def fill(url: str, rows: int) -> float:
                 " SELECT printer_id, outcome, material, COUNT(*) FROM print_materials"
                 " GROUP BY printer_id, outcome, material"
             )
+            await db.execute(
+                "INSERT INTO print_file_counts (file_id, printer_id, outcome, n) SELECT file_id,"
+                " printer_id, COALESCE(outcome, 'running'), COUNT(*) FROM prints"
+                " GROUP BY file_id, printer_id, COALESCE(outcome, 'running')"
+            )
+            await db.execute(
+                "INSERT INTO print_file_material_counts (material, file_id, printer_id, outcome,"
+                " n) SELECT material, file_id, printer_id, outcome, COUNT(*) FROM print_materials"
+                " GROUP BY material, file_id, printer_id, outcome"
+            )
             await db.execute("DELETE FROM print_counts")
             await db.execute(
                 "INSERT INTO print_counts (printer_id, outcome, n) SELECT printer_id,"
@@ -182,6 +192,8 @@ def filters() -> dict[str, str]:
         "file+printer": "file=benchy_42&printer=printer-17",
         "file+material": "file=benchy_42&material=PLA",
         "file+outcome+since": f"file=benchy&outcome=failed&since={week_ago}",
+        "file(common)+material": "file=part&material=TPU",
+        "file(2)+printer+material": "file=_4&printer=printer-17&material=PETG",
         "page 100": "page=100",
     }
 
