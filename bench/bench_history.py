@@ -111,10 +111,16 @@ async def fill(url: str, rows: int) -> float:
                 await db.execute(
                     "INSERT INTO history_files_fts (rowid, file) SELECT id, file FROM history_files"
                 )
-            await db.execute(
-                "UPDATE prints SET file_id = (SELECT h.id FROM history_files h"
-                " WHERE h.file = prints.file)"
-            )
+            if postgres:  # a join: history_files' key is md5(file), not the name itself
+                await db.execute(
+                    "UPDATE prints SET file_id = h.id FROM history_files h"
+                    " WHERE md5(h.file) = md5(prints.file)"
+                )
+            else:
+                await db.execute(
+                    "UPDATE prints SET file_id = (SELECT h.id FROM history_files h"
+                    " WHERE h.file = prints.file)"
+                )
             await db.execute(
                 "INSERT INTO print_materials (print_id, material, printer_id, outcome,"
                 " started_at, file_id) SELECT DISTINCT pf.print_id, pf.material, p.printer_id,"

@@ -61,11 +61,12 @@ async def page(
     count: bool = True,
 ) -> tuple[list[dict[str, Any]], int | None]:
     """A page of history records (public form) and the filtered total."""
-    if not is_postgres(db):
+    if not is_postgres(db) or (filters.file, filters.since, filters.until) == (None, None, None):
         return await _page(db, filters, limit, offset, after, count)
-    # PostgreSQL keeps a prepared statement's generic plan after five executions; for these
-    # statements it can be several times slower than one planned for the values (a file
-    # filter's name ids, a time range), so the history's statements are planned each time.
+    # PostgreSQL keeps a prepared statement's generic plan after five executions; with a file
+    # filter's name ids or a time range that plan can be several times slower than one made
+    # for the values, so those statements are planned each time (the setting lasts for this
+    # transaction only; the other filters' statements plan alike for any value).
     async with db.transaction():
         await db.execute("SET LOCAL plan_cache_mode = force_custom_plan")
         return await _page(db, filters, limit, offset, after, count)

@@ -12,6 +12,7 @@ import pytest
 from databases import Database
 
 from hub.store import history, history_query, prints
+from hub.store.db import is_postgres
 from hub.store.history_query import Filters
 
 FILES = ["Benchy_v2.gcode", "benchy.3mf", "Part_100%.gcode", 'odd "name".gcode', "ab.gcode",
@@ -84,10 +85,14 @@ async def test_every_filter_and_combination_matches_a_plain_check(
     ]
     # A file filter reads from the matching names (few matches) or walks another index
     # checking names (many): both walks, every combination.
-    for combo, drive_max in itertools.product(combos, (history_query.DRIVE_MAX, 0)):
-        if drive_max == 0 and "file" not in combo:
+    # On PostgreSQL, many names are checked through a bitmap of their ids (ARRAY_MAX 0 here).
+    for combo, drive_max, array_max in itertools.product(
+        combos, (history_query.DRIVE_MAX, 0), (history_query.ARRAY_MAX, 0)
+    ):
+        if (drive_max == 0 or array_max == 0) and "file" not in combo:
             continue
         monkeypatch.setattr(history_query, "DRIVE_MAX", drive_max)
+        monkeypatch.setattr(history_query, "ARRAY_MAX", array_max)
         filters = Filters(**combo)
         want = sorted((r for r in made if _keeps(filters, r)), key=lambda r: -r["at"])
         items, total = await history.page(db, filters, limit=4)
@@ -110,10 +115,16 @@ async def test_every_filter_and_combination_matches_a_plain_check(
     assert got == want
 
 
-async def test_totals_equal_a_plain_count_on_random_data(db: Database) -> None:
+@pytest.mark.parametrize("array_max", [200, 0])
+async def test_totals_equal_a_plain_count_on_random_data(
+    db: Database, monkeypatch: pytest.MonkeyPatch, array_max: int
+) -> None:
     """Random prints (names, printers, materials, outcomes, the order of tray notes, rewrites
     and closes): every total equals a count of the records, and the per-name counts tables
     (migration 0021) equal a grouping of the records."""
+    if array_max == 0 and not is_postgres(db):
+        pytest.skip("the bitmap of names is PostgreSQL's")
+    monkeypatch.setattr(history_query, "ARRAY_MAX", array_max)  # array or bitmap of names
     rng = random.Random(14)
     names = ["cube.gcode", "Cube_2.gcode", "benchy.3mf", "gear_10.gcode", "gear_11.gcode",
              "clip.gcode"]  # fmt: skip
