@@ -16,6 +16,7 @@ import logging
 import re
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -30,7 +31,7 @@ from hub.queue.offers import Offers
 from hub.queue.readiness import Readiness
 from hub.queue.sending import Sending
 from hub.queue.service import QueueService
-from hub.queue.tracking import Tracking
+from hub.queue.tracking import Step, Tracking
 from hub.store import printers as printers_store
 from hub.store import queue as store
 from hub.store.db import held_connection
@@ -68,17 +69,21 @@ class Dispatcher(Offers, Sending, Tracking):
         self.idle_printing: dict[str, float] = {}
         self.reported: set[str] = set()  # the manager's tracker, from `start`
         self._init_sending()
+        self._init_tracking()
+        self.ended_runs: OrderedDict[str, RunRow] = OrderedDict()
         self.decide_cpu_s = 0.0  # CPU spent choosing (readiness, order, matching), not sending
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._unsubscribe: list[Unsubscribe] = []
         self.spools: dict[str, list[TraySpool]] = {}  # printer id -> spools on its trays
         self.spools_stale: set[str] = set()
+        self.spool_holders: dict[str, set[str]] = {}
 
     # --- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
         """Load running jobs, mark those caught mid-dispatch for reconciliation, subscribe."""
+        self.tracking_since = time.time()
         active = [j for j in self.queue.jobs.values() if j.run_id]
         for job in active:
             run = await store.get_run(self.hub.db, job.run_id or "")
@@ -87,7 +92,7 @@ class Dispatcher(Offers, Sending, Tracking):
             if job.state == "dispatching":
                 self.reconcile.add(job.id)
         for printer_id in list(self.hub.printers):
-            self.spools[printer_id] = await trays_with_spools(self.hub.db, printer_id)
+            self.set_spools(printer_id, await trays_with_spools(self.hub.db, printer_id))
         self.reported = self.hub.manager.track()
         self.ready.track()
         bus = self.hub.bus
@@ -106,6 +111,7 @@ class Dispatcher(Offers, Sending, Tracking):
             asyncio.create_task(self._loop(), name="queue-dispatch"),
             asyncio.create_task(self._watchdog(), name="queue-watchdog"),
             asyncio.create_task(self._mark_sent(), name="queue-sent"),
+            asyncio.create_task(self._settle_waves(), name="queue-settle"),
         ]
 
     async def stop(self) -> None:
@@ -261,39 +267,37 @@ class Dispatcher(Offers, Sending, Tracking):
         return job, run
 
     async def _on_status(self, state: PrinterState) -> None:
+        # Steps go to the next wave (`Tracking.settle`): this handler never waits on a write,
+        # so the reports of a farm's printers ending together are not held back one by one.
         if state.state in ACTIVE_STATES and state.job is not None:
             found = self._ours(state.printer_id, state.job.file)
             if found is not None and found[0].state == "dispatching":
-                async with held_connection(self.hub.db):
-                    await self.mark_printing(*found)
+                self.later(Step(*found))
         elif state.state is PrintState.FINISHED and state.job is not None:
             # The printer shows the run's file finished: the copy is done now, not once the
-            # history pipeline's end event arrives (the printer is free for the next job).
+            # history pipeline's end event arrives (the printer is free for the next job). A
+            # short print may finish before a report showed it running: it started.
             found = self._ours(state.printer_id, state.job.file)
-            if found is not None and found[0].state == "printing":
-                async with held_connection(self.hub.db):
-                    await self.ready.bed_used(state.printer_id)
-                    await self.print_ended(*found, LifecycleKind.FINISHED)
+            if found is not None:
+                job, run = found
+                if job.state == "dispatching":
+                    self.later(Step(job, run))
+                self.later(Step(job, run, end=LifecycleKind.FINISHED, bed_of=state.printer_id))
 
     async def _on_lifecycle(self, event: LifecycleEvent) -> None:
-        async with held_connection(self.hub.db):
-            await self._lifecycle(event)
-
-    async def _lifecycle(self, event: LifecycleEvent) -> None:
         found = self._ours(event.printer_id, event.job.file)
         if event.kind is LifecycleKind.STARTED:
             if found is not None:
-                await self.mark_printing(*found, job_key=event.job_key)
+                self.later(Step(*found, job_key=event.job_key))
             elif _TAG.search(event.job.file or "") is None:
                 # Not a run of the queue's (whose start may be reported after its end).
                 self.ready.manual.add(event.printer_id)
             return
         if event.kind in (LifecycleKind.PAUSED, LifecycleKind.RESUMED):
             return
-        await self.ready.bed_used(event.printer_id)
-        if found is not None:
-            await self.print_ended(found[0], found[1], event.kind)
-        self.wake()
+        # Every end leaves the bed used; a pass follows the wave that writes it.
+        job, run = found if found is not None else (None, None)
+        self.later(Step(job, run, end=event.kind, bed_of=event.printer_id))
 
     async def _on_recorded(self, event: PrintRecorded) -> None:
         tag = _TAG.search(event.event.job.file or "")
@@ -301,7 +305,10 @@ class Dispatcher(Offers, Sending, Tracking):
             return
         wanted = tag.group(1).lower()
         async with self.queue.lock, held_connection(self.hub.db):
-            run = next((r for r in self.runs.values() if r.tag == wanted), None)
+            # Usually ended already (the printer's report of the end comes first).
+            run = self.ended_runs.get(wanted)
+            if run is None:
+                run = next((r for r in self.runs.values() if r.tag == wanted), None)
             if run is None:
                 # A short print can end before its history record is written: the run is over.
                 run = await store.run_by_tag(self.hub.db, wanted)
@@ -310,6 +317,8 @@ class Dispatcher(Offers, Sending, Tracking):
             run = replace(run, print_id=event.print_id, print_job_key=event.job_key)
             if run.id in self.runs:
                 self.runs[run.id] = run
+            if wanted in self.ended_runs:
+                self.ended_runs[wanted] = run
             await store.save_run(self.hub.db, run)
             await store.link_print(self.hub.db, event.print_id, run.job_id, run.forced_by)
 

@@ -35,6 +35,7 @@ class Offers:
     hub: Hub
     spools: dict[str, list[TraySpool]]  # printer id -> spools on its trays
     spools_stale: set[str]  # printers whose spools changed since they were read
+    spool_holders: dict[str, set[str]]  # spool id -> printers with it on a tray
     _wake: asyncio.Event
 
     def trays(self, row: PrinterRow, state: PrinterState) -> tuple[Tray, ...]:
@@ -53,10 +54,22 @@ class Offers:
                 trays.append(Tray(slot, spool.material.upper(), color, spool.remaining_g))
         return tuple(trays)
 
+    def set_spools(self, printer_id: str, spools: list[TraySpool]) -> None:
+        """Keep the spools on a printer's trays, and which printers hold each spool."""
+        for old in self.spools.get(printer_id, ()):
+            holders = self.spool_holders.get(old.spool_id)
+            if holders is not None:
+                holders.discard(printer_id)
+                if not holders:
+                    del self.spool_holders[old.spool_id]
+        self.spools[printer_id] = spools
+        for spool in spools:
+            self.spool_holders.setdefault(spool.spool_id, set()).add(printer_id)
+
     def _on_spool(self, event: SpoolChanged) -> None:
-        holders = {
-            p for p, spools in self.spools.items() for s in spools if s.spool_id == event.spool_id
-        }
+        # The printers holding the spool, by the reverse map (a spool changes with every print
+        # end: no walk over every printer's trays).
+        holders = set(self.spool_holders.get(event.spool_id, ()))
         if event.printer_id:
             holders.add(event.printer_id)
         self.spools_stale.update(holders)
@@ -66,7 +79,7 @@ class Offers:
         """Read the spools of printers whose spools changed (before a pass matches them; one
         that fails to read stays stale and is read again at the next pass)."""
         for printer_id in list(self.spools_stale):
-            self.spools[printer_id] = await trays_with_spools(self.hub.db, printer_id)
+            self.set_spools(printer_id, await trays_with_spools(self.hub.db, printer_id))
             self.spools_stale.discard(printer_id)
 
     def view(self, row: PrinterRow) -> PrinterView:

@@ -314,3 +314,23 @@ async def test_a_second_report_of_one_print_end_changes_nothing(farm_factory: Fa
     after = await farm.job(job["id"])
     assert (after["state"], after["copies_done"]) == ("done", done["copies_done"]) == ("done", 1)
     assert after["updated_at"] == done["updated_at"]
+
+
+async def test_a_job_caught_by_a_restart_on_a_printer_that_stays_offline_says_so(
+    farm_factory: FarmFactory,
+) -> None:
+    farm = await farm_factory(PRINTFORGE_QUEUE_START_TIMEOUT_S="2")
+    sim, _ = await _bambu(farm, auto_clear_bed=True)
+    sim.faults.slow(3.0)  # the start is on its way when the hub goes away
+    job = await _pla_job(farm)
+    await wait_for(lambda: _job_state(farm, job["id"], "dispatching"), timeout=10, what="sent")
+    await farm.stop_hub()
+    await farm.fleet.remove(sim)  # switched off: the next hub cannot ask it what it printed
+    await farm.start_hub()
+    requeued = await wait_for(
+        lambda: _job_state(farm, job["id"], "queued"), timeout=20, what="job requeued"
+    )
+    assert "restarted during the dispatch" in requeued["last_error"]
+    assert "stayed offline for 2 s after the restart" in requeued["last_error"]
+    assert [r["state"] for r in requeued["runs"]] == ["requeued"]
+    assert sim.printer.log == []
