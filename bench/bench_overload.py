@@ -8,6 +8,11 @@ into p50/p99; at the end the hub gets SIGTERM and the time to its exit is measur
 
     .venv/bin/python bench/bench_overload.py                  # make bench-overload: 4,000
     .venv/bin/python bench/bench_overload.py --printers 2000
+    .venv/bin/python bench/bench_overload.py --pin              # hub on CPU 0, the rest on 1
+
+`--pin` keeps the simulators (and this script's prober) off the hub's core, so that on a small
+machine the figures measure the hub rather than how the OS shares cores between the hub and
+the fleet it is measured against; `--profile S` records S seconds of the hub with py-spy.
 """
 
 from __future__ import annotations
@@ -39,6 +44,34 @@ SIM_ARGS = ("--markers", "0", "--max-seconds", "7200")
 def progress(text: str) -> None:
     """A progress line on stderr (stdout carries only the results)."""
     print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+def pin(pid: int, cpus: set[int]) -> None:
+    """Restrict every thread of process `pid` (and the threads it starts later) to `cpus`."""
+    tasks = Path(f"/proc/{pid}/task")
+    for tid in [int(t.name) for t in tasks.iterdir()] if tasks.is_dir() else [pid]:
+        with contextlib.suppress(ProcessLookupError):
+            os.sched_setaffinity(tid, cpus)
+
+
+def split_cores() -> tuple[set[int], set[int]]:
+    """(the hub's cores, everyone else's): the first usable core for the hub, the rest others."""
+    usable = sorted(os.sched_getaffinity(0))
+    if len(usable) < 2:
+        raise SystemExit("--pin needs at least two usable cores")
+    return {usable[0]}, set(usable[1:])
+
+
+async def profile(pid: int, seconds: float, out: Path) -> None:
+    """Record `seconds` of process `pid` with py-spy (raw collapsed stacks) into `out`."""
+    spy = Path(sys.executable).with_name("py-spy")
+    proc = await asyncio.create_subprocess_exec(
+        str(spy), "record", "--nonblocking", "--format", "raw", "--duration", f"{seconds:g}",
+        "--pid", str(pid), "--output", str(out),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    await proc.wait()
+    progress(f"py-spy profile of the hub: {out}")
 
 
 def shed(metrics: dict[str, float]) -> dict[str, float]:
@@ -117,6 +150,9 @@ async def measure(args: argparse.Namespace, worker: Fleet, entries: list[Any], r
         await hub.prepare(entries)
         progress(f"hub start-up ({root})")
         health_s, _ = await hub.start(wait_online=False, health_limit_s=900)
+        if args.pin:
+            assert hub.proc is not None
+            pin(hub.proc.pid, args.cores[0])
         progress(f"/api/health 200 after {health_s:.1f} s; waiting for the fleet to be online")
         online_s = await until_online(hub, int(0.95 * len(entries)), args.online_limit)
         progress(f"{online_s:.0f} s to 95 % online; warm-up {args.warmup:g} s")
@@ -124,6 +160,10 @@ async def measure(args: argparse.Namespace, worker: Fleet, entries: list[Any], r
         latencies: list[float] = []
         stop = asyncio.Event()
         prober = asyncio.create_task(probe_health(hub.base, args.probe_every, latencies, stop))
+        spy = None
+        if args.profile and hub.proc is not None:
+            out = Path(tempfile.gettempdir()) / f"overload-{hub.proc.pid}.txt"
+            spy = asyncio.create_task(profile(hub.proc.pid, args.profile, out))
         rows = []
         sim = await worker.ask("stats")
         metrics = await hub.metrics()
@@ -153,6 +193,8 @@ async def measure(args: argparse.Namespace, worker: Fleet, entries: list[Any], r
             sim, metrics, at = sim2, metrics2, now
         stop.set()
         await prober
+        if spy is not None:
+            await spy
         progress("SIGTERM")
         exit_s = await sigterm_exit_s(hub, args.stop_limit)
     finally:
@@ -171,9 +213,10 @@ def report(
     """Print one hub's figures as Markdown."""
     cores = (rows[-1]["cpu"] - rows[0]["cpu"]) / (rows[-1]["t"] - rows[0]["t"]) if rows else 0.0
     load = os.getloadavg()
+    pinned = ", hub pinned to its own core" if args.pin else ""
     print(
         f"\n3DPrintForge bench-overload ({root}): {args.printers} simulated Bambu printers, "
-        f"{os.cpu_count()} cores, load average {load[0]:.1f} at the end (shared machine); "
+        f"{os.cpu_count()} cores{pinned}, load average {load[0]:.1f} at the end; "
         f"/api/health 200 {started[0]:.0f} s after start, 95 % online after {started[1]:.0f} s\n"
     )
     print("| t (s) | offered/s | taken in/s | fed to streams/s | online | RSS (MiB) | shed |")
@@ -217,6 +260,12 @@ async def run(args: argparse.Namespace) -> None:
     ]
     try:
         ready = await asyncio.gather(*(w.start(limit_s=1800) for w in workers))
+        if args.pin:
+            others = args.cores[1]
+            pin(os.getpid(), others)
+            for w in workers:
+                assert w.proc is not None
+                pin(w.proc.pid, others)
         entries = [e for r in ready for e in r["printers"]]
         for root in args.roots:
             await measure(args, Fleet(workers), entries, root)
@@ -239,10 +288,15 @@ def main() -> int:
     p.add_argument("--probe-every", type=float, default=0.25, help="seconds between health probes")
     p.add_argument("--stop-limit", type=float, default=60.0, help="SIGKILL after this long")
     p.add_argument(
+        "--pin", action="store_true", help="the hub on one core, simulators and prober on the rest"
+    )
+    p.add_argument("--profile", type=float, default=0.0, help="seconds of py-spy on the hub")
+    p.add_argument(
         "--roots", nargs="*", help="source trees to run the hub from, in turn (default: this one)"
     )
     args = p.parse_args()
     args.roots = [Path(r).resolve() for r in args.roots or [_proc.ROOT]]
+    args.cores = split_cores() if args.pin else None
     _proc.raise_fd_limit()
     asyncio.run(run(args))
     return 0

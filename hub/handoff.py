@@ -31,8 +31,9 @@ from hub.model import PrinterState
 
 log = logging.getLogger(__name__)
 
-#: The loop runs other work after this long of feeding telemetry.
-SLICE_S = 0.02
+#: The loop runs other work after this long of feeding telemetry (a request needs a dozen
+#: turns of the loop: the slice is paid once per turn).
+SLICE_S = 0.005
 #: Reports with distinct marks waiting per printer.
 MAX_MARKS = 16
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Iterator
 
@@ -21,6 +22,7 @@ from api.registry import Ctx, endpoint
 from hub.queue.sending import LATENCY_BUCKETS
 from hub.runtime import Hub
 from integrations.mqtt.bridge import RUNNING as MQTT_BRIDGES
+from integrations.printers.read_pacer import pacer_of
 
 bp = Blueprint("metrics", __name__)
 
@@ -103,6 +105,35 @@ def _shed_metrics(h: Hub) -> Iterator[Metric]:
         "Printer reports waiting in the hand-off from the drivers to telemetry.",
         value=len(handoff),
     )
+    pacer = pacer_of(asyncio.get_running_loop()).stats()
+    yield CounterMetricFamily(
+        "printforge_link_reads_deferred",
+        "Printer link reads put off to a later turn of the event loop because the turn's "
+        "budget of reads was spent (nothing is dropped: the data waits in the socket).",
+        value=pacer["deferred"],
+    )
+    yield GaugeMetricFamily(
+        "printforge_links_parked",
+        "Printer links with data to read, waiting for a turn of the event loop.",
+        value=pacer["parked"],
+    )
+
+
+def _gate_metrics(gate: dict[str, int]) -> Iterator[Metric]:
+    """The hub-wide connect gate: links waiting for a turn, connecting now, turns given."""
+    links = GaugeMetricFamily(
+        "printforge_connect_gate_links",
+        "Printer links at the hub's connect gate: waiting for a turn, or connecting now.",
+        labels=["state"],
+    )
+    links.add_metric(["waiting"], gate["waiting"])
+    links.add_metric(["connecting"], gate["connecting"])
+    yield links
+    yield CounterMetricFamily(
+        "printforge_connect_gate_admitted",
+        "Connect attempts let through the hub's connect gate since start.",
+        value=gate["admitted"],
+    )
 
 
 class HubCollector(Collector):
@@ -140,6 +171,8 @@ class HubCollector(Collector):
         for state, count in sorted(links.items()):
             connections.add_metric([state], count)
         yield connections
+        if manager is not None:
+            yield from _gate_metrics(manager.connect_gate.stats())
         yield CounterMetricFamily(
             "printforge_printer_messages",
             "Protocol messages received from printers by the running drivers.",

@@ -28,6 +28,7 @@ class ConnectGate:
         self.in_progress = 0
         self.peak = 0  # the most connects ever in progress at once
         self.waiting = 0  # links waiting for a turn now
+        self.admitted = 0  # turns given since start
 
     async def enter(self) -> Release:
         """Wait for a turn; the returned function ends it (calling it again does nothing)."""
@@ -37,6 +38,7 @@ class ConnectGate:
         finally:
             self.waiting -= 1
         self.in_progress += 1
+        self.admitted += 1
         self.peak = max(self.peak, self.in_progress)
         done = False
 
@@ -48,3 +50,12 @@ class ConnectGate:
                 self._free.release()
 
         return release
+
+    def stats(self) -> dict[str, int]:
+        """Counters for /api/metrics and tests."""
+        return {
+            "waiting": self.waiting,
+            "connecting": self.in_progress,
+            "admitted": self.admitted,
+            "peak": self.peak,
+        }

@@ -6,6 +6,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from hub.model import PrinterState, PrintState
 from tests.api.conftest import Api, assert_problem
+from tests.helpers import wait_for
 
 
 def _samples(text: str) -> dict[str, float]:
@@ -59,3 +60,30 @@ async def test_reports_shed_in_the_handoff_are_counted_per_stage(api: Api) -> No
     assert "printforge_reports_shed_total" + str([("stage", "handoff_marks")]) in samples
     assert any(k.startswith("printforge_reports_shed_total[('stage', 'bus:") for k in samples)
     assert "printforge_reports_waiting" in samples
+    assert "printforge_link_reads_deferred_total" in samples
+    assert "printforge_links_parked" in samples
+
+
+async def test_connect_gate_counts_waiting_connecting_and_admitted(api: Api) -> None:
+    gate = api.hub.manager.connect_gate
+    admitted = gate.admitted
+    held = [await gate.enter() for _ in range(gate.limit)]  # every turn taken
+    await api.client.post(
+        "/api/printers",
+        json={"name": "g1", "protocol": "moonraker", "host": "127.0.0.9"},
+        headers=api.auth("admin"),
+    )
+    await wait_for(lambda: gate.waiting == 1, what="the new link waiting at the gate")
+    r = await api.client.get("/api/metrics", headers=api.auth("admin"))
+    samples = _samples(await r.get_data(as_text=True))
+    links = "printforge_connect_gate_links"
+    assert samples[links + str([("state", "waiting")])] == 1
+    assert samples[links + str([("state", "connecting")])] == gate.limit
+    assert samples["printforge_connect_gate_admitted_total"] == admitted + gate.limit
+    for release in held:
+        release()
+    await wait_for(lambda: gate.waiting == 0 and gate.admitted > admitted + gate.limit)
+    r = await api.client.get("/api/metrics", headers=api.auth("admin"))
+    samples = _samples(await r.get_data(as_text=True))
+    assert samples[links + str([("state", "waiting")])] == 0
+    assert samples["printforge_connect_gate_admitted_total"] >= admitted + gate.limit + 1

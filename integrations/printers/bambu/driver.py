@@ -69,6 +69,24 @@ class _FixedServerNameContext(ssl.SSLContext):
         return super().wrap_socket(sock, *args, **kwargs)
 
 
+_UNVERIFIED: list[ssl.SSLContext] = []
+
+
+def unverified_tls_context() -> ssl.SSLContext:
+    """The hub's one client context for printers whose certificate is not verified.
+
+    LAN printers present a self-signed certificate: the default is to encrypt without
+    verifying, as the vendor's own clients do. Nothing in it is per printer, so every link
+    shares it (building one costs a millisecond and some memory; thousands of printers).
+    """
+    if not _UNVERIFIED:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        _UNVERIFIED.append(context)
+    return _UNVERIFIED[0]
+
+
 def _rc_value(rc: int | ReasonCode | None) -> int | None:
     if isinstance(rc, ReasonCode):
         return rc.value
@@ -164,21 +182,22 @@ class BambuDriver(PrinterDriver):
         return str(self.config.secrets.get("access_code") or "")
 
     def _tls_context(self) -> ssl.SSLContext:
+        """The client context of this printer's links, built once: reconnects reuse it.
+
+        Unverified (the default) it is one context for the whole hub: a fleet's start does not
+        build thousands. Verified, it names this printer's serial, so it is the printer's own.
+        """
         if self._tls is None:
-            context = _FixedServerNameContext(ssl.PROTOCOL_TLS_CLIENT)
             if self.options.verify_tls:
+                context = _FixedServerNameContext(ssl.PROTOCOL_TLS_CLIENT)
                 context.server_name = self.config.serial
                 if self.options.ca_file:
                     context.load_verify_locations(cafile=self.options.ca_file)
                 else:
                     context.load_default_certs()
+                self._tls = context
             else:
-                # LAN printers present a self-signed certificate: the default is to
-                # encrypt without verifying, as the vendor's own clients do.
-                context.server_name = self.host
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
-            self._tls = context
+                self._tls = unverified_tls_context()
         return self._tls
 
     # --- the link --------------------------------------------------------------------

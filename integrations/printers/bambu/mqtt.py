@@ -14,7 +14,8 @@ task per client that wakes every second for paho's keep-alive bookkeeping (`loop
 registers the socket for writing (two `epoll_ctl` calls) for every packet sent, a ping every
 5 s per printer included. Here one timer per event loop does the bookkeeping of every link,
 and a packet is written on the loop's next turn, the socket being watched for writing only
-when the kernel's buffer is full.
+when the kernel's buffer is full. Reads are paced per turn of the loop
+(integrations/printers/read_pacer.py): a fleet reporting at once cannot make the turn long.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import weakref
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -30,6 +32,8 @@ import aiomqtt
 import paho.mqtt.client as mqtt
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+
+from integrations.printers.read_pacer import pacer_of
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +49,8 @@ _PAHO_LOG = logging.getLogger(f"{__name__}.paho")
 T = TypeVar("T")
 # How often paho's keep-alive bookkeeping runs for each link (aiomqtt's own loop: 1 s).
 MISC_INTERVAL_S = 1.0
+# Seconds of that bookkeeping per turn of the loop.
+SLICE_S = 0.004
 
 
 class _LinkLog(logging.Logger):
@@ -108,9 +114,20 @@ class _KeepAlive:
 
     def _tick(self) -> None:
         self._timer = None
-        for link in list(self._links):
-            if not link._keep_alive():
+        self._walk(list(self._links))
+
+    def _walk(self, links: list[LinkClient]) -> None:
+        """Keep-alive bookkeeping of `links` for at most `SLICE_S`; the rest in the next turn,
+        so that thousands of links do not make one long turn of the loop."""
+        deadline = time.perf_counter() + SLICE_S
+        for n, link in enumerate(links):
+            if link in self._links and not link._keep_alive():
                 self._links.pop(link, None)
+            if time.perf_counter() >= deadline and n + 1 < len(links):
+                loop = self._loop()
+                if loop is not None and not loop.is_closed():
+                    loop.call_soon(self._walk, links[n + 1 :])
+                    return
         self._schedule()
 
 
@@ -135,6 +152,7 @@ class LinkClient(aiomqtt.Client):
         kwargs.setdefault("logger", self._link_log)
         super().__init__(*args, **kwargs)
         self._keeper = _keep_alive_of(self._loop)
+        self._pacer = pacer_of(self._loop)
         self._flush_due = False
 
     async def publish(self, *args: Any, **kwargs: Any) -> None:
@@ -225,8 +243,33 @@ class LinkClient(aiomqtt.Client):
                 self._loop.remove_reader(fileno)
         if closing:
             self._keeper.discard(self)
+            self._pacer.discard(self)
 
     def _read_ready(self) -> None:
+        self._pacer.readable(self)
+
+    def park(self) -> None:
+        """Stop watching the socket for reading for now (the loop's read budget is spent)."""
+        sock = self._client.socket()
+        fileno = -1 if sock is None else sock.fileno()
+        if fileno >= 0:
+            self._loop.remove_reader(fileno)
+
+    def unpark(self) -> bool:
+        """Watch the socket for reading again; False when the link closed while parked."""
+        sock = self._client.socket()
+        fileno = -1 if sock is None else sock.fileno()
+        if fileno < 0:
+            return False
+        try:
+            self._loop.add_reader(fileno, self._read_ready)
+        except (OSError, ValueError) as exc:  # closed under us: the link is gone
+            self._lost(exc)
+            return False
+        return True
+
+    def read_now(self) -> None:
+        """Read what paho's socket holds, passing each message on."""
         client = self._client
         try:
             while True:
@@ -274,6 +317,7 @@ class LinkClient(aiomqtt.Client):
         with contextlib.suppress(Exception):
             self._client._sock_close()  # unregisters through the callbacks above, then closes
         self._keeper.discard(self)
+        self._pacer.discard(self)
         _fail(self._disconnected, "link closed")
 
 

@@ -10,6 +10,7 @@ import pytest
 from hub.model import Connection, PrintState
 from integrations.printers.bambu.driver import BambuDriver
 from integrations.printers.base import CommandRejected, PrintOptions
+from integrations.printers.read_pacer import pacer_of
 from integrations.simulator import SimPrinter
 from tests.helpers import wait_for
 from tests.integrations.printers.conftest import config_for
@@ -145,3 +146,63 @@ async def test_missing_serial_or_code_is_an_auth_problem(fleet, connect):
         assert "no access code" in (driver.link.last_error or "")
     finally:
         await driver.stop()
+
+
+async def test_reconnects_reuse_one_tls_context(fleet, connect, tmp_path):
+    printer = await fleet.add("bambu", model="X1C", port=0)
+    pem = tmp_path / "printer.pem"
+    pem.write_text(
+        await asyncio.to_thread(ssl.get_server_certificate, (printer.host, printer.port))
+    )
+    rec = await connect(printer, verify_tls=True, ca_file=str(pem))
+    contexts: list[ssl.SSLContext] = []  # held, so that identities cannot be reused
+    for drop in range(4):
+        await wait_for(
+            lambda: rec.driver.link.connection is Connection.ONLINE and rec.driver._link,
+            what=f"online after {drop} drop(s)",
+        )
+        link = rec.driver._link
+        contexts.append(link.paho._ssl_context)
+        if drop < 3:
+            printer.faults.drop_connection()
+            await wait_for(lambda link=link: rec.driver._link is not link, what="the link replaced")
+    assert len({id(c) for c in contexts}) == 1  # one context built, four sessions over it
+    assert contexts[0].verify_mode is ssl.CERT_REQUIRED
+
+
+async def test_unverified_printers_share_the_hubs_one_tls_context(fleet, connect):
+    recs = []
+    for n in range(2):
+        printer = await fleet.add("bambu", model="P1S", port=0)
+        recs.append((printer, await connect(printer, printer_id=f"p{n + 1}")))
+    contexts: list[ssl.SSLContext] = []
+    for printer, rec in recs:
+        for drop in range(2):
+            await wait_for(
+                lambda rec=rec: (
+                    rec.driver.link.connection is Connection.ONLINE and rec.driver._link
+                ),
+                what=f"online after {drop} drop(s)",
+            )
+            link = rec.driver._link
+            contexts.append(link.paho._ssl_context)
+            if drop == 0:
+                printer.faults.drop_connection()
+                await wait_for(lambda rec=rec, link=link: rec.driver._link is not link)
+    assert len({id(c) for c in contexts}) == 1  # two printers, four sessions, one context
+    assert contexts[0].verify_mode is ssl.CERT_NONE
+
+
+async def test_links_read_one_per_turn_still_mirror_state_and_answer_commands(fleet, connect):
+    pacer = pacer_of(asyncio.get_running_loop())
+    pacer.slice_s = 0.0  # every turn reads one link: the others wait, parked, for theirs
+    printers = [await fleet.add("bambu", model="X1C", port=0) for _ in range(6)]
+    recs = [await connect(p, printer_id=f"p{n + 1}") for n, p in enumerate(printers)]
+    for rec, printer in zip(recs, printers, strict=True):
+        await wait_for(lambda r=rec, p=printer: _matches_sim(r.driver, p), what="state mirrored")
+    await wait_for(lambda: pacer.deferred > 0, what="reads put off to a later turn")
+    driver = recs[0].driver
+    await driver.start_print("paced.gcode", b"; estimated printing time: 2h\n", PrintOptions())
+    await wait_for(lambda: driver.state.state is PrintState.PRINTING, what="printing")
+    await driver.command("pause", {})
+    await wait_for(lambda: driver.state.state is PrintState.PAUSED, what="paused")
