@@ -111,10 +111,16 @@ async def fill(url: str, rows: int) -> float:
                 await db.execute(
                     "INSERT INTO history_files_fts (rowid, file) SELECT id, file FROM history_files"
                 )
-            await db.execute(
-                "UPDATE prints SET file_id = (SELECT h.id FROM history_files h"
-                " WHERE h.file = prints.file)"
-            )
+            if postgres:  # a join: history_files' key is md5(file), not the name itself
+                await db.execute(
+                    "UPDATE prints SET file_id = h.id FROM history_files h"
+                    " WHERE md5(h.file) = md5(prints.file)"
+                )
+            else:
+                await db.execute(
+                    "UPDATE prints SET file_id = (SELECT h.id FROM history_files h"
+                    " WHERE h.file = prints.file)"
+                )
             await db.execute(
                 "INSERT INTO print_materials (print_id, material, printer_id, outcome,"
                 " started_at, file_id) SELECT DISTINCT pf.print_id, pf.material, p.printer_id,"
@@ -125,6 +131,16 @@ async def fill(url: str, rows: int) -> float:
                 "INSERT INTO print_material_counts (printer_id, outcome, material, n)"
                 " SELECT printer_id, outcome, material, COUNT(*) FROM print_materials"
                 " GROUP BY printer_id, outcome, material"
+            )
+            await db.execute(
+                "INSERT INTO print_file_counts (file_id, printer_id, outcome, n) SELECT file_id,"
+                " printer_id, COALESCE(outcome, 'running'), COUNT(*) FROM prints"
+                " GROUP BY file_id, printer_id, COALESCE(outcome, 'running')"
+            )
+            await db.execute(
+                "INSERT INTO print_file_material_counts (material, file_id, printer_id, outcome,"
+                " n) SELECT material, file_id, printer_id, outcome, COUNT(*) FROM print_materials"
+                " GROUP BY material, file_id, printer_id, outcome"
             )
             await db.execute("DELETE FROM print_counts")
             await db.execute(
@@ -182,6 +198,8 @@ def filters() -> dict[str, str]:
         "file+printer": "file=benchy_42&printer=printer-17",
         "file+material": "file=benchy_42&material=PLA",
         "file+outcome+since": f"file=benchy&outcome=failed&since={week_ago}",
+        "file(common)+material": "file=part&material=TPU",
+        "file(2)+printer+material": "file=_4&printer=printer-17&material=PETG",
         "page 100": "page=100",
     }
 

@@ -61,9 +61,26 @@ async def page(
     count: bool = True,
 ) -> tuple[list[dict[str, Any]], int | None]:
     """A page of history records (public form) and the filtered total."""
-    file_matches = await history_query.matches(db, filters)
-    query = filters.query(is_postgres(db), file_matches)
-    total = await history_query.total(db, filters, file_matches) if count else None
+    if not is_postgres(db) or (filters.file, filters.since, filters.until) == (None, None, None):
+        return await _page(db, filters, limit, offset, after, count)
+    # PostgreSQL keeps a prepared statement's generic plan after five executions; with a file
+    # filter's name ids or a time range that plan can be several times slower than one made
+    # for the values, so those statements are planned each time (the setting lasts for this
+    # transaction only; the other filters' statements plan alike for any value).
+    async with db.transaction():
+        await db.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+        return await _page(db, filters, limit, offset, after, count)
+
+
+async def _page(
+    db: Database, filters: Filters, limit: int, offset: int, after: tuple[float, str] | None,
+    count: bool,
+) -> tuple[list[dict[str, Any]], int | None]:  # fmt: skip
+    names = await history_query.match_names(db, filters)
+    if names is not None and names.prints == 0:  # no name matches: nothing to walk
+        return [], 0 if count else None
+    query = filters.query(is_postgres(db), names)
+    total = await history_query.total(db, filters, names) if count else None
     extra: list[str] = []
     params = query.params
     if after is not None:

@@ -1,7 +1,7 @@
 """History filters as SQL: the index each filter reads, and the filtered total.
 
 Every list is newest first, id as tie-break. Which index serves what (migrations 0003, 0014,
-0015, 0016, 0019):
+0015, 0016, 0019, 0021):
 - file substring: searched among the distinct names (`history_files`, with their ids and print
   counts): 3+ characters through a trigram index (SQLite FTS5 `history_files_fts`, whose rowid is
   the name's id; PostgreSQL pg_trgm GIN on LOWER(file)), shorter ones by a scan of the names
@@ -14,23 +14,30 @@ Every list is newest first, id as tie-break. Which index serves what (migrations
 Each index holds the columns the other filters check (file_id, printer, outcome), so a page's
 keys and a count are read from the index alone; the page's rows are then fetched by id.
 Totals: `print_counts` / `print_material_counts` when only printer, outcome and material filter,
-the names' sum for a file filter alone, else a count over the same walk as the page.
+the names' sum for a file filter alone, `print_file_counts` / `print_file_material_counts` (per
+name, migration 0021) for a file filter with those, else a count over the same walk as the page.
+The names are matched once per request (`match_names`); the page and the total name their ids.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
 from databases import Database
 
 from hub.store.db import is_postgres
+from hub.store.prints import SQLITE_HAS_JSON_UPDATE
 
 RUNNING = "running"  # the outcome filter's name for prints not yet ended
 MIN_TRIGRAM = 3  # characters a substring needs to use the trigram index
 # A file filter matching up to this many prints walks from the matching names (cost follows
 # the matches); above it, along the newest-first index, where matches are dense enough.
 DRIVE_MAX = 20_000
+# PostgreSQL: up to this many matching names are passed as an array (which the planner
+# estimates element by element: ~10 ms for 5,000 ids under load); more, as a bitmap.
+ARRAY_MAX = 200
 
 
 def _like(text: str) -> str:
@@ -62,12 +69,26 @@ class Filters:
         params["f_file"] = _like(self.file)
         return "SELECT id FROM history_files WHERE LOWER(file) LIKE :f_file ESCAPE '\\'"
 
-    def _file(self, table: str, postgres: bool, params: dict[str, Any], drive: bool) -> list[str]:
+    def _file(
+        self, table: str, postgres: bool, params: dict[str, Any], drive: bool,
+        names: Names | None = None,
+    ) -> list[str]:  # fmt: skip
         if not self.file:
             return []
         # '+' keeps SQLite from reading the file index when another index is the walk.
         column = f"{table}.file_id" if postgres or drive else f"+{table}.file_id"
-        return [f"{column} IN ({self.matched(postgres, params)})"]
+        if names is None:
+            return [f"{column} IN ({self.matched(postgres, params)})"]
+        if postgres and not drive and len(names.ids) > ARRAY_MAX:
+            # Many names, checked along another walk: a bitmap of the ids, one bit test per
+            # entry, where an array of thousands of ids costs the planner milliseconds.
+            params["f_bits"], params["f_nbits"] = names.bitmap()
+            bit = f"get_bit(CAST(:f_bits AS BYTEA), CAST({column} AS INTEGER))"
+            return [f"(CASE WHEN {column} < :f_nbits THEN {bit} ELSE 0 END) = 1"]
+        if postgres:
+            params["f_ids"] = names.ids
+            return [f"{column} = ANY(CAST(:f_ids AS BIGINT[]))"]
+        return [f"{column} IN ({names.sqlite(params)})"]
 
     def _common(self, table: str, params: dict[str, Any]) -> list[str]:
         conds: list[str] = []
@@ -105,13 +126,12 @@ class Filters:
             params["f_material"] = self.material
         return conds + self._file("prints", postgres, params, False), params
 
-    def query(self, postgres: bool, file_matches: int | None = None) -> Query:
-        """The FROM, conditions and order of a page (and of its count). `file_matches` (the
-        prints whose file name matches, `matches`) chooses the walk for a file filter: up to
-        DRIVE_MAX, from the matching names' ids through the file index; above, along the other
-        filters' index (newest first), checking each entry's file id against the matching
-        ones."""
-        drive = bool(self.file) and file_matches is not None and file_matches <= DRIVE_MAX
+    def query(self, postgres: bool, names: Names | None = None) -> Query:
+        """The FROM, conditions and order of a page (and of its count). `names` (the matching
+        file names, `match_names`) chooses the walk for a file filter: up to DRIVE_MAX
+        matching prints, from the names' ids through the file index; above, along the other
+        filters' index (newest first), checking each entry's file id against the names'."""
+        drive = bool(self.file) and names is not None and names.prints <= DRIVE_MAX
         params: dict[str, Any] = {}
         if self.material is None:
             table, at, key = "prints", "prints.started_at", "prints.id"
@@ -122,14 +142,38 @@ class Filters:
             params["f_material"] = self.material
             conds = ["pm.material = :f_material", *self._common("pm", params)]
         alias = table.split()[-1]
-        files = self._file(alias, postgres, params, drive)
+        files = self._file(alias, postgres, params, drive, names)
         per_name = None
         if drive and postgres:  # a page is the newest of each name's newest (lateral, below)
-            per_name = files[0].split(" IN (", 1)[1][:-1]
+            per_name = "SELECT unnest(CAST(:f_ids AS BIGINT[])) AS id"
         elif drive:  # SQLite: the file index, whatever the planner guesses of the order
             table += " INDEXED BY " + ("prints_file_cover" if alias == "prints" else
                                        "print_materials_file")  # fmt: skip
         return Query(table, conds + files, params, at, key, per_name)
+
+
+@dataclass(frozen=True)
+class Names:
+    """The distinct file names a substring matches (`history_files` ids), matched once per
+    request, and how many prints carry them."""
+
+    ids: list[int]
+    prints: int
+
+    def bitmap(self) -> tuple[bytes, int]:
+        """The ids as a bitmap (bit i of byte i // 8, least significant first, as PostgreSQL's
+        get_bit reads it) and its length in bits."""
+        bits = bytearray(max(self.ids, default=0) // 8 + 1)
+        for i in self.ids:
+            bits[i >> 3] |= 1 << (i & 7)
+        return bytes(bits), len(bits) * 8
+
+    def sqlite(self, params: dict[str, Any]) -> str:
+        """The ids as a SQLite subquery (one JSON parameter; literals without JSON functions)."""
+        if SQLITE_HAS_JSON_UPDATE:
+            params["f_ids"] = json.dumps(self.ids)
+            return "SELECT value FROM json_each(:f_ids)"
+        return ", ".join(str(int(i)) for i in self.ids) or "NULL"
 
 
 @dataclass(frozen=True)
@@ -166,34 +210,50 @@ class Query:
                 " ORDER BY k.k_at DESC, k.k_id DESC LIMIT :limit OFFSET :offset")  # fmt: skip
 
 
-async def matches(db: Database, filters: Filters) -> int | None:
-    """How many prints have a file name the substring matches (None without a file filter):
-    a sum over the matching distinct names, whose `n` hub/store/prints.py keeps."""
+async def match_names(db: Database, filters: Filters) -> Names | None:
+    """The file names the substring matches, with the sum of their print counts (`n`, kept by
+    hub/store/prints.py); None without a file filter. One statement: the page and the total
+    then name the ids, so the names are searched once per request."""
     if not filters.file:
         return None
+    postgres = is_postgres(db)
     params: dict[str, Any] = {}
-    names = filters.matched(is_postgres(db), params)
+    names = filters.matched(postgres, params)
+    ids = "array_agg(id)" if postgres else "json_group_array(id)"
     if names.startswith("SELECT id FROM history_files WHERE "):
         # The names are this table's own rows: no join back by id.
-        query = "SELECT SUM(n) FROM history_files WHERE " + names.split(" WHERE ", 1)[1]
+        query = f"SELECT {ids}, SUM(n) FROM history_files WHERE " + names.split(" WHERE ", 1)[1]
     else:
-        query = f"SELECT SUM(n) FROM history_files WHERE id IN ({names})"
-    return int(await db.fetch_val(query, params) or 0)
+        query = f"SELECT {ids}, SUM(n) FROM history_files WHERE id IN ({names})"
+    row = await db.fetch_one(query, params)
+    assert row is not None  # an aggregate answers one row
+    found = row[0] if postgres else json.loads(row[0] or "[]")
+    return Names([int(i) for i in found or []], int(row[1] or 0))
 
 
-async def total(db: Database, filters: Filters, file_matches: int | None = None) -> int:
+async def total(db: Database, filters: Filters, names: Names | None = None) -> int:
     """The filtered count, read from the counts tables or the index the page reads."""
     postgres = is_postgres(db)
     params: dict[str, Any] = {}
-    if file_matches is not None and filters == Filters(file=filters.file):
-        return file_matches
-    if (filters.since, filters.until, filters.file) == (None, None, None):
+    if names is not None:
+        if names.prints == 0:
+            return 0
+        if filters == Filters(file=filters.file):
+            return names.prints
+    if (filters.since, filters.until) == (None, None):
         table = "print_counts"
         conds = []
         if filters.material is not None:
             table = "print_material_counts"
             conds.append("material = :m")
             params["m"] = filters.material
+        if filters.file is not None:
+            # Per name (migration 0021): a sum over the matching names' rows.
+            table = (
+                "print_file_counts" if filters.material is None else "print_file_material_counts"
+            )
+            probe = not postgres or names is None or len(names.ids) <= ARRAY_MAX
+            conds += filters._file(table, postgres, params, probe, names)
         if filters.printer_id is not None:
             conds.append("printer_id = :p")
             params["p"] = filters.printer_id
@@ -202,6 +262,6 @@ async def total(db: Database, filters: Filters, file_matches: int | None = None)
             params["o"] = filters.outcome  # 'running' is a row of its own there
         where = f" WHERE {' AND '.join(conds)}" if conds else ""
         return int(await db.fetch_val(f"SELECT SUM(n) FROM {table}{where}", params) or 0)
-    query = filters.query(postgres, file_matches)
+    query = filters.query(postgres, names)
     value = await db.fetch_val(f"SELECT COUNT(*) FROM {query.source}{query.where()}", query.params)
     return int(value or 0)

@@ -3,7 +3,8 @@
 `print_materials` has one row per print and material with the print's printer, outcome
 ('running' while open), start and file name id, so a material filter walks one index newest first;
 `print_material_counts` counts them per printer, outcome and material, so the filtered total
-without a time or file filter is a sum of a few rows. Both move only here: when a print's trays
+without a time or file filter is a sum of a few rows; `print_file_material_counts` (migration
+0021) the same per file name id, for a total with a file filter and no time range. Both move only here: when a print's trays
 are written (`sync`, in the caller's transaction, after `lock`) and when it closes (`close`, in
 prints.finish's transaction). Each takes the print's row lock first, so on PostgreSQL a close
 and a tray write of the same print run one after the other and neither loses the other's move.
@@ -28,12 +29,22 @@ async def lock(db: Database, print_id: str) -> Any:
     )
 
 
-async def _count(db: Database, printer_id: str, outcome: str, material: str, delta: int) -> None:
+async def _count(
+    db: Database, printer_id: str, outcome: str, material: str, file_id: Any, delta: int
+) -> None:
     await db.execute(
         "INSERT INTO print_material_counts (printer_id, outcome, material, n)"
         " VALUES (:p, :o, :m, :d) ON CONFLICT (material, printer_id, outcome)"
         " DO UPDATE SET n = print_material_counts.n + excluded.n",
         {"p": printer_id, "o": outcome, "m": material, "d": delta},
+    )
+    if file_id is None:  # no record is without a name id since migration 0019
+        return
+    await db.execute(
+        "INSERT INTO print_file_material_counts (material, file_id, printer_id, outcome, n)"
+        " VALUES (:m, :f, :p, :o, :d) ON CONFLICT (material, file_id, printer_id, outcome)"
+        " DO UPDATE SET n = print_file_material_counts.n + excluded.n",
+        {"m": material, "f": int(file_id), "p": printer_id, "o": outcome, "d": delta},
     )
 
 
@@ -59,16 +70,16 @@ async def sync(db: Database, print_id: str, locked: Any) -> None:
             {"p": print_id, "m": material, "printer": printer_id, "o": outcome,
              "at": float(locked["started_at"]), "f": locked["file_id"]},
         )  # fmt: skip
-        await _count(db, printer_id, outcome, material, 1)
+        await _count(db, printer_id, outcome, material, locked["file_id"], 1)
     for material in sorted(have - want):
         await db.execute(
             "DELETE FROM print_materials WHERE print_id = :p AND material = :m",
             {"p": print_id, "m": material},
         )
-        await _count(db, printer_id, outcome, material, -1)
+        await _count(db, printer_id, outcome, material, locked["file_id"], -1)
 
 
-async def close(db: Database, print_id: str, printer_id: str, outcome: str) -> None:
+async def close(db: Database, print_id: str, printer_id: str, outcome: str, file_id: Any) -> None:
     """Move a print's materials from 'running' to its outcome (in the closing transaction,
     after the update of `prints` that took the row lock)."""
     rows = await db.fetch_all(
@@ -77,5 +88,5 @@ async def close(db: Database, print_id: str, printer_id: str, outcome: str) -> N
         {"o": outcome, "p": print_id, "running": RUNNING},
     )
     for r in rows:
-        await _count(db, printer_id, RUNNING, r["material"], -1)
-        await _count(db, printer_id, outcome, r["material"], 1)
+        await _count(db, printer_id, RUNNING, r["material"], file_id, -1)
+        await _count(db, printer_id, outcome, r["material"], file_id, 1)

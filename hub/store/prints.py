@@ -106,6 +106,7 @@ async def start(
                 "UPDATE prints SET file_id = :f WHERE id = :id",
                 {"f": file_id, "id": inserted["id"]},
             )
+            await count_file(db, file_id, printer_id, "running", 1)
     return inserted is not None
 
 
@@ -134,6 +135,21 @@ async def count(db: Database, printer_id: str, outcome: str, delta: int) -> None
         "INSERT INTO print_counts (printer_id, outcome, n) VALUES (:p, :o, :d)"
         " ON CONFLICT (printer_id, outcome) DO UPDATE SET n = print_counts.n + excluded.n",
         {"p": printer_id, "o": outcome, "d": delta},
+    )
+
+
+async def count_file(
+    db: Database, file_id: int | None, printer_id: str, outcome: str, delta: int
+) -> None:
+    """Move the count of a file name's prints on a printer with an outcome (migration 0021:
+    the history's total for a file filter with printer or outcome, without a time range)."""
+    if file_id is None:  # no record is without a name id since migration 0019
+        return
+    await db.execute(
+        "INSERT INTO print_file_counts (file_id, printer_id, outcome, n) VALUES (:f, :p, :o, :d)"
+        " ON CONFLICT (file_id, printer_id, outcome)"
+        " DO UPDATE SET n = print_file_counts.n + excluded.n",
+        {"f": int(file_id), "p": printer_id, "o": outcome, "d": delta},
     )
 
 
@@ -227,7 +243,7 @@ async def finish(
         # move the counts.
         closed = await db.fetch_one(
             "UPDATE prints SET state = :o, outcome = :o2, ended_at = :e, progress = :p,"
-            " updated_at = :now WHERE job_key = :k AND outcome IS NULL RETURNING id",
+            " updated_at = :now WHERE job_key = :k AND outcome IS NULL RETURNING id, file_id",
             {
                 "o": outcome,
                 "o2": outcome,
@@ -240,7 +256,10 @@ async def finish(
         if closed is not None:
             await count(db, record.printer_id, "running", -1)
             await count(db, record.printer_id, outcome, 1)
-            await print_materials.close(db, record.id, record.printer_id, outcome)
+            file_id = closed["file_id"]
+            await count_file(db, file_id, record.printer_id, "running", -1)
+            await count_file(db, file_id, record.printer_id, outcome, 1)
+            await print_materials.close(db, record.id, record.printer_id, outcome, file_id)
     return closed is not None
 
 

@@ -4,12 +4,15 @@ plain check of each record gives (trigram search, material relation, counts tabl
 from __future__ import annotations
 
 import itertools
+import random
+from collections import Counter
 from typing import Any
 
 import pytest
 from databases import Database
 
 from hub.store import history, history_query, prints
+from hub.store.db import is_postgres
 from hub.store.history_query import Filters
 
 FILES = ["Benchy_v2.gcode", "benchy.3mf", "Part_100%.gcode", 'odd "name".gcode', "ab.gcode",
@@ -82,10 +85,14 @@ async def test_every_filter_and_combination_matches_a_plain_check(
     ]
     # A file filter reads from the matching names (few matches) or walks another index
     # checking names (many): both walks, every combination.
-    for combo, drive_max in itertools.product(combos, (history_query.DRIVE_MAX, 0)):
-        if drive_max == 0 and "file" not in combo:
+    # On PostgreSQL, many names are checked through a bitmap of their ids (ARRAY_MAX 0 here).
+    for combo, drive_max, array_max in itertools.product(
+        combos, (history_query.DRIVE_MAX, 0), (history_query.ARRAY_MAX, 0)
+    ):
+        if (drive_max == 0 or array_max == 0) and "file" not in combo:
             continue
         monkeypatch.setattr(history_query, "DRIVE_MAX", drive_max)
+        monkeypatch.setattr(history_query, "ARRAY_MAX", array_max)
         filters = Filters(**combo)
         want = sorted((r for r in made if _keeps(filters, r)), key=lambda r: -r["at"])
         items, total = await history.page(db, filters, limit=4)
@@ -106,3 +113,64 @@ async def test_every_filter_and_combination_matches_a_plain_check(
             k = (r["printer"], r["outcome"], m)
             want[k] = want.get(k, 0) + 1
     assert got == want
+
+
+@pytest.mark.parametrize("array_max", [200, 0])
+async def test_totals_equal_a_plain_count_on_random_data(
+    db: Database, monkeypatch: pytest.MonkeyPatch, array_max: int
+) -> None:
+    """Random prints (names, printers, materials, outcomes, the order of tray notes, rewrites
+    and closes): every total equals a count of the records, and the per-name counts tables
+    (migration 0021) equal a grouping of the records."""
+    if array_max == 0 and not is_postgres(db):
+        pytest.skip("the bitmap of names is PostgreSQL's")
+    monkeypatch.setattr(history_query, "ARRAY_MAX", array_max)  # array or bitmap of names
+    rng = random.Random(14)
+    names = ["cube.gcode", "Cube_2.gcode", "benchy.3mf", "gear_10.gcode", "gear_11.gcode",
+             "clip.gcode"]  # fmt: skip
+    made = []
+    for i in range(60):
+        key, printer, file = f"r{i}", f"p{rng.randrange(4)}", rng.choice(names)
+        mats = rng.sample(["PLA", "PETG", "TPU"], rng.randrange(3))
+        outcome = rng.choice(["finished", "failed", "cancelled", None])
+        at = 1000.0 + rng.randrange(500)
+        await prints.start(db, job_key=key, printer_id=printer, file=file, started_at=at,
+                           progress=0.0, total_layers=None)  # fmt: skip
+        record = await prints.by_key(db, key)
+        assert record is not None
+        trays = [{"tray": t, "spool_id": None, "material": m, "color": None, "grams": 1.0,
+                  "mm": 330.0, "cost": None} for t, m in enumerate(mats)]  # fmt: skip
+        if rng.random() < 0.5:  # seen while running, then perhaps rewritten with other trays
+            for t in trays:
+                await history.note_tray(db, record.id, t["tray"], None, t["material"], None)
+        if outcome is not None:
+            await prints.finish(db, key, outcome, at + 100, 50.0)
+        if rng.random() < 0.7:
+            await history.write_usage(db, record.id, trays, layer=None, errors=[])
+        else:  # only the noted trays stay
+            mats = [r["material"] for r in await history.noted_trays(db, record.id)]
+        made.append({"id": record.id, "printer": printer, "file": file, "materials": set(mats),
+                     "outcome": {"finished": "completed"}.get(outcome or "running", outcome or "running"), "at": at})  # fmt: skip
+    for printer, outcome, file, material, since in itertools.product(
+        [None, "p1"], [None, "completed", "running"], [None, "cube", "gear_1", "zzz"],
+        [None, "PLA", "TPU"], [None, 1250.0],
+    ):  # fmt: skip
+        filters = Filters(printer_id=printer, outcome=outcome, file=file, material=material,
+                          since=since)  # fmt: skip
+        _, total = await history.page(db, filters, limit=1)
+        assert total == sum(1 for r in made if _keeps(filters, r)), filters
+    rows = await db.fetch_all(
+        "SELECT h.file, c.printer_id, c.outcome, c.n FROM print_file_counts c"
+        " JOIN history_files h ON h.id = c.file_id WHERE c.n <> 0"
+    )
+    got = {(r["file"], r["printer_id"], r["outcome"]): int(r["n"]) for r in rows}
+    assert got == dict(Counter((r["file"], r["printer"], r["outcome"]) for r in made))
+    rows = await db.fetch_all(
+        "SELECT h.file, c.material, c.printer_id, c.outcome, c.n FROM print_file_material_counts c"
+        " JOIN history_files h ON h.id = c.file_id WHERE c.n <> 0"
+    )
+    got_m = {(r["file"], r["material"], r["printer_id"], r["outcome"]): int(r["n"]) for r in rows}
+    want_m = Counter(
+        (r["file"], m, r["printer"], r["outcome"]) for r in made for m in r["materials"]
+    )
+    assert got_m == dict(want_m)
