@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -36,15 +39,80 @@ def pg_url() -> Iterator[str]:
 
 
 async def _clear(db: Database) -> None:
-    """Empty every table but the migration history, so each test starts clean."""
+    """Empty every table but the migration history, so each test starts clean.
+
+    On PostgreSQL a DELETE per table, with foreign-key triggers off for the transaction: a
+    TRUNCATE of all 21 tables swaps every table's files and took 0.8 s even when they were
+    empty, against 0.03 s for these deletes (docs/testing.md). Sequences are left as they are,
+    as TRUNCATE without RESTART IDENTITY left them."""
     if store.is_postgres(db):
         rows = await db.fetch_all(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
             " AND tablename <> 'schema_migrations'"
         )
-        if rows:
-            names = ", ".join(f'"{r["tablename"]}"' for r in rows)
-            await db.execute(f"TRUNCATE {names} CASCADE")
+        async with db.transaction():
+            await db.execute("SET LOCAL session_replication_role = replica")
+            for row in rows:
+                await db.execute(f'DELETE FROM "{row["tablename"]}"')
+
+
+_template: Path | None = None
+
+
+async def _sqlite_template() -> Path:
+    """A SQLite file migrated once per process; tests start from copies of it."""
+    global _template
+    if _template is None:
+        folder = Path(tempfile.mkdtemp(prefix="pf_template_"))
+        atexit.register(shutil.rmtree, folder, True)
+        path = folder / "migrated.db"
+        database = await store.connect(f"sqlite+aiosqlite:///{path}")
+        try:
+            await store.migrate(database)
+        finally:
+            await database.disconnect()
+        # The last connection's close checkpoints the WAL into the file and removes it.
+        assert not path.with_name(path.name + "-wal").exists(), "template WAL left behind"
+        _template = path
+    return _template
+
+
+def _seed(path: Path, template: Path) -> None:
+    """Copy the migrated template to `path` unless a database is already there."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(template, path)
+
+
+async def _connect(url: str, attempts: int = 5) -> Database:
+    """store.connect, tried again when PostgreSQL does not answer within its 1 s connect
+    timeout: on a loaded machine a fixture's connect can take longer, and the test never
+    started is no finding about the hub."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await store.connect(url)
+        except (TimeoutError, OSError):
+            if attempt == attempts:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def prepare_database(url: str) -> Database:
+    """Connect to `url` migrated and with every table empty.
+
+    A SQLite file that does not exist yet starts as a copy of a file migrated once per process
+    (0.02 s against 0.27 s for running every migration again); `migrate` then finds nothing
+    to apply. The migrations themselves still run on both engines at each session's start."""
+    if url.startswith("sqlite") and ":///" in url and not url.endswith(":memory:"):
+        _seed(Path(url.split(":///", 1)[1]), await _sqlite_template())
+    database = await _connect(url)
+    try:
+        await store.migrate(database)
+        await _clear(database)
+    except BaseException:
+        await database.disconnect()
+        raise
+    return database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -59,9 +127,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 async def db(db_url: str) -> AsyncIterator[Database]:
     """A connected, migrated, empty database on each engine."""
-    database = await store.connect(db_url)
-    await store.migrate(database)
-    await _clear(database)
+    database = await prepare_database(db_url)
     try:
         yield database
     finally:

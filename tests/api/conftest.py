@@ -70,12 +70,9 @@ def fast_hashing(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 async def reset_database(db_url: str) -> None:
     """Migrate the database and empty every table."""
-    from hub.store import db as store
-    from tests.conftest import _clear
+    from tests.conftest import prepare_database
 
-    database = await store.connect(db_url)
-    await store.migrate(database)
-    await _clear(database)
+    database = await prepare_database(db_url)
     await database.disconnect()
 
 

@@ -17,10 +17,9 @@ from hypercorn.config import Config as HyperConfig
 
 from api.app import create_app
 from hub.runtime import Hub
-from hub.store import db as store
 from integrations.simulator import Fleet
 from tests.api.conftest import ADMIN_PASSWORD, make_settings
-from tests.conftest import _clear
+from tests.conftest import prepare_database
 from tests.helpers import wait_for
 from tests.integrations.printers.conftest import FAST, random_subnet
 
@@ -87,9 +86,7 @@ async def start_server(hub: Hub) -> tuple[asyncio.Task[None], asyncio.Event, int
 @pytest.fixture
 async def live(db_url: str, tmp_path: Path) -> AsyncIterator[LiveHub]:
     """A live hub on each database engine with a fleet at 60x speed."""
-    database = await store.connect(db_url)
-    await store.migrate(database)
-    await _clear(database)
+    database = await prepare_database(db_url)
     await database.disconnect()
     settings = make_settings(db_url, tmp_path)
     hub = Hub(settings, driver_options=FAST)

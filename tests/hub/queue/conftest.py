@@ -12,10 +12,9 @@ import aiohttp
 import pytest
 
 from hub.runtime import Hub
-from hub.store import db as store
 from integrations.simulator import Fleet, SimPrinter
 from tests.api.conftest import ADMIN_PASSWORD, make_settings
-from tests.conftest import _clear
+from tests.conftest import prepare_database
 from tests.e2e.conftest import start_server
 from tests.integrations.printers.conftest import FAST, SECRET_KEYS, random_subnet
 
@@ -138,9 +137,7 @@ async def farm_factory(db_url: str, tmp_path: Path) -> AsyncIterator[FarmFactory
     stops: list[Callable[[], Awaitable[None]]] = []
 
     async def make(**env: str) -> Farm:
-        database = await store.connect(db_url)
-        await store.migrate(database)
-        await _clear(database)
+        database = await prepare_database(db_url)
         await database.disconnect()
         settings = make_settings(db_url, tmp_path, **env)
         hub = Hub(settings, driver_options=FAST)  # replaced by start_hub
