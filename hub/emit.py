@@ -52,6 +52,9 @@ class Batch:
         # only while the change is open and only from the task that opened it.
         self.task = asyncio.current_task()
         self.open = True
+        # Parts opened inside join this change without a savepoint of their own: the change's
+        # owner handles a failure of any part by rolling back the whole (see `Emitter.batch`).
+        self.flat = False
         # Run in order once the change has committed: wake-ups, bus publishes, callbacks.
         self.after: list[Callable[[], None]] = []
 
@@ -99,9 +102,11 @@ class Emitter:
         self.hook: OutboxHook | None = None
 
     @asynccontextmanager
-    async def batch(self, *, transaction: bool = True) -> AsyncIterator[Batch]:
+    async def batch(self, *, transaction: bool = True, flat: bool = False) -> AsyncIterator[Batch]:
         """A change: a transaction (or, with `transaction` False, the caller's own, already
-        open on this task's connection) whose events go out after it commits."""
+        open on this task's connection) whose events go out after it commits. `flat`: parts
+        opened inside it take no savepoint (two statements each), for a change whose owner
+        rolls it back whole when any part fails."""
         outer = _open.get()
         if (
             outer is not None
@@ -111,7 +116,7 @@ class Emitter:
         ):
             mark = len(outer.after)
             try:
-                if transaction:
+                if transaction and not outer.flat:
                     async with self.db.transaction():
                         yield outer
                 else:
@@ -122,6 +127,7 @@ class Emitter:
                 raise
             return
         batch = Batch(self)
+        batch.flat = flat
         token = _open.set(batch)
         try:
             if transaction:

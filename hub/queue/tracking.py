@@ -121,7 +121,9 @@ class Tracking:
         `print_ended` do; a step the ones before it made moot changes nothing)."""
         if not steps:
             return
-        async with self.queue.lock, self.hub.emitter.batch():
+        # Flat: a failing step fails the whole wave, which `_settle_waves` then settles step by
+        # step, so the steps need no savepoints of their own (four statements fewer per end).
+        async with self.queue.lock, self.hub.emitter.batch(flat=True):
             self._wave, self._wave_ended = {}, []
             try:
                 for step in steps:

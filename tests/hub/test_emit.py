@@ -5,6 +5,7 @@ rolled back."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from databases import Database
@@ -75,4 +76,47 @@ async def test_rolled_back_changes_publish_nothing(db: Database) -> None:
         "later",
     ]
     assert sorted(await _notes(db)) == ["kept", "later"]
+    await bus.close()
+
+
+async def test_a_flat_change_takes_no_savepoints_and_fails_whole(db: Database) -> None:
+    bus = EventBus()
+    seen: list[object] = []
+    bus.subscribe(NotificationStored, seen.append, name="t", inline=True)
+    emitter = Emitter(db, bus)
+    opened: list[bool] = []
+    transaction = db.transaction
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        opened.append(True)
+        return transaction(*args, **kwargs)
+
+    db.transaction = counted  # type: ignore[method-assign]
+    try:
+        # Nested parts of a plain change are savepoints (a transaction each)...
+        async with emitter.batch():
+            async with emitter.batch():
+                pass
+        assert len(opened) == 2
+        # ...of a flat change they join it with none: one transaction for the whole.
+        opened.clear()
+        async with emitter.batch(flat=True) as outer:
+            for kind in ("one", "two"):
+                async with emitter.batch() as inner:
+                    assert inner is outer
+                    await inner.notify(**_note(kind))  # type: ignore[arg-type]
+        assert len(opened) == 1
+    finally:
+        db.transaction = transaction  # type: ignore[method-assign]
+    assert sorted(await _notes(db)) == ["one", "two"]
+
+    # A part that fails fails the whole flat change: nothing of it is kept or published.
+    seen.clear()
+    with pytest.raises(RuntimeError):
+        async with emitter.batch(flat=True) as outer:
+            await outer.notify(**_note("first"))  # type: ignore[arg-type]
+            async with emitter.batch() as inner:
+                await inner.notify(**_note("second"))  # type: ignore[arg-type]
+                raise RuntimeError("a part fails")
+    assert seen == [] and sorted(await _notes(db)) == ["one", "two"]
     await bus.close()
