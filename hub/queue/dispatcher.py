@@ -78,6 +78,8 @@ class Dispatcher(Offers, Sending, Tracking):
         self.spools: dict[str, list[TraySpool]] = {}  # printer id -> spools on its trays
         self.spools_stale: set[str] = set()
         self.spool_holders: dict[str, set[str]] = {}
+        self._records: list[tuple[str, PrintRecorded]] = []  # heard, for the next link batch
+        self._records_wake = asyncio.Event()
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -112,6 +114,7 @@ class Dispatcher(Offers, Sending, Tracking):
             asyncio.create_task(self._watchdog(), name="queue-watchdog"),
             asyncio.create_task(self._mark_sent(), name="queue-sent"),
             asyncio.create_task(self._settle_waves(), name="queue-settle"),
+            asyncio.create_task(self._link_records(), name="queue-history-links"),
         ]
 
     async def stop(self) -> None:
@@ -222,23 +225,29 @@ class Dispatcher(Offers, Sending, Tracking):
             forced_by=user,
         )  # fmt: skip
 
-    async def _bed_used(self, change: Batch, run: RunRow) -> None:
-        """In the claim's transaction: the print goes onto the bed, which needs clearing after."""
-        row = self.hub.printers.get(run.printer_id)
-        if row is None or not row.bed_clear:
+    async def _beds_used(self, change: Batch, runs: list[RunRow]) -> None:
+        """In the claim's transaction: the prints go onto their beds, which need clearing after
+        (one statement for the pass)."""
+        ids = []
+        for run in runs:
+            row = self.hub.printers.get(run.printer_id)
+            if row is not None and row.bed_clear:
+                ids.append(run.printer_id)
+        if not ids:
             return
-        await printers_store.set_bed_clear(self.hub.db, run.printer_id, False)
+        await printers_store.set_beds_clear(self.hub.db, ids, False)
 
         def cached() -> None:
-            current = self.hub.printers.get(run.printer_id)
-            if current is not None:
-                self.hub.printers[run.printer_id] = replace(current, bed_clear=False)
+            for printer_id in ids:
+                current = self.hub.printers.get(printer_id)
+                if current is not None:
+                    self.hub.printers[printer_id] = replace(current, bed_clear=False)
 
         change.then(cached)
 
     async def _claim_all(self, pairs: list[tuple[JobRow, RunRow]]) -> list[tuple[JobRow, RunRow]]:
         try:
-            claimed = await self.queue.claim_all(pairs, self._bed_used)
+            claimed = await self.queue.claim_all(pairs, self._beds_used)
         except ClaimLost as exc:
             log.info("dispatch pass lost its claims: %s", exc)
             claimed = []
@@ -300,27 +309,57 @@ class Dispatcher(Offers, Sending, Tracking):
         self.later(Step(job, run, end=event.kind, bed_of=event.printer_id))
 
     async def _on_recorded(self, event: PrintRecorded) -> None:
+        # Linked in the next batch (`_link_records`): records arriving together (a farm's
+        # prints ending together) take the queue lock once, not once each.
         tag = _TAG.search(event.event.job.file or "")
         if tag is None:
             return
-        wanted = tag.group(1).lower()
-        async with self.queue.lock, held_connection(self.hub.db):
-            # Usually ended already (the printer's report of the end comes first).
-            run = self.ended_runs.get(wanted)
-            if run is None:
-                run = next((r for r in self.runs.values() if r.tag == wanted), None)
-            if run is None:
-                # A short print can end before its history record is written: the run is over.
-                run = await store.run_by_tag(self.hub.db, wanted)
-            if run is None or run.print_id == event.print_id:
-                return
-            run = replace(run, print_id=event.print_id, print_job_key=event.job_key)
+        self._records.append((tag.group(1).lower(), event))
+        self._records_wake.set()
+
+    async def _link_records(self) -> None:
+        """Link the history records heard since the last batch, all in one transaction."""
+        async with held_connection(self.hub.db):
+            while True:
+                await self._records_wake.wait()
+                self._records_wake.clear()
+                records, self._records = self._records, []
+                try:
+                    await self.link_records(records)
+                except Exception:
+                    # One bad record must not hold back the others: each on its own.
+                    log.exception("linking %d history record(s) together failed", len(records))
+                    for record in records:
+                        try:
+                            await self.link_records([record])
+                        except Exception:
+                            log.exception("linking a history record failed")
+
+    async def link_records(self, records: list[tuple[str, PrintRecorded]]) -> None:
+        """Link history records (with their runs' tags) to their queue runs and jobs: one lock
+        and one transaction for all of them."""
+        if not records:
+            return
+        linked: dict[str, RunRow] = {}  # by tag, as this batch leaves them
+        async with self.queue.lock, self.hub.emitter.batch(flat=True):
+            for wanted, event in records:
+                # Usually ended already (the printer's report of the end comes first).
+                run = linked.get(wanted) or self.ended_runs.get(wanted)
+                if run is None:
+                    run = next((r for r in self.runs.values() if r.tag == wanted), None)
+                if run is None:
+                    # A short print can end before its history record is written: the run is over.
+                    run = await store.run_by_tag(self.hub.db, wanted)
+                if run is None or run.print_id == event.print_id:
+                    continue
+                linked[wanted] = replace(run, print_id=event.print_id, print_job_key=event.job_key)
+            await store.link_runs(self.hub.db, list(linked.values()))
+        # Committed: the caches take the linked runs.
+        for wanted, run in linked.items():
             if run.id in self.runs:
                 self.runs[run.id] = run
             if wanted in self.ended_runs:
                 self.ended_runs[wanted] = run
-            await store.save_run(self.hub.db, run)
-            await store.link_print(self.hub.db, event.print_id, run.job_id, run.forced_by)
 
     # --- watchdog and reconciliation -----------------------------------------------------
 

@@ -26,7 +26,7 @@ from hub.store.queue import ACTIVE, STATES, TERMINAL, JobRow, RunRow
 if TYPE_CHECKING:
     from hub.runtime import Hub
 
-StartWrites = Callable[[Batch, RunRow], Awaitable[None]]
+StartWrites = Callable[[Batch, list[RunRow]], Awaitable[None]]
 
 #: Job versions remembered for `QueueService.is_news` (the newest jobs; older ones are settled).
 TAKEN_KEPT = 10_000
@@ -154,16 +154,19 @@ class QueueService:
         self, pairs: list[tuple[JobRow, RunRow]], also: StartWrites | None = None
     ) -> list[tuple[JobRow, RunRow]]:
         """Claim queued jobs for their runs' printers (`store.claim_all`), in one transaction
-        with their events' outbox rows and `also` (the start's other writes, given the change);
+        with their events' outbox rows and `also` (the start's other writes, given the change
+        and the claimed runs);
         raises ClaimLost as the store does."""
         async with self.hub.emitter.batch(transaction=False) as change:
 
             async def within(claimed: JobRow, run: RunRow) -> None:
                 await self.announce(change, claimed)
-                if also is not None:
-                    await also(change, run)
 
-            return await store.claim_all(self.hub.db, pairs, within=within)
+            async def after(claimed: list[tuple[JobRow, RunRow]]) -> None:
+                if also is not None:
+                    await also(change, [run for _, run in claimed])
+
+            return await store.claim_all(self.hub.db, pairs, within=within, after=after)
 
     async def announce(self, change: Batch, job: JobRow) -> None:
         """Write the job's `QueueJobChanged` outbox rows in `change`; after its commit the cache

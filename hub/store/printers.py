@@ -12,6 +12,7 @@ from databases import Database
 
 from hub.model import rfc3339
 from hub.protocols import SECRET_FIELDS
+from hub.store.db import is_postgres
 
 __all__ = ["SECRET_FIELDS", "PrinterRow"]
 
@@ -267,6 +268,21 @@ async def create_many(
         async with db.transaction():
             await db.execute_many(INSERT, [_values(p) for p in added])
     return added, skipped
+
+
+async def set_beds_clear(db: Database, printer_ids: list[str], clear: bool) -> None:
+    """`set_bed_clear` for many printers in one statement."""
+    if not printer_ids:
+        return
+    ids = (
+        "SELECT json_array_elements_text(CAST(:ids AS json))"
+        if is_postgres(db)
+        else "SELECT value FROM json_each(:ids)"
+    )
+    await db.execute(
+        f"UPDATE printers SET bed_clear = :c WHERE id IN ({ids})",
+        {"c": 1 if clear else 0, "ids": json.dumps(printer_ids)},
+    )
 
 
 async def set_bed_clear(db: Database, printer_id: str, clear: bool) -> None:

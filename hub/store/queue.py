@@ -317,42 +317,87 @@ async def claim(
     return claimed[0][0]
 
 
+# A pass's jobs, printers and rows go in as one JSON parameter each: a handful of statements per
+# pass whatever its size (each awaited statement costs a turn of a busy event loop).
+_IDS = {
+    "postgresql": "SELECT json_array_elements_text(CAST(:ids AS json))",
+    "sqlite": "SELECT value FROM json_each(:ids)",
+}
+_CLAIM_JOBS = {
+    "postgresql": "UPDATE queue_jobs AS q SET state = 'dispatching', printer_id = v.p,"
+    " run_id = v.r, attempts = v.a, waiting_reason = NULL, updated_at = v.u"
+    " FROM json_to_recordset(CAST(:rows AS json))"
+    " AS v(id text, p text, r text, a integer, u double precision) WHERE q.id = v.id",
+    "sqlite": "UPDATE queue_jobs SET state = 'dispatching', printer_id = v.p, run_id = v.r,"
+    " attempts = v.a, waiting_reason = NULL, updated_at = v.u"
+    " FROM (SELECT json_extract(value, '$.id') AS id, json_extract(value, '$.p') AS p,"
+    " json_extract(value, '$.r') AS r, json_extract(value, '$.a') AS a,"
+    " json_extract(value, '$.u') AS u FROM json_each(:rows)) AS v WHERE queue_jobs.id = v.id",
+}
+_RUN_FIELDS = ("id", "job", "printer", "copy", "filename", "mapping", "state", "at", "forced_by")
+_INSERT_RUNS = (
+    "INSERT INTO queue_runs (id, job_id, printer_id, copy, filename, ams_mapping, state,"
+    " created_at, forced_by) SELECT id, job, printer, copy, filename, mapping, state, at, forced_by"
+)
+_RUNS_FROM = {
+    "postgresql": " FROM json_to_recordset(CAST(:rows AS json)) AS v(id text, job text,"
+    " printer text, copy integer, filename text, mapping text, state text,"
+    " at double precision, forced_by text)",
+    "sqlite": " FROM (SELECT "
+    + ", ".join(f"json_extract(value, '$.{f}') AS {f}" for f in _RUN_FIELDS)
+    + " FROM json_each(:rows))",
+}
+
+
+def _engine(db: Database) -> str:
+    return "postgresql" if is_postgres(db) else "sqlite"
+
+
 async def claim_all(
     db: Database,
     pairs: list[tuple[JobRow, RunRow]],
     within: Callable[[JobRow, RunRow], Awaitable[None]] | None = None,
     lost: list[str] | None = None,
+    after: Callable[[list[tuple[JobRow, RunRow]]], Awaitable[None]] | None = None,
 ) -> list[tuple[JobRow, RunRow]]:
     """Claim each (job, run) pair as `claim` does, all in one transaction (one commit for a
-    whole dispatch pass); `within` runs for each claimed pair inside it (its outbox rows, the
-    start's other writes). A pair whose job is no longer queued, or whose printer already holds a
-    job, is left out (why, in `lost`); the others are claimed.
+    whole dispatch pass, and a bounded number of statements whatever its size); `within` runs
+    for each claimed pair inside it (its outbox rows), then `after` once with all of them (the
+    start's other writes). A pair whose job is no longer queued, or whose printer already holds
+    a job, is left out (why, in `lost`); the others are claimed.
 
     Raises ClaimLost (nothing claimed) when another process took a printer in the meantime."""
-    lock = " FOR UPDATE SKIP LOCKED" if is_postgres(db) else ""
+    engine = _engine(db)
+    lock = " FOR UPDATE SKIP LOCKED" if engine == "postgresql" else ""
     done: list[tuple[JobRow, RunRow]] = []
+    if not pairs:
+        return done
     try:
         async with _write_transaction(db):
+            rows = await db.fetch_all(
+                f"SELECT {_JOB_COLUMNS} FROM queue_jobs"
+                f" WHERE id IN ({_IDS[engine]}) AND state = 'queued'{lock}",
+                {"ids": json.dumps(sorted({job.id for job, _ in pairs}))},
+            )
+            queued = {row["id"]: _job(row) for row in rows}
+            busy_rows = await db.fetch_all(
+                f"SELECT printer_id FROM queue_jobs WHERE printer_id IN ({_IDS[engine]})"
+                " AND state IN ('dispatching', 'printing')",
+                {"ids": json.dumps(sorted({run.printer_id for _, run in pairs}))},
+            )
+            busy = {row["printer_id"] for row in busy_rows}
+            now = time.time()
             for job, run in pairs:
-                row = await db.fetch_one(
-                    f"SELECT {_JOB_COLUMNS} FROM queue_jobs"
-                    f" WHERE id = :id AND state = 'queued'{lock}",
-                    {"id": job.id},
-                )
-                if row is None:
+                current = queued.pop(job.id, None)
+                if current is None:
                     if lost is not None:
                         lost.append(f"job {job.id} is no longer queued")
                     continue
-                busy = await db.fetch_val(
-                    "SELECT COUNT(*) FROM queue_jobs WHERE printer_id = :p"
-                    " AND state IN ('dispatching', 'printing')",
-                    {"p": run.printer_id},
-                )
-                if busy:
+                if run.printer_id in busy:
                     if lost is not None:
                         lost.append(f"printer {run.printer_id} already has a job")
                     continue
-                current = _job(row)
+                busy.add(run.printer_id)
                 claimed = replace(
                     current,
                     state="dispatching",
@@ -360,15 +405,88 @@ async def claim_all(
                     run_id=run.id,
                     attempts=current.attempts + 1,
                     waiting_reason=None,
+                    updated_at=now,
                 )
-                claimed = await save_job(db, claimed)
-                await insert_run(db, run)
-                if within is not None:
-                    await within(claimed, run)
                 done.append((claimed, run))
+            if not done:
+                return done
+            await db.execute(
+                _CLAIM_JOBS[engine],
+                {
+                    "rows": json.dumps(
+                        [
+                            {"id": j.id, "p": j.printer_id, "r": j.run_id, "a": j.attempts,
+                             "u": j.updated_at}
+                            for j, _ in done
+                        ]
+                    )
+                },
+            )  # fmt: skip
+            await db.execute(
+                _INSERT_RUNS + _RUNS_FROM[engine],
+                {"rows": json.dumps([_run_values(run) for _, run in done])},
+            )
+            if within is not None:
+                for claimed, run in done:
+                    await within(claimed, run)
+            if after is not None:
+                await after(done)
     except Exception as exc:
         # The one-job-per-printer index decided a race between two processes.
         if is_unique_violation(exc):
             raise ClaimLost("another process took one of the printers first") from None
         raise
     return done
+
+
+def _run_values(run: RunRow) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "job": run.job_id,
+        "printer": run.printer_id,
+        "copy": run.copy,
+        "filename": run.filename,
+        "mapping": None if run.ams_mapping is None else json.dumps(run.ams_mapping),
+        "state": run.state,
+        "at": run.created_at,
+        "forced_by": run.forced_by,
+    }
+
+
+_LINK_RUNS = {
+    "postgresql": "UPDATE queue_runs AS q SET print_id = v.p, print_job_key = v.k"
+    " FROM json_to_recordset(CAST(:rows AS json)) AS v(id text, p text, k text)"
+    " WHERE q.id = v.id",
+    "sqlite": "UPDATE queue_runs SET print_id = v.p, print_job_key = v.k"
+    " FROM (SELECT json_extract(value, '$.id') AS id, json_extract(value, '$.p') AS p,"
+    " json_extract(value, '$.k') AS k FROM json_each(:rows)) AS v WHERE queue_runs.id = v.id",
+}
+_LINK_PRINTS = {
+    "postgresql": "UPDATE prints AS pr SET queue_job_id = v.j,"
+    " started_by = COALESCE(pr.started_by, v.u, (SELECT added_by FROM queue_jobs WHERE id = v.j))"
+    " FROM json_to_recordset(CAST(:rows AS json)) AS v(p text, j text, u text)"
+    " WHERE pr.id = v.p AND pr.queue_job_id IS NULL",
+    "sqlite": "UPDATE prints SET queue_job_id = v.j,"
+    " started_by = COALESCE(prints.started_by, v.u,"
+    " (SELECT added_by FROM queue_jobs WHERE id = v.j))"
+    " FROM (SELECT json_extract(value, '$.p') AS p, json_extract(value, '$.j') AS j,"
+    " json_extract(value, '$.u') AS u FROM json_each(:rows)) AS v"
+    " WHERE prints.id = v.p AND prints.queue_job_id IS NULL",
+}
+
+
+async def link_runs(db: Database, runs: list[RunRow]) -> None:
+    """Record many runs' history records (`print_id`, `print_job_key`) and link each record to
+    its run's job as `link_print` does: two statements, whatever the number of runs."""
+    runs = [run for run in runs if run.print_id is not None]
+    if not runs:
+        return
+    engine = _engine(db)
+    await db.execute(
+        _LINK_RUNS[engine],
+        {"rows": json.dumps([{"id": r.id, "p": r.print_id, "k": r.print_job_key} for r in runs])},
+    )
+    await db.execute(
+        _LINK_PRINTS[engine],
+        {"rows": json.dumps([{"p": r.print_id, "j": r.job_id, "u": r.forced_by} for r in runs])},
+    )
