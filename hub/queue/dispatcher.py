@@ -18,6 +18,7 @@ import time
 import uuid
 from collections import OrderedDict
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING
 
 from hub.bus import Unsubscribe
@@ -32,6 +33,7 @@ from hub.queue.readiness import Readiness
 from hub.queue.sending import Sending
 from hub.queue.service import QueueService
 from hub.queue.tracking import Step, Tracking
+from hub.retry import until_stored
 from hub.store import printers as printers_store
 from hub.store import queue as store
 from hub.store.db import held_connection
@@ -325,13 +327,23 @@ class Dispatcher(Offers, Sending, Tracking):
                 self._records_wake.clear()
                 records, self._records = self._records, []
                 try:
-                    await self.link_records(records)
+                    # While the database is away the batch waits for it (one warning line), its
+                    # records kept (linking again after an unknown outcome changes nothing).
+                    await until_stored(
+                        f"linking {len(records)} history record(s)",
+                        partial(self.link_records, records),
+                        retry_any=False,
+                    )
                 except Exception:
                     # One bad record must not hold back the others: each on its own.
                     log.exception("linking %d history record(s) together failed", len(records))
                     for record in records:
                         try:
-                            await self.link_records([record])
+                            await until_stored(
+                                "linking a history record",
+                                partial(self.link_records, [record]),
+                                retry_any=False,
+                            )
                         except Exception:
                             log.exception("linking a history record failed")
 
