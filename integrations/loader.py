@@ -17,6 +17,7 @@ invalid config or a failing `setup` is logged and that one plug-in is skipped.
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
 import inspect
 import json
@@ -89,6 +90,20 @@ class Manifest:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
+@functools.lru_cache(maxsize=256)
+def _checked_schema_text(text: str) -> str:
+    """Check a config schema against JSON Schema's own once per process (every hub start and
+    every test's hub read the same few files; the check is most of a manifest's cost)."""
+    Draft202012Validator.check_schema(json.loads(text))
+    return text
+
+
+def _checked_schema(text: str) -> dict[str, Any]:
+    """A plug-in's config schema, parsed and checked (a fresh copy for each caller)."""
+    schema: dict[str, Any] = json.loads(_checked_schema_text(text))
+    return schema
+
+
 def read_manifest(directory: Path, package: str, default_kind: str | None = None) -> Manifest:
     """Parse and check `directory/manifest.json`; PluginError names the bad field.
 
@@ -106,8 +121,7 @@ def read_manifest(directory: Path, package: str, default_kind: str | None = None
     schema: dict[str, Any] | None = None
     if "config_schema" in raw:
         try:
-            schema = json.loads((directory / raw["config_schema"]).read_text(encoding="utf-8"))
-            Draft202012Validator.check_schema(schema)
+            schema = _checked_schema((directory / raw["config_schema"]).read_text(encoding="utf-8"))
         except Exception as exc:  # any broken schema file: this plug-in only
             raise PluginError(f"config schema {raw['config_schema']!r}: {exc}") from None
     module, _, attr = raw["entry_point"].partition(":")

@@ -12,11 +12,13 @@ import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from config.loader import QueueSettings
 from hub.model import ACTIVE_STATES, Connection, PrinterState, PrintState
 from hub.queue.service import QueueService
+from hub.retry import until_stored
 from hub.store import queue as store
 from hub.store.db import held_connection
 from hub.store.queue import ACTIVE, JobRow, RunRow
@@ -89,13 +91,23 @@ class Tracking:
                 self._steps_wake.clear()
                 steps, self._steps = self._steps, []
                 try:
-                    await self.settle(steps)
+                    # While the database is away the wave waits for it (one warning line), its
+                    # steps kept: a print that ended meanwhile is settled once it is back.
+                    await until_stored(
+                        f"settling {len(steps)} queue step(s)",
+                        partial(self.settle, steps),
+                        retry_any=False,
+                    )
                 except Exception:
                     # One bad step must not hold back the others: each on its own.
                     log.exception("settling %d queue step(s) together failed", len(steps))
                     for step in steps:
                         try:
-                            await self.settle([step])
+                            await until_stored(
+                                "settling a queue step",
+                                partial(self.settle, [step]),
+                                retry_any=False,
+                            )
                         except Exception:
                             log.exception("settling a queue step failed")
                 finally:
