@@ -189,17 +189,7 @@ async def insert_run(db: Database, run: RunRow) -> None:
         " error, print_job_key, print_id, created_at, started_at, ended_at, forced_by) VALUES"
         " (:id, :job, :printer, :copy, :filename, :mapping, :state, NULL, NULL, NULL, :at, NULL,"
         " NULL, :forced_by)",
-        {
-            "id": run.id,
-            "job": run.job_id,
-            "printer": run.printer_id,
-            "copy": run.copy,
-            "filename": run.filename,
-            "mapping": None if run.ams_mapping is None else json.dumps(run.ams_mapping),
-            "state": run.state,
-            "at": run.created_at,
-            "forced_by": run.forced_by,
-        },
+        _run_values(run),
     )
 
 
