@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -19,17 +18,6 @@ from tests.helpers import wait_for
 
 # Endpoints that read the database (the printer listing is served from memory).
 NEEDS_DATABASE = ["/api/users", "/api/notifications", "/api/history"]
-
-
-@pytest.fixture
-async def proxy() -> AsyncIterator[FaultProxy]:
-    """A fault proxy in front of the shared PostgreSQL server (the server itself is never
-    stopped: other tests use it)."""
-    fault = await FaultProxy("127.0.0.1", 5432).start()
-    try:
-        yield fault
-    finally:
-        await fault.close()
 
 
 # A request must get its 503 "within a second"; the bound checked is generous for a loaded

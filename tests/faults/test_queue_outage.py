@@ -32,16 +32,6 @@ async def _chunks(data: bytes) -> AsyncIterator[bytes]:
     yield data
 
 
-@pytest.fixture
-async def proxy() -> AsyncIterator[FaultProxy]:
-    """A fault proxy in front of the shared PostgreSQL server."""
-    fault = await FaultProxy("127.0.0.1", 5432).start()
-    try:
-        yield fault
-    finally:
-        await fault.close()
-
-
 async def test_queue_steps_heard_during_an_outage_settle_once_when_it_ends(
     pg_url: str,
     proxy: FaultProxy,

@@ -61,16 +61,6 @@ class WsClient:
 
 
 @pytest.fixture
-async def proxy() -> AsyncIterator[FaultProxy]:
-    """A fault proxy in front of the shared PostgreSQL server (never stopped itself)."""
-    fault = await FaultProxy("127.0.0.1", 5432).start()
-    try:
-        yield fault
-    finally:
-        await fault.close()
-
-
-@pytest.fixture
 async def direct(pg_url: str) -> AsyncIterator[Database]:
     """The test's own connection to the database, around the proxy: what was really written."""
     await reset_database(pg_url)
