@@ -235,9 +235,11 @@ async def match_names(db: Database, filters: Filters) -> Names | None:
     return Names([int(i) for i in found or []], int(row[1] or 0))
 
 
-async def total(db: Database, filters: Filters, names: Names | None = None) -> int:
-    """The filtered count, read from the counts tables or the index the page reads."""
-    postgres = is_postgres(db)
+def total_statement(
+    postgres: bool, filters: Filters, names: Names | None = None
+) -> int | tuple[str, dict[str, Any]]:
+    """The filtered count: the number itself when the names' sum gives it, else a statement
+    (SELECT of one value) reading the counts tables or the index the page reads."""
     params: dict[str, Any] = {}
     if names is not None:
         if names.prints == 0:
@@ -265,7 +267,14 @@ async def total(db: Database, filters: Filters, names: Names | None = None) -> i
             conds.append("outcome = :o")
             params["o"] = filters.outcome  # 'running' is a row of its own there
         where = f" WHERE {' AND '.join(conds)}" if conds else ""
-        return int(await db.fetch_val(f"SELECT SUM(n) FROM {table}{where}", params) or 0)
+        return f"SELECT SUM(n) FROM {table}{where}", params
     query = filters.query(postgres, names)
-    value = await db.fetch_val(f"SELECT COUNT(*) FROM {query.source}{query.where()}", query.params)
-    return int(value or 0)
+    return f"SELECT COUNT(*) FROM {query.source}{query.where()}", query.params
+
+
+async def total(db: Database, filters: Filters, names: Names | None = None) -> int:
+    """The filtered count, read from the counts tables or the index the page reads."""
+    statement = total_statement(is_postgres(db), filters, names)
+    if isinstance(statement, int):
+        return statement
+    return int(await db.fetch_val(*statement) or 0)
