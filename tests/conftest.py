@@ -120,6 +120,12 @@ async def prepare_database(url: str) -> Database:
     return database
 
 
+# For a test whose outcome cannot depend on the engine (request parsing and validation,
+# routing, roles, the OpenAPI document, in-memory counters and limits): SQLite only. Whatever
+# reads or writes rows on purpose keeps both engines.
+ONE_ENGINE = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A database URL on each engine: a new SQLite file, or the session's PostgreSQL database."""
