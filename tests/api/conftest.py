@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from quart import Quart
 from quart.typing import TestClientProtocol
 
-import hub.auth
 from api.app import create_app
 from config.loader import RateLimitSettings, load
 from hub.runtime import Hub
@@ -56,18 +54,6 @@ def make_settings(db_url: str, tmp_path: Path, **env: str) -> Any:
     return load(None, env=base)
 
 
-def cheap_password_hasher() -> PasswordHasher:
-    """Still argon2id, with the smallest cost parameters: tests hash many passwords."""
-    return PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-
-
-@pytest.fixture
-def fast_hashing(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Make AuthService hash with cheap argon2id parameters (production cost is ~0.1 s a hash)."""
-    monkeypatch.setattr(hub.auth, "PasswordHasher", cheap_password_hasher)
-    yield
-
-
 async def reset_database(db_url: str) -> None:
     """Migrate the database and empty every table."""
     from tests.conftest import prepare_database
@@ -86,9 +72,7 @@ async def running_app(settings: Any) -> AsyncIterator[tuple[Hub, Quart]]:
 
 
 @pytest.fixture
-async def api(
-    db_url: str, tmp_path: Path, request: pytest.FixtureRequest, fast_hashing: None
-) -> AsyncIterator[Api]:
+async def api(db_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Api]:
     """A started hub + app on each engine; tables cleared first."""
     await reset_database(db_url)
 
