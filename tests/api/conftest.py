@@ -114,3 +114,16 @@ async def assert_problem(response: Any, status: int, code: str | None = None) ->
     if code is not None:
         assert body["code"] == code, body
     return body
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give each schemathesis operation a node id of its own (`…[GET /api/health]`).
+
+    With pytest 9.2, schemathesis 4's items all carry the test's bare id (pytest builds it
+    from the original name and a callspec they have none of). pytest-xdist hands out work by
+    node id, so with workers only the first of the 67 operations ran; `--lf` and `--deselect`
+    could not name one either."""
+    for item in items:
+        label = getattr(item, "operation_label", None)
+        if isinstance(label, str) and item._id.params is None:
+            item._id = item._id.with_params(label)
