@@ -51,6 +51,8 @@ T = TypeVar("T")
 MISC_INTERVAL_S = 1.0
 # Seconds of that bookkeeping per turn of the loop.
 SLICE_S = 0.004
+# Seconds one read of a link may go on reading packets that are already there.
+READ_S = 0.002
 
 
 class _LinkLog(logging.Logger):
@@ -246,7 +248,12 @@ class LinkClient(aiomqtt.Client):
             self._pacer.discard(self)
 
     def _read_ready(self) -> None:
-        self._pacer.readable(self)
+        self._pacer.readable(self, urgent=self._handshaking())
+
+    def _handshaking(self) -> bool:
+        """Is the link waiting for its broker to accept its connect or subscription? Such a
+        read is never put off: the connect's deadline runs and it holds a connect turn."""
+        return not self._connected.done() or bool(self._pending_subscribes)
 
     def park(self) -> None:
         """Stop watching the socket for reading for now (the loop's read budget is spent)."""
@@ -269,15 +276,29 @@ class LinkClient(aiomqtt.Client):
         return True
 
     def read_now(self) -> None:
-        """Read what paho's socket holds, passing each message on."""
+        """Read the packets paho's socket holds (for about `READ_S` at most), passing each
+        message on.
+
+        paho's `loop_read` reads one packet; a link that fell behind would need a turn of the
+        loop (and a park and an unpark) per report, so its keep-alive answer, behind the
+        reports in the stream, would come late. Here a read goes on while whole packets are
+        there, as `loop_read` would with one packet each time.
+        """
         client = self._client
+        deadline = time.perf_counter() + READ_S
         try:
-            while True:
-                client.loop_read()
-                # An SSL socket may hold decoded bytes that select() does not announce.
+            while client.socket() is not None:
+                rc = client._packet_read()
+                if rc == mqtt.MQTT_ERR_AGAIN:
+                    break  # nothing more for now: the loop says when there is
+                if rc != mqtt.MQTT_ERR_SUCCESS:
+                    client._loop_rc_handle(rc)  # what loop_read does with a broken link
+                    break
+                # An SSL socket may hold decoded bytes that select() does not announce: stop
+                # only once they are read.
                 sock = client.socket()
                 pending = getattr(sock, "pending", None)
-                if pending is None or pending() <= 0:
+                if time.perf_counter() >= deadline and (pending is None or pending() <= 0):
                     break
         except Exception as exc:  # the connection broke under paho
             self._lost(exc)
