@@ -156,6 +156,7 @@ class LinkClient(aiomqtt.Client):
         self._keeper = _keep_alive_of(self._loop)
         self._pacer = pacer_of(self._loop)
         self._flush_due = False
+        self._behind = False  # parked since the socket was last read empty
 
     async def publish(self, *args: Any, **kwargs: Any) -> None:
         """Publish; a link lost before the acknowledgement ends the wait at once."""
@@ -257,6 +258,7 @@ class LinkClient(aiomqtt.Client):
 
     def park(self) -> None:
         """Stop watching the socket for reading for now (the loop's read budget is spent)."""
+        self._behind = True
         sock = self._client.socket()
         fileno = -1 if sock is None else sock.fileno()
         if fileno >= 0:
@@ -276,21 +278,23 @@ class LinkClient(aiomqtt.Client):
         return True
 
     def read_now(self) -> None:
-        """Read the packets paho's socket holds (for about `READ_S` at most), passing each
-        message on.
+        """Read the packets paho's socket holds, passing each message on: those already
+        decoded, and once the link has been parked (it fell behind) whatever else the socket
+        holds, for about `READ_S` at most.
 
         paho's `loop_read` reads one packet; a link that fell behind would need a turn of the
         loop (and a park and an unpark) per report, so its keep-alive answer, behind the
-        reports in the stream, would come late. Here a read goes on while whole packets are
-        there, as `loop_read` would with one packet each time.
+        reports in the stream, would come late. A link that keeps up stops at the end of
+        what TLS decoded (one more read would only find the socket empty, a wasted call).
         """
         client = self._client
         deadline = time.perf_counter() + READ_S
         try:
             while client.socket() is not None:
-                rc = client._packet_read()
+                rc = client._packet_read()  # what loop_read does for one packet
                 if rc == mqtt.MQTT_ERR_AGAIN:
-                    break  # nothing more for now: the loop says when there is
+                    self._behind = False  # the socket is empty: caught up
+                    break
                 if rc != mqtt.MQTT_ERR_SUCCESS:
                     client._loop_rc_handle(rc)  # what loop_read does with a broken link
                     break
@@ -298,7 +302,9 @@ class LinkClient(aiomqtt.Client):
                 # only once they are read.
                 sock = client.socket()
                 pending = getattr(sock, "pending", None)
-                if time.perf_counter() >= deadline and (pending is None or pending() <= 0):
+                if (pending is None or pending() <= 0) and (
+                    not self._behind or time.perf_counter() >= deadline
+                ):
                     break
         except Exception as exc:  # the connection broke under paho
             self._lost(exc)
