@@ -49,8 +49,10 @@ _PAHO_LOG = logging.getLogger(f"{__name__}.paho")
 T = TypeVar("T")
 # How often paho's keep-alive bookkeeping runs for each link (aiomqtt's own loop: 1 s).
 MISC_INTERVAL_S = 1.0
-# Seconds of that bookkeeping per turn of the loop.
+# Seconds of that bookkeeping per turn of the loop ...
 SLICE_S = 0.004
+# ... until a walk over every link is this old: then it finishes at once.
+WALK_WITHIN_S = 0.5
 # Seconds one read of a link may go on reading packets that are already there.
 READ_S = 0.002
 
@@ -116,19 +118,23 @@ class _KeepAlive:
 
     def _tick(self) -> None:
         self._timer = None
-        self._walk(list(self._links))
+        self._walk(list(self._links), time.perf_counter() + WALK_WITHIN_S)
 
-    def _walk(self, links: list[LinkClient]) -> None:
+    def _walk(self, links: list[LinkClient], due: float) -> None:
         """Keep-alive bookkeeping of `links` for at most `SLICE_S`; the rest in the next turn,
-        so that thousands of links do not make one long turn of the loop."""
-        deadline = time.perf_counter() + SLICE_S
+        so that thousands of links do not make one long turn of the loop. Once the walk is
+        `WALK_WITHIN_S` old it finishes in this turn: when turns are long (a loop that cannot
+        read what the fleet sends), slices alone would send the last links' pings so late
+        that their brokers drop them (no packet within 1.5 x the keep-alive)."""
+        now = time.perf_counter()
+        deadline = now + SLICE_S if now < due else float("inf")
         for n, link in enumerate(links):
             if link in self._links and not link._keep_alive():
                 self._links.pop(link, None)
             if time.perf_counter() >= deadline and n + 1 < len(links):
                 loop = self._loop()
                 if loop is not None and not loop.is_closed():
-                    loop.call_soon(self._walk, links[n + 1 :])
+                    loop.call_soon(self._walk, links[n + 1 :], due)
                     return
         self._schedule()
 
