@@ -28,6 +28,19 @@ _JSON_IDS = {
 OUTCOMES = ("completed", "failed", "cancelled", "unknown")
 __all__ = ["OUTCOMES", "RUNNING", "Filters"]
 EXPORT_BATCH = 500
+_TRAY_FIELDS = ("tray", "spool_id", "material", "color", "grams", "mm", "cost")
+# A page row's trays as one JSON array (a subquery on the row's print id); None: SQLite without
+# JSON functions, whose rows are given their trays by trays_of.
+_TRAYS_JSON = {
+    "postgresql": "SELECT json_agg(json_build_object("
+    + ", ".join(f"'{f}', t.{f}" for f in _TRAY_FIELDS)
+    + ")) FROM print_filament t WHERE t.print_id = prints.id",
+    "sqlite": "SELECT json_group_array(json_object("
+    + ", ".join(f"'{f}', t.{f}" for f in _TRAY_FIELDS)
+    + ")) FROM print_filament t WHERE t.print_id = prints.id"
+    if SQLITE_HAS_JSON_UPDATE
+    else None,
+}
 
 
 # A cursor is `<started_at>_<print id>`: the row the next page continues after. Any text
@@ -70,20 +83,42 @@ async def page(
     names = await history_query.match_names(db, filters)
     if names is not None and names.prints == 0:  # no name matches: nothing to walk
         return [], 0 if count else None
-    query = filters.query(is_postgres(db), names)
-    total = await history_query.total(db, filters, names) if count else None
+    postgres = is_postgres(db)
+    query = filters.query(postgres, names)
     extra: list[str] = []
-    params = query.params
+    params = {**query.params, "limit": limit, "offset": offset}
     if after is not None:
         extra.append(f"({query.at} < :k_at OR ({query.at} = :k_at AND {query.id} < :k_id))")
-        params = {**params, "k_at": after[0], "k_id": after[1]}
+        params.update(k_at=after[0], k_id=after[1])
+    counted = history_query.total_statement(postgres, filters, names) if count else None
+    total = counted if isinstance(counted, int) else None
+    column = ""
+    joined = isinstance(counted, tuple) and _joins(params, counted[1])
+    if isinstance(counted, tuple) and joined:
+        # The total rides on the page's statement (a subquery run once): one round trip
+        # fewer per request. An empty page carries no row, so it then asks on its own.
+        column = f", ({counted[0]}) AS _total"
+        params.update(counted[1])
+    trays = _TRAYS_JSON["postgresql" if postgres else "sqlite"]
+    if trays is not None:  # each row's trays in the same statement: one round trip fewer
+        column += f", ({trays}) AS _trays"
     # The page's keys from the walk's index alone, then only those rows from the table.
     rows = await db.fetch_all(
-        f"SELECT prints.* FROM ({query.keys(extra)}) k JOIN prints ON prints.id = k.k_id"
+        f"SELECT prints.*{column} FROM ({query.keys(extra)}) k JOIN prints ON prints.id = k.k_id"
         " ORDER BY k.k_at DESC, k.k_id DESC",
-        {**params, "limit": limit, "offset": offset},
+        params,
     )
-    return await _publics(db, rows), total
+    if isinstance(counted, tuple):
+        if joined and rows:
+            total = int(rows[0]["_total"] or 0)
+        else:
+            total = int(await db.fetch_val(*counted) or 0)
+    return await _publics(db, rows, inline=trays is not None), total
+
+
+def _joins(params: dict[str, Any], more: dict[str, Any]) -> bool:
+    """Whether two statements' parameters can be one statement's (no name with two values)."""
+    return all(params[k] == v for k, v in more.items() if k in params)
 
 
 async def get(db: Database, print_id: str) -> dict[str, Any] | None:
@@ -142,26 +177,38 @@ async def trays_of(db: Database, print_ids: list[str]) -> dict[str, list[dict[st
         )
     found: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
-        found.setdefault(r["print_id"], []).append(
-            {
-                "tray": int(r["tray"]),
-                "spool_id": r["spool_id"],
-                "material": r["material"],
-                "color": r["color"],
-                "grams": round(float(r["grams"]), 3),
-                "mm": round(float(r["mm"]), 1),
-                "cost": None if r["cost"] is None else round(float(r["cost"]), 4),
-            }
-        )
+        found.setdefault(r["print_id"], []).append(_tray(r))
     return found
+
+
+def _tray(r: Any) -> dict[str, Any]:
+    return {
+        "tray": int(r["tray"]),
+        "spool_id": r["spool_id"],
+        "material": r["material"],
+        "color": r["color"],
+        "grams": round(float(r["grams"]), 3),
+        "mm": round(float(r["mm"]), 1),
+        "cost": None if r["cost"] is None else round(float(r["cost"]), 4),
+    }
+
+
+def _trays(text: str | None) -> list[dict[str, Any]]:
+    """A row's `_trays` column (NULL when it has none), in tray order."""
+    return sorted((_tray(t) for t in json.loads(text or "[]")), key=lambda t: t["tray"])
 
 
 def _num(value: Any, digits: int) -> float | None:
     return None if value is None else round(float(value), digits)
 
 
-async def _publics(db: Database, rows: list[Any]) -> list[dict[str, Any]]:
-    trays = await trays_of(db, [r["id"] for r in rows])
+async def _publics(db: Database, rows: list[Any], inline: bool = False) -> list[dict[str, Any]]:
+    """The public form of rows of `prints`; `inline`: each row carries its trays (`_trays`,
+    a JSON array of _TRAYS_JSON) instead of a lookup here."""
+    if inline:
+        trays = {r["id"]: _trays(r["_trays"]) for r in rows}
+    else:
+        trays = await trays_of(db, [r["id"] for r in rows])
     out = []
     for r in rows:
         started, ended = float(r["started_at"]), r["ended_at"]

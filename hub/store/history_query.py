@@ -1,13 +1,14 @@
 """History filters as SQL: the index each filter reads, and the filtered total.
 
 Every list is newest first, id as tie-break. Which index serves what (migrations 0003, 0014,
-0015, 0016, 0019, 0021):
+0015, 0016, 0019, 0021, 0022):
 - file substring: searched among the distinct names (`history_files`, with their ids and print
   counts): 3+ characters through a trigram index (SQLite FTS5 `history_files_fts`, whose rowid is
-  the name's id; PostgreSQL pg_trgm GIN on LOWER(file)), shorter ones by a scan of the names
-  (docs/api.md states the rule). The sum of the names' counts is how many prints match; up to
-  DRIVE_MAX the walk starts at those names' ids (`file_id`) in prints_file_cover, or in
-  print_materials_file with a material; above it, along the other filters' index;
+  the name's id; PostgreSQL pg_trgm GIN on the stored lower-cased copy `file_lower`), shorter
+  ones by a scan of the names (docs/api.md states the rule). The sum of the names' counts is
+  how many prints match; up to DRIVE_MAX the walk starts at those names' ids (`file_id`) in
+  prints_file_cover, or in print_materials_file with a material; above it, along the other
+  filters' index;
 - printer, outcome, since/until: `prints` indexes (…, started_at, id);
 - material: `print_materials` (material, [printer | outcome | file_id,] started_at, print_id),
   which carries the print's printer, outcome, start and file id: no join to prints.
@@ -61,13 +62,16 @@ class Filters:
         matches."""
         assert self.file
         if postgres:
+            # The stored lower-cased copy (migration 0022): no LOWER per name.
             params["f_file"] = _like(self.file)  # backslash is PostgreSQL's default escape
-            return "SELECT id FROM history_files WHERE LOWER(file) LIKE :f_file"
+            return "SELECT id FROM history_files WHERE file_lower LIKE :f_file"
         if len(self.file) >= MIN_TRIGRAM:
             params["f_fts"] = '"' + self.file.replace('"', '""') + '"'
             return "SELECT rowid FROM history_files_fts WHERE history_files_fts MATCH :f_fts"
+        # SQLite's LIKE ignores ASCII case and its LOWER folds nothing more: the same names as
+        # LOWER(file) LIKE, without a LOWER per name (migration 0022's note).
         params["f_file"] = _like(self.file)
-        return "SELECT id FROM history_files WHERE LOWER(file) LIKE :f_file ESCAPE '\\'"
+        return "SELECT id FROM history_files WHERE file LIKE :f_file ESCAPE '\\'"
 
     def _file(
         self, table: str, postgres: bool, params: dict[str, Any], drive: bool,
@@ -231,9 +235,11 @@ async def match_names(db: Database, filters: Filters) -> Names | None:
     return Names([int(i) for i in found or []], int(row[1] or 0))
 
 
-async def total(db: Database, filters: Filters, names: Names | None = None) -> int:
-    """The filtered count, read from the counts tables or the index the page reads."""
-    postgres = is_postgres(db)
+def total_statement(
+    postgres: bool, filters: Filters, names: Names | None = None
+) -> int | tuple[str, dict[str, Any]]:
+    """The filtered count: the number itself when the names' sum gives it, else a statement
+    (SELECT of one value) reading the counts tables or the index the page reads."""
     params: dict[str, Any] = {}
     if names is not None:
         if names.prints == 0:
@@ -261,7 +267,14 @@ async def total(db: Database, filters: Filters, names: Names | None = None) -> i
             conds.append("outcome = :o")
             params["o"] = filters.outcome  # 'running' is a row of its own there
         where = f" WHERE {' AND '.join(conds)}" if conds else ""
-        return int(await db.fetch_val(f"SELECT SUM(n) FROM {table}{where}", params) or 0)
+        return f"SELECT SUM(n) FROM {table}{where}", params
     query = filters.query(postgres, names)
-    value = await db.fetch_val(f"SELECT COUNT(*) FROM {query.source}{query.where()}", query.params)
-    return int(value or 0)
+    return f"SELECT COUNT(*) FROM {query.source}{query.where()}", query.params
+
+
+async def total(db: Database, filters: Filters, names: Names | None = None) -> int:
+    """The filtered count, read from the counts tables or the index the page reads."""
+    statement = total_statement(is_postgres(db), filters, names)
+    if isinstance(statement, int):
+        return statement
+    return int(await db.fetch_val(*statement) or 0)

@@ -17,7 +17,7 @@ from databases.interfaces import DatabaseBackend, Record
 from sqlalchemy.sql import ClauseElement
 
 from hub.store.errors import is_unavailable
-from hub.store.watchdog import SILENT_S, Watchdog
+from hub.store.watchdog import BUDGET_WALL_CAP, SILENT_S, Watchdog, within_loop_budget
 
 Query = ClauseElement | str
 
@@ -66,30 +66,35 @@ class Database(databases.Database):
         await super().disconnect()
 
     async def _answers(self, pids: Collection[int]) -> set[int] | None:
-        """Does the server answer a fresh connection within the connect timeout (None if
-        not)? Of `pids`, the sessions it has had idle, or idle in a transaction, for
+        """Does the server answer a fresh connection within the connect timeout, counted in
+        the event loop's free time (None if not)? Of `pids`, the sessions it has had idle, or idle in a transaction, for
         `SILENT_S` or more: nothing runs there for the client. An error from the server counts
         as an answer: it is there (and names no session)."""
         url = self.url
-        con: asyncpg.Connection | None = None
+        opened: list[asyncpg.Connection] = []
+
+        async def ask() -> set[int]:
+            con = await asyncpg.connect(
+                host=url.hostname, port=url.port, user=url.username,
+                password=url.password, database=url.database,
+                timeout=BUDGET_WALL_CAP * self.probe_timeout_s,
+            )  # fmt: skip
+            opened.append(con)
+            if not pids:
+                await con.fetchval("SELECT 1")
+                return set()
+            rows = await con.fetch(_IDLE_SESSIONS, list(pids), SILENT_S)
+            return {row["pid"] for row in rows}
+
         try:
-            async with asyncio.timeout(self.probe_timeout_s):
-                con = await asyncpg.connect(
-                    host=url.hostname, port=url.port, user=url.username,
-                    password=url.password, database=url.database,
-                    timeout=self.probe_timeout_s,
-                )  # fmt: skip
-                if not pids:
-                    await con.fetchval("SELECT 1")
-                    return set()
-                rows = await con.fetch(_IDLE_SESSIONS, list(pids), SILENT_S)
-                return {row["pid"] for row in rows}
+            # Timed in the loop's free time: a hub busy elsewhere is not a silent server.
+            return await within_loop_budget(ask(), self.probe_timeout_s)
         except asyncpg.PostgresError:
             return set()
         except (OSError, TimeoutError, asyncpg.InterfaceError):
             return None
         finally:
-            if con is not None:
+            for con in opened:
                 con.terminate()
 
     def _drop_pooled(self) -> None:

@@ -9,7 +9,9 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Collection
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +24,11 @@ PROBE_EVERY_S = 1.0
 #: A wait on a connection this old, whose server session has been idle at least this long
 #: (the server is done and waits for the client), is on a silent link: that connection is cut.
 SILENT_S = 1.0
+
+#: A probe's budget is counted in time the event loop was free to run it, checked this often.
+BUDGET_TICK_S = 0.05
+#: ... but never longer, in wall time, than this many budgets.
+BUDGET_WALL_CAP = 4.0
 
 #: Asks the server, on a fresh connection, whether it answers; given the server pids of
 #: connections that wait, says which of them the server has had idle for `SILENT_S` or more.
@@ -178,3 +185,31 @@ class Watch:
         self._dog._stalled.add(self)
         self._dog._ask(self.since)
         self._handle = self._loop.call_later(RECHECK_S, self._check)
+
+
+async def within_loop_budget(aw: Awaitable[T], budget_s: float) -> T:
+    """Await `aw` for `budget_s` of time the event loop was free to run it, else TimeoutError.
+
+    Time the loop spent elsewhere (a long callback, a process starved of CPU: seen as a
+    late wake-up) is not charged, so a busy hub does not take a slow answer for none; a wall
+    time of `BUDGET_WALL_CAP` budgets ends the wait however busy the loop was.
+    """
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(aw)
+    started = loop.time()
+    charged = 0.0
+    try:
+        while True:
+            asked = loop.time()
+            done, _ = await asyncio.wait({task}, timeout=BUDGET_TICK_S)
+            if done:
+                return task.result()
+            now = loop.time()
+            charged += min(now - asked, BUDGET_TICK_S)  # a late wake-up is not the server's
+            if charged >= budget_s or now - started >= BUDGET_WALL_CAP * budget_s:
+                raise TimeoutError
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

