@@ -65,6 +65,7 @@ async def test_reports_shed_in_the_handoff_are_counted_per_stage(api: Api) -> No
     assert any(k.startswith("printforge_reports_shed_total[('stage', 'bus:") for k in samples)
     assert "printforge_reports_waiting" in samples
     assert "printforge_link_reads_deferred_total" in samples
+    assert "printforge_link_reads_overdue_total" in samples
     assert "printforge_links_parked" in samples
 
 
