@@ -112,6 +112,12 @@ def _shed_metrics(h: Hub) -> Iterator[Metric]:
         "budget of reads was spent (nothing is dropped: the data waits in the socket).",
         value=pacer["deferred"],
     )
+    yield CounterMetricFamily(
+        "printforge_link_reads_overdue",
+        "Printer link reads past a turn's budget because the link had waited its longest "
+        "(the fleet sends more than the loop reads in its share of a turn).",
+        value=pacer["overdue"],
+    )
     yield GaugeMetricFamily(
         "printforge_links_parked",
         "Printer links with data to read, waiting for a turn of the event loop.",

@@ -49,8 +49,12 @@ _PAHO_LOG = logging.getLogger(f"{__name__}.paho")
 T = TypeVar("T")
 # How often paho's keep-alive bookkeeping runs for each link (aiomqtt's own loop: 1 s).
 MISC_INTERVAL_S = 1.0
-# Seconds of that bookkeeping per turn of the loop.
+# Seconds of that bookkeeping per turn of the loop ...
 SLICE_S = 0.004
+# ... until a walk over every link is this old: then it finishes at once.
+WALK_WITHIN_S = 0.5
+# Seconds one read of a link may go on reading packets that are already there.
+READ_S = 0.002
 
 
 class _LinkLog(logging.Logger):
@@ -114,19 +118,23 @@ class _KeepAlive:
 
     def _tick(self) -> None:
         self._timer = None
-        self._walk(list(self._links))
+        self._walk(list(self._links), time.perf_counter() + WALK_WITHIN_S)
 
-    def _walk(self, links: list[LinkClient]) -> None:
+    def _walk(self, links: list[LinkClient], due: float) -> None:
         """Keep-alive bookkeeping of `links` for at most `SLICE_S`; the rest in the next turn,
-        so that thousands of links do not make one long turn of the loop."""
-        deadline = time.perf_counter() + SLICE_S
+        so that thousands of links do not make one long turn of the loop. Once the walk is
+        `WALK_WITHIN_S` old it finishes in this turn: when turns are long (a loop that cannot
+        read what the fleet sends), slices alone would send the last links' pings so late
+        that their brokers drop them (no packet within 1.5 x the keep-alive)."""
+        now = time.perf_counter()
+        deadline = now + SLICE_S if now < due else float("inf")
         for n, link in enumerate(links):
             if link in self._links and not link._keep_alive():
                 self._links.pop(link, None)
             if time.perf_counter() >= deadline and n + 1 < len(links):
                 loop = self._loop()
                 if loop is not None and not loop.is_closed():
-                    loop.call_soon(self._walk, links[n + 1 :])
+                    loop.call_soon(self._walk, links[n + 1 :], due)
                     return
         self._schedule()
 
@@ -154,6 +162,7 @@ class LinkClient(aiomqtt.Client):
         self._keeper = _keep_alive_of(self._loop)
         self._pacer = pacer_of(self._loop)
         self._flush_due = False
+        self._behind = False  # parked since the socket was last read empty
 
     async def publish(self, *args: Any, **kwargs: Any) -> None:
         """Publish; a link lost before the acknowledgement ends the wait at once."""
@@ -246,10 +255,16 @@ class LinkClient(aiomqtt.Client):
             self._pacer.discard(self)
 
     def _read_ready(self) -> None:
-        self._pacer.readable(self)
+        self._pacer.readable(self, urgent=self._handshaking())
+
+    def _handshaking(self) -> bool:
+        """Is the link waiting for its broker to accept its connect or subscription? Such a
+        read is never put off: the connect's deadline runs and it holds a connect turn."""
+        return not self._connected.done() or bool(self._pending_subscribes)
 
     def park(self) -> None:
         """Stop watching the socket for reading for now (the loop's read budget is spent)."""
+        self._behind = True
         sock = self._client.socket()
         fileno = -1 if sock is None else sock.fileno()
         if fileno >= 0:
@@ -269,15 +284,33 @@ class LinkClient(aiomqtt.Client):
         return True
 
     def read_now(self) -> None:
-        """Read what paho's socket holds, passing each message on."""
+        """Read the packets paho's socket holds, passing each message on: those already
+        decoded, and once the link has been parked (it fell behind) whatever else the socket
+        holds, for about `READ_S` at most.
+
+        paho's `loop_read` reads one packet; a link that fell behind would need a turn of the
+        loop (and a park and an unpark) per report, so its keep-alive answer, behind the
+        reports in the stream, would come late. A link that keeps up stops at the end of
+        what TLS decoded (one more read would only find the socket empty, a wasted call).
+        """
         client = self._client
+        deadline = time.perf_counter() + READ_S
         try:
-            while True:
-                client.loop_read()
-                # An SSL socket may hold decoded bytes that select() does not announce.
+            while client.socket() is not None:
+                rc = client._packet_read()  # what loop_read does for one packet
+                if rc == mqtt.MQTT_ERR_AGAIN:
+                    self._behind = False  # the socket is empty: caught up
+                    break
+                if rc != mqtt.MQTT_ERR_SUCCESS:
+                    client._loop_rc_handle(rc)  # what loop_read does with a broken link
+                    break
+                # An SSL socket may hold decoded bytes that select() does not announce: stop
+                # only once they are read.
                 sock = client.socket()
                 pending = getattr(sock, "pending", None)
-                if pending is None or pending() <= 0:
+                if (pending is None or pending() <= 0) and (
+                    not self._behind or time.perf_counter() >= deadline
+                ):
                     break
         except Exception as exc:  # the connection broke under paho
             self._lost(exc)
