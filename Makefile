@@ -37,9 +37,9 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-# Serial by default; `make test PYTEST_WORKERS=2` runs pytest in two worker processes, whole
-# files to each, so module fixtures such as the browser's Chromium stay in one (docs/testing.md).
-PYTEST_WORKERS ?= 0
+# Two worker processes by default, whole files to each, so module fixtures such as the
+# browser's Chromium stay in one; `make test PYTEST_WORKERS=0` runs serially (docs/testing.md).
+PYTEST_WORKERS ?= 2
 pytest: install
 	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile
 

@@ -5,7 +5,11 @@ the change's transaction, and the events go on the bus only once that transactio
         row = await store.write(...)                  # the change itself
         await change.emit(SomethingChanged(...))      # its outbox rows, same transaction
         await change.notify(kind="...", ...)          # a notification row and its outbox rows
-    # committed: the delivery workers are woken and the events published, in order
+    # committed: the events published in order, then the delivery workers woken
+
+The notification rows and the outbox rows of a change are written at its end, still inside its
+transaction: one statement for its notifications and one planning (one look at the targets)
+for its events, however many it made.
 
 A batch opened while another is open in the same task joins it (a savepoint of its
 transaction): its events go out when the outermost change commits, and not at all if it
@@ -29,9 +33,9 @@ from hub.events import NotificationStored
 from hub.store import notifications as notes_store
 from hub.store.db import is_postgres
 
-#: Writes the outbox rows an event makes inside the caller's transaction; the result wakes the
+#: Writes the outbox rows the events make inside the caller's transaction; the result wakes the
 #: delivery workers and is called once that transaction has committed (`Outbox.write_rows`).
-OutboxHook = Callable[[object], Awaitable[Callable[[], None]]]
+OutboxHook = Callable[..., Awaitable[Callable[[], None]]]
 
 E = TypeVar("E")
 
@@ -55,20 +59,39 @@ class Batch:
         # Parts opened inside join this change without a savepoint of their own: the change's
         # owner handles a failure of any part by rolling back the whole (see `Emitter.batch`).
         self.flat = False
-        # Run in order once the change has committed: wake-ups, bus publishes, callbacks.
+        # Run in order once the change has committed: bus publishes, callbacks, then wake-ups.
         self.after: list[Callable[[], None]] = []
+        # Events whose outbox rows are still to be written: all of them at the change's end,
+        # still inside its transaction (`write_rows`), so the planners' lookups and the rows'
+        # insert are made once per change, not once per event.
+        self.unwritten: list[object] = []
+        self.hook: OutboxHook | None = None
+        # Notifications to store at the change's end, in one statement.
+        self.notes: list[notes_store.Notification] = []
 
     async def emit(self, event: E) -> E:
-        """Write `event`'s outbox rows now (in the transaction) and publish it after commit;
-        returns the event as published (`outboxed` set when its rows were written)."""
-        hook = self.emitter.hook
+        """Have `event`'s outbox rows written with the change (in its transaction) and publish
+        it after commit; returns the event as published (`outboxed` set when the change writes
+        its rows)."""
+        hook = self.hook or self.emitter.hook
         if hook is not None:
             # Every event emitted here has an `outboxed` field (hub/events.py).
             event = dataclasses.replace(event, outboxed=True)  # type: ignore[type-var]
-            self.after.append(await hook(event))
+            self.hook = hook
+            self.unwritten.append(event)
         bus = self.emitter.bus
         self.after.append(lambda: bus.publish(event))
         return event
+
+    async def write_rows(self) -> None:
+        """Store the notifications and write the outbox rows of the events emitted so far
+        (inside the change's transaction): one statement for the notifications, one look at
+        the targets and one write for the rows."""
+        notes, self.notes = self.notes, []
+        await notes_store.add_many(self.emitter.db, notes)
+        events, self.unwritten = self.unwritten, []
+        if events and self.hook is not None:
+            self.after.append(await self.hook(*events))
 
     async def notify(
         self,
@@ -80,11 +103,13 @@ class Batch:
         message: str,
         data: dict[str, Any],
     ) -> NotificationStored:
-        """Store a notification and its outbox rows in the change; published after commit."""
-        note = await notes_store.add(
-            self.emitter.db, printer_id=printer_id, kind=kind, severity=severity,
-            title=title, message=message, data=data,
+        """Store a notification and its outbox rows in the change (at its end, with the change's
+        other notifications); published after commit."""
+        note = notes_store.new(
+            printer_id=printer_id, kind=kind, severity=severity, title=title, message=message,
+            data=data,
         )  # fmt: skip
+        self.notes.append(note)
         return await self.emit(NotificationStored(printer_id, note.public()))
 
     def then(self, callback: Callable[[], None]) -> None:
@@ -104,7 +129,8 @@ class Emitter:
     @asynccontextmanager
     async def batch(self, *, transaction: bool = True, flat: bool = False) -> AsyncIterator[Batch]:
         """A change: a transaction (or, with `transaction` False, the caller's own, already
-        open on this task's connection) whose events go out after it commits. `flat`: parts
+        open on this task's connection, or opened inside the change by the caller, who then
+        calls `write_rows` before committing it) whose events go out after it commits. `flat`: parts
         opened inside it take no savepoint (two statements each), for a change whose owner
         rolls it back whole when any part fails."""
         outer = _open.get()
@@ -114,7 +140,7 @@ class Emitter:
             and outer.emitter is self
             and outer.task is asyncio.current_task()
         ):
-            mark = len(outer.after)
+            mark, unwritten, notes = len(outer.after), len(outer.unwritten), len(outer.notes)
             try:
                 if transaction and not outer.flat:
                     async with self.db.transaction():
@@ -124,6 +150,8 @@ class Emitter:
             except BaseException:
                 # Rolled back to the savepoint: what it emitted never happened.
                 del outer.after[mark:]
+                del outer.unwritten[unwritten:]
+                del outer.notes[notes:]
                 raise
             return
         batch = Batch(self)
@@ -135,8 +163,10 @@ class Emitter:
                     if not is_postgres(self.db):
                         await self.db.execute(_TAKE_WRITE_LOCK)
                     yield batch
+                    await batch.write_rows()
             else:
                 yield batch
+                await batch.write_rows()
         finally:
             batch.open = False
             _open.reset(token)

@@ -20,7 +20,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from databases import Database
@@ -53,8 +53,9 @@ class Attempt:
 
 
 Sender = Callable[[Delivery], Awaitable[Attempt]]
-#: What a plug-in makes of one event at a time: the messages for each of its targets that want it.
-Planner = Callable[[object, float], Awaitable[list[NewMessage]]]
+#: What a plug-in makes of events written together: the messages for each of its targets that
+#: want them (one look at its targets for all of them).
+Planner = Callable[[Sequence[object], float], Awaitable[list[NewMessage]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,12 +114,12 @@ class Outbox:
 
         return unregister
 
-    async def write_rows(self, event: object) -> Callable[[], None]:
-        """Write the messages every planner makes of `event`, in the caller's transaction (so
-        an error rolls them back with the event's own row); the result wakes their targets and
+    async def write_rows(self, *events: object) -> Callable[[], None]:
+        """Write the messages every planner makes of `events`, in the caller's transaction (so
+        an error rolls them back with the events' own rows); the result wakes their targets and
         is to be called once that transaction has committed."""
         now = time.time()
-        messages = [m for planner in list(self._planners) for m in await planner(event, now)]
+        messages = [m for planner in list(self._planners) for m in await planner(events, now)]
         await store.enqueue(self.db, messages)
         targets = {(m.target_kind, m.target_id) for m in messages}
 

@@ -12,10 +12,26 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from argon2 import PasswordHasher
 from databases import Database
 
+import hub.auth
 from hub.store import db as store
 from tests.services import ensure_postgres
+
+
+def cheap_password_hasher() -> PasswordHasher:
+    """Still argon2id, with the smallest cost parameters: tests hash many passwords."""
+    return PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+@pytest.fixture(autouse=True)
+def fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every hub started in the test process hashes with cheap argon2id parameters: each start
+    on an empty database hashes the admin password and each login verifies one, 0.2-0.4 s a
+    hash at production cost on a loaded machine. Hubs run as `printforge serve` processes keep
+    the production cost; tests/hub/test_auth.py checks its parameters."""
+    monkeypatch.setattr(hub.auth, "PasswordHasher", cheap_password_hasher)
 
 
 async def _admin(sql: str, server: str) -> None:
@@ -118,6 +134,12 @@ async def prepare_database(url: str) -> Database:
         await database.disconnect()
         raise
     return database
+
+
+# For a test whose outcome cannot depend on the engine (request parsing and validation,
+# routing, roles, the OpenAPI document, in-memory counters and limits): SQLite only. Whatever
+# reads or writes rows on purpose keeps both engines.
+ONE_ENGINE = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -172,6 +172,21 @@ class Readiness:
         """A print is going onto (or came off) the bed: it needs clearing before the next."""
         await self._set_bed(printer_id, False)
 
+    async def beds_used(self, printer_ids: list[str]) -> None:
+        """`bed_used` for many printers, in one statement."""
+        ids = []
+        for printer_id in dict.fromkeys(printer_ids):
+            row = self.hub.printers.get(printer_id)
+            if row is not None and row.bed_clear:
+                ids.append(printer_id)
+        if not ids:
+            return
+        await printers_store.set_beds_clear(self.hub.db, ids, False)
+        for printer_id in ids:
+            row = self.hub.printers.get(printer_id)
+            if row is not None:
+                self.hub.printers[printer_id] = replace(row, bed_clear=False)
+
     async def bed_cleared(self, printer_id: str) -> PrinterRow:
         """A person confirmed the bed is clear: the printer is the queue's again."""
         self.manual.discard(printer_id)

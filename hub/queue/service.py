@@ -165,6 +165,9 @@ class QueueService:
             async def after(claimed: list[tuple[JobRow, RunRow]]) -> None:
                 if also is not None:
                     await also(change, [run for _, run in claimed])
+                # The claim's transaction is the store's, inside this change: its events' rows
+                # go in before that commits, not at the change's end.
+                await change.write_rows()
 
             return await store.claim_all(self.hub.db, pairs, within=within, after=after)
 

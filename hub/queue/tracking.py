@@ -70,6 +70,9 @@ class Tracking:
         # Jobs as the wave being written left them (the cache takes them after its commit).
         self._wave: dict[str, JobRow] | None = None
         self._wave_ended: list[RunRow] = []  # runs the wave being written ended
+        # What the wave being written changed, written at its end in one statement each.
+        self._wave_runs: dict[str, RunRow] = {}
+        self._wave_beds: list[str] = []
         self.tracking_since = time.time()  # the hub's start, for jobs caught by a restart
         self.waves = 0  # waves written, and steps settled in them
         self.wave_steps = 0
@@ -123,10 +126,20 @@ class Tracking:
         return self.queue.jobs.get(job_id)
 
     async def _saved(self, job: JobRow) -> JobRow:
-        job = await self.queue.saved(job)
-        if self._wave is not None:
-            self._wave[job.id] = job
+        if self._wave is None:
+            return await self.queue.saved(job)
+        # In a wave: its events now, the row with the wave's other jobs at its end.
+        job = replace(job, updated_at=time.time())
+        async with self.hub.emitter.batch() as change:
+            await self.queue.announce(change, job)
+        self._wave[job.id] = job
         return job
+
+    async def _save_run(self, run: RunRow) -> None:
+        if self._wave is None:
+            await store.save_run(self.hub.db, run)
+        else:
+            self._wave_runs[run.id] = run
 
     async def settle(self, steps: list[Step]) -> None:
         """Settle `steps` in order, in one transaction (each step as `mark_printing` and
@@ -136,17 +149,21 @@ class Tracking:
         # Flat: a failing step fails the whole wave, which `_settle_waves` then settles step by
         # step, so the steps need no savepoints of their own (four statements fewer per end).
         async with self.queue.lock, self.hub.emitter.batch(flat=True):
-            self._wave, self._wave_ended = {}, []
+            self._wave, self._wave_ended, self._wave_runs, self._wave_beds = {}, [], {}, []
             try:
                 for step in steps:
                     if step.bed_of is not None:
-                        await self.ready.bed_used(step.bed_of)
+                        self._wave_beds.append(step.bed_of)
                     if step.job is None or step.run is None:
                         continue
                     if step.end is None:
                         await self._printing(step.job, step.run, step.job_key)
                     else:
                         await self._ended(step.job, step.run, step.end)
+                # The wave's rows, one statement per table whatever the number of steps.
+                await self.ready.beds_used(self._wave_beds)
+                await store.save_runs(self.hub.db, list(self._wave_runs.values()))
+                await store.save_jobs(self.hub.db, list(self._wave.values()))
                 await self._queue_empty(self._wave)
             finally:
                 self._wave = None
@@ -182,7 +199,7 @@ class Tracking:
             print_job_key=job_key or run.print_job_key,
         )  # fmt: skip
         self.runs[run.id] = run
-        await store.save_run(self.hub.db, run)
+        await self._save_run(run)
         self.reconcile.discard(job.id)
         self.ready.started(run.printer_id)
         job = await self._saved(replace(job, state="printing", last_error=None))
@@ -207,7 +224,7 @@ class Tracking:
         job = current
         run = replace(self.runs.pop(run.id, run), state=kind.value, ended_at=time.time())
         self._wave_ended.append(run)
-        await store.save_run(self.hub.db, run)
+        await self._save_run(run)
         self.reconcile.discard(job.id)
         free: dict[str, Any] = {"printer_id": None, "run_id": None}
         if kind is LifecycleKind.FINISHED:

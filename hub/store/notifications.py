@@ -11,6 +11,7 @@ from typing import Any
 from databases import Database
 
 from hub.model import rfc3339
+from hub.store.db import is_postgres
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,31 @@ def _note(row: Any) -> Notification:
     )
 
 
+def new(
+    *,
+    printer_id: str | None,
+    kind: str,
+    severity: str,
+    title: str,
+    message: str,
+    data: dict[str, Any],
+    created_at: float | None = None,
+    note_id: str | None = None,
+) -> Notification:
+    """A notification not yet stored, unread (`add_many` stores it)."""
+    return Notification(
+        id=note_id or str(uuid.uuid4()),
+        printer_id=printer_id,
+        kind=kind,
+        severity=severity,
+        title=title,
+        message=message,
+        data=data,
+        created_at=time.time() if created_at is None else created_at,
+        read_at=None,
+    )
+
+
 async def add(
     db: Database,
     *,
@@ -71,33 +97,52 @@ async def add(
 ) -> Notification:
     """Store a notification, unread. Given `note_id`, storing it again is a no-op (a retry
     after a commit whose answer was lost stores it once)."""
-    note = Notification(
-        id=note_id or str(uuid.uuid4()),
-        printer_id=printer_id,
-        kind=kind,
-        severity=severity,
-        title=title,
-        message=message,
-        data=data,
-        created_at=time.time() if created_at is None else created_at,
-        read_at=None,
-    )
+    note = new(
+        printer_id=printer_id, kind=kind, severity=severity, title=title, message=message,
+        data=data, created_at=created_at, note_id=note_id,
+    )  # fmt: skip
     await db.execute(
         "INSERT INTO notifications (id, printer_id, kind, severity, title, message, data,"
         " created_at, read_at) VALUES (:id, :p, :k, :s, :t, :m, :d, :c, NULL)"
         " ON CONFLICT (id) DO NOTHING",
-        {
-            "id": note.id,
-            "p": printer_id,
-            "k": kind,
-            "s": severity,
-            "t": title,
-            "m": message,
-            "d": json.dumps(data, default=str),
-            "c": note.created_at,
-        },
+        _values(note),
     )
     return note
+
+
+def _values(note: Notification) -> dict[str, Any]:
+    return {
+        "id": note.id,
+        "p": note.printer_id,
+        "k": note.kind,
+        "s": note.severity,
+        "t": note.title,
+        "m": note.message,
+        "d": json.dumps(note.data, default=str),
+        "c": note.created_at,
+    }
+
+
+_ADD_FROM = {
+    "postgresql": "SELECT id, p, k, s, t, m, d, c, NULL FROM json_to_recordset(CAST(:rows AS json))"
+    " AS v(id text, p text, k text, s text, t text, m text, d text, c double precision)",
+    "sqlite": "SELECT json_extract(value, '$.id'), json_extract(value, '$.p'),"
+    " json_extract(value, '$.k'), json_extract(value, '$.s'), json_extract(value, '$.t'),"
+    " json_extract(value, '$.m'), json_extract(value, '$.d'), json_extract(value, '$.c'), NULL"
+    " FROM json_each(:rows) WHERE true",
+}
+
+
+async def add_many(db: Database, notes: list[Notification]) -> None:
+    """Store notifications made by `new`, in one statement (one already stored is left)."""
+    if not notes:
+        return
+    engine = "postgresql" if is_postgres(db) else "sqlite"
+    await db.execute(
+        "INSERT INTO notifications (id, printer_id, kind, severity, title, message, data,"
+        f" created_at, read_at) {_ADD_FROM[engine]} ON CONFLICT (id) DO NOTHING",
+        {"rows": json.dumps([_values(note) for note in notes])},
+    )
 
 
 async def list_page(

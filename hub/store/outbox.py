@@ -10,6 +10,7 @@ from typing import Any
 from databases import Database
 
 from hub.model import rfc3339
+from hub.store import resilient
 from hub.store.db import is_postgres
 
 PENDING = "pending"
@@ -248,6 +249,9 @@ async def lock_target(db: Database, kind: str, target_id: str) -> bool:
     if not is_postgres(db):
         return True
     key = f"outbox:{kind}:{target_id}"
+    # Before the lock: a connection given back with it held (an error between the two
+    # statements) has it released by the pool's reset.
+    resilient.keeps_session_state(db)
     return bool(await db.fetch_val("SELECT pg_try_advisory_lock(hashtext(:key))", {"key": key}))
 
 

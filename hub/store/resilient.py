@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections.abc import AsyncGenerator, Callable, Collection
 from typing import Any, Literal
 
@@ -42,6 +43,7 @@ class Database(databases.Database):
     """
 
     def __init__(self, url: str, *, timeout: float, **options: Any) -> None:
+        options.setdefault("reset", _reset)
         super().__init__(url, timeout=timeout, **options)
         _quiet_pool_log()
         self.probe_timeout_s = timeout
@@ -103,6 +105,31 @@ class Database(databases.Database):
         pool = getattr(self._backend, "_pool", None)
         for holder in getattr(pool, "_holders", ()):
             holder.terminate()
+
+
+# Connections whose session holds more than a transaction (a session advisory lock): only these
+# get asyncpg's reset query (advisory unlock, CLOSE ALL, UNLISTEN, RESET ALL) when they go back
+# to the pool. The hub keeps no other session state, and the query is a round trip on every
+# release: one per statement made outside a held connection or transaction.
+_KEEPS_STATE: weakref.WeakSet[asyncpg.Connection] = weakref.WeakSet()
+
+
+def keeps_session_state(db: databases.Database) -> None:
+    """The current task's connection now holds session state (see `_reset`)."""
+    if isinstance(db, Database):
+        inner = _raw(db.connection())
+        if inner is not None:
+            _KEEPS_STATE.add(inner)
+
+
+async def _reset(con: asyncpg.Connection) -> None:
+    """A connection going back to the pool (after asyncpg's own rollback of an open
+    transaction): the full reset only for one marked by `keeps_session_state`."""
+    if con in _KEEPS_STATE:
+        _KEEPS_STATE.discard(con)
+        query = con.get_reset_query()
+        if query:
+            await con.execute(query)
 
 
 # Sessions of this user and database that the server has had waiting on the client for at

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from config.loader import NotifySettings
@@ -57,31 +57,35 @@ def setup(ctx: Context, config: NotifySettings) -> Callable[[], Awaitable[None]]
 
     unregister = outbox.register(TargetKind(KIND, "notification channel", send))
 
-    async def plan(event: object, now: float) -> list[NewMessage]:
-        if not isinstance(event, NotificationStored):
+    async def plan(events: Sequence[object], now: float) -> list[NewMessage]:
+        notes = [event.note for event in events if isinstance(event, NotificationStored)]
+        if not notes:
             return []
-        note = event.note
-        event_type = notification_type(str(note.get("kind", "")))
-        severity = str(note.get("severity", "info"))
-        return [
-            NewMessage(
-                KIND,
-                channel.id,
-                message_id(f"note:{note['id']}"),
-                event_type,
-                json.dumps(message(note)),
-                not_before=quiet_until(now, channel.quiet_hours),
-            )
-            for channel in await channels_store.enabled(ctx.db)
-            if wants(channel, event_type, severity)
-        ]
+        channels = await channels_store.enabled(ctx.db)  # once for all the notifications
+        messages = []
+        for note in notes:
+            event_type = notification_type(str(note.get("kind", "")))
+            severity = str(note.get("severity", "info"))
+            messages += [
+                NewMessage(
+                    KIND,
+                    channel.id,
+                    message_id(f"note:{note['id']}"),
+                    event_type,
+                    json.dumps(message(note)),
+                    not_before=quiet_until(now, channel.quiet_hours),
+                )
+                for channel in channels
+                if wants(channel, event_type, severity)
+            ]
+        return messages
 
     async def on_note(event: NotificationStored) -> None:
         if event.outboxed:
             # Its rows were written with the notification, in the writer's transaction.
             return
         async with ctx.db.connection():
-            await outbox.enqueue(await plan(event, time.time()))
+            await outbox.enqueue(await plan([event], time.time()))
 
     unplan = outbox.plan(plan)
     unsubscribe = ctx.bus.subscribe(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from config.loader import WebhookSettings
 from hub.context import Context
@@ -32,11 +32,11 @@ def setup(ctx: Context, config: WebhookSettings) -> Callable[[], Awaitable[None]
     )
     unregister = outbox.register(TargetKind(KIND, "webhook", sender.send))
 
-    async def plan(event: object, now: float) -> list[NewMessage]:
-        items = outbound(event, now)
+    async def plan(events: Sequence[object], now: float) -> list[NewMessage]:
+        items = [item for event in events for item in outbound(event, now)]
         if not items:
             return []
-        hooks = await webhooks_store.enabled(ctx.db)
+        hooks = await webhooks_store.enabled(ctx.db)  # once for all the events
         return [
             NewMessage(KIND, hook.id, item.id, item.type, json.dumps(item.body()))
             for item in items
@@ -50,7 +50,7 @@ def setup(ctx: Context, config: WebhookSettings) -> Callable[[], Awaitable[None]
             return
         # One connection for the lookup and the write (SQLite opens one per query otherwise).
         async with ctx.db.connection():
-            await outbox.enqueue(await plan(event, time.time()))
+            await outbox.enqueue(await plan([event], time.time()))
 
     unplan = outbox.plan(plan)
     # No event may be shed: every one taken from the bus becomes outbox rows.

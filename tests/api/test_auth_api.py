@@ -26,6 +26,7 @@ from tests.api.conftest import (
     reset_database,
     running_app,
 )
+from tests.conftest import ONE_ENGINE
 
 
 def _b64(data: bytes) -> str:
@@ -113,6 +114,7 @@ async def test_bad_credentials_are_401(api: Api, username: str, password: str) -
     assert "token" not in body
 
 
+@ONE_ENGINE
 async def test_login_body_is_validated(api: Api) -> None:
     r = await api.client.post("/api/auth/login", json={"username": "admin"})
     body = await assert_problem(r, 400, "validation_error")
@@ -128,6 +130,7 @@ async def test_stored_hashes_are_argon2id(api: Api) -> None:
         assert PASSWORDS[role] not in user.password_hash
 
 
+@ONE_ENGINE
 async def test_forged_and_broken_tokens_are_rejected(api: Api) -> None:
     secret = api.hub.auth.secret
     rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -179,6 +182,7 @@ async def test_forged_and_broken_tokens_are_rejected(api: Api) -> None:
     assert accepted == [], accepted
 
 
+@ONE_ENGINE
 @pytest.mark.parametrize(
     "header", ["Basic YWRtaW46YWRtaW4=", "Bearer", "Bearer    ", "Token abc", "bearer x.y.z"]
 )

@@ -10,6 +10,7 @@ from api.registry import REGISTRY, Endpoint
 from api.request_json import MAX_DEPTH
 from api.schemas import PAGE_QUERY
 from tests.api.conftest import Api, assert_problem
+from tests.conftest import ONE_ENGINE
 
 GOOD = {"name": "P", "protocol": "moonraker", "host": "127.0.3.1"}
 
@@ -21,6 +22,7 @@ async def _post(api: Api, raw: bytes | str, content_type: str | None = "applicat
     return await api.client.post("/api/printers", headers=headers, data=raw)
 
 
+@ONE_ENGINE
 async def test_body_that_is_not_utf8_is_400(api: Api) -> None:
     raw = b'{"name": "\xff\xfe", "protocol": "moonraker", "host": "127.0.3.1"}'
     problem = await assert_problem(await _post(api, raw), 400, "invalid_json")
@@ -28,6 +30,7 @@ async def test_body_that_is_not_utf8_is_400(api: Api) -> None:
     assert api.hub.printers == {}
 
 
+@ONE_ENGINE
 async def test_nesting_beyond_the_limit_is_400(api: Api) -> None:
     for depth in (MAX_DEPTH + 1, 100_000):
         raw = json.dumps({**GOOD, "tags": []})[:-1] + ', "x": ' + "[" * depth + "]" * depth + "}"
@@ -40,6 +43,7 @@ async def test_nesting_beyond_the_limit_is_400(api: Api) -> None:
     assert api.hub.printers == {}
 
 
+@ONE_ENGINE
 async def test_duplicate_keys_and_non_json_numbers_are_400(api: Api) -> None:
     raw = '{"name": "P", "name": "Q", "protocol": "moonraker", "host": "127.0.3.1"}'
     problem = await assert_problem(await _post(api, raw), 400, "invalid_json")
@@ -49,6 +53,7 @@ async def test_duplicate_keys_and_non_json_numbers_are_400(api: Api) -> None:
     assert api.hub.printers == {}
 
 
+@ONE_ENGINE
 @pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
 async def test_json_without_its_media_type_is_415(api: Api, content_type: str | None) -> None:
     r = await _post(api, json.dumps(GOOD), content_type)

@@ -7,8 +7,10 @@ from typing import Any
 from api.app import create_app
 from api.registry import REGISTRY
 from tests.api.conftest import Api, assert_problem
+from tests.conftest import ONE_ENGINE
 
 
+@ONE_ENGINE
 async def test_unknown_route_is_404_problem(api: Api) -> None:
     for path in ("/api/nope", "/nothing/here", "/api/printers/x/y/z", "/api/docs/assets/nope.js"):
         problem = await assert_problem(await api.client.get(path), 404, "not_found")
@@ -17,6 +19,7 @@ async def test_unknown_route_is_404_problem(api: Api) -> None:
         assert problem["title"] == "Not Found"
 
 
+@ONE_ENGINE
 async def test_wrong_method_is_405_problem_with_allow(api: Api) -> None:
     r = await api.client.delete("/api/health")
     problem = await assert_problem(r, 405, "method_not_allowed")
@@ -30,6 +33,7 @@ async def test_wrong_method_is_405_problem_with_allow(api: Api) -> None:
     assert {"GET", "POST"} <= allowed and "PATCH" not in allowed
 
 
+@ONE_ENGINE
 async def test_every_405_carries_allow_naming_exactly_the_paths_methods(api: Api) -> None:
     """RFC 9110: a 405 lists the methods the resource takes; a fixed sub-path such as
     /api/queue/dispatch is its own resource, not an id of /api/queue/{job_id}."""
@@ -48,6 +52,7 @@ async def test_every_405_carries_allow_naming_exactly_the_paths_methods(api: Api
         assert {m.strip() for m in r.headers["Allow"].split(",")} == expected, path
 
 
+@ONE_ENGINE
 async def test_unexpected_exception_is_500_without_internals(api: Api) -> None:
     # A second app on the running hub, so a route can be added before its first request.
     app = create_app(api.hub, manage_hub=False)
@@ -67,6 +72,7 @@ async def test_unexpected_exception_is_500_without_internals(api: Api) -> None:
     assert (await app.test_client().get("/api/health")).status_code == 200
 
 
+@ONE_ENGINE
 async def test_invalid_json_body_is_400_problem(api: Api) -> None:
     headers = {**api.auth("admin"), "Content-Type": "application/json"}
     for raw in ("{not json", "", '{"name": "x",}', "\xff\xfe"):
@@ -76,6 +82,7 @@ async def test_invalid_json_body_is_400_problem(api: Api) -> None:
     assert api.hub.printers == {}
 
 
+@ONE_ENGINE
 async def test_json_of_the_wrong_shape_is_400_problem(api: Api) -> None:
     bodies: list[Any] = [[], "text", 42]
     for body in bodies:
@@ -84,6 +91,7 @@ async def test_json_of_the_wrong_shape_is_400_problem(api: Api) -> None:
         assert problem["errors"][0]["rule"] == "type"
 
 
+@ONE_ENGINE
 async def test_auth_errors_are_problems(api: Api) -> None:
     await assert_problem(await api.client.get("/api/printers"), 401, "unauthorized")
     r = await api.client.post("/api/printers", headers=api.auth("viewer"), json={})
@@ -91,6 +99,7 @@ async def test_auth_errors_are_problems(api: Api) -> None:
     assert "admin" in problem["detail"]
 
 
+@ONE_ENGINE
 async def test_success_responses_carry_nosniff(api: Api) -> None:
     r = await api.client.get("/api/health")
     assert r.headers["X-Content-Type-Options"] == "nosniff"

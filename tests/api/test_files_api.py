@@ -111,7 +111,7 @@ async def test_delete_file(api: Api) -> None:
     assert list((Path(api.hub.settings.data_dir) / "files").iterdir()) == []
 
 
-async def test_size_limit_413(tmp_path: Path, fast_hashing: None) -> None:
+async def test_size_limit_413(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'limit.db'}"
     await reset_database(url)
     settings = make_settings(url, tmp_path, PRINTFORGE_FILES_MAX_SIZE_MB="1")

@@ -6,6 +6,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from hub.model import PrinterState, PrintState
 from tests.api.conftest import Api, assert_problem
+from tests.conftest import ONE_ENGINE
 from tests.helpers import wait_for
 
 
@@ -19,6 +20,7 @@ def _samples(text: str) -> dict[str, float]:
     }
 
 
+@ONE_ENGINE
 async def test_admin_reads_hub_counters(api: Api) -> None:
     await api.client.post(
         "/api/printers",
@@ -40,6 +42,7 @@ async def test_admin_reads_hub_counters(api: Api) -> None:
     assert "process_resident_memory_bytes" in samples
 
 
+@ONE_ENGINE
 async def test_metrics_need_admin(api: Api) -> None:
     await assert_problem(await api.client.get("/api/metrics"), 401)
     for role in ("viewer", "operator"):
@@ -47,6 +50,7 @@ async def test_metrics_need_admin(api: Api) -> None:
         await assert_problem(r, 403)
 
 
+@ONE_ENGINE
 async def test_reports_shed_in_the_handoff_are_counted_per_stage(api: Api) -> None:
     handoff = api.hub.handoff
     before = handoff.shed
@@ -65,6 +69,7 @@ async def test_reports_shed_in_the_handoff_are_counted_per_stage(api: Api) -> No
     assert "printforge_links_parked" in samples
 
 
+@ONE_ENGINE
 async def test_connect_gate_counts_waiting_connecting_and_admitted(api: Api) -> None:
     gate = api.hub.manager.connect_gate
     admitted = gate.admitted

@@ -15,6 +15,7 @@ from api import openapi, openapi_dump
 from api.blueprints.docs import ASSETS
 from api.registry import REGISTRY
 from tests.api.conftest import Api
+from tests.conftest import ONE_ENGINE
 
 REPO = Path(__file__).resolve().parents[2]
 COMMITTED = REPO / "docs" / "openapi.json"
@@ -42,6 +43,7 @@ def test_every_endpoint_is_documented_and_nothing_else(document: dict[str, Any])
     assert documented == registered
 
 
+@ONE_ENGINE
 def test_documented_operations_are_served(api: Api, document: dict[str, Any]) -> None:
     adapter = api.app.url_map.bind("localhost")
     for path, item in document["paths"].items():
@@ -113,6 +115,7 @@ def test_operation_ids_are_unique(document: dict[str, Any]) -> None:
     assert len(ids) == len(set(ids))
 
 
+@ONE_ENGINE
 async def test_served_document_is_the_built_one(api: Api, document: dict[str, Any]) -> None:
     r = await api.client.get("/api/openapi.json")
     assert r.status_code == 200
@@ -137,6 +140,7 @@ def test_dump_writes_the_document(tmp_path: Path, document: dict[str, Any]) -> N
     assert openapi_dump.main(["a", "b"]) == 2
 
 
+@ONE_ENGINE
 async def test_docs_page_uses_only_local_assets(api: Api) -> None:
     r = await api.client.get("/api/docs")
     assert r.status_code == 200
@@ -157,6 +161,7 @@ async def test_docs_page_uses_only_local_assets(api: Api) -> None:
     assert not re.search(r"https?://", init)
 
 
+@ONE_ENGINE
 async def test_docs_assets_cannot_escape_their_folder(api: Api) -> None:
     for path in ("/api/docs/assets/../../../pyproject.toml", "/api/docs/assets/%2e%2e/x"):
         r = await api.client.get(path)

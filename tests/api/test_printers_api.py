@@ -11,6 +11,7 @@ import pytest
 from api.registry import REGISTRY
 from hub.store import printers as printers_store
 from tests.api.conftest import PASSWORDS, Api, assert_problem
+from tests.conftest import ONE_ENGINE
 
 MOONRAKER = {"name": "Voron", "protocol": "moonraker", "host": "127.0.0.2", "port": 7125}
 
@@ -91,6 +92,7 @@ async def test_protocol_default_ports(api: Api) -> None:
     assert printer["port"] == 7126
 
 
+@ONE_ENGINE
 @pytest.mark.parametrize(
     ("body", "field"),
     [
@@ -124,6 +126,7 @@ async def test_bambu_needs_serial_and_access_code(api: Api, body: Any, field: st
     assert api.hub.printers == {}
 
 
+@ONE_ENGINE
 @pytest.mark.parametrize(
     ("change", "field", "rule"),
     [
@@ -447,6 +450,7 @@ async def test_command_without_a_connected_printer_is_409(api: Api) -> None:
     assert "offline" in reason or "not connected" in reason or "no driver" in reason, reason
 
 
+@ONE_ENGINE
 async def test_command_body_is_validated(api: Api) -> None:
     printer = await _created(api, MOONRAKER)
     url = f"/api/printers/{printer['id']}/command"

@@ -11,6 +11,7 @@ import pytest
 import api.ratelimit
 from api.ratelimit import MemoryRateLimitStore, RateLimiter
 from tests.api.conftest import Api, assert_problem
+from tests.conftest import ONE_ENGINE
 
 # Store ------------------------------------------------------------------------
 
@@ -125,6 +126,7 @@ async def _rate_limited(r: Any) -> int:
     return int(retry)
 
 
+@ONE_ENGINE
 @pytest.mark.rate_limit(200, 20)
 async def test_burst_of_21_is_refused_then_recovers(api: Api, clock: FakeClock) -> None:
     viewer = api.auth("viewer")
@@ -142,6 +144,7 @@ async def test_burst_of_21_is_refused_then_recovers(api: Api, clock: FakeClock) 
     assert (await api.client.get("/api/printers", headers=viewer)).status_code == 200
 
 
+@ONE_ENGINE
 @pytest.mark.rate_limit(5, 100)
 async def test_minute_limit_is_refused_then_recovers(api: Api, clock: FakeClock) -> None:
     viewer = api.auth("viewer")
@@ -166,6 +169,7 @@ async def test_minute_limit_is_refused_then_recovers(api: Api, clock: FakeClock)
     assert r.status_code == 200
 
 
+@ONE_ENGINE
 @pytest.mark.rate_limit(3, 100)
 async def test_anonymous_callers_are_limited_per_address(api: Api, clock: FakeClock) -> None:
     here = {"client": ("198.51.100.1", 1000)}
@@ -179,6 +183,7 @@ async def test_anonymous_callers_are_limited_per_address(api: Api, clock: FakeCl
     assert (await api.client.get("/api/health", scope_base=there)).status_code == 200
 
 
+@ONE_ENGINE
 async def test_rate_limit_is_off_without_the_marker(api: Api) -> None:
     for _ in range(25):
         r = await api.client.get("/api/health")

@@ -8,6 +8,7 @@ from jsonschema import Draft202012Validator
 
 from api.registry import REGISTRY, ROLES, Endpoint
 from tests.api.conftest import PASSWORDS, Api, assert_problem
+from tests.conftest import ONE_ENGINE
 
 # Public routes outside the registry: the interactive docs page and its static assets.
 DOCS_ROUTES = {
@@ -95,6 +96,7 @@ def _label(ep: Endpoint) -> str:
     return f"{ep.method} {ep.rule}"
 
 
+@ONE_ENGINE
 async def test_every_endpoint_enforces_its_role(api: Api) -> None:
     assert len(REGISTRY) >= 15
     failures: list[str] = []
@@ -124,6 +126,7 @@ async def test_every_endpoint_enforces_its_role(api: Api) -> None:
     assert failures == [], "\n".join(failures)
 
 
+@ONE_ENGINE
 async def test_every_declared_role_is_known_and_documented(api: Api) -> None:
     r = await api.client.get("/api/openapi.json")
     doc = await r.get_json()
@@ -134,6 +137,7 @@ async def test_every_declared_role_is_known_and_documented(api: Api) -> None:
         assert op["security"] == ([] if ep.role is None else [{"bearerAuth": []}])
 
 
+@ONE_ENGINE
 def test_no_route_escapes_the_registry(api: Api) -> None:
     registered = {(ep.method, ep.rule) for ep in REGISTRY}
     assert len(registered) == len(REGISTRY), "an endpoint is registered twice"

@@ -8,6 +8,7 @@ import pytest
 
 from hub.store import users as users_store
 from tests.api.conftest import Api, assert_problem
+from tests.conftest import ONE_ENGINE
 
 
 async def _create(api: Api, **body: Any) -> Any:
@@ -115,6 +116,7 @@ async def test_duplicate_username_is_409(api: Api) -> None:
     assert total == 3
 
 
+@ONE_ENGINE
 @pytest.mark.parametrize(
     ("body", "field", "rule"),
     [
@@ -147,6 +149,7 @@ async def test_user_create_validation(api: Api, body: Any, field: str, rule: str
     assert field in problem["detail"] and rule in problem["detail"]
 
 
+@ONE_ENGINE
 async def test_user_update_validation(api: Api) -> None:
     target = f"/api/users/{api.users['viewer'].id}"
     for body, field, rule in [
@@ -160,6 +163,7 @@ async def test_user_update_validation(api: Api) -> None:
         assert (problem["errors"][0]["field"], problem["errors"][0]["rule"]) == (field, rule)
 
 
+@ONE_ENGINE
 async def test_user_list_query_is_validated(api: Api) -> None:
     for query, field in [("page=0", "page"), ("per_page=501", "per_page"), ("page=abc", "page")]:
         r = await api.client.get(f"/api/users?{query}", headers=api.auth("admin"))

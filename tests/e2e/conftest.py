@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -24,12 +25,31 @@ from tests.helpers import wait_for
 from tests.integrations.printers.conftest import FAST, random_subnet
 
 
+def _ephemeral_low(default: int = 32768) -> int:
+    """The first port of the kernel's range for outgoing connections."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    return default
+
+
 def free_port() -> int:
-    """An unused TCP port on 127.0.0.1."""
+    """An unused TCP port on 127.0.0.1 for a process to bind later, below the kernel's range
+    for outgoing connections: a port from that range can be given to some client's connection
+    between this check and the bind (`Address already in use` once in a run beside a busy
+    simulated fleet). Each pick is random, so test processes seldom try the same one."""
+    low = _ephemeral_low()
+    for _ in range(100):
+        port = random.randint(min(20000, low // 2), low - 1)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+        found: int = s.getsockname()[1]
+        return found
 
 
 @dataclass

@@ -20,15 +20,6 @@ from hub.store import kv
 from hub.store import users as users_store
 
 
-def _cheap() -> PasswordHasher:
-    return PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-
-
-@pytest.fixture
-def cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(hub.auth, "PasswordHasher", _cheap)
-
-
 async def _service(db: Database, **settings: Any) -> AuthService:
     service = AuthService(db, AuthSettings(**settings))
     await service.start()
@@ -39,7 +30,11 @@ def _decoded_len(secret: str) -> int:
     return len(base64.urlsafe_b64decode(secret + "=" * (-len(secret) % 4)))
 
 
-def test_production_hashes_are_argon2id_with_sound_parameters() -> None:
+def test_production_hashes_are_argon2id_with_sound_parameters(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The production hasher, which the suite's fast_hashing fixture replaces (tests/conftest.py).
+    monkeypatch.setattr(hub.auth, "PasswordHasher", PasswordHasher)
     service = AuthService(None, AuthSettings())  # type: ignore[arg-type]  # hashing needs no db
     hashed = service.hash_password("correct horse battery")
     assert hashed.startswith("$argon2id$")
@@ -51,7 +46,7 @@ def test_production_hashes_are_argon2id_with_sound_parameters() -> None:
     assert service.hash_password("correct horse battery") != hashed  # salted
 
 
-async def test_secret_is_generated_once_and_persisted(db: Database, cheap_hashing: None) -> None:
+async def test_secret_is_generated_once_and_persisted(db: Database) -> None:
     first = await _service(db)
     assert _decoded_len(first.secret) >= 32
     assert await kv.get(db, "jwt_secret") == first.secret
@@ -62,13 +57,13 @@ async def test_secret_is_generated_once_and_persisted(db: Database, cheap_hashin
     assert again.verify(first.issue(user)).user_id == user.id
 
 
-async def test_configured_secret_wins(db: Database, cheap_hashing: None) -> None:
+async def test_configured_secret_wins(db: Database) -> None:
     service = await _service(db, jwt_secret="c" * 40)
     assert service.secret == "c" * 40
     assert await kv.get(db, "jwt_secret") is None
 
 
-async def test_issue_and_verify(db: Database, cheap_hashing: None) -> None:
+async def test_issue_and_verify(db: Database) -> None:
     service = await _service(db, token_ttl_hours=2)
     user = await users_store.create(db, "op", service.hash_password("op-password"), "operator")
     now = time.time()
@@ -93,9 +88,7 @@ async def test_issue_and_verify(db: Database, cheap_hashing: None) -> None:
         service.verify(jwt.encode({"sub": user.id}, service.secret, algorithm="HS256"))
 
 
-async def test_revocation_persists_and_expired_ones_are_purged(
-    db: Database, cheap_hashing: None
-) -> None:
+async def test_revocation_persists_and_expired_ones_are_purged(db: Database) -> None:
     service = await _service(db)
     user = await users_store.create(db, "rev", service.hash_password("rev-password"), "viewer")
     token = service.issue(user)
@@ -117,7 +110,7 @@ async def test_revocation_persists_and_expired_ones_are_purged(
     }
 
 
-async def test_authenticate_follows_the_stored_user(db: Database, cheap_hashing: None) -> None:
+async def test_authenticate_follows_the_stored_user(db: Database) -> None:
     service = await _service(db)
     user = await users_store.create(db, "ada", service.hash_password("ada-password"), "admin")
     token = service.issue(user)
@@ -134,7 +127,7 @@ async def test_authenticate_follows_the_stored_user(db: Database, cheap_hashing:
         await service.authenticate(fresh)
 
 
-async def test_login(db: Database, cheap_hashing: None) -> None:
+async def test_login(db: Database) -> None:
     service = await _service(db, login_max_failures=2)
     user = await users_store.create(db, "lee", service.hash_password("lee-password"), "operator")
     token, found = await service.login("lee", "lee-password", "10.0.0.1")
@@ -170,7 +163,7 @@ async def test_login_upgrades_outdated_hashes(
     await service.login("old", "old-password", "10.0.0.1")  # the new hash verifies
 
 
-async def test_ensure_admin(db: Database, cheap_hashing: None) -> None:
+async def test_ensure_admin(db: Database) -> None:
     service = await _service(db)
     generated = await service.ensure_admin(None)
     assert generated is not None and len(generated) >= 12
@@ -182,7 +175,7 @@ async def test_ensure_admin(db: Database, cheap_hashing: None) -> None:
     assert await users_store.count_admins(db) == 1
 
 
-async def test_ensure_admin_promotes_an_existing_account(db: Database, cheap_hashing: None) -> None:
+async def test_ensure_admin_promotes_an_existing_account(db: Database) -> None:
     service = await _service(db)
     await users_store.create(db, "admin", service.hash_password("viewer-pass"), "viewer")
     assert await service.ensure_admin("chosen-password") is None
@@ -219,7 +212,7 @@ def test_throttle_wait_is_capped_at_the_window() -> None:
 
 
 async def test_concurrent_cache_misses_share_one_lookup(
-    db: Database, cheap_hashing: None, monkeypatch: pytest.MonkeyPatch
+    db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     service = await _service(db)
     user = await users_store.create(db, "kim", service.hash_password("kim-password"), "viewer")
@@ -257,7 +250,7 @@ async def test_concurrent_cache_misses_share_one_lookup(
 
 
 async def test_a_failed_shared_lookup_fails_its_callers_and_is_retried(
-    db: Database, cheap_hashing: None, monkeypatch: pytest.MonkeyPatch
+    db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     service = await _service(db)
     user = await users_store.create(db, "kim", service.hash_password("kim-password"), "viewer")

@@ -31,8 +31,8 @@ async def test_published_after_commit_and_marked_written(db: Database) -> None:
     emitter = Emitter(db, bus)
     written: list[object] = []
 
-    async def hook(event: object) -> Callable[[], None]:
-        written.append(event)
+    async def hook(*events: object) -> Callable[[], None]:
+        written.append(events)
         return lambda: seen.append("woken")
 
     emitter.hook = hook
@@ -40,13 +40,14 @@ async def test_published_after_commit_and_marked_written(db: Database) -> None:
         await change.notify(**_note("a"))  # type: ignore[arg-type]
         await change.emit(PrinterRemoved("p1", "one"))
         assert seen == [], "published before the commit"
-    assert [type(e).__name__ for e in written] == ["NotificationStored", "PrinterRemoved"]
-    assert all(isinstance(e, (NotificationStored, PrinterRemoved)) and e.outboxed for e in written)
-    assert seen[0] == "woken" and seen[2] == "woken"
-    assert [type(e).__name__ for e in seen if e != "woken"] == [
-        "NotificationStored",
-        "PrinterRemoved",
-    ]
+    # The change's events have their rows written together, once, inside its transaction.
+    assert len(written) == 1
+    assert [type(e).__name__ for e in written[0]] == ["NotificationStored", "PrinterRemoved"]
+    assert all(
+        isinstance(e, (NotificationStored, PrinterRemoved)) and e.outboxed for e in written[0]
+    )
+    assert [type(e).__name__ for e in seen[:2]] == ["NotificationStored", "PrinterRemoved"]
+    assert seen[2:] == ["woken"]
     assert await _notes(db) == ["a"]
     await bus.close()
 
@@ -119,4 +120,25 @@ async def test_a_flat_change_takes_no_savepoints_and_fails_whole(db: Database) -
                 await inner.notify(**_note("second"))  # type: ignore[arg-type]
                 raise RuntimeError("a part fails")
     assert seen == [] and sorted(await _notes(db)) == ["one", "two"]
+    await bus.close()
+
+
+async def test_rows_of_a_rolled_back_part_are_not_written(db: Database) -> None:
+    bus = EventBus()
+    emitter = Emitter(db, bus)
+    written: list[str] = []
+
+    async def hook(*events: object) -> Callable[[], None]:
+        written.extend(e.note["kind"] for e in events if isinstance(e, NotificationStored))
+        return lambda: None
+
+    emitter.hook = hook
+    async with emitter.batch() as outer:
+        await outer.notify(**_note("kept"))  # type: ignore[arg-type]
+        with pytest.raises(RuntimeError):
+            async with emitter.batch() as inner:
+                await inner.notify(**_note("dropped"))  # type: ignore[arg-type]
+                raise RuntimeError("the nested part fails")
+        await outer.notify(**_note("later"))  # type: ignore[arg-type]
+    assert written == ["kept", "later"]
     await bus.close()

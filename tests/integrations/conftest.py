@@ -13,11 +13,9 @@ import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol
 
-import hub.auth
 from hub.runtime import Hub
 from tests.api.conftest import (
     ADMIN_PASSWORD,
-    cheap_password_hasher,
     make_settings,
     reset_database,
     running_app,
@@ -86,12 +84,6 @@ async def outbound_hub(
 
 
 @pytest.fixture
-def fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Cheap argon2id parameters: the hubs here hash the admin password at each start."""
-    monkeypatch.setattr(hub.auth, "PasswordHasher", cheap_password_hasher)
-
-
-@pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     """A receiver on 127.0.0.1."""
     found = await Receiver().start()
@@ -101,7 +93,7 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 @pytest.fixture
 async def make_outbound(
-    db_url: str, tmp_path: Path, receiver: Receiver, fast_hashing: None
+    db_url: str, tmp_path: Path, receiver: Receiver
 ) -> AsyncIterator[Callable[..., Any]]:
     """Start hubs on one database (fresh once per test); each closes at the test's end."""
     await reset_database(db_url)

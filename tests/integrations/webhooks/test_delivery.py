@@ -203,7 +203,7 @@ async def test_one_in_flight_per_endpoint_in_order(outbound: Outbound) -> None:
 
 
 async def test_restart_with_pending_deliveries_loses_and_doubles_nothing(
-    db_url: str, tmp_path: Path, receiver: Receiver, fast_hashing: None
+    db_url: str, tmp_path: Path, receiver: Receiver
 ) -> None:
     from tests.api.conftest import reset_database
 

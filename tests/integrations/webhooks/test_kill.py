@@ -49,7 +49,7 @@ asyncio.run(main())
 
 
 async def test_kill_with_pending_deliveries(
-    db_url: str, tmp_path: Path, receiver: Receiver, fast_hashing: None
+    db_url: str, tmp_path: Path, receiver: Receiver
 ) -> None:
     await reset_database(db_url)
     receiver.default = 503
@@ -137,9 +137,7 @@ asyncio.run(main())
 """
 
 
-async def test_kill_right_after_the_commit(
-    db_url: str, tmp_path: Path, receiver: Receiver, fast_hashing: None
-) -> None:
+async def test_kill_right_after_the_commit(db_url: str, tmp_path: Path, receiver: Receiver) -> None:
     await reset_database(db_url)
     # Whatever the first hub manages to try before it dies is refused: nothing is delivered.
     receiver.default = 503
@@ -240,7 +238,7 @@ asyncio.run(main())
 
 
 async def test_kill_right_after_queue_filament_and_printer_changes(
-    db_url: str, tmp_path: Path, receiver: Receiver, fast_hashing: None
+    db_url: str, tmp_path: Path, receiver: Receiver
 ) -> None:
     await reset_database(db_url)
     receiver.default = 503

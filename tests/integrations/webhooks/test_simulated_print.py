@@ -23,9 +23,7 @@ from tests.integrations.printers.conftest import FAST, random_subnet
 from tests.integrations.receiver import Receiver
 
 
-async def test_simulated_print_lifecycle_arrives_signed(
-    tmp_path: Path, receiver: Receiver, fast_hashing: None
-) -> None:
+async def test_simulated_print_lifecycle_arrives_signed(tmp_path: Path, receiver: Receiver) -> None:
     db_url = f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}"
     hub = Hub(make_settings(db_url, tmp_path, **OUTBOX_FAST), driver_options=FAST)
     async with Fleet(speed=120.0, subnet=random_subnet()) as fleet:

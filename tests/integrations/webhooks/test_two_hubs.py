@@ -19,9 +19,7 @@ def db_url(pg_url: str) -> str:
     return pg_url
 
 
-async def test_two_hubs_share_an_endpoint(
-    db_url: str, tmp_path: Path, receiver: Receiver, fast_hashing: None
-) -> None:
+async def test_two_hubs_share_an_endpoint(db_url: str, tmp_path: Path, receiver: Receiver) -> None:
     await reset_database(db_url)
     receiver.delay_s = 0.02
     async with (
